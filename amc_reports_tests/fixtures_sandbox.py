@@ -1,0 +1,1 @@
+"""Fixtures: a real AMC sandbox over HTTP for the test session (filled in by the AMC work)."""
