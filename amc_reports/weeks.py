@@ -1,0 +1,59 @@
+"""Week arithmetic shared by partitions, collection and schedules (pure, no Dagster)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+AMC_TIMESTAMP = "%Y-%m-%dT%H:%M:%S"
+
+
+@dataclass(frozen=True)
+class WeekWindow:
+    """The AMC time window of one week: [start 00:00, start + 7 days 00:00) in the report's zone."""
+
+    week_start: date
+    time_zone: str
+
+    @property
+    def week_end(self) -> date:
+        """The last day of the week (inclusive), as stored in `report_data_weeks.week_end_date`."""
+        return self.week_start + timedelta(days=6)
+
+    @property
+    def amc_start(self) -> str:
+        return datetime.combine(self.week_start, datetime.min.time()).strftime(AMC_TIMESTAMP)
+
+    @property
+    def amc_end(self) -> str:
+        end = self.week_start + timedelta(days=7)
+        return datetime.combine(end, datetime.min.time()).strftime(AMC_TIMESTAMP)
+
+    @property
+    def partition_key(self) -> str:
+        return self.week_start.isoformat()
+
+    def final_at(self, lag_days: int) -> datetime:
+        """When this week's data is final: its end plus the attribution lag, in its zone."""
+        end = datetime.combine(self.week_start + timedelta(days=7 + lag_days), datetime.min.time())
+        return end.replace(tzinfo=ZoneInfo(self.time_zone))
+
+
+def week_start_of(day: date, week_start_weekday: int) -> date:
+    """The first day of the week holding `day` (weekday numbers as `date.weekday()`)."""
+    return day - timedelta(days=(day.weekday() - week_start_weekday) % 7)
+
+
+def newest_final_week(
+    now: datetime, *, week_start_weekday: int, time_zone: str, lag_days: int
+) -> date:
+    """The newest week whose end plus `lag_days` has passed at `now`, in `time_zone`.
+
+    A week [W, W+7d) is final once local time reaches W + 7 + lag days at 00:00.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    local = now.astimezone(ZoneInfo(time_zone)).replace(tzinfo=None)
+    latest_possible_start = (local - timedelta(days=lag_days)).date() - timedelta(days=7)
+    return week_start_of(latest_possible_start, week_start_weekday)

@@ -1,0 +1,167 @@
+from pathlib import Path
+
+import pytest
+
+from amc_reports.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
+
+INSTANCES = """
+instances:
+  us:
+    instance_id: amc123
+    advertiser_id: ENTITY1
+    marketplace_id: ATVPDKIKX0DER
+"""
+
+
+def write(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "reports.yaml"
+    path.write_text(body)
+    return path
+
+
+def problems_of(tmp_path: Path, body: str) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, body))
+    message = str(info.value)
+    assert str(tmp_path / "reports.yaml") in message  # every error names the file
+    return message
+
+
+def test_shipped_config_loads_and_every_report_has_sql():
+    config = load_config(DEFAULT_CONFIG_PATH)
+    assert len(config.reports) >= 3
+    for report in config.reports.values():
+        assert report.sql and not report.sql.endswith(";")
+        assert report.description and report.owners
+        assert report.start_date.weekday() == report.week_start_weekday
+
+
+def test_minimal_report_gets_defaults(tmp_path):
+    config = load_config(
+        write(
+            tmp_path,
+            INSTANCES
+            + """
+reports:
+  weekly:
+    instance: us
+    sql: SELECT campaign_id, SUM(impressions) AS impressions FROM t GROUP BY 1;
+    start_date: 2026-03-01
+""",
+        )
+    )
+    report = config.reports["weekly"]
+    assert report.lag_days == 14 and report.week_starts_on == "sunday"
+    assert report.timezone == "UTC" and report.schedule is True
+    assert report.sql.endswith("GROUP BY 1")  # the trailing semicolon AMC refuses is dropped
+    assert report.instance.pool == "amc_us"
+
+
+def test_sql_file_is_read_relative_to_the_config(tmp_path):
+    (tmp_path / "q.sql").write_text("SELECT 1 AS one")
+    config = load_config(
+        write(
+            tmp_path,
+            INSTANCES + "reports:\n  r:\n    instance: us\n    sql_file: q.sql\n"
+            "    start_date: 2026-03-01\n",
+        )
+    )
+    assert config.reports["r"].sql == "SELECT 1 AS one"
+
+
+def test_fingerprint_changes_with_sql_and_parameters(tmp_path):
+    body = (
+        INSTANCES + "reports:\n  r:\n    instance: us\n    sql: {sql}\n    start_date: 2026-03-01\n"
+    )
+    a = load_config(write(tmp_path, body.format(sql="SELECT 1 AS a"))).reports["r"]
+    b = load_config(write(tmp_path, body.format(sql="SELECT 2 AS a"))).reports["r"]
+    c = load_config(
+        write(tmp_path, body.format(sql="SELECT 1 AS a") + "    parameters: {x: 1}\n")
+    ).reports["r"]
+    assert len({a.query_fingerprint, b.query_fingerprint, c.query_fingerprint}) == 3
+
+
+def test_all_problems_reported_at_once_with_report_and_field(tmp_path):
+    message = problems_of(
+        tmp_path,
+        INSTANCES
+        + """
+reports:
+  bad:
+    instance: nowhere
+    sql: "  "
+    start_date: 2026-03-03
+    week_starts_on: friday
+    timezone: Mars/Olympus
+    lag_days: -1
+    colour: blue
+    owners: [somebody]
+""",
+    )
+    assert "report 'bad': field 'instance' names unknown instance 'nowhere' (known: us)" in message
+    assert "report 'bad': field 'sql' is empty" in message
+    assert "field 'week_starts_on' must be 'sunday' or 'monday'" in message
+    assert "field 'timezone' 'Mars/Olympus' is not an IANA time zone" in message
+    assert "field 'lag_days'" in message
+    assert "unknown field 'colour'" in message
+    assert "owner 'somebody'" in message
+
+
+def test_start_date_must_be_a_week_start(tmp_path):
+    message = problems_of(
+        tmp_path,
+        INSTANCES + "reports:\n  r:\n    instance: us\n    sql: SELECT 1 AS a\n"
+        "    start_date: 2026-03-03\n",
+    )
+    assert "2026-03-03 is not a sunday" in message
+    assert "2026-03-01 or 2026-03-08" in message
+
+
+@pytest.mark.parametrize(
+    ("fragment", "expected"),
+    [
+        ("    start_date: March 1st\n", "must be a date like"),
+        ("    sql: SELECT 1; DROP TABLE x\n", "one SQL statement"),
+        ("    sql_file: missing.sql\n", "cannot be read"),
+        ("    workflow_id: wf\n", "exactly one of 'sql', 'sql_file' or 'workflow_id'"),
+    ],
+)
+def test_field_errors(tmp_path, fragment, expected):
+    base = "reports:\n  r:\n    instance: us\n    start_date: 2026-03-01\n"
+    if "sql" not in fragment:
+        base += "    sql: SELECT 1 AS a\n"
+    if "start_date" in fragment:
+        base = base.replace("    start_date: 2026-03-01\n", "")
+    assert expected in problems_of(tmp_path, INSTANCES + base + fragment)
+
+
+@pytest.mark.parametrize("name", ["Weekly", "weekly-report", "1st", "drop;table", "x" * 61])
+def test_unsafe_report_names_are_refused(tmp_path, name):
+    body = INSTANCES + f"reports:\n  '{name}':\n    instance: us\n    sql: SELECT 1 AS a\n"
+    body += "    start_date: 2026-03-01\n"
+    assert "name must match" in problems_of(tmp_path, body)
+
+
+def test_duplicate_report_names_are_refused(tmp_path):
+    report = "  r:\n    instance: us\n    sql: SELECT 1 AS a\n    start_date: 2026-03-01\n"
+    message = problems_of(tmp_path, INSTANCES + "reports:\n" + report + report)
+    assert "duplicate key 'r'" in message
+
+
+def test_instance_fields_are_required(tmp_path):
+    message = problems_of(
+        tmp_path,
+        "instances:\n  us:\n    instance_id: amc1\n    region: MARS\n"
+        "reports:\n  r:\n    instance: us\n    sql: SELECT 1 AS a\n    start_date: 2026-03-01\n",
+    )
+    assert "instance 'us': field 'advertiser_id' is required" in message
+    assert "instance 'us': field 'region' must be one of NA, EU, FE" in message
+
+
+def test_missing_file_names_the_variable(tmp_path):
+    with pytest.raises(ConfigError, match="AMC_REPORTS_CONFIG"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_invalid_yaml(tmp_path):
+    assert "not valid YAML" in problems_of(tmp_path, "instances: [unclosed\n")
