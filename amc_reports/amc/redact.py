@@ -1,0 +1,191 @@
+"""Redaction of secrets in anything that may reach a log, an exception message or a repr.
+
+Secrets covered: LwA client secret, refresh tokens (``Atzr|...``), access tokens (``Atza|...``),
+``Authorization`` header values, and the query string of pre-signed download URLs (which carries the
+signature and the credential scope). Redaction works two ways: by pattern (token prefixes,
+``key=value`` pairs, pre-signed URL queries) and by exact value (secrets registered with
+:func:`register_secret`, e.g. a client secret that has no recognisable shape).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+REDACTED = "<redacted>"
+
+# Query parameters that make a URL pre-signed (AWS SigV4 and SigV2 styles).
+_PRESIGNED_MARKERS = ("x-amz-signature", "x-amz-credential", "x-amz-security-token", "signature=")
+
+_SECRET_KEYS = (
+    "client_secret",
+    "refresh_token",
+    "access_token",
+    "X-Amz-Signature",
+    "X-Amz-Credential",
+    "X-Amz-Security-Token",
+    "Signature",
+    "AWSAccessKeyId",
+)
+_KEY_ALT = "|".join(re.escape(k) for k in _SECRET_KEYS)
+
+_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+    # The whole query string of any URL that looks pre-signed.
+    (
+        re.compile(r"(?i)(https?://[^\s\"'<>?]+)\?(?=[^\s\"'<>]*x-amz-)[^\s\"'<>]*"),
+        r"\1?" + REDACTED,
+    ),
+    (
+        re.compile(r"(?i)(/[^\s\"'<>?]*)\?(?=[^\s\"'<>]*x-amz-)[^\s\"'<>]*"),
+        r"\1?" + REDACTED,
+    ),
+    # LwA tokens: Atza| (access) and Atzr| (refresh), whatever follows up to a delimiter.
+    (re.compile(r"(Atz[ar]\|)(?!<redacted>)[^\s\"'&,;)}\]<>]+"), r"\1" + REDACTED),
+    # Authorization: Bearer xyz / "Authorization": "Bearer xyz"
+    (re.compile(r"(?i)(bearer\s+)(?!<redacted>)[^\s\"',;]+"), r"\1" + REDACTED),
+    # key=value in query strings and form bodies
+    (re.compile(r"(?i)\b(" + _KEY_ALT + r")=(?!<redacted>)[^&\s\"'<>]*"), r"\1=" + REDACTED),
+    # "key": "value" in JSON, key: value in reprs
+    (
+        re.compile(r"(?i)([\"']?(?:" + _KEY_ALT + r")[\"']?\s*[:=]\s*[\"'])(?!<redacted>)[^\"']*"),
+        r"\1" + REDACTED,
+    ),
+]
+
+_registered_lock = threading.Lock()
+_registered: set[str] = set()
+
+
+def register_secret(value: str | None) -> None:
+    """Remember an exact secret value so :func:`redact_text` removes it wherever it appears."""
+    if value and len(value) >= 4:
+        with _registered_lock:
+            _registered.add(value)
+
+
+def redact_text(text: object, extra_secrets: Iterable[str | None] = ()) -> str:
+    """Return ``str(text)`` with every known secret replaced by ``<redacted>``."""
+    s = text if isinstance(text, str) else str(text)
+    with _registered_lock:
+        exact = set(_registered)
+    exact.update(v for v in extra_secrets if v and len(v) >= 4)
+    # Longest first, so a secret that contains another one is removed whole.
+    for value in sorted(exact, key=len, reverse=True):
+        if value in s:
+            s = s.replace(value, REDACTED)
+    for pattern, repl in _PATTERNS:
+        s = pattern.sub(repl, s)
+    return s
+
+
+def is_presigned_url(url: str) -> bool:
+    query = urlsplit(url).query.lower()
+    return any(marker in query for marker in _PRESIGNED_MARKERS)
+
+
+def redact_url(url: str) -> str:
+    """A URL safe to log: a pre-signed URL loses its query string, other secrets are redacted."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return redact_text(url)
+    if parts.query and is_presigned_url(url):
+        return urlunsplit((parts.scheme, parts.netloc, parts.path, REDACTED, ""))
+    return redact_text(url)
+
+
+def url_for_display(url: str) -> str:
+    """Scheme, host and path only: what error messages show for download URLs."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return redact_text(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+_SENSITIVE_HEADERS = {"authorization", "x-amz-security-token", "cookie", "set-cookie"}
+
+
+def redact_headers(headers: Mapping[str, Any]) -> dict[str, str]:
+    """A copy of ``headers`` with credentials removed (for debug logging)."""
+    out: dict[str, str] = {}
+    for key, value in headers.items():
+        if key.lower() in _SENSITIVE_HEADERS:
+            out[key] = REDACTED
+        else:
+            out[key] = redact_text(value)
+    return out
+
+
+def redact_mapping(data: Any) -> Any:
+    """Deep copy of a JSON-like structure with secret-looking values redacted."""
+    if isinstance(data, Mapping):
+        out = {}
+        for key, value in data.items():
+            if isinstance(key, str) and key.lower() in {k.lower() for k in _SECRET_KEYS}:
+                out[key] = REDACTED
+            else:
+                out[key] = redact_mapping(value)
+        return out
+    if isinstance(data, list | tuple):
+        return [redact_mapping(v) for v in data]
+    if isinstance(data, str):
+        if data.startswith(("http://", "https://")):
+            return redact_url(data)
+        return redact_text(data)
+    return data
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that rewrites each record's message with :func:`redact_text`.
+
+    Installed on our own loggers and on ``urllib3`` (whose DEBUG lines carry full request URLs,
+    including pre-signed query strings).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string: leave it to logging's own error handling
+            return True
+        redacted = redact_text(message)
+        if redacted != message or record.args:
+            record.msg = redacted
+            record.args = None
+        if record.exc_text:
+            record.exc_text = redact_text(record.exc_text)
+        return True
+
+
+DEFAULT_REDACTED_LOGGERS = (
+    "amc_reports.amc.client",
+    "amc_reports.amc.download",
+    "amc_reports.amc.sandbox",
+    "urllib3.connectionpool",
+    "urllib3.response",
+    "urllib3.poolmanager",
+    "urllib3.util.retry",
+)
+
+_FILTER = RedactingFilter()
+_installed_lock = threading.Lock()
+_installed: set[str] = set()
+
+
+def install_log_redaction(*logger_names: str) -> None:
+    """Attach the redacting filter to the named loggers (idempotent).
+
+    A logger's filters only see records logged through that very logger (not its children), so
+    the defaults name each logger that may carry a URL or a token.
+    """
+    names = logger_names or DEFAULT_REDACTED_LOGGERS
+    with _installed_lock:
+        for name in names:
+            if name in _installed:
+                continue
+            logging.getLogger(name).addFilter(_FILTER)
+            _installed.add(name)
