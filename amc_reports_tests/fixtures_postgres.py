@@ -1,1 +1,79 @@
-"""Fixtures: a real PostgreSQL for the test session (filled in by the warehouse work)."""
+"""Fixtures: a real PostgreSQL for the test session.
+
+- `pg_url` (session): `AMC_REPORTS_TEST_DATABASE_URL` when set (a role that may CREATE DATABASE),
+  else an embedded PostgreSQL (pgserver) in a pytest temp folder, stopped at the end of the session.
+- `fresh_database_url` (function): a new, empty database on that server, dropped after the test.
+- `warehouse` (function): a migrated `Warehouse` on a fresh database, so tests never see each other's
+  data.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from amc_reports.warehouse import Warehouse
+from amc_reports.warehouse.connection import with_database
+from amc_reports.warehouse.embedded import EmbeddedPostgres
+
+TEST_DATABASE_URL_ENV = "AMC_REPORTS_TEST_DATABASE_URL"
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres | None]:
+    """The session's embedded server (None when `AMC_REPORTS_TEST_DATABASE_URL` is used)."""
+    if os.environ.get(TEST_DATABASE_URL_ENV, "").strip():
+        yield None
+        return
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data", idle_stop_seconds=-1)
+    server.uri()
+    try:
+        yield server
+    finally:
+        server.release()
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_server: EmbeddedPostgres | None) -> str:
+    """A libpq URL of a server on which the tests may create databases."""
+    if pg_server is None:
+        return os.environ[TEST_DATABASE_URL_ENV].strip()
+    return pg_server.uri()
+
+
+def create_database(admin_url: str, prefix: str = "amc_test") -> str:
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return name
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+@pytest.fixture
+def fresh_database_url(pg_url: str) -> Iterator[str]:
+    """An empty database of its own (not migrated), dropped after the test."""
+    name = create_database(pg_url)
+    try:
+        yield with_database(pg_url, name)
+    finally:
+        drop_database(pg_url, name)
+
+
+@pytest.fixture
+def warehouse(fresh_database_url: str) -> Warehouse:
+    """A migrated warehouse on a fresh database."""
+    store = Warehouse(fresh_database_url)
+    store.migrate()
+    return store

@@ -1,0 +1,199 @@
+"""Column types inferred from CSV values, and how a stored column widens to fit new values.
+
+Kinds and their Postgres types:
+
+    int    -> bigint                      (-2^63 .. 2^63-1; larger integers are text, not doubles)
+    float  -> double precision            (decimal or exponent notation, NaN, Infinity; finite)
+    date   -> date                        (YYYY-MM-DD)
+    ts     -> timestamp without time zone (YYYY-MM-DD[T ]HH:MM[:SS[.ffffff]])
+    tstz   -> timestamp with time zone    (a timestamp with Z or a +HH[:MM] offset)
+    bool   -> boolean                     (true / false, any case)
+    text   -> text                        (anything else)
+
+Inference is deliberately stricter than Postgres' input functions, so a value judged to fit a type
+always loads. Empty values (AMC blanks filtered metrics) carry no type and load as NULL. A column
+whose values mix kinds takes the least type that holds them all: int+float -> float; date+ts -> ts;
+date/ts+tstz -> tstz (naive values then read as UTC); anything else -> text. Widening a stored
+column follows the same lattice (bigint -> double precision -> text, date -> timestamp ->
+timestamptz -> text, boolean -> text); nothing is ever narrowed, except a column that has only ever
+held NULLs (created as text and marked "untyped").
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+
+BIGINT = "bigint"
+DOUBLE = "double precision"
+DATE = "date"
+TIMESTAMP = "timestamp without time zone"
+TIMESTAMPTZ = "timestamp with time zone"
+BOOLEAN = "boolean"
+TEXT = "text"
+
+KIND_TYPES = {
+    "int": BIGINT,
+    "float": DOUBLE,
+    "date": DATE,
+    "ts": TIMESTAMP,
+    "tstz": TIMESTAMPTZ,
+    "bool": BOOLEAN,
+    "text": TEXT,
+}
+# Chains in which a later type holds every value of an earlier one.
+_CHAINS = ((BIGINT, DOUBLE), (DATE, TIMESTAMP, TIMESTAMPTZ))
+
+_INT = re.compile(r"[+-]?\d+", re.ASCII)
+_FLOAT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+_FLOAT_SPECIAL = re.compile(r"[+-]?(?:inf|infinity|nan)", re.IGNORECASE | re.ASCII)
+_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})", re.ASCII)
+_TS = re.compile(
+    r"(\d{4}-\d{2}-\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?"
+    r"(Z|[+-](?:0\d|1[0-5])(?::?[0-5]\d)?)?",
+    re.ASCII,
+)
+_SPACE = " \t\n\r\v\f"  # what Postgres' input functions skip around a value
+_NUMBER_START = frozenset("0123456789+-.")
+_BOOL = {"true", "false"}
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+
+
+def value_kind(raw: str) -> str | None:
+    """The kind of one CSV value, or None for an empty value."""
+    value = raw.strip(_SPACE)
+    if not value:
+        return None
+    if value[0] in _NUMBER_START:
+        if _INT.fullmatch(value):
+            # Integers beyond bigint stay text: a double would silently lose their digits (ids).
+            fits = len(value) <= 20 and _INT_MIN <= int(value) <= _INT_MAX
+            return "int" if fits else "text"
+        if _FLOAT.fullmatch(value):
+            number = float(value)
+            if math.isinf(number):
+                return "text"  # Postgres: out of range for double precision
+            if number == 0.0 and re.search(r"[1-9]", value.split("e")[0].split("E")[0]):
+                return "text"  # underflow: Postgres rejects it
+            return "float"
+        if len(value) == 10 and _DATE.fullmatch(value):
+            return "date" if _valid_date(value) else "text"
+        match = _TS.fullmatch(value)
+        if match:
+            if not _valid_timestamp(match):
+                return "text"
+            return "tstz" if match.group(6) else "ts"
+        if _FLOAT_SPECIAL.fullmatch(value):
+            return "float"
+        return "text"
+    lowered = value.lower()
+    if lowered in _BOOL:
+        return "bool"
+    if _FLOAT_SPECIAL.fullmatch(value):
+        return "float"
+    return "text"
+
+
+def _valid_date(value: str) -> bool:
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _valid_timestamp(match: re.Match[str]) -> bool:
+    day, hour, minute, second = match.group(1), match.group(2), match.group(3), match.group(4)
+    try:
+        datetime.fromisoformat(f"{day}T{hour}:{minute}:{second or '00'}")
+    except ValueError:
+        return False
+    return True
+
+
+def join_kinds(a: str | None, b: str | None) -> str | None:
+    """The least kind holding values of both kinds (None = no value seen)."""
+    if a is None or a == b:
+        return b
+    if b is None:
+        return a
+    return _join_types_by_kind(a, b)
+
+
+def _join_types_by_kind(a: str, b: str) -> str:
+    joined = join_types(KIND_TYPES[a], KIND_TYPES[b])
+    return next(kind for kind, pg_type in KIND_TYPES.items() if pg_type == joined)
+
+
+def join_types(a: str, b: str) -> str:
+    """The least Postgres type holding values of both types (text when unrelated or unknown)."""
+    if a == b:
+        return a
+    for chain in _CHAINS:
+        if a in chain and b in chain:
+            return chain[max(chain.index(a), chain.index(b))]
+    return TEXT
+
+
+def widened_type(stored: str, kind: str | None) -> str:
+    """The type a stored column must take to hold values of `kind` (itself when they fit)."""
+    if kind is None:
+        return stored
+    wanted = KIND_TYPES[kind]
+    if stored in (wanted, TEXT):
+        return stored
+    known = {t for chain in _CHAINS for t in chain} | {BOOLEAN}
+    if stored not in known:
+        # A type we did not create (integer, numeric, ...): leave it unless only text fits.
+        return TEXT if wanted == TEXT else stored
+    return join_types(stored, wanted)
+
+
+class KindAccumulator:
+    """Folds the kinds of many rows into one kind per column."""
+
+    def __init__(self, width: int) -> None:
+        self.kinds: list[str | None] = [None] * width
+
+    def add_rows(self, rows: Iterable[Sequence[str]]) -> None:
+        kinds = self.kinds
+        width = len(kinds)
+        for row in rows:
+            for index in range(min(width, len(row))):
+                current = kinds[index]
+                if current == "text":
+                    continue
+                kind = value_kind(row[index])
+                if kind is not None and kind != current:
+                    kinds[index] = join_kinds(current, kind)
+
+
+def infer_from_text(sample: str, width: int, *, complete: bool) -> list[str | None]:
+    """Kinds of the data rows in `sample` (CSV text after the header).
+
+    When the sample is a prefix of a longer file (`complete=False`) its last record may be cut, so
+    it is left out.
+    """
+    rows = list(csv.reader(io.StringIO(sample, newline="")))
+    if not complete and rows:
+        rows.pop()
+    accumulator = KindAccumulator(width)
+    accumulator.add_rows(rows)
+    return accumulator.kinds
+
+
+def infer_from_binary(stream: io.BufferedIOBase, width: int) -> list[str | None]:
+    """Kinds of every data row of a CSV file (header included in `stream`, skipped)."""
+    text = io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="")
+    try:
+        reader = csv.reader(text)
+        next(reader, None)
+        accumulator = KindAccumulator(width)
+        accumulator.add_rows(reader)
+        return accumulator.kinds
+    finally:
+        text.detach()

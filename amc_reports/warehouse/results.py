@@ -1,0 +1,208 @@
+"""Results tables: one per report in the results schema, evolved to fit each week's CSV.
+
+Layout of a results table: `execution_id uuid NOT NULL`, `week_start_date date NOT NULL` (the
+lineage columns, filled by column defaults read from transaction-local settings, so COPY fills them
+at COPY speed), then the CSV's columns in the order they first appeared, and a btree index on
+(week_start_date, execution_id). Columns are added when a CSV brings new ones and widened when
+values no longer fit (see `inference`); nothing is dropped. A column first seen with only empty
+values is created as text and marked `amc_reports:untyped` (column comment); the first week with
+values gives it their type if the table still holds only NULLs in it.
+
+DDL runs in its own short transaction under a per-table advisory lock (so two loads of the same
+report never race or deadlock on ALTER TABLE), before the load transaction; it is additive, so it is
+safe to commit on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import psycopg
+from psycopg import sql
+
+from amc_reports.warehouse.inference import KIND_TYPES, TEXT, widened_type
+from amc_reports.warehouse.locks import advisory_key
+
+_log = logging.getLogger(__name__)
+
+UNTYPED_MARK = "amc_reports:untyped"
+EXECUTION_SETTING = "amc_reports.execution_id"
+WEEK_SETTING = "amc_reports.week_start_date"
+
+
+@dataclass
+class TableShape:
+    """The columns of a results table: name -> Postgres type, and which are still untyped."""
+
+    exists: bool
+    types: dict[str, str] = field(default_factory=dict)
+    untyped: set[str] = field(default_factory=set)
+
+    def columns(self) -> list[tuple[str, str]]:
+        return list(self.types.items())
+
+
+def table_identifier(schema: str, table: str) -> sql.Identifier:
+    return sql.Identifier(schema, table)
+
+
+def read_shape(conn: psycopg.Connection, schema: str, table: str) -> TableShape:
+    rows = conn.execute(
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod), col_description(c.oid, a.attnum)"
+        " FROM pg_class c"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"
+        " WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p')"
+        " ORDER BY a.attnum",
+        (schema, table),
+    ).fetchall()
+    if not rows:
+        exists = (
+            conn.execute(
+                "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname = %s AND c.relname = %s",
+                (schema, table),
+            ).fetchone()
+            is not None
+        )
+        return TableShape(exists=exists)
+    return TableShape(
+        exists=True,
+        types={name: kind for name, kind, _ in rows},
+        untyped={name for name, _, comment in rows if comment == UNTYPED_MARK},
+    )
+
+
+@dataclass
+class _Plan:
+    create: bool = False
+    add: list[tuple[str, str, bool]] = field(default_factory=list)  # name, type, untyped
+    alter: list[tuple[str, str, str]] = field(default_factory=list)  # name, from, to
+    narrow: list[tuple[str, str]] = field(default_factory=list)  # untyped name, candidate type
+
+    def empty(self) -> bool:
+        return not (self.create or self.add or self.alter or self.narrow)
+
+
+def _plan(shape: TableShape, names: list[str], kinds: list[str | None]) -> _Plan:
+    plan = _Plan(create=not shape.exists)
+    for name, kind in zip(names, kinds, strict=True):
+        stored = shape.types.get(name)
+        if stored is None:
+            plan.add.append((name, KIND_TYPES[kind] if kind else TEXT, kind is None))
+        elif name in shape.untyped and kind not in (None, "text"):
+            plan.narrow.append((name, KIND_TYPES[kind]))
+        else:
+            wanted = widened_type(stored, kind)
+            if wanted != stored:
+                plan.alter.append((name, stored, wanted))
+    return plan
+
+
+def ensure_table(
+    conn: psycopg.Connection,
+    schema: str,
+    table: str,
+    names: list[str],
+    kinds: list[str | None],
+) -> tuple[TableShape, bool]:
+    """Make the table hold columns `names` with values of `kinds`; returns (shape, changed).
+
+    `conn` must not be in a transaction; DDL, when needed, is committed here.
+    """
+    shape = read_shape(conn, schema, table)
+    conn.rollback()  # end the catalog read's transaction: no locks held while waiting below
+    if _plan(shape, names, kinds).empty():
+        return shape, False
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_key("ddl", schema, table),))
+        shape = read_shape(conn, schema, table)
+        plan = _plan(shape, names, kinds)
+        if plan.empty():
+            return shape, False
+        _apply(conn, schema, table, shape, plan)
+        shape = read_shape(conn, schema, table)
+    return shape, True
+
+
+def _apply(
+    conn: psycopg.Connection, schema: str, table: str, shape: TableShape, plan: _Plan
+) -> None:
+    ident = table_identifier(schema, table)
+    conn.execute("SET LOCAL TimeZone = 'UTC'")  # timestamp -> timestamptz reads naive values as UTC
+    if plan.create:
+        columns = [
+            sql.SQL(
+                "execution_id uuid NOT NULL DEFAULT NULLIF(current_setting({}, true), '')::uuid"
+            ).format(sql.Literal(EXECUTION_SETTING)),
+            sql.SQL(
+                "week_start_date date NOT NULL DEFAULT NULLIF(current_setting({}, true), '')::date"
+            ).format(sql.Literal(WEEK_SETTING)),
+        ]
+        columns += [
+            sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(pg_type))
+            for name, pg_type, _ in plan.add
+        ]
+        conn.execute(sql.SQL("CREATE TABLE {} ({})").format(ident, sql.SQL(", ").join(columns)))
+        conn.execute(sql.SQL("CREATE INDEX ON {} (week_start_date, execution_id)").format(ident))
+        _log.info("created results table %s with %d columns", ident.as_string(), len(plan.add))
+    actions: list[sql.Composable] = []
+    if not plan.create:
+        actions += [
+            sql.SQL("ADD COLUMN {} {}").format(sql.Identifier(name), sql.SQL(pg_type))
+            for name, pg_type, _ in plan.add
+        ]
+    for name, old, new in plan.alter:
+        actions.append(
+            sql.SQL("ALTER COLUMN {col} TYPE {new} USING {col}::{new}").format(
+                col=sql.Identifier(name), new=sql.SQL(new)
+            )
+        )
+        _log.warning("widening %s.%s from %s to %s", ident.as_string(), name, old, new)
+    unmark: list[str] = []
+    for name, new in plan.narrow:
+        has_values = conn.execute(
+            sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE {} IS NOT NULL)").format(
+                ident, sql.Identifier(name)
+            )
+        ).fetchone()
+        unmark.append(name)
+        if has_values and has_values[0]:
+            continue  # it holds text after all: stays text
+        actions.append(
+            sql.SQL("ALTER COLUMN {col} TYPE {new} USING NULL::{new}").format(
+                col=sql.Identifier(name), new=sql.SQL(new)
+            )
+        )
+        _log.info("typing %s.%s (only NULLs so far) as %s", ident.as_string(), name, new)
+    if actions:
+        conn.execute(sql.SQL("ALTER TABLE {} {}").format(ident, sql.SQL(", ").join(actions)))
+    for name, _, untyped in plan.add:
+        if untyped:
+            conn.execute(
+                sql.SQL("COMMENT ON COLUMN {} IS {}").format(
+                    sql.Identifier(schema, table, name), sql.Literal(UNTYPED_MARK)
+                )
+            )
+    for name in unmark:
+        conn.execute(
+            sql.SQL("COMMENT ON COLUMN {} IS NULL").format(sql.Identifier(schema, table, name))
+        )
+    if plan.add and not plan.create:
+        _log.info("added columns %s to %s", [name for name, _, _ in plan.add], ident.as_string())
+
+
+def copy_statement(schema: str, table: str, names: list[str], shape: TableShape) -> sql.Composed:
+    """COPY ... FROM STDIN for a CSV with a header, in header order; empty typed values are NULL."""
+    typed = [name for name in names if shape.types.get(name, TEXT) != TEXT]
+    options = [sql.SQL("FORMAT csv"), sql.SQL("HEADER true"), sql.SQL("ENCODING 'UTF8'")]
+    if typed:
+        options.append(
+            sql.SQL("FORCE_NULL ({})").format(sql.SQL(", ").join(map(sql.Identifier, typed)))
+        )
+    return sql.SQL("COPY {} ({}) FROM STDIN ({})").format(
+        table_identifier(schema, table),
+        sql.SQL(", ").join(map(sql.Identifier, names)),
+        sql.SQL(", ").join(options),
+    )
