@@ -1,0 +1,349 @@
+"""Make sure a sandbox is running (start one in the background if not), and stop it.
+
+One sandbox per state dir: concurrent callers (webserver, run workers, tests) serialise on a lock
+file, the first one starts a detached server (its own session, so it outlives the caller), the
+others find it by its health check or by the runtime file the server writes (``sandbox.json``).
+The server also holds a lock of its own, so two servers can never share a state dir.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import ipaddress
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from amc_reports.amc.redact import redact_text
+from amc_reports.amc.sandbox.constants import (
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    HEALTH_PATH,
+    LAUNCH_LOCK_FILE,
+    LOG_FILE,
+    PID_FILE,
+    RUNTIME_FILE,
+    SERVICE_NAME,
+)
+
+log = logging.getLogger("amc_reports.amc.sandbox")
+
+ENV_URL = "AMC_REPORTS_SANDBOX_URL"
+ENV_IDLE_TIMEOUT = "AMC_REPORTS_SANDBOX_IDLE_TIMEOUT"
+DEFAULT_IDLE_TIMEOUT = 4 * 3600.0  # a background sandbox nobody talks to for 4 h stops
+LOG_ROTATE_BYTES = 20 * 1024 * 1024
+
+_children: dict[int, subprocess.Popen] = {}
+
+
+class SandboxError(RuntimeError):
+    """The sandbox could not be found or started."""
+
+
+def default_state_dir() -> Path:
+    from amc_reports import paths
+
+    return paths.state_dir() / "sandbox"
+
+
+def sandbox_health(base_url: str, *, timeout: float = 2.0) -> dict[str, Any] | None:
+    """The health document of a sandbox at ``base_url``, or None if nothing healthy answers."""
+    try:
+        resp = requests.get(base_url.rstrip("/") + HEALTH_PATH, timeout=timeout)
+    except requests.RequestException:
+        return None
+    if resp.status_code != 200:
+        return None
+    try:
+        data = resp.json()
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("service") != SERVICE_NAME:
+        return None
+    return data
+
+
+def read_runtime_info(state_dir: Path) -> dict[str, Any] | None:
+    from amc_reports.amc.sandbox.server import read_runtime_info as _read
+
+    return _read(state_dir)
+
+
+@contextlib.contextmanager
+def _launch_lock(state_dir: Path, timeout: float) -> Iterator[None]:
+    path = state_dir / LAUNCH_LOCK_FILE
+    with open(path, "a+") as fh:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SandboxError(
+                        f"timed out after {timeout:.0f}s waiting for {path} (another process is "
+                        "starting the sandbox)"
+                    ) from None
+                time.sleep(0.05)  # lock polling, not synchronisation by sleeping
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def _is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _rotate_log(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        if path.stat().st_size > LOG_ROTATE_BYTES:
+            os.replace(path, path.with_name(path.name + ".1"))
+
+
+def _log_tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "(no log)"
+    return redact_text("\n".join(text.splitlines()[-lines:]))
+
+
+def _start_process(
+    host: str,
+    port: int,
+    state_dir: Path,
+    *,
+    config_file: Path | None,
+    idle_timeout: float,
+    extra_args: Sequence[str],
+) -> subprocess.Popen:
+    from amc_reports.paths import PROJECT_ROOT
+
+    log_path = state_dir / LOG_FILE
+    _rotate_log(log_path)
+    cmd = [
+        sys.executable,
+        "-m",
+        "amc_reports.amc.sandbox",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--state-dir",
+        str(state_dir),
+        "--idle-timeout",
+        str(idle_timeout),
+    ]
+    if config_file is not None:
+        cmd += ["--config", str(config_file)]
+    cmd += list(extra_args)
+    env = os.environ.copy()
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p
+    )
+    env.pop(ENV_URL, None)
+    with open(log_path, "ab") as logf:
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+            cwd=str(state_dir),
+            env=env,
+        )
+    _children[proc.pid] = proc
+    log.info("started AMC sandbox process %d on %s:%s (log %s)", proc.pid, host, port, log_path)
+    return proc
+
+
+def ensure_sandbox(
+    *,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    state_dir: Path | None = None,
+    startup_timeout: float = 30,
+    config_file: Path | None = None,
+    idle_timeout: float | None = None,
+    extra_args: Sequence[str] = (),
+    use_env: bool = True,
+) -> str:
+    """Return the base URL of a healthy sandbox, starting one in the background if needed.
+
+    With ``AMC_REPORTS_SANDBOX_URL`` set (and ``use_env``), that URL is used as is when healthy
+    (and a sandbox is started there when it is a free loopback address). ``port=0`` picks a free
+    port. The started server is detached (own session), logs to ``<state_dir>/sandbox.log`` and
+    stops after ``idle_timeout`` seconds without requests (default 4 h, env
+    ``AMC_REPORTS_SANDBOX_IDLE_TIMEOUT``; 0 = never).
+    """
+    if use_env and os.environ.get(ENV_URL):
+        env_url = os.environ[ENV_URL].rstrip("/")
+        if sandbox_health(env_url):
+            return env_url
+        parts = urlsplit(env_url)
+        if not _is_loopback(parts.hostname) or parts.port is None:
+            raise SandboxError(
+                f"{ENV_URL}={env_url} does not answer a sandbox health check and is not a "
+                "loopback address with a port where one could be started"
+            )
+        host, port = parts.hostname or host, parts.port
+    if not _is_loopback(host):
+        raise SandboxError(f"the sandbox only listens on loopback addresses, not {host!r}")
+    state_dir = Path(state_dir) if state_dir is not None else default_state_dir()
+    state_dir = state_dir.resolve()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    if idle_timeout is None:
+        idle_timeout = float(os.environ.get(ENV_IDLE_TIMEOUT) or DEFAULT_IDLE_TIMEOUT)
+    url = f"http://{host}:{port}" if ":" not in host else f"http://[{host}]:{port}"
+    if port and sandbox_health(url):
+        return url
+
+    with _launch_lock(state_dir, timeout=startup_timeout + 30):
+        if port and sandbox_health(url):
+            return url
+        info = read_runtime_info(state_dir)
+        if info and info.get("url"):
+            health = sandbox_health(str(info["url"]))
+            if health and (port == 0 or info.get("port") == port):
+                return str(info["url"])
+            if health:
+                log.warning(
+                    "the sandbox of %s already runs at %s; using it instead of port %s",
+                    state_dir,
+                    info["url"],
+                    port,
+                )
+                return str(info["url"])
+        proc = _start_process(
+            host,
+            port,
+            state_dir,
+            config_file=config_file,
+            idle_timeout=idle_timeout,
+            extra_args=extra_args,
+        )
+        deadline = time.monotonic() + startup_timeout
+        while True:
+            candidate = url if port else None
+            if not port:
+                info = read_runtime_info(state_dir)
+                if info and info.get("pid") == proc.pid:
+                    candidate = str(info["url"])
+            if candidate:
+                health = sandbox_health(candidate, timeout=1.0)
+                if health and health.get("pid") == proc.pid:
+                    return candidate
+            rc = proc.poll()
+            if rc is not None:
+                _children.pop(proc.pid, None)
+                raise SandboxError(
+                    f"the AMC sandbox exited with code {rc} while starting on {host}:{port}; "
+                    f"last lines of {state_dir / LOG_FILE}:\n{_log_tail(state_dir / LOG_FILE)}"
+                )
+            if time.monotonic() > deadline:
+                _terminate(proc.pid, timeout=5)
+                raise SandboxError(
+                    f"the AMC sandbox did not become healthy within {startup_timeout:.0f}s; last "
+                    f"lines of {state_dir / LOG_FILE}:\n{_log_tail(state_dir / LOG_FILE)}"
+                )
+            time.sleep(0.1)  # polling the health check with a deadline
+
+
+def _reap(pid: int) -> bool:
+    """True if ``pid`` was our child and has exited (now reaped)."""
+    proc = _children.get(pid)
+    if proc is not None:
+        if proc.poll() is not None:
+            _children.pop(pid, None)
+            return True
+        return False
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return False
+    return done == pid
+
+
+def _alive(pid: int) -> bool:
+    if _reap(pid):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            state = fh.read().rsplit(")", 1)[-1].split()[0]
+        return state != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _is_sandbox_process(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            cmdline = fh.read().replace(b"\0", b" ")
+    except OSError:
+        return _alive(pid)  # no /proc: trust the pid file
+    return b"amc_reports.amc.sandbox" in cmdline or (
+        b"amc-reports" in cmdline and b"sandbox" in cmdline
+    )
+
+
+def _terminate(pid: int, *, timeout: float) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            kill_deadline = time.monotonic() + 5
+            while _alive(pid) and time.monotonic() < kill_deadline:
+                time.sleep(0.05)
+            break
+        time.sleep(0.05)  # waiting for the process to exit, with a deadline
+
+
+def stop_sandbox(state_dir: Path | None = None, *, timeout: float = 15) -> bool:
+    """Stop the sandbox serving ``state_dir`` (SIGTERM, then SIGKILL). True if one was stopped."""
+    state_dir = (Path(state_dir) if state_dir is not None else default_state_dir()).resolve()
+    info = read_runtime_info(state_dir) or {}
+    pid = info.get("pid")
+    if not pid:
+        with contextlib.suppress(OSError, ValueError):
+            pid = int((state_dir / PID_FILE).read_text().strip())
+    stopped = False
+    if isinstance(pid, int) and pid > 0 and _alive(pid) and _is_sandbox_process(pid):
+        _terminate(pid, timeout=timeout)
+        stopped = True
+        log.info("stopped AMC sandbox process %d (%s)", pid, state_dir)
+    current = read_runtime_info(state_dir)
+    if current is not None and current.get("pid") in (pid, None):
+        with contextlib.suppress(OSError):
+            (state_dir / RUNTIME_FILE).unlink()
+    with contextlib.suppress(OSError, ValueError):
+        if int((state_dir / PID_FILE).read_text().strip()) == pid:
+            (state_dir / PID_FILE).unlink()
+    return stopped

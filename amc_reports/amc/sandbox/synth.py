@@ -1,0 +1,489 @@
+"""Deterministic synthetic results: CSV whose columns come from the query's outer SELECT.
+
+The same (instance, SQL, window) always gives the same bytes, whatever the number of parts (the
+parts joined, minus their repeated headers, are the single-part file). Values are plausible for
+their column names: dates inside the window, ids, counts, money, rates, flags, labels.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import random
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+DEFAULT_COLUMNS = [
+    "event_date",
+    "campaign_id",
+    "campaign",
+    "impressions",
+    "clicks",
+    "total_cost",
+    "purchases",
+    "total_sales",
+]
+
+_CHUNK_ROWS = 1000  # rows generated from one seed: parts can be produced independently
+
+# -- SQL: the outer SELECT list --------------------------------------------------------------------
+
+_TOKEN_RE = re.compile(
+    r"""
+    (?P<ws>\s+)
+  | (?P<comment>--[^\n]*|/\*.*?(?:\*/|\Z))
+  | (?P<str>'(?:[^']|'')*'?)
+  | (?P<qident>"(?:[^"]|"")*"?|`[^`]*`?)
+  | (?P<word>[A-Za-z_][A-Za-z0-9_$]*)
+  | (?P<num>\d+(?:\.\d*)?)
+  | (?P<punct>.)
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+
+_CLAUSE_END = {
+    "FROM",
+    "WHERE",
+    "GROUP",
+    "ORDER",
+    "LIMIT",
+    "HAVING",
+    "UNION",
+    "INTERSECT",
+    "EXCEPT",
+    "WINDOW",
+    "QUALIFY",
+    "INTO",
+}
+_NOT_ALIAS = {
+    "END",
+    "NULL",
+    "TRUE",
+    "FALSE",
+    "DISTINCT",
+    "ALL",
+    "AND",
+    "OR",
+    "NOT",
+    "THEN",
+    "ELSE",
+    "WHEN",
+    "CASE",
+    "AS",
+    "IS",
+    "IN",
+    "LIKE",
+    "BETWEEN",
+    "OVER",
+    "FILTER",
+}
+
+
+@dataclass(frozen=True)
+class _Tok:
+    kind: str
+    text: str
+    depth: int
+
+
+def _tokens(sql: str) -> list[_Tok]:
+    out: list[_Tok] = []
+    depth = 0
+    for m in _TOKEN_RE.finditer(sql):
+        kind = m.lastgroup or "punct"
+        text = m.group()
+        if kind in ("ws", "comment"):
+            continue
+        if kind == "punct" and text == ")":
+            depth = max(0, depth - 1)
+        out.append(_Tok(kind, text, depth))
+        if kind == "punct" and text == "(":
+            depth += 1
+    return out
+
+
+def _ident(tok: _Tok) -> str | None:
+    if tok.kind == "qident":
+        inner = tok.text[1:-1] if len(tok.text) >= 2 else tok.text[1:]
+        return inner.replace('""', '"')
+    if tok.kind == "word" and tok.text.upper() not in _NOT_ALIAS:
+        return tok.text
+    if tok.kind == "str":  # AS 'alias' (some dialects)
+        return tok.text[1:-1].replace("''", "'")
+    return None
+
+
+def select_columns(sql: str) -> list[str]:
+    """Output column names of the outer SELECT (aliases or bare column names).
+
+    ``*`` and an unparseable query give :data:`DEFAULT_COLUMNS`; an unnamed expression gets
+    ``_col<n>`` like engines name anonymous columns.
+    """
+    toks = _tokens(sql)
+    start = None
+    for i, tok in enumerate(toks):
+        if tok.depth == 0 and tok.kind == "word" and tok.text.upper() == "SELECT":
+            start = i + 1
+            break
+    if start is None:
+        return list(DEFAULT_COLUMNS)
+    items: list[list[_Tok]] = [[]]
+    for tok in toks[start:]:
+        if tok.depth == 0 and tok.kind == "word" and tok.text.upper() in _CLAUSE_END:
+            break
+        if tok.depth == 0 and tok.kind == "punct" and tok.text == ";":
+            break
+        if tok.depth == 0 and tok.kind == "punct" and tok.text == ",":
+            items.append([])
+            continue
+        items[-1].append(tok)
+    first = items[0]
+    if first and first[0].kind == "word" and first[0].text.upper() in ("DISTINCT", "ALL"):
+        items[0] = first[1:]
+    columns: list[str] = []
+    for n, item in enumerate(items):
+        if not item:
+            continue
+        name = _item_name(item)
+        if name == "*":
+            columns.extend(c for c in DEFAULT_COLUMNS if c not in columns)
+            continue
+        columns.append(name if name else f"_col{n}")
+    return columns or list(DEFAULT_COLUMNS)
+
+
+def _item_name(item: list[_Tok]) -> str | None:
+    last = item[-1]
+    if last.kind == "punct" and last.text == "*":
+        return "*"
+    if len(item) >= 2 and item[-2].kind == "word" and item[-2].text.upper() == "AS":
+        return _ident(last)
+    name = _ident(last)
+    if name is None:
+        return None
+    if len(item) == 1:
+        return name
+    prev = item[-2]
+    if prev.kind == "punct" and prev.text == ".":
+        return name  # table.column
+    if prev.kind in ("word", "qident", "num", "str") or (prev.kind == "punct" and prev.text == ")"):
+        # implicit alias: "expr alias" (but not "CASE ... END" or "x IS NULL")
+        return (
+            name if last.kind != "word" or prev.text.upper() not in _NOT_ALIAS - {"END"} else None
+        )
+    return None
+
+
+def custom_parameters(sql: str) -> list[str]:
+    """Names used in ``CUSTOM_PARAMETER('name')`` (outside comments)."""
+    names: list[str] = []
+    toks = _tokens(sql)
+    for i, tok in enumerate(toks):
+        if tok.kind == "word" and tok.text.upper() == "CUSTOM_PARAMETER" and i + 2 < len(toks):
+            arg = toks[i + 2]
+            if toks[i + 1].text == "(" and arg.kind == "str":
+                name = arg.text[1:-1].replace("''", "'")
+                if name not in names:
+                    names.append(name)
+    return names
+
+
+def statements(sql: str) -> int:
+    """Number of top-level ``;``-separated statements with content (comments ignored)."""
+    count = 0
+    current = False
+    for tok in _tokens(sql):
+        if tok.kind == "punct" and tok.text == ";":
+            count += 1 if current else 0
+            current = False
+        else:
+            current = True
+    return count + (1 if current else 0)
+
+
+def ends_with_semicolon(sql: str) -> bool:
+    toks = _tokens(sql)
+    return bool(toks) and toks[-1].kind == "punct" and toks[-1].text == ";"
+
+
+# -- values ---------------------------------------------------------------------------------------
+
+_WORDS = [
+    "Alpha",
+    "Bravo",
+    "Cedar",
+    "Delta",
+    "Ember",
+    "Fjord",
+    "Garnet",
+    "Harbor",
+    "Indigo",
+    "Juniper",
+    "Kestrel",
+    "Lumen",
+    "Meadow",
+    "Nimbus",
+    "Onyx",
+    "Prairie",
+]
+_DEVICES = ["Desktop", "Mobile", "Tablet", "TV", "Other"]
+
+
+_TEXT_SUFFIXES = (
+    "name",
+    "_type",
+    "_label",
+    "_title",
+    "_status",
+    "_code",
+    "_category",
+    "brand",
+    "country",
+    "region",
+    "_group",
+    "_channel",
+    "_source",
+    "_format",
+)
+
+
+def _kind(column: str) -> str:
+    """The kind of value a column holds, guessed from its name."""
+    n = column.lower()
+    if n.startswith(("is_", "has_")) or n.endswith("_flag") or n in ("filtered", "flag"):
+        return "bool"
+    if n == "asin" or n.endswith(("_asin", "asin_id")):
+        return "asin"
+    if n == "id" or n.endswith(("_id", "_ids")):
+        return "id"
+    if n.endswith(_TEXT_SUFFIXES):
+        return "device" if "device" in n else "text"
+    if n in ("time", "hour", "timestamp") or n.endswith(
+        ("_at", "_time", "_ts", "timestamp", "datetime", "_hour")
+    ):
+        return "datetime"
+    if (
+        "date" in n
+        or n in ("day", "week", "month")
+        or n.endswith(("_day", "_week", "_month", "_dt"))
+    ):
+        return "date"
+    if any(
+        k in n
+        for k in (
+            "rate",
+            "ratio",
+            "ctr",
+            "cvr",
+            "roas",
+            "share",
+            "pct",
+            "percent",
+            "avg",
+            "average",
+            "per_",
+            "frequency",
+            "acos",
+        )
+    ):
+        return "float"
+    if any(
+        k in n
+        for k in (
+            "cost",
+            "spend",
+            "sales",
+            "revenue",
+            "amount",
+            "price",
+            "budget",
+            "fee",
+            "value",
+            "_usd",
+            "money",
+            "margin",
+            "profit",
+        )
+    ):
+        return "money"
+    if "impression" in n:
+        return "impressions"
+    if any(k in n for k in ("click", "view", "visit", "session", "detail_page", "dpv")):
+        return "small_count"
+    if any(k in n for k in ("user", "reach", "household", "audience", "customer")):
+        return "users"
+    if any(
+        k in n
+        for k in (
+            "purchase",
+            "conversion",
+            "order",
+            "unit",
+            "sold",
+            "add_to_cart",
+            "atc",
+            "subscribe",
+            "lead",
+            "signup",
+        )
+    ):
+        return "tiny_count"
+    if any(
+        k in n for k in ("count", "cnt", "num_", "number", "total", "qty", "quantity", "events")
+    ) or n.startswith("n_"):
+        return "count"
+    if "device" in n:
+        return "device"
+    return "text"
+
+
+class _Gen:
+    def __init__(self, columns: list[str], window_start: str, window_end: str, id_pool: int):
+        self.columns = columns
+        self.kinds = [_kind(c) for c in columns]
+        start = datetime.strptime(window_start[:19], "%Y-%m-%dT%H:%M:%S")
+        end = datetime.strptime(window_end[:19], "%Y-%m-%dT%H:%M:%S")
+        if end <= start:
+            end = start + timedelta(seconds=1)
+        self.start = start
+        self.span_seconds = max(1, int((end - start).total_seconds()) - 1)
+        last_day = (end - timedelta(microseconds=1)).date()
+        self.first_day: date = start.date()
+        self.days = max(1, (last_day - self.first_day).days + 1)
+        self.id_pool = max(3, id_pool)
+        self.cap_index = self.kinds.index("impressions") if "impressions" in self.kinds else None
+        capped_kinds = ("small_count", "tiny_count", "users")
+        self.capped = [i for i, k in enumerate(self.kinds) if k in capped_kinds]
+
+    def row(self, rng: random.Random) -> list[str]:
+        out = [self.value(c, k, rng) for c, k in zip(self.columns, self.kinds, strict=True)]
+        if self.cap_index is not None:
+            # Keep rows coherent: no more clicks, purchases or users than impressions.
+            cap = int(out[self.cap_index])
+            for i in self.capped:
+                if int(out[i]) > cap:
+                    out[i] = str(cap)
+        return out
+
+    def value(self, column: str, kind: str, rng: random.Random) -> str:
+        if kind == "date":
+            return (self.first_day + timedelta(days=rng.randrange(self.days))).isoformat()
+        if kind == "datetime":
+            moment = self.start + timedelta(seconds=rng.randrange(self.span_seconds))
+            return moment.strftime("%Y-%m-%d %H:%M:%S")
+        if kind == "id":
+            k = rng.randrange(self.id_pool)
+            digest = hashlib.blake2b(f"{column}:{k}".encode(), digest_size=6).digest()
+            return str(10**14 + int.from_bytes(digest, "big") % (9 * 10**14))
+        if kind == "asin":
+            k = rng.randrange(self.id_pool)
+            digest = hashlib.blake2b(f"{column}:{k}".encode(), digest_size=8).hexdigest().upper()
+            return "B0" + digest[:8]
+        if kind == "bool":
+            return "true" if rng.random() < 0.1 else "false"
+        if kind == "impressions":
+            return str(int(rng.lognormvariate(8, 1.5)) + 1)
+        if kind == "small_count":
+            return str(int(rng.lognormvariate(4, 1.3)))
+        if kind == "users":
+            return str(int(rng.lognormvariate(7, 1.4)) + 1)
+        if kind == "tiny_count":
+            return str(int(rng.lognormvariate(1.5, 1.2)))
+        if kind == "count":
+            return str(int(rng.lognormvariate(5, 1.5)))
+        if kind == "money":
+            return f"{rng.lognormvariate(4, 1.4):.2f}"
+        if kind == "float":
+            return f"{rng.random() * (5 if 'roas' in column.lower() else 1):.4f}"
+        if kind == "device":
+            return rng.choice(_DEVICES)
+        base = re.sub(r"_?name$", "", column, flags=re.IGNORECASE) or column
+        label = base.replace("_", " ").strip().title() or "Value"
+        return f"{label} {rng.choice(_WORDS)} {rng.randrange(1, 1 + self.id_pool)}"
+
+
+@dataclass(frozen=True)
+class ResultSpec:
+    instance_id: str
+    sql: str
+    window_start: str
+    window_end: str
+    rows: int
+    parts: int = 1
+    csv_fault: str | None = None
+
+    @property
+    def seed(self) -> bytes:
+        ident = "\x1f".join([self.instance_id, self.sql, self.window_start, self.window_end])
+        return hashlib.sha256(ident.encode("utf-8")).digest()
+
+    def part_rows(self, part: int) -> tuple[int, int]:
+        """[first, last) data row indexes of a part (rows spread evenly over the parts)."""
+        parts = max(1, self.parts)
+        base, extra = divmod(self.rows, parts)
+        first = part * base + min(part, extra)
+        return first, first + base + (1 if part < extra else 0)
+
+
+def _row_chunk(spec: ResultSpec, gen: _Gen, chunk: int) -> list[list[str]]:
+    rng = random.Random(spec.seed + chunk.to_bytes(8, "big"))
+    first = chunk * _CHUNK_ROWS
+    count = min(_CHUNK_ROWS, spec.rows - first)
+    return [gen.row(rng) for _ in range(count)]
+
+
+def iter_part(spec: ResultSpec, part: int) -> Iterator[bytes]:
+    """The bytes of one part (header line first), in chunks."""
+    columns = select_columns(spec.sql)
+    gen = _Gen(columns, spec.window_start, spec.window_end, id_pool=max(5, spec.rows // 8))
+    first, last = spec.part_rows(part)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    malformed_at = (first + last) // 2 if spec.csv_fault == "malformed" and part == 0 else None
+    row = first
+    while row < last:
+        chunk = row // _CHUNK_ROWS
+        rows = _row_chunk(spec, gen, chunk)
+        offset = row - chunk * _CHUNK_ROWS
+        take = rows[offset : offset + (last - row)]
+        for i, values in enumerate(take):
+            if malformed_at is not None and row + i == malformed_at:
+                buf.write('"unterminated quote,' + ",".join(values[1:] + ["extra"]) + "\n")
+                continue
+            writer.writerow(values)
+        row += len(take)
+        if buf.tell() > 1 << 16:
+            yield buf.getvalue().encode("utf-8")
+            buf.seek(0)
+            buf.truncate()
+    data = buf.getvalue().encode("utf-8")
+    if data:
+        yield data
+
+
+def write_part(spec: ResultSpec, part: int, path) -> int:
+    """Write one part to ``path`` (applying the ``truncated`` fault); return its size."""
+    with open(path, "wb") as fh:
+        for chunk in iter_part(spec, part):
+            fh.write(chunk)
+        size = fh.tell()
+    if spec.csv_fault == "truncated" and part == max(1, spec.parts) - 1 and size > 0:
+        # Cut the last line short: a partial row and no trailing newline.
+        with open(path, "rb+") as fh:
+            tail_len = min(size, 1 << 16)
+            fh.seek(size - tail_len)
+            tail = fh.read().rstrip(b"\n")
+            cut = tail.rfind(b"\n")
+            keep_in_tail = cut + 1 + max(1, (len(tail) - cut - 1) // 2)
+            size = size - tail_len + keep_in_tail
+            fh.truncate(size)
+    return size
+
+
+def render_part(spec: ResultSpec, part: int) -> bytes:
+    """One part in memory (no ``truncated`` fault; see :func:`write_part`)."""
+    return b"".join(iter_part(spec, part))
