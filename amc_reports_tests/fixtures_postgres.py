@@ -3,8 +3,8 @@
 - `pg_url` (session): `AMC_REPORTS_TEST_DATABASE_URL` when set (a role that may CREATE DATABASE),
   else an embedded PostgreSQL (pgserver) in a pytest temp folder, stopped at the end of the session.
 - `fresh_database_url` (function): a new, empty database on that server, dropped after the test.
-- `warehouse` (function): a migrated `Warehouse` on a fresh database, so tests never see each other's
-  data.
+- `warehouse` (function): a migrated `Warehouse` on a fresh database, so tests never see each
+  other's data.
 """
 
 from __future__ import annotations

@@ -69,8 +69,9 @@ def password_of(url: str) -> str | None:
     if "://" in url:
         try:
             password = urlsplit(url).password
-        except ValueError:
-            password = None
+        except ValueError:  # unparsable (a bad IPv6 host...): find user:password@ by hand
+            found = re.search(r"://[^:/@]*:([^@]*)@", url)
+            password = found.group(1) if found else None
         if password:
             return unquote(password)
         match = re.search(r"[?&]password=([^&]*)", url)

@@ -184,7 +184,7 @@ class _WeekLoad:
                 else:
                     count = self._transaction(names, shape, b"", _replay(spool.file), spool)
                 break
-            except psycopg.errors.DataException as exc:
+            except psycopg.DataError as exc:  # SQLSTATE class 22: a value did not fit
                 if live is not None:
                     spool.drain()  # the rest of the source: for the checksum and the retry
                     live = None

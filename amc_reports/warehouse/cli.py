@@ -1,0 +1,145 @@
+"""`amc-reports verify | migrate | postgres`: the warehouse's operator commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from amc_reports.warehouse.connection import DatabaseConfigError
+
+
+def register(subparsers: Any) -> None:
+    verify = subparsers.add_parser(
+        "verify",
+        help="check that every completed week is traced to its AMC execution",
+        description=(
+            "Weeks by status, the share of completed weeks with execution_id and "
+            "amc_execution_id, foreign keys, ids agreeing between report_data_weeks and "
+            "workflow_executions, result rows of another execution, sample rows. Exit 0 when every "
+            "completed week is fully traced, 1 otherwise, 2 when the database is unreachable."
+        ),
+    )
+    verify.add_argument("--report", help="only this report")
+    verify.add_argument("--json", action="store_true", help="machine-readable output")
+    verify.set_defaults(func=run_verify)
+
+    migrate = subparsers.add_parser("migrate", help="apply pending warehouse migrations")
+    migrate.set_defaults(func=run_migrate)
+
+    postgres = subparsers.add_parser(
+        "postgres", help="the embedded PostgreSQL (used when AMC_REPORTS_DATABASE_URL is unset)"
+    )
+    postgres.add_argument("action", choices=["status", "start", "stop"])
+    postgres.set_defaults(func=run_postgres)
+
+
+def _fail(exc: Exception) -> int:
+    print(f"error: {exc}", file=sys.stderr)
+    return 2
+
+
+def run_migrate(args: argparse.Namespace) -> int:
+    from amc_reports.warehouse.connection import mask_url, resolve_database_url
+    from amc_reports.warehouse.store import Warehouse
+
+    try:
+        warehouse = Warehouse(resolve_database_url())
+        applied = warehouse.migrate()
+    except DatabaseConfigError as exc:
+        return _fail(exc)
+    target = mask_url(warehouse.database_url)
+    if applied:
+        print(f"applied {len(applied)} migration(s) to {target}: {', '.join(applied)}")
+    else:
+        print(f"{target}: schema up to date")
+    return 0
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from amc_reports.warehouse.store import Warehouse
+    from amc_reports.warehouse.verify import verify
+
+    try:
+        outcome = verify(Warehouse.from_env(), args.report)
+    except DatabaseConfigError as exc:
+        return _fail(exc)
+    if args.json:
+        print(json.dumps(outcome.to_dict(), indent=2, default=str))
+    else:
+        print(render(outcome))
+    return 0 if outcome.ok else 1
+
+
+def render(outcome: Any) -> str:
+    """The human-readable verification report."""
+    lines: list[str] = []
+    for problem in outcome.problems:
+        lines.append(f"PROBLEM: {problem}")
+    if not outcome.reports and not outcome.problems:
+        lines.append("No weeks recorded yet: nothing to verify.")
+    for report in outcome.reports:
+        lines.append(f"== {report.report}  ({report.results_table})")
+        statuses = "  ".join(f"{s}={n}" for s, n in report.weeks_by_status.items())
+        lines.append(f"  weeks: {statuses}")
+        lines.append(
+            f"  completed weeks with execution_id: {report.with_execution_id}/"
+            f"{report.completed_weeks} ({report.execution_id_pct:.1f}%)"
+        )
+        lines.append(
+            f"  completed weeks with amc_execution_id: {report.with_amc_execution_id}/"
+            f"{report.completed_weeks} ({report.amc_execution_id_pct:.1f}%)"
+        )
+        lines.append(
+            f"  execution_id without workflow_executions row: {report.unresolved_execution_ids}"
+        )
+        lines.append(f"  ids disagreeing with workflow_executions: {report.id_mismatches}")
+        lines.append(
+            f"  result rows: {report.result_rows}; of another execution than their week's: "
+            f"{report.foreign_rows}; of unknown weeks: {report.orphan_rows}; weeks whose row "
+            f"count differs from record_count: {report.record_count_mismatches}"
+        )
+        for problem in report.problems:
+            lines.append(f"  PROBLEM: {problem}")
+        for note in report.notes:
+            lines.append(f"  note: {note}")
+        if report.sample_rows:
+            lines.append(f"  sample rows of week {report.sample_week}:")
+            for row in report.sample_rows:
+                cells = ", ".join(f"{k}={_short(v)}" for k, v in row.items())
+                lines.append(f"    {cells}")
+        lines.append(f"  {'OK' if report.ok else 'NOT FULLY TRACED'}")
+    lines.append(
+        "All completed weeks are fully traced." if outcome.ok else "Lineage problems found."
+    )
+    return "\n".join(lines)
+
+
+def _short(value: str | None, limit: int = 40) -> str:
+    if value is None:
+        return "NULL"
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def run_postgres(args: argparse.Namespace) -> int:
+    from amc_reports.warehouse.embedded import default_server
+
+    server = default_server()
+    if args.action == "start":
+        try:
+            uri = server.uri()
+        except Exception as exc:
+            print(f"error: could not start the embedded PostgreSQL: {exc}", file=sys.stderr)
+            return 2
+        print(f"running: {uri}")
+        server.release()  # the idle reaper stops it when nobody uses it
+        return 0
+    if args.action == "stop":
+        stopped = server.stop()
+        print("stopped" if stopped else "not running")
+        return 0
+    status = server.status()
+    for key, value in status.items():
+        print(f"{key}: {value}")
+    return 0

@@ -1,0 +1,73 @@
+"""Helpers shared by the warehouse tests."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+from amc_reports.warehouse import Warehouse
+
+WEEK = date(2024, 1, 7)
+
+
+def new_execution(
+    warehouse: Warehouse,
+    report: str = "weekly_campaign",
+    week: date = WEEK,
+    *,
+    amc_execution_id: str | None = None,
+    sql_hash: str = "sha-1",
+    status: str | None = None,
+    run_id: str = "run-1",
+) -> uuid.UUID:
+    """Record an execution; attach an AMC id (and set a status) when given."""
+    execution_id = warehouse.record_execution(
+        report=report,
+        week_start=week,
+        week_end=week + timedelta(days=6),
+        amc_instance_id="amcinstance1",
+        time_window_start=datetime(week.year, week.month, week.day),
+        time_window_end=(datetime(week.year, week.month, week.day) + timedelta(days=7)).isoformat(),
+        time_zone="America/New_York",
+        sql_hash=sql_hash,
+        parameters={"min_impressions": 10},
+        dagster_run_id=run_id,
+    )
+    if amc_execution_id:
+        warehouse.attach_amc_execution(
+            execution_id, amc_execution_id, submitted_at=datetime.now(UTC)
+        )
+    if status:
+        warehouse.update_execution(execution_id, status=status)
+    return execution_id
+
+
+def csv_bytes(header: list[str], rows: list[list[object]]) -> bytes:
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue().encode("utf-8")
+
+
+def collected_week(
+    warehouse: Warehouse,
+    report: str = "weekly_campaign",
+    week: date = WEEK,
+    rows: int = 3,
+    *,
+    amc_execution_id: str | None = None,
+) -> uuid.UUID:
+    """A fully traced completed week with `rows` result rows; returns its execution_id."""
+    amc_id = amc_execution_id or f"amc-{uuid.uuid4().hex[:10]}"
+    execution_id = new_execution(warehouse, report, week, amc_execution_id=amc_id)
+    warehouse.update_execution(execution_id, status="SUCCEEDED")
+    data = csv_bytes(
+        ["campaign_id", "impressions", "spend"],
+        [[i, i * 10, f"{i * 1.5:.2f}"] for i in range(rows)],
+    )
+    warehouse.replace_week_results(report, week, execution_id, [data], amc_execution_id=amc_id)
+    return execution_id

@@ -1,0 +1,342 @@
+"""Executions, weeks and collections: statuses, ids, the FK, claims and resumable executions."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+import psycopg
+import pytest
+
+from amc_reports.warehouse import WEEK_STATUSES, Warehouse
+
+from .helpers import WEEK, collected_week, csv_bytes, new_execution
+
+REPORT = "weekly_campaign"
+END = WEEK + timedelta(days=6)
+
+
+# -- executions --------------------------------------------------------------------------------
+
+
+def test_record_and_attach_execution_sets_both_rows_at_once(warehouse: Warehouse):
+    execution_id = new_execution(warehouse)
+    row = warehouse.get_execution(execution_id)
+    assert row is not None
+    assert row.status == "CREATED"
+    assert row.amc_execution_id is None
+    assert row.parameters == {"min_impressions": 10}
+    assert row.time_window_start == datetime(2024, 1, 7)
+    assert row.time_window_end == datetime(2024, 1, 14)
+    assert row.created_at.tzinfo is not None
+
+    warehouse.claim_week(REPORT, WEEK, END, dagster_run_id="run-1")
+    submitted = datetime(2024, 1, 15, 12, 0, tzinfo=UTC)
+    warehouse.attach_amc_execution(execution_id, "amc-123", submitted_at=submitted)
+    row = warehouse.get_execution(execution_id)
+    assert (row.amc_execution_id, row.status, row.submitted_at) == ("amc-123", "PENDING", submitted)
+    week = warehouse.get_week(REPORT, WEEK)
+    assert (week.execution_id, week.amc_execution_id) == (execution_id, "amc-123")
+    assert week.status == "running"
+
+
+def test_amc_execution_id_is_unique(warehouse: Warehouse):
+    new_execution(warehouse, amc_execution_id="amc-dup")
+    other = new_execution(warehouse)
+    with pytest.raises(ValueError, match="already recorded"):
+        warehouse.attach_amc_execution(other, "amc-dup", submitted_at=datetime.now(UTC))
+
+
+def test_update_execution_keeps_unspecified_fields(warehouse: Warehouse):
+    execution_id = new_execution(warehouse, amc_execution_id="amc-1")
+    started = datetime(2024, 1, 15, 12, 5, tzinfo=UTC)
+    warehouse.update_execution(execution_id, status="RUNNING", started_at=started)
+    warehouse.update_execution(
+        execution_id,
+        status="SUCCEEDED",
+        completed_at=started + timedelta(minutes=3),
+        data_gaps=[{"dataset": "x", "gap": "2024-01-08"}],
+    )
+    row = warehouse.get_execution(execution_id)
+    assert row.status == "SUCCEEDED"
+    assert row.started_at == started
+    assert row.completed_at == started + timedelta(minutes=3)
+    assert row.data_gaps == [{"dataset": "x", "gap": "2024-01-08"}]
+    with pytest.raises(ValueError, match="BOGUS"):
+        warehouse.update_execution(execution_id, status="BOGUS")
+    with pytest.raises(ValueError, match="no workflow_executions row"):
+        warehouse.update_execution(uuid.uuid4(), status="FAILED")
+
+
+def test_list_executions_oldest_first(warehouse: Warehouse):
+    first = new_execution(warehouse)
+    second = new_execution(warehouse)
+    new_execution(warehouse, week=WEEK + timedelta(days=7))
+    assert [e.id for e in warehouse.list_executions(REPORT, WEEK)] == [first, second]
+
+
+# -- update_week_status ------------------------------------------------------------------------
+
+
+def test_update_week_status_with_an_execution_id(warehouse: Warehouse):
+    execution_id = new_execution(warehouse, amc_execution_id="amc-7")
+    row = warehouse.update_week_status(REPORT, WEEK, "running", execution_id=execution_id)
+    assert row.status == "running"
+    assert row.execution_id == execution_id
+    assert row.amc_execution_id == "amc-7"  # taken from the execution when not given
+    assert row.started_at is not None and row.completed_at is None
+    done = warehouse.update_week_status(
+        REPORT, WEEK, "completed", execution_id=execution_id, record_count=42
+    )
+    assert done.completed_at is not None
+    assert done.record_count == 42
+    assert done.started_at == row.started_at
+
+
+def test_update_week_status_without_ids_keeps_stored_ones_and_warns(
+    warehouse: Warehouse, caplog: pytest.LogCaptureFixture
+):
+    execution_id = new_execution(warehouse, amc_execution_id="amc-8")
+    warehouse.update_week_status(REPORT, WEEK, "running", execution_id=execution_id)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="amc_reports.warehouse"):
+        row = warehouse.update_week_status(REPORT, WEEK, "failed", error_message="boom")
+    assert row.status == "failed"
+    assert (row.execution_id, row.amc_execution_id) == (execution_id, "amc-8")
+    assert row.error_message == "boom"
+    assert row.completed_at is not None
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("keeping the stored execution_id" in r.getMessage() for r in warnings)
+    assert any(str(execution_id) in r.getMessage() for r in warnings)
+
+
+def test_update_week_status_with_none_is_the_same_as_without(
+    warehouse: Warehouse, caplog: pytest.LogCaptureFixture
+):
+    execution_id = new_execution(warehouse, amc_execution_id="amc-9")
+    warehouse.update_week_status(REPORT, WEEK, "running", execution_id=execution_id)
+    with caplog.at_level(logging.WARNING, logger="amc_reports.warehouse"):
+        row = warehouse.update_week_status(
+            REPORT, WEEK, "completed", execution_id=None, amc_execution_id=None
+        )
+    assert (row.execution_id, row.amc_execution_id) == (execution_id, "amc-9")
+    assert any("keeping the stored" in r.getMessage() for r in caplog.records)
+
+
+def test_update_week_status_completed_without_any_id_warns(
+    warehouse: Warehouse, caplog: pytest.LogCaptureFixture
+):
+    with caplog.at_level(logging.WARNING, logger="amc_reports.warehouse"):
+        row = warehouse.update_week_status(REPORT, WEEK, "completed", execution_id=None)
+    assert row.execution_id is None
+    assert any("lineage incomplete" in r.getMessage() for r in caplog.records)
+
+
+def test_update_week_status_rejects_unknown_statuses(warehouse: Warehouse):
+    with pytest.raises(ValueError) as info:
+        warehouse.update_week_status(REPORT, WEEK, "done")
+    message = str(info.value)
+    assert "'done'" in message
+    for status in WEEK_STATUSES:
+        assert status in message
+    assert warehouse.get_week(REPORT, WEEK) is None
+
+
+def test_update_week_status_creates_the_row_with_a_computed_week_end(warehouse: Warehouse):
+    row = warehouse.update_week_status(REPORT, WEEK, "skipped")
+    assert row.week_end_date == WEEK + timedelta(days=6)
+    assert row.completed_at is not None
+    other = warehouse.update_week_status(
+        REPORT, WEEK + timedelta(days=7), "pending", week_end=WEEK + timedelta(days=10)
+    )
+    assert other.week_end_date == WEEK + timedelta(days=10)
+
+
+def test_update_week_status_rejects_an_unknown_execution(warehouse: Warehouse):
+    with pytest.raises(ValueError, match="no workflow_executions row"):
+        warehouse.update_week_status(REPORT, WEEK, "running", execution_id=uuid.uuid4())
+
+
+def test_updated_at_is_kept_by_the_trigger(warehouse: Warehouse):
+    first = warehouse.update_week_status(REPORT, WEEK, "pending")
+    second = warehouse.update_week_status(REPORT, WEEK, "running")
+    assert second.updated_at > first.updated_at
+    assert second.created_at == first.created_at
+
+
+def test_deleting_an_execution_sets_the_week_fk_to_null(warehouse: Warehouse):
+    execution_id = new_execution(warehouse, amc_execution_id="amc-fk")
+    warehouse.update_week_status(REPORT, WEEK, "completed", execution_id=execution_id)
+    with warehouse.connect() as conn:
+        conn.execute("DELETE FROM workflow_executions WHERE id = %s", (execution_id,))
+    row = warehouse.get_week(REPORT, WEEK)
+    assert row is not None
+    assert row.execution_id is None
+    assert row.amc_execution_id == "amc-fk"
+    with warehouse.connect() as conn, pytest.raises(psycopg.errors.ForeignKeyViolation):
+        conn.execute(
+            "UPDATE report_data_weeks SET execution_id = %s WHERE report = %s",
+            (uuid.uuid4(), REPORT),
+        )
+
+
+# -- claim_week --------------------------------------------------------------------------------
+
+
+def test_claim_week_busy_and_take_over(warehouse: Warehouse):
+    first = warehouse.claim_week(REPORT, WEEK, END, dagster_run_id="run-A")
+    assert first.claimed and first.previous is None
+    assert first.week.status == "running" and first.week.dagster_run_id == "run-A"
+
+    busy = warehouse.claim_week(REPORT, WEEK, END, dagster_run_id="run-B")
+    assert not busy.claimed
+    assert busy.holder_run_id == "run-A"
+    assert warehouse.get_week(REPORT, WEEK).dagster_run_id == "run-A"
+
+    wrong = warehouse.claim_week(REPORT, WEEK, END, dagster_run_id="run-B", take_over_from="x")
+    assert not wrong.claimed
+
+    again = warehouse.claim_week(REPORT, WEEK, END, dagster_run_id="run-A")
+    assert again.claimed  # the holder itself may claim again (retry of the same run)
+
+    collection = warehouse.start_collection(
+        report=REPORT,
+        collection_type="manual",
+        dagster_run_id="run-B",
+        backfill_id=None,
+        weeks=[WEEK],
+    )
+    taken = warehouse.claim_week(
+        REPORT,
+        WEEK,
+        END,
+        dagster_run_id="run-B",
+        take_over_from="run-A",
+        collection_id=collection,
+    )
+    assert taken.claimed
+    assert taken.previous.dagster_run_id == "run-A"
+    row = warehouse.get_week(REPORT, WEEK)
+    assert (row.dagster_run_id, row.collection_id) == ("run-B", collection)
+
+
+def test_claim_week_after_completion_or_failure(warehouse: Warehouse):
+    warehouse.update_week_status(REPORT, WEEK, "failed", error_message="old", dagster_run_id="r0")
+    claim = warehouse.claim_week(REPORT, WEEK, END, dagster_run_id="run-C")
+    assert claim.claimed
+    assert claim.previous.status == "failed"
+    assert claim.week.error_message is None
+    assert claim.week.completed_at is None
+
+
+def test_claim_week_concurrently_only_one_wins(warehouse: Warehouse):
+    import threading
+
+    results = []
+    barrier = threading.Barrier(4)
+
+    def claim(run: str) -> None:
+        barrier.wait(timeout=30)
+        results.append(warehouse.claim_week(REPORT, WEEK, END, dagster_run_id=run))
+
+    threads = [threading.Thread(target=claim, args=(f"run-{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sum(r.claimed for r in results) == 1
+    winner = next(r for r in results if r.claimed).week.dagster_run_id
+    assert all(r.holder_run_id == winner for r in results if not r.claimed)
+
+
+# -- find_resumable_execution ------------------------------------------------------------------
+
+
+def test_find_resumable_execution(warehouse: Warehouse):
+    assert warehouse.find_resumable_execution(REPORT, WEEK, "sha-1") is None
+    unsubmitted = new_execution(warehouse)
+    assert warehouse.find_resumable_execution(REPORT, WEEK, "sha-1") is None  # no AMC id
+
+    execution_id = new_execution(warehouse, amc_execution_id="amc-r1")
+    found = warehouse.find_resumable_execution(REPORT, WEEK, "sha-1")
+    assert found is not None and found.id == execution_id
+    assert warehouse.find_resumable_execution(REPORT, WEEK, "other-sql") is None
+    assert warehouse.find_resumable_execution(REPORT, WEEK + timedelta(days=7), "sha-1") is None
+
+    warehouse.update_execution(execution_id, status="RUNNING")
+    assert warehouse.find_resumable_execution(REPORT, WEEK, "sha-1").id == execution_id
+    warehouse.update_execution(execution_id, status="SUCCEEDED")
+    # Succeeded but not loaded yet (the run crashed before the load): resume, don't resubmit.
+    assert warehouse.find_resumable_execution(REPORT, WEEK, "sha-1").id == execution_id
+    warehouse.replace_week_results(REPORT, WEEK, execution_id, [csv_bytes(["a"], [[1]])])
+    assert warehouse.find_resumable_execution(REPORT, WEEK, "sha-1") is None
+
+    failed = new_execution(warehouse, amc_execution_id="amc-r2", status="FAILED")
+    assert warehouse.find_resumable_execution(REPORT, WEEK, "sha-1") is None
+    assert warehouse.get_execution(failed).status == "FAILED"
+    assert warehouse.get_execution(unsubmitted).status == "CREATED"
+
+
+def test_find_resumable_execution_ignores_older_executions(warehouse: Warehouse):
+    old = new_execution(warehouse, amc_execution_id="amc-old", status="SUCCEEDED")
+    newer = new_execution(warehouse, amc_execution_id="amc-new", status="CANCELLED")
+    assert warehouse.find_resumable_execution(REPORT, WEEK, "sha-1") is None
+    assert {old, newer} == {e.id for e in warehouse.list_executions(REPORT, WEEK)}
+
+
+# -- collections -------------------------------------------------------------------------------
+
+
+def test_collections_are_idempotent_per_run_and_report(warehouse: Warehouse):
+    weeks = [WEEK, WEEK + timedelta(days=7)]
+    first = warehouse.start_collection(
+        report=REPORT,
+        collection_type="backfill",
+        dagster_run_id="run-9",
+        backfill_id="bf-1",
+        weeks=weeks,
+    )
+    again = warehouse.start_collection(
+        report=REPORT,
+        collection_type="backfill",
+        dagster_run_id="run-9",
+        backfill_id="bf-1",
+        weeks=weeks,
+    )
+    other = warehouse.start_collection(
+        report="other",
+        collection_type="scheduled",
+        dagster_run_id="run-9",
+        backfill_id=None,
+        weeks=[WEEK],
+    )
+    assert first == again != other
+    warehouse.finish_collection(first, status="partial", weeks_completed=1, weeks_failed=1)
+    row = warehouse.get_collection(first)
+    assert row.weeks == weeks and row.weeks_total == 2
+    assert (row.status, row.weeks_completed, row.weeks_failed) == ("partial", 1, 1)
+    assert row.completed_at is not None
+    with pytest.raises(ValueError, match="collection type"):
+        warehouse.start_collection(
+            report=REPORT, collection_type="adhoc", dagster_run_id="r", backfill_id=None, weeks=[]
+        )
+    with pytest.raises(ValueError, match="status"):
+        warehouse.finish_collection(first, status="meh", weeks_completed=0, weeks_failed=0)
+
+
+def test_list_weeks_and_week_columns(warehouse: Warehouse):
+    collected_week(warehouse, week=WEEK)
+    collected_week(warehouse, week=WEEK + timedelta(days=7))
+    collected_week(warehouse, report="another", week=WEEK)
+    assert [w.week_start_date for w in warehouse.list_weeks(REPORT)] == [
+        WEEK,
+        WEEK + timedelta(days=7),
+    ]
+    assert len(warehouse.list_weeks()) == 3
+    assert warehouse.week_columns(REPORT, WEEK) == [
+        ("campaign_id", "bigint"),
+        ("impressions", "bigint"),
+        ("spend", "double precision"),
+    ]
+    assert warehouse.week_columns(REPORT, date(2000, 1, 2)) is None

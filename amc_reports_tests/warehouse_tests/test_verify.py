@@ -1,0 +1,159 @@
+"""`amc-reports verify`: text and JSON reports; exit 0 only when every completed week is traced."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from datetime import timedelta
+
+import pytest
+from psycopg import sql
+
+from amc_reports.cli import main
+from amc_reports.warehouse import Warehouse
+from amc_reports.warehouse.verify import verify
+
+from .helpers import WEEK, collected_week, new_execution
+
+REPORT = "weekly_campaign"
+
+
+@pytest.fixture
+def env_url(warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("AMC_REPORTS_DATABASE_URL", warehouse.database_url)
+    return warehouse.database_url
+
+
+def _clean_data(warehouse: Warehouse) -> None:
+    collected_week(warehouse, REPORT, WEEK, rows=5)
+    collected_week(warehouse, REPORT, WEEK + timedelta(days=7), rows=3)
+    collected_week(warehouse, "other_report", WEEK, rows=2)
+    warehouse.update_week_status(REPORT, WEEK + timedelta(days=14), "failed", error_message="x")
+
+
+def test_verify_on_clean_data_exits_0(warehouse: Warehouse, env_url: str, capsys):
+    _clean_data(warehouse)
+    assert main(["verify"]) == 0
+    out = capsys.readouterr().out
+    assert "== weekly_campaign" in out and "== other_report" in out
+    assert "completed=2" in out and "failed=1" in out
+    assert "completed weeks with execution_id: 2/2 (100.0%)" in out
+    assert "sample rows of week" in out
+    assert "All completed weeks are fully traced." in out
+
+    assert main(["verify", "--report", REPORT, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["ok"] is True
+    [report] = data["reports"]
+    assert report["report"] == REPORT
+    assert report["weeks_by_status"]["completed"] == 2
+    assert report["execution_id_pct"] == 100.0 and report["amc_execution_id_pct"] == 100.0
+    assert report["foreign_rows"] == 0 and report["result_rows"] == 8
+    assert len(report["sample_rows"]) == 3
+    assert {"execution_id", "week_start_date", "campaign_id"} <= set(report["sample_rows"][0])
+
+
+def test_verify_on_an_empty_warehouse(env_url: str, capsys):
+    assert main(["verify"]) == 0
+    assert "nothing to verify" in capsys.readouterr().out
+    assert main(["verify", "--report", "nope"]) == 1
+    assert "no weeks recorded for report 'nope'" in capsys.readouterr().out
+
+
+def test_verify_finds_broken_lineage_and_exits_1(warehouse: Warehouse, env_url: str, capsys):
+    _clean_data(warehouse)
+    traced = warehouse.get_week(REPORT, WEEK)
+    table = sql.SQL(warehouse.results_table(REPORT))
+    with warehouse.connect() as conn:
+        # Ids disagree between the week row and workflow_executions.
+        conn.execute(
+            "UPDATE report_data_weeks SET amc_execution_id = 'amc-wrong'"
+            " WHERE report = %s AND week_start_date = %s",
+            (REPORT, WEEK + timedelta(days=7)),
+        )
+        # Rows of another execution in a completed week, and rows of an unknown week.
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {} (execution_id, week_start_date, campaign_id) VALUES"
+                " (%s, %s, 99), (%s, %s, 98)"
+            ).format(table),
+            (uuid.uuid4(), WEEK, traced.execution_id, WEEK - timedelta(days=7)),
+        )
+        # A completed week without ids.
+        conn.execute(
+            "INSERT INTO report_data_weeks (report, week_start_date, week_end_date, status)"
+            " VALUES (%s, %s, %s, 'completed')",
+            ("other_report", WEEK + timedelta(days=7), WEEK + timedelta(days=13)),
+        )
+    assert main(["verify"]) == 1
+    out = capsys.readouterr().out
+    assert "Lineage problems found." in out
+    assert "amc-wrong" in out
+    assert "completed weeks without execution_id" in out
+
+    assert main(["verify", "--json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    reports = {r["report"]: r for r in data["reports"]}
+    weekly = reports[REPORT]
+    assert weekly["ok"] is False
+    assert weekly["id_mismatches"] == 1
+    assert weekly["foreign_rows"] == 1
+    assert weekly["orphan_rows"] == 1
+    assert weekly["record_count_mismatches"] == 0
+    other = reports["other_report"]
+    assert other["completed_weeks"] == 2 and other["with_execution_id"] == 1
+    assert other["execution_id_pct"] == 50.0
+
+
+def test_verify_reports_rows_left_by_a_failed_recollection_as_a_note(warehouse: Warehouse):
+    collected_week(warehouse, REPORT, WEEK, rows=4)
+    retry = new_execution(warehouse, amc_execution_id="amc-retry")
+    warehouse.update_week_status(REPORT, WEEK, "failed", execution_id=retry, error_message="x")
+    outcome = verify(warehouse)
+    assert outcome.ok
+    assert any("not completed" in note for note in outcome.reports[0].notes)
+
+
+def test_verify_runs_as_a_command(warehouse: Warehouse):
+    _clean_data(warehouse)
+    env = {**os.environ, "AMC_REPORTS_DATABASE_URL": warehouse.database_url}
+    clean = subprocess.run(
+        [sys.executable, "-m", "amc_reports.cli", "verify", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert clean.returncode == 0, clean.stderr
+    assert json.loads(clean.stdout)["ok"] is True
+    with warehouse.connect() as conn:
+        conn.execute(
+            "UPDATE report_data_weeks SET amc_execution_id = NULL WHERE report = %s", (REPORT,)
+        )
+    broken = subprocess.run(
+        [sys.executable, "-m", "amc_reports.cli", "verify"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert broken.returncode == 1, broken.stderr
+    assert "without amc_execution_id" in broken.stdout
+
+
+def test_migrate_command(fresh_database_url: str, monkeypatch: pytest.MonkeyPatch, capsys):
+    monkeypatch.setenv("AMC_REPORTS_DATABASE_URL", fresh_database_url)
+    assert main(["migrate"]) == 0
+    assert "applied 1 migration" in capsys.readouterr().out
+    assert main(["migrate"]) == 0
+    assert "up to date" in capsys.readouterr().out
+
+
+def test_commands_report_an_unreachable_database(monkeypatch: pytest.MonkeyPatch, capsys):
+    monkeypatch.setenv("AMC_REPORTS_DATABASE_URL", "postgresql://amc:Sup3rS3cret@127.0.0.1:1/w")
+    assert main(["verify"]) == 2
+    err = capsys.readouterr().err
+    assert "AMC_REPORTS_DATABASE_URL" in err and "Sup3rS3cret" not in err
