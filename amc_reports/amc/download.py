@@ -94,7 +94,7 @@ class ResultStream(io.RawIOBase):
                 if self._resp is None:  # the part turned out to be complete already
                     continue
             try:
-                chunk = self._resp.raw.read(len(view), decode_content=True)
+                chunk = self._resp.raw.read1(len(view), decode_content=True)
             except _STREAM_ERRORS as exc:
                 self._on_broken_stream(exc)
                 continue
@@ -218,7 +218,7 @@ class ResultStream(io.RawIOBase):
         remaining = count
         assert self._resp is not None
         while remaining > 0:
-            chunk = self._resp.raw.read(min(remaining, 1 << 16), decode_content=True)
+            chunk = self._resp.raw.read1(min(remaining, 1 << 16), decode_content=True)
             if not chunk:
                 raise AmcDownloadError(
                     f"part {self._part + 1} of execution {self.execution_id} is shorter than "

@@ -269,7 +269,7 @@ async def s3_get(request: Request) -> Response | _FileResponse:
         part,
         dict(request.query_params),
         time.time(),
-        svc.urls_not_before,
+        svc.url_epoch,
     )
     if code == "AccessDenied":
         _note(request, "expired_url")
@@ -379,7 +379,7 @@ async def admin_reset(request: Request) -> Response:
 
 async def admin_expire_urls(request: Request) -> Response:
     _svc(request).expire_urls()
-    return _json({"expired_before": _svc(request).urls_not_before})
+    return _json({"url_epoch": _svc(request).url_epoch})
 
 
 async def admin_revoke_tokens(request: Request) -> Response:

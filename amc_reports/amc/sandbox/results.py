@@ -35,17 +35,26 @@ def part_name(part: int) -> str:
     return f"part-{part:05d}.csv"
 
 
-def _signature(key: bytes, result_key: str, part: int, amz_date: str, expires: int) -> str:
-    message = f"{result_key}/{part_name(part)}\n{amz_date}\n{expires}".encode()
+def _signature(
+    key: bytes, result_key: str, part: int, amz_date: str, expires: int, epoch: int
+) -> str:
+    # The epoch changes when every issued URL is expired at once (POST /_sandbox/expire-urls).
+    message = f"{result_key}/{part_name(part)}\n{amz_date}\n{expires}\n{epoch}".encode()
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
 def presigned_url(
-    base_url: str, key: bytes, result_key: str, part: int, issued_at: float, expires: int
+    base_url: str,
+    key: bytes,
+    result_key: str,
+    part: int,
+    issued_at: float,
+    expires: int,
+    epoch: int = 0,
 ) -> str:
     amz_date = datetime.fromtimestamp(issued_at, UTC).strftime(_DATE_FMT)
     credential = quote(f"SANDBOXACCESSKEY/{amz_date[:8]}/us-east-1/s3/aws4_request", safe="")
-    signature = _signature(key, result_key, part, amz_date, expires)
+    signature = _signature(key, result_key, part, amz_date, expires, epoch)
     return (
         f"{base_url.rstrip('/')}/_sandbox/s3/{result_key}/{part_name(part)}"
         f"?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential={credential}"
@@ -60,7 +69,7 @@ def verify(
     part: int,
     query: dict[str, str],
     now: float,
-    not_before: float,
+    epoch: int = 0,
 ) -> str | None:
     """None if the URL is valid now, else the S3 error code (``AccessDenied`` when expired)."""
     try:
@@ -70,10 +79,14 @@ def verify(
         issued = datetime.strptime(amz_date, _DATE_FMT).replace(tzinfo=UTC).timestamp()
     except (KeyError, ValueError):
         return "AuthorizationQueryParametersError"
-    expected = _signature(key, result_key, part, amz_date, expires)
+    expected = _signature(key, result_key, part, amz_date, expires, epoch)
     if not hmac.compare_digest(expected, signature):
+        for old in range(epoch - 1, max(-1, epoch - 1000), -1):
+            earlier = _signature(key, result_key, part, amz_date, expires, old)
+            if hmac.compare_digest(earlier, signature):
+                return "AccessDenied"  # issued before the URLs were expired wholesale
         return "SignatureDoesNotMatch"
-    if now > issued + expires or issued + 1 < not_before:
+    if now > issued + expires:
         return "AccessDenied"
     return None
 

@@ -67,7 +67,7 @@ class SandboxService:
         self.scheduler = Scheduler(self.store, lambda i: self.faults.settings(i)["max_running"])
         self.files = results.ResultFiles(self.state_dir / RESULTS_DIR)
         self.url_key = (self.store.meta("url_signing_key") or "").encode()
-        self.urls_not_before = float(self.store.meta("urls_not_before") or 0)
+        self.url_epoch = int(self.store.meta("url_epoch") or 0)
         self.started_at = time.time()
         self.last_activity = time.monotonic()
         self.requests: collections.deque[dict[str, Any]] = collections.deque(
@@ -408,15 +408,15 @@ class SandboxService:
             issued = now - expires - 60
         return [
             results.presigned_url(
-                base_url, self.url_key, execution.result_key, part, issued, expires
+                base_url, self.url_key, execution.result_key, part, issued, expires, self.url_epoch
             )
             for part in range(max(1, execution.parts))
         ]
 
     def expire_urls(self) -> None:
         """Make every URL issued so far expired (as if 10 minutes had passed)."""
-        self.urls_not_before = time.time()
-        self.store.set_meta("urls_not_before", repr(self.urls_not_before))
+        self.url_epoch += 1
+        self.store.set_meta("url_epoch", str(self.url_epoch))
 
     # -- workflows ------------------------------------------------------------------------------
 

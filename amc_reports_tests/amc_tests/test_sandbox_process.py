@@ -1,0 +1,166 @@
+"""The sandbox as a process: state across restarts, ensure_sandbox under concurrency, CLI."""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import sqlite3
+import subprocess
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import requests
+
+from amc_reports.amc.sandbox import cli as sandbox_cli
+from amc_reports.amc.sandbox import ensure_sandbox, sandbox_health, stop_sandbox
+from amc_reports_tests.amc_tests.helpers import (
+    INSTANCE,
+    create,
+    find_secrets,
+    read_result,
+    wait_terminal,
+)
+from amc_reports_tests.fixtures_sandbox import start_test_sandbox
+
+
+def test_state_survives_a_restart(tmp_path):
+    state_dir = tmp_path / "sandbox"
+    box = start_test_sandbox(state_dir, {"latency_seconds": 0.3, "rows": 12})
+    client = box.client()
+    try:
+        done = create(client)
+        wait_terminal(client, INSTANCE, done.execution_id)
+        before = read_result(client, INSTANCE, done.execution_id)
+        client.create_workflow(INSTANCE, "kept", "SELECT a AS kept_col FROM t")
+        box.set_config({"queue_seconds": 0.5, "run_seconds": 2.5})
+        in_flight = create(client)
+        port = int(box.base_url.rsplit(":", 1)[1])
+
+        assert stop_sandbox(state_dir) is True
+        assert sandbox_health(box.base_url) is None
+
+        again = start_test_sandbox(state_dir, port=port)  # same address, same state dir
+        assert again.base_url == box.base_url
+        # Same client, same cached token: tokens survived the restart too.
+        finished = wait_terminal(client, INSTANCE, in_flight.execution_id)
+        assert finished.status == "SUCCEEDED"
+        assert client.get_workflow(INSTANCE, "kept")["sqlQuery"] == "SELECT a AS kept_col FROM t"
+        assert read_result(client, INSTANCE, done.execution_id) == before
+        ids = [e["execution_id"] for e in again.executions()]
+        assert ids == [done.execution_id, in_flight.execution_id]
+        assert again.requests(path_contains="/auth/") == []  # no new token was needed
+    finally:
+        client.close()
+        stop_sandbox(state_dir)
+
+    # The state file holds token digests, never tokens; the log holds no secret.
+    db = sqlite3.connect(state_dir / "sandbox.db")
+    try:
+        dumped = "\n".join(db.iterdump())
+    finally:
+        db.close()
+    assert "Atza|" not in dumped and "amc-sandbox-secret" not in dumped
+    assert find_secrets((state_dir / "sandbox.log").read_text()) == []
+
+
+def _ensure(state_dir: str) -> tuple[str, int]:
+    url = ensure_sandbox(port=0, state_dir=Path(state_dir), startup_timeout=60, use_env=False)
+    return url, sandbox_health(url)["pid"]
+
+
+def test_concurrent_ensure_starts_one_sandbox(tmp_path):
+    state_dir = tmp_path / "shared"
+    ctx = multiprocessing.get_context("spawn")
+    try:
+        with ProcessPoolExecutor(max_workers=3, mp_context=ctx) as pool:
+            results = list(pool.map(_ensure, [str(state_dir)] * 3))
+        assert len(set(results)) == 1, results
+        url, pid = results[0]
+        # A later caller finds it again (health check), without starting anything.
+        assert ensure_sandbox(port=0, state_dir=state_dir, use_env=False) == url
+        assert sandbox_health(url)["pid"] == pid
+        # The server refuses a second server on the same state dir.
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "amc_reports.amc.sandbox",
+                "--port",
+                "0",
+                "--state-dir",
+                str(state_dir),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 3
+        assert "already serves" in proc.stderr
+    finally:
+        assert stop_sandbox(state_dir) is True
+    assert stop_sandbox(state_dir) is False
+
+
+def test_ensure_sandbox_honours_the_env_url(sandbox, monkeypatch, tmp_path):
+    monkeypatch.setenv("AMC_REPORTS_SANDBOX_URL", sandbox.base_url)
+    assert ensure_sandbox(state_dir=tmp_path / "unused") == sandbox.base_url
+    assert not (tmp_path / "unused" / "sandbox.log").exists()
+
+
+def test_cli_registers_the_sandbox_subcommand(tmp_path):
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command", required=True)
+    sandbox_cli.register(sub)
+    args = parser.parse_args(
+        [
+            "sandbox",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "9999",
+            "--state-dir",
+            str(tmp_path),
+            "--config",
+            str(tmp_path / "c.yaml"),
+            "--latency",
+            "0.5",
+            "--rows",
+            "7",
+        ]
+    )
+    assert args.func is sandbox_cli.handler
+    assert (args.port, args.latency, args.rows) == (9999, 0.5, 7)
+    assert args.state_dir == tmp_path
+
+
+def test_bad_config_file_stops_startup_with_a_clear_message(tmp_path):
+    (tmp_path / "sandbox.yaml").write_text("latency_seconds: -1\n")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "amc_reports.amc.sandbox",
+            "--port",
+            "0",
+            "--state-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "latency_seconds" in proc.stderr and "sandbox.yaml" in proc.stderr
+
+
+def test_admin_endpoints(sandbox, amc_client):
+    create(amc_client)
+    base = sandbox.base_url + "/_sandbox"
+    assert requests.get(f"{base}/health", timeout=10).json()["status"] == "ok"
+    assert requests.get(f"{base}/executions", timeout=10).json()["count"] == 1
+    stats = requests.get(f"{base}/stats", timeout=10).json()
+    assert stats["executions_total"] == 1 and INSTANCE in stats["max_in_flight_per_instance"]
+    config = requests.get(f"{base}/config", timeout=10).json()
+    assert config["base"]["latency_seconds"] == 0.3 and "defaults" in config
+    assert requests.get(sandbox.base_url + "/nope", timeout=10).status_code == 404
