@@ -61,6 +61,13 @@ _SPACE = " \t\n\r\v\f"  # what Postgres' input functions skip around a value
 _NUMBER_START = frozenset("0123456789+-.")
 _BOOL = {"true", "false"}
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+# Postgres text values may be up to 1 GB; the csv module's default field limit is 128 KiB.
+MAX_FIELD_BYTES = (1 << 30) - 1
+
+
+def allow_large_fields() -> None:
+    if csv.field_size_limit() < MAX_FIELD_BYTES:
+        csv.field_size_limit(MAX_FIELD_BYTES)
 
 
 def value_kind(raw: str) -> str | None:
@@ -178,6 +185,7 @@ def infer_from_text(sample: str, width: int, *, complete: bool) -> list[str | No
     When the sample is a prefix of a longer file (`complete=False`) its last record may be cut, so
     it is left out.
     """
+    allow_large_fields()
     rows = list(csv.reader(io.StringIO(sample, newline="")))
     if not complete and rows:
         rows.pop()
@@ -188,6 +196,7 @@ def infer_from_text(sample: str, width: int, *, complete: bool) -> list[str | No
 
 def infer_from_binary(stream: io.BufferedIOBase, width: int) -> list[str | None]:
     """Kinds of every data row of a CSV file (header included in `stream`, skipped)."""
+    allow_large_fields()
     text = io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="")
     try:
         reader = csv.reader(text)

@@ -1,8 +1,8 @@
 """`replace_week_results`: stream one week's CSV into its report table, atomically.
 
 1. The source is read in 1 MiB chunks, hashed (SHA-256) and spooled to an anonymous temp file as it
-   is read, so memory stays flat whatever the size. The first MiB (at least the header and one row)
-   is kept to infer column types from.
+   is read, so memory stays flat whatever the size. Column types are inferred from the first 256 KiB
+   (at least the header and one complete row).
 2. The table is created / evolved to fit (`results.ensure_table`, own short transaction).
 3. One transaction: advisory lock on (table, week); lineage settings set transaction-locally; the
    week's old rows deleted; `COPY ... FROM STDIN (FORMAT csv, HEADER true)` fed the raw bytes (the
@@ -39,7 +39,7 @@ from amc_reports.warehouse.locks import advisory_key
 _log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1 << 20
-SAMPLE_BYTES = 1 << 20
+SAMPLE_BYTES = 256 << 10
 MAX_ATTEMPTS = 3
 
 
@@ -95,6 +95,7 @@ def _parse_head(head: bytes, complete: bool) -> tuple[list[str] | None, list[lis
     text = head.decode("utf-8-sig", errors="replace")
     if not text.strip():
         return None, []
+    inference.allow_large_fields()
     parsed = list(csv.reader(io.StringIO(text, newline="")))
     if not complete and parsed:
         parsed.pop()  # may be cut
@@ -225,21 +226,27 @@ class _WeekLoad:
     def _read_head(
         stream: Iterator[bytes],
     ) -> tuple[bytes, list[str] | None, list[list[str]]]:
-        """The first MiB or so: enough for the header and at least one complete row."""
+        """The first chunk(s) of the source, the header, and the sample rows to infer types from.
+
+        The sample is the first `SAMPLE_BYTES` (more when a row is longer), without a cut last row.
+        """
         parts: list[bytes] = []
         size = 0
+        limit = SAMPLE_BYTES
         while True:
             chunk = next(stream, None)
             complete = chunk is None
             if chunk is not None:
                 parts.append(chunk)
                 size += len(chunk)
-            if complete or size >= SAMPLE_BYTES:
+            if complete or size >= limit:
                 head = b"".join(parts)
                 parts = [head]
-                header, sample = _parse_head(head, complete)
-                if complete or sample:
+                cut = len(head) > limit
+                header, sample = _parse_head(head[:limit] if cut else head, complete and not cut)
+                if sample or (complete and not cut):
                     return head, header, sample
+                limit *= 2  # not even one complete row yet: look further
 
     def _ensure_table(self, names: list[str], kinds: list[str | None]) -> results.TableShape:
         with self.connect() as conn:

@@ -385,7 +385,7 @@ class Warehouse:
 
         Looks at the newest execution of (report, week, sql_hash) that AMC accepted (has an
         amc_execution_id): it is resumable while AMC still works on it (PENDING, RUNNING,
-        PUBLISHING), or when it SUCCEEDED but its result is not the week's completed data yet.
+        PUBLISHING), or when it SUCCEEDED but its result was never loaded (row_count unset).
         Anything else (failed, cancelled, or already loaded) means: submit a new one.
         """
         with self.connect() as conn, conn.cursor(row_factory=dict_row) as cur:
@@ -405,15 +405,9 @@ class Warehouse:
                 return newest
             if newest.status != "SUCCEEDED":
                 return None
-            cur.execute(
-                "SELECT status, execution_id FROM report_data_weeks"
-                " WHERE report = %s AND week_start_date = %s",
-                (report, week_start),
-            )
-            week = cur.fetchone()
-        if week and week["status"] == "completed" and week["execution_id"] == newest.id:
-            return None
-        return newest
+        # SUCCEEDED: resumable until its result has been loaded (the load sets row_count). The
+        # week row's status says nothing here: the attempt asking has already claimed it.
+        return newest if newest.row_count is None else None
 
     # -- weeks ---------------------------------------------------------------------------------
 

@@ -418,3 +418,13 @@ def test_a_concurrent_reader_sees_the_old_week_or_the_new_never_a_mix(warehouse:
     assert observed[0] == executions[0]
     assert observed[-1] == executions[-1]
     assert warehouse.count_week_rows(REPORT, WEEK) == {executions[-1]: sizes[-1]}
+
+
+def test_a_row_longer_than_the_type_sample(warehouse: Warehouse):
+    long_text = "x" * 700_000  # more than the sample of the first 256 KiB
+    data = csv_bytes(["id", "note", "day"], [[1, long_text, "2024-01-07"], [2, "short", ""]])
+    execution_id = new_execution(warehouse)
+    result = warehouse.replace_week_results(REPORT, WEEK, execution_id, iter([data]))
+    assert result.record_count == 2
+    assert result.columns == [("id", "bigint"), ("note", "text"), ("day", "date")]
+    assert max(len(r[0]) for r in _rows(warehouse, REPORT, "note, id, day")) == 700_000

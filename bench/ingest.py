@@ -1,0 +1,370 @@
+"""Ingest benchmark: `Warehouse.replace_week_results` vs `psql \\copy` vs `pandas.DataFrame.to_sql`.
+
+    .venv/bin/python bench/ingest.py                    # 1,000,000 rows, 5 rounds
+    .venv/bin/python bench/ingest.py --rows 100000      # the memory-flatness comparison
+
+Makes a CSV of N rows shaped like an AMC result (ids, dates, timestamps, counts with blanks, money,
+text with commas and quotes, a boolean) in a temp folder, then, over several rounds with the order
+of the methods rotated each round, times:
+
+- `replace`: `Warehouse.replace_week_results` of the week into its report table (empty before each
+  round: a first collection), streaming the file;
+- `recollect`: the same, with the week already loaded (the old rows are deleted in the transaction);
+- `copy`: `psql \\copy` of the same file into an identical pre-created table (`CREATE TABLE ...
+  (LIKE ... INCLUDING ALL)`: same columns and types, same lineage defaults, same index, same COPY
+  options): the floor for the same work;
+- `copy_bare`: `psql \\copy` into a table of the CSV columns only (no lineage columns, no index);
+- `to_sql`: `pandas.read_csv` + `DataFrame.to_sql` (SQLAlchemy + psycopg), the naive way; by default
+  only on the first `--to-sql-rounds` rounds because it is slow.
+
+Each measurement runs in its own child process, which reports the wall time of the operation and its
+peak RSS (`resource.getrusage`; for psql, the psql process). A CHECKPOINT precedes every
+measurement. Uses `AMC_REPORTS_DATABASE_URL` (a scratch database is created and dropped on that
+server) or an embedded PostgreSQL in a temp folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import psycopg  # noqa: E402
+from psycopg import sql  # noqa: E402
+
+from amc_reports.warehouse import Warehouse  # noqa: E402
+from amc_reports.warehouse.connection import with_database  # noqa: E402
+
+REPORT = "bench_report"
+WEEK = date(2024, 1, 7)
+COPY_TABLE = "bench_copy"
+BARE_TABLE = "bench_copy_bare"
+TO_SQL_TABLE = "bench_to_sql"
+PSQL = shutil.which("psql") or "/usr/bin/psql"
+HEADER = [
+    "campaign_id",
+    "campaign",
+    "ad_product_type",
+    "event_date",
+    "first_seen",
+    "impressions",
+    "clicks",
+    "purchases",
+    "spend",
+    "sales",
+    "user_count",
+    "is_new_to_brand",
+]
+
+
+def generate_csv(path: Path, rows: int, seed: int = 7) -> None:
+    rng = random.Random(seed)
+    products = ["sponsored_products", "sponsored_brands", "sponsored_display", "dsp"]
+    campaigns = [f"Campaign {i}" for i in range(2_000)] + [
+        f'Brand "{i}", Holiday' for i in range(200)
+    ]
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write(",".join(HEADER) + "\n")
+        lines = []
+        for i in range(rows):
+            day = WEEK + timedelta(days=i % 7)
+            seen = datetime(day.year, day.month, day.day, rng.randrange(24), rng.randrange(60))
+            name = rng.choice(campaigns)
+            if '"' in name or "," in name:
+                name = '"' + name.replace('"', '""') + '"'
+            impressions = rng.randrange(1, 1_000_000)
+            clicks = rng.randrange(0, impressions // 50 + 1)
+            purchases = "" if rng.random() < 0.3 else str(rng.randrange(0, clicks + 1))
+            lines.append(
+                f"{rng.randrange(10**11, 10**12)},{name},{rng.choice(products)},{day},"
+                f"{seen:%Y-%m-%d %H:%M:%S},{impressions},{clicks},{purchases},"
+                f"{rng.random() * 500:.2f},{rng.random() * 2000:.2f},{rng.randrange(1, 50_000)},"
+                f"{'true' if rng.random() < 0.4 else 'false'}\n"
+            )
+            if len(lines) >= 10_000:
+                out.writelines(lines)
+                lines.clear()
+        out.writelines(lines)
+
+
+# -- child: one measurement ------------------------------------------------------------------------
+
+
+def child(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    if args.child in ("replace", "recollect"):
+        warehouse = Warehouse(args.url)
+        with open(args.csv, "rb") as stream:
+            started = time.perf_counter()
+            result = warehouse.replace_week_results(
+                REPORT, WEEK, uuid.UUID(args.execution_id), stream
+            )
+        seconds = time.perf_counter() - started
+        rows = result.record_count
+        peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    elif args.child in ("copy", "copy_bare"):
+        table = COPY_TABLE if args.child == "copy" else BARE_TABLE
+        columns = ", ".join(HEADER)
+        typed = ", ".join(h for h in HEADER if h not in ("campaign", "ad_product_type"))
+        commands = [
+            f"SELECT set_config('amc_reports.execution_id', '{args.execution_id}', false),"
+            f" set_config('amc_reports.week_start_date', '{WEEK.isoformat()}', false)",
+            f"\\copy amc_results.{table} ({columns}) FROM '{args.csv}'"
+            f" WITH (FORMAT csv, HEADER true, ENCODING 'UTF8', FORCE_NULL ({typed}))",
+        ]
+        argv = [PSQL, args.url, "-X", "-q", "-v", "ON_ERROR_STOP=1"]
+        for command in commands:
+            argv += ["-c", command]
+        started = time.perf_counter()
+        done = subprocess.run(argv, capture_output=True, text=True)
+        seconds = time.perf_counter() - started
+        if done.returncode != 0:
+            raise SystemExit(f"psql failed: {done.stderr}")
+        with psycopg.connect(args.url) as conn:
+            rows = conn.execute(
+                sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier("amc_results", table))
+            ).fetchone()[0]
+        peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    elif args.child == "to_sql":
+        import pandas as pd
+        from sqlalchemy import create_engine
+
+        engine = create_engine(args.url.replace("postgresql://", "postgresql+psycopg://", 1))
+        started = time.perf_counter()
+        frame = pd.read_csv(args.csv)
+        frame.to_sql(TO_SQL_TABLE, engine, schema="amc_results", if_exists="replace", index=False)
+        seconds = time.perf_counter() - started
+        rows = len(frame)
+        engine.dispose()
+        peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    else:
+        raise SystemExit(f"unknown method {args.child}")
+    print(json.dumps({"seconds": seconds, "rows": rows, "peak_rss_mb": peak_kb / 1024}))
+    return 0
+
+
+# -- parent: set up, alternate, summarise ----------------------------------------------------------
+
+
+def measure(method: str, url: str, csv_path: Path, execution_id: uuid.UUID) -> dict:
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        method,
+        "--url",
+        url,
+        "--csv",
+        str(csv_path),
+        "--execution-id",
+        str(execution_id),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{method} failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def reset(url: str, method: str, warehouse: Warehouse) -> uuid.UUID:
+    """Empty the target of `method` (except for `recollect`), checkpoint, and give an execution."""
+    execution_id = warehouse.record_execution(
+        report=REPORT,
+        week_start=WEEK,
+        week_end=WEEK + timedelta(days=6),
+        amc_instance_id="bench",
+        time_window_start=datetime(2024, 1, 7),
+        time_window_end=datetime(2024, 1, 14),
+        time_zone="UTC",
+        sql_hash="bench",
+        parameters={},
+        dagster_run_id=None,
+    )
+    with psycopg.connect(url, autocommit=True) as conn:
+        if method == "replace":
+            if warehouse.table_columns(REPORT):
+                table = sql.SQL(warehouse.results_table(REPORT))
+                conn.execute(sql.SQL("TRUNCATE {}").format(table))
+            conn.execute("DELETE FROM report_data_weeks WHERE report = %s", (REPORT,))
+        elif method in ("copy", "copy_bare"):
+            table = COPY_TABLE if method == "copy" else BARE_TABLE
+            conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier("amc_results", table)))
+        elif method == "to_sql":
+            conn.execute(
+                sql.SQL("DROP TABLE IF EXISTS {}").format(
+                    sql.Identifier("amc_results", TO_SQL_TABLE)
+                )
+            )
+        conn.execute("VACUUM")
+        conn.execute("CHECKPOINT")
+    return execution_id
+
+
+def prepare(url: str, warehouse: Warehouse, csv_path: Path) -> None:
+    """Create the report table (one small load), then the identical and the bare copy tables."""
+    execution_id = reset(url, "replace", warehouse)
+    with csv_path.open("rb") as stream:
+        head = b"".join(stream.readline() for _ in range(2_000))
+    warehouse.replace_week_results(REPORT, WEEK, execution_id, [head])
+    report_table = sql.SQL(warehouse.results_table(REPORT))
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL)").format(
+                sql.Identifier("amc_results", COPY_TABLE), report_table
+            )
+        )
+        columns = [
+            sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(kind))
+            for name, kind in warehouse.table_columns(REPORT)
+            if name not in ("execution_id", "week_start_date")
+        ]
+        conn.execute(
+            sql.SQL("CREATE TABLE {} ({})").format(
+                sql.Identifier("amc_results", BARE_TABLE), sql.SQL(", ").join(columns)
+            )
+        )
+    print("columns:", ", ".join(f"{n} {t}" for n, t in warehouse.table_columns(REPORT)))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--to-sql-rounds",
+        type=int,
+        default=None,
+        help="rounds that include to_sql (default: all below 500k rows, else 2; 0 = never)",
+    )
+    parser.add_argument(
+        "--methods", default="replace,recollect,copy,copy_bare,to_sql", help="comma-separated"
+    )
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--csv", help=argparse.SUPPRESS)
+    parser.add_argument("--execution-id", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return child(args)
+
+    to_sql_rounds = args.to_sql_rounds
+    if to_sql_rounds is None:
+        to_sql_rounds = args.rounds if args.rows < 500_000 else 2
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    workdir = Path(tempfile.mkdtemp(prefix="amc_bench_"))
+    server = None
+    admin_url = os.environ.get("AMC_REPORTS_DATABASE_URL", "").strip()
+    try:
+        if not admin_url:
+            from amc_reports.warehouse.embedded import EmbeddedPostgres
+
+            server = EmbeddedPostgres(workdir / "pg", idle_stop_seconds=-1)
+            admin_url = server.uri()
+        database = f"amc_bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+            version = conn.execute("SHOW server_version").fetchone()[0]
+        url = with_database(admin_url, database)
+        try:
+            csv_path = workdir / "result.csv"
+            started = time.perf_counter()
+            generate_csv(csv_path, args.rows)
+            size_mb = csv_path.stat().st_size / 1e6
+            print(
+                f"rows={args.rows:,} csv={size_mb:.1f} MB (generated in "
+                f"{time.perf_counter() - started:.1f} s) rounds={args.rounds} "
+                f"to_sql_rounds={to_sql_rounds} postgres={version} cpus={os.cpu_count()}"
+            )
+            warehouse = Warehouse(url)
+            warehouse.migrate()
+            prepare(url, warehouse, csv_path)
+            samples: dict[str, list[dict]] = {m: [] for m in methods}
+            for round_no in range(args.rounds):
+                order = methods[round_no % len(methods) :] + methods[: round_no % len(methods)]
+                # `recollect` needs the week loaded: keep it right after `replace`.
+                if "recollect" in order and "replace" in order:
+                    order.remove("recollect")
+                    order.insert(order.index("replace") + 1, "recollect")
+                for method in order:
+                    if method == "to_sql" and round_no >= to_sql_rounds:
+                        continue
+                    execution_id = reset(url, method, warehouse)
+                    sample = measure(method, url, csv_path, execution_id)
+                    if sample["rows"] != args.rows:
+                        raise SystemExit(f"{method} stored {sample['rows']} rows")
+                    samples[method].append(sample)
+                    print(
+                        f"  round {round_no + 1} {method:<10} {sample['seconds']:7.2f} s "
+                        f"{args.rows / sample['seconds']:>10,.0f} rows/s "
+                        f"peak RSS {sample['peak_rss_mb']:6.0f} MB",
+                        flush=True,
+                    )
+            summary = summarise(samples, args.rows)
+            print_summary(summary, args.rows)
+            if args.json:
+                args.json.write_text(json.dumps({"rows": args.rows, "summary": summary}, indent=2))
+        finally:
+            with psycopg.connect(admin_url, autocommit=True) as conn:
+                conn.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                        sql.Identifier(database)
+                    )
+                )
+    finally:
+        if server is not None:
+            server.release()
+            server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+def summarise(samples: dict[str, list[dict]], rows: int) -> dict[str, dict]:
+    summary = {}
+    for method, runs in samples.items():
+        if not runs:
+            continue
+        seconds = statistics.median(r["seconds"] for r in runs)
+        summary[method] = {
+            "runs": len(runs),
+            "median_seconds": round(seconds, 3),
+            "rows_per_second": round(rows / seconds),
+            "peak_rss_mb": round(statistics.median(r["peak_rss_mb"] for r in runs), 1),
+            "all_seconds": [round(r["seconds"], 3) for r in runs],
+        }
+    for reference in ("copy", "copy_bare"):
+        if reference in summary:
+            base = summary[reference]["rows_per_second"]
+            for entry in summary.values():
+                entry[f"vs_{reference}"] = round(entry["rows_per_second"] / base, 3)
+    return summary
+
+
+def print_summary(summary: dict[str, dict], rows: int) -> None:
+    print(f"\nmedians over rounds, {rows:,} rows")
+    print(
+        f"{'method':<10} {'runs':>4} {'seconds':>8} {'rows/s':>11} {'vs copy':>8} "
+        f"{'vs bare':>8} {'peak RSS':>9}"
+    )
+    for method, s in summary.items():
+        print(
+            f"{method:<10} {s['runs']:>4} {s['median_seconds']:>8.2f} {s['rows_per_second']:>11,} "
+            f"{s.get('vs_copy', float('nan')):>8.2f} {s.get('vs_copy_bare', float('nan')):>8.2f} "
+            f"{s['peak_rss_mb']:>7.0f} MB"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
