@@ -15,6 +15,17 @@ class AmcError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    def __reduce__(self):
+        # Picklable whatever the subclass's __init__ signature (errors cross process boundaries).
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
+
+
+def _rebuild(cls: type[AmcError], args: tuple, state: dict) -> AmcError:
+    exc = cls.__new__(cls)
+    exc.args = args
+    exc.__dict__.update(state)
+    return exc
+
 
 class AmcApiError(AmcError):
     """AMC (or LwA, or the download host) answered with an error that is not retried."""

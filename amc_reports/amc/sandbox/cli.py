@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 from amc_reports.amc.sandbox.constants import DEFAULT_HOST, DEFAULT_PORT
@@ -67,6 +68,11 @@ def handler(args: argparse.Namespace) -> int:
     from amc_reports.amc.sandbox.server import serve, setup_logging
 
     setup_logging(args.log_level)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        logging.getLogger("amc_reports.amc.sandbox").warning(
+            "listening on %s: the sandbox has no real security, keep it off shared networks",
+            args.host,
+        )
     overrides = {
         "latency_seconds": args.latency,
         "rows": args.rows,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import math
 import random
 import re
 from collections.abc import Iterator
@@ -341,6 +342,8 @@ def _kind(column: str) -> str:
 
 
 class _Gen:
+    """Row generator: one value function per column, with pools precomputed for speed."""
+
     def __init__(self, columns: list[str], window_start: str, window_end: str, id_pool: int):
         self.columns = columns
         self.kinds = [_kind(c) for c in columns]
@@ -351,15 +354,17 @@ class _Gen:
         self.start = start
         self.span_seconds = max(1, int((end - start).total_seconds()) - 1)
         last_day = (end - timedelta(microseconds=1)).date()
-        self.first_day: date = start.date()
-        self.days = max(1, (last_day - self.first_day).days + 1)
+        first_day: date = start.date()
+        days = max(1, (last_day - first_day).days + 1)
+        self.day_pool = [(first_day + timedelta(days=d)).isoformat() for d in range(days)]
         self.id_pool = max(3, id_pool)
+        self.funcs = [self._func(c, k) for c, k in zip(columns, self.kinds, strict=True)]
         self.cap_index = self.kinds.index("impressions") if "impressions" in self.kinds else None
         capped_kinds = ("small_count", "tiny_count", "users")
         self.capped = [i for i, k in enumerate(self.kinds) if k in capped_kinds]
 
     def row(self, rng: random.Random) -> list[str]:
-        out = [self.value(c, k, rng) for c, k in zip(self.columns, self.kinds, strict=True)]
+        out = [f(rng) for f in self.funcs]
         if self.cap_index is not None:
             # Keep rows coherent: no more clicks, purchases or users than impressions.
             cap = int(out[self.cap_index])
@@ -368,41 +373,51 @@ class _Gen:
                     out[i] = str(cap)
         return out
 
-    def value(self, column: str, kind: str, rng: random.Random) -> str:
+    def _func(self, column: str, kind: str):
+        pool_size = self.id_pool
         if kind == "date":
-            return (self.first_day + timedelta(days=rng.randrange(self.days))).isoformat()
+            days = self.day_pool
+            return lambda rng: days[int(rng.random() * len(days))]
         if kind == "datetime":
-            moment = self.start + timedelta(seconds=rng.randrange(self.span_seconds))
-            return moment.strftime("%Y-%m-%d %H:%M:%S")
-        if kind == "id":
-            k = rng.randrange(self.id_pool)
-            digest = hashlib.blake2b(f"{column}:{k}".encode(), digest_size=6).digest()
-            return str(10**14 + int.from_bytes(digest, "big") % (9 * 10**14))
-        if kind == "asin":
-            k = rng.randrange(self.id_pool)
-            digest = hashlib.blake2b(f"{column}:{k}".encode(), digest_size=8).hexdigest().upper()
-            return "B0" + digest[:8]
+            start, span = self.start, self.span_seconds
+
+            def moment(rng: random.Random) -> str:
+                when = start + timedelta(seconds=int(rng.random() * span))
+                return when.strftime("%Y-%m-%d %H:%M:%S")
+
+            return moment
+        if kind in ("id", "asin"):
+            ids = []
+            for k in range(pool_size):
+                digest = hashlib.blake2b(f"{column}:{k}".encode(), digest_size=8).digest()
+                if kind == "id":
+                    ids.append(str(10**14 + int.from_bytes(digest[:6], "big") % (9 * 10**14)))
+                else:
+                    ids.append("B0" + digest.hex().upper()[:8])
+            return lambda rng: ids[int(rng.random() * len(ids))]
         if kind == "bool":
-            return "true" if rng.random() < 0.1 else "false"
-        if kind == "impressions":
-            return str(int(rng.lognormvariate(8, 1.5)) + 1)
-        if kind == "small_count":
-            return str(int(rng.lognormvariate(4, 1.3)))
-        if kind == "users":
-            return str(int(rng.lognormvariate(7, 1.4)) + 1)
-        if kind == "tiny_count":
-            return str(int(rng.lognormvariate(1.5, 1.2)))
-        if kind == "count":
-            return str(int(rng.lognormvariate(5, 1.5)))
+            return lambda rng: "true" if rng.random() < 0.1 else "false"
+        lognormal = {
+            "impressions": (8, 1.5, 1),
+            "small_count": (4, 1.3, 0),
+            "users": (7, 1.4, 1),
+            "tiny_count": (1.5, 1.2, 0),
+            "count": (5, 1.5, 0),
+        }
+        if kind in lognormal:
+            mu, sigma, floor = lognormal[kind]
+            return lambda rng: str(int(math.exp(mu + sigma * rng.gauss())) + floor)
         if kind == "money":
-            return f"{rng.lognormvariate(4, 1.4):.2f}"
+            return lambda rng: f"{math.exp(4 + 1.4 * rng.gauss()):.2f}"
         if kind == "float":
-            return f"{rng.random() * (5 if 'roas' in column.lower() else 1):.4f}"
+            scale = 5 if "roas" in column.lower() else 1
+            return lambda rng: f"{rng.random() * scale:.4f}"
         if kind == "device":
-            return rng.choice(_DEVICES)
+            return lambda rng: _DEVICES[int(rng.random() * len(_DEVICES))]
         base = re.sub(r"_?name$", "", column, flags=re.IGNORECASE) or column
         label = base.replace("_", " ").strip().title() or "Value"
-        return f"{label} {rng.choice(_WORDS)} {rng.randrange(1, 1 + self.id_pool)}"
+        labels = [f"{label} {w} {n}" for n in range(1, 1 + pool_size) for w in _WORDS[:4]]
+        return lambda rng: labels[int(rng.random() * len(labels))]
 
 
 @dataclass(frozen=True)
