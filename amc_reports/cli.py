@@ -1,10 +1,11 @@
-"""`amc-reports`: operator commands (verify lineage, run the sandbox, migrate)."""
+"""`amc-reports`: operator commands (verify lineage, validate config, run the sandbox, migrate)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,7 +17,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     warehouse_cli.register(sub)
     sandbox_cli.register(sub)
+
+    validate = sub.add_parser(
+        "validate-config", help="check reports.yaml and list the reports it defines"
+    )
+    validate.add_argument(
+        "--config", type=Path, default=None, help="reports file (default: AMC_REPORTS_CONFIG)"
+    )
+    validate.set_defaults(func=_validate_config)
     return parser
+
+
+def _validate_config(args: argparse.Namespace) -> int:
+    from amc_reports.config import ConfigError, load_config
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"{config.path}: {len(config.reports)} report(s) on {len(config.instances)} instance(s)")
+    for report in config.reports.values():
+        query = f"workflow {report.workflow_id}" if report.workflow_id else "sql"
+        print(
+            f"  amc/{report.instance.alias}/{report.name}: from {report.start_date}, weeks start "
+            f"{report.week_starts_on} ({report.timezone}), lag {report.lag_days} d, {query}, "
+            f"schedule {'on' if report.schedule else 'off'}"
+        )
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,5 +1,57 @@
-"""The single Dagster `Definitions` of the amc_reports code location."""
+"""The single Dagster `Definitions` of the amc_reports code location, built from reports.yaml."""
+
+from __future__ import annotations
 
 import dagster as dg
 
-defs = dg.Definitions()
+from amc_reports.config import ReportsConfig, load_config
+from amc_reports.environment import build_resources
+from amc_reports.orchestration.assets import build_report_asset
+from amc_reports.orchestration.checks import build_freshness_check, build_report_checks
+from amc_reports.orchestration.partitions import report_asset_key
+from amc_reports.orchestration.schedules import build_report_schedule
+
+FRESHNESS_JOB = "amc_freshness_checks"
+
+
+def build_definitions(config: ReportsConfig, resources: dict | None = None) -> dg.Definitions:
+    assets, checks, jobs, schedules, freshness = [], [], [], [], []
+    for report in config.reports.values():
+        assets.append(build_report_asset(report))
+        checks.extend(build_report_checks(report))
+        freshness.append(build_freshness_check(report))
+        job = dg.define_asset_job(
+            f"collect_{report.name}",
+            selection=dg.AssetSelection.assets(report_asset_key(report)),
+            description=f"Collect weeks of {report.name} from AMC, with their checks.",
+        )
+        jobs.append(job)
+        if report.schedule:
+            schedules.append(build_report_schedule(report, job))
+    freshness_job = dg.define_asset_job(
+        FRESHNESS_JOB,
+        selection=dg.AssetSelection.checks(*freshness),
+        description="Check that every report's newest final week is collected.",
+    )
+    schedules.append(
+        dg.ScheduleDefinition(
+            name="amc_freshness_daily",
+            job=freshness_job,
+            cron_schedule="0 9 * * *",
+            default_status=dg.DefaultScheduleStatus.RUNNING,
+            description="Daily: is every report's newest final week collected?",
+        )
+    )
+    return dg.Definitions(
+        assets=assets,
+        asset_checks=[*checks, *freshness],
+        jobs=[*jobs, freshness_job],
+        schedules=schedules,
+        resources=resources if resources is not None else build_resources(),
+        # One process per run: runs are the unit of parallelism (queued, in per-instance pools),
+        # so steps of a run need no process of their own.
+        executor=dg.in_process_executor,
+    )
+
+
+defs = build_definitions(load_config())

@@ -1,0 +1,517 @@
+"""Collect one (report, week): claim, submit or resume, poll, load, record.
+
+Written against the AMC client and the warehouse only; the Dagster layer calls
+`WeekCollector.collect` and turns the `WeekOutcome` (or the `CollectionError`) into a
+materialization or a failed run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, Protocol
+
+from amc_reports.amc import (
+    AmcClient,
+    AmcCreateOutcomeUnknownError,
+    AmcError,
+    AmcMissingExecutionIdError,
+    ExecutionRecord,
+    ExecutionStatus,
+)
+from amc_reports.config import ReportConfig
+from amc_reports.warehouse import LoadResult, Warehouse
+from amc_reports.weeks import WeekWindow
+
+
+class Logger(Protocol):
+    def info(self, msg: str, *args: Any) -> Any: ...
+    def warning(self, msg: str, *args: Any) -> Any: ...
+    def error(self, msg: str, *args: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class PollPolicy:
+    """How often to ask AMC about an execution.
+
+    The interval grows with the time already waited (a tenth of it by default), between
+    `min_seconds` and `max_seconds`: a 1-minute sandbox run is noticed within seconds, a 2-hour
+    AMC run is asked about every 30 s, not every second.
+    """
+
+    min_seconds: float = 1.0
+    max_seconds: float = 30.0
+    elapsed_fraction: float = 0.1
+
+    def interval(self, elapsed_seconds: float) -> float:
+        wanted = elapsed_seconds * self.elapsed_fraction
+        return max(self.min_seconds, min(self.max_seconds, wanted))
+
+
+@dataclass(frozen=True)
+class RejectionPolicy:
+    """AMC answers REJECTED when too many executions overlap: submit again later, with backoff."""
+
+    max_attempts: int = 4
+    first_delay_seconds: float = 120.0
+    backoff_factor: float = 2.0
+
+    def delay(self, attempt: int) -> float:
+        return self.first_delay_seconds * self.backoff_factor ** (attempt - 1)
+
+
+@dataclass(frozen=True)
+class WeekOutcome:
+    """What one successful collection produced; the source of the materialization metadata."""
+
+    report: str
+    window: WeekWindow
+    execution_id: uuid.UUID
+    amc_execution_id: str
+    resumed: bool
+    record: ExecutionRecord
+    load: LoadResult
+    submissions: int
+    data_gaps: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def queue_seconds(self) -> float | None:
+        if self.record.create_time and self.record.start_time:
+            return (self.record.start_time - self.record.create_time).total_seconds()
+        return None
+
+    @property
+    def run_seconds(self) -> float | None:
+        if self.record.start_time and self.record.end_time:
+            return (self.record.end_time - self.record.start_time).total_seconds()
+        return None
+
+
+class CollectionError(Exception):
+    """A week could not be collected. The message is for the person reading the run's failure."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        execution_id: uuid.UUID | None = None,
+        amc_execution_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.execution_id = execution_id
+        self.amc_execution_id = amc_execution_id
+
+
+class WeekBusyError(CollectionError):
+    """Another live run holds the week; nothing was submitted."""
+
+    def __init__(self, message: str, *, holder_run_id: str) -> None:
+        super().__init__(message)
+        self.holder_run_id = holder_run_id
+
+
+class ExecutionFailedError(CollectionError):
+    """AMC ended the execution FAILED, CANCELLED or (after every retry) REJECTED."""
+
+
+class SubmissionError(CollectionError):
+    """AMC did not accept the execution, or accepted it without an id we could track."""
+
+
+class LoadError(CollectionError):
+    """AMC succeeded but the result could not be downloaded or stored."""
+
+
+_AMC_STATUS_OF_FINISHED_INTERRUPT = "CANCELLED"
+
+
+class WeekCollector:
+    """The collection procedure of one report, week after week."""
+
+    def __init__(
+        self,
+        report: ReportConfig,
+        amc: AmcClient,
+        warehouse: Warehouse,
+        *,
+        log: Logger | None = None,
+        poll: PollPolicy | None = None,
+        rejection: RejectionPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.report = report
+        self.amc = amc
+        self.warehouse = warehouse
+        self.log: Logger = log or logging.getLogger("amc_reports.collection")
+        self.poll = poll or PollPolicy()
+        self.rejection = rejection or RejectionPolicy()
+        self._sleep = sleep
+        self._monotonic = monotonic
+
+    @property
+    def instance_id(self) -> str:
+        return self.report.instance.instance_id
+
+    def window(self, week_start: date) -> WeekWindow:
+        return WeekWindow(week_start=week_start, time_zone=self.report.timezone)
+
+    def describe(self, window: WeekWindow) -> str:
+        return f"report {self.report.name!r}, week {window.week_start.isoformat()}"
+
+    # -- the procedure -------------------------------------------------------------------------
+
+    def collect(
+        self,
+        week_start: date,
+        *,
+        dagster_run_id: str,
+        collection_id: uuid.UUID | None = None,
+        run_is_alive: Callable[[str], bool] | None = None,
+    ) -> WeekOutcome:
+        """Collect one week; raises `CollectionError` with a readable message when it cannot."""
+        window = self.window(week_start)
+        self._claim(window, dagster_run_id, collection_id, run_is_alive)
+
+        execution_id, amc_id, resumed = self._resume_or_submit(window, dagster_run_id)
+        submissions = 0 if resumed else 1
+        attempt = 1
+        while True:
+            record = self._wait(window, execution_id, amc_id)
+            if record.status is not ExecutionStatus.REJECTED:
+                break
+            if attempt >= self.rejection.max_attempts:
+                raise self._fail(
+                    window,
+                    execution_id,
+                    amc_id,
+                    f"AMC rejected the execution {attempt} times (too many executions over the "
+                    f"same data at once): {record.failure_reason or 'no reason given'}. "
+                    "Try again later.",
+                )
+            delay = self.rejection.delay(attempt)
+            self.log.warning(
+                f"AMC rejected execution {amc_id} for {self.describe(window)} "
+                f"({record.failure_reason or 'no reason given'}); "
+                f"submitting again in {delay:.0f} s "
+                f"(attempt {attempt + 1} of {self.rejection.max_attempts})"
+            )
+            self._sleep(delay)
+            attempt += 1
+            execution_id, amc_id = self._submit(window, dagster_run_id)
+            submissions += 1
+
+        if not record.is_success:
+            reason = record.failure_reason or "AMC gave no reason"
+            if record.validation_errors:
+                reason += " (" + "; ".join(record.validation_errors) + ")"
+            raise self._fail(
+                window,
+                execution_id,
+                amc_id,
+                f"AMC execution ended {record.status.value}: {reason}. Fix the query or the window "
+                "and materialize the week again.",
+                execution_status=record.status.value,
+                failure_reason=reason,
+            )
+
+        load = self._load(window, execution_id, amc_id)
+        self.log.info(
+            f"Collected {self.describe(window)}: {load.record_count} rows from AMC execution "
+            f"{amc_id} (execution_id {execution_id})"
+        )
+        return WeekOutcome(
+            report=self.report.name,
+            window=window,
+            execution_id=execution_id,
+            amc_execution_id=amc_id,
+            resumed=resumed,
+            record=record,
+            load=load,
+            submissions=submissions,
+            data_gaps=list(record.data_gaps),
+        )
+
+    # -- steps ---------------------------------------------------------------------------------
+
+    def _claim(
+        self,
+        window: WeekWindow,
+        run_id: str,
+        collection_id: uuid.UUID | None,
+        run_is_alive: Callable[[str], bool] | None,
+    ) -> None:
+        report, week = self.report.name, window.week_start
+        claim = self.warehouse.claim_week(
+            report, week, window.week_end, dagster_run_id=run_id, collection_id=collection_id
+        )
+        if claim.claimed:
+            return
+        holder = claim.holder_run_id or "unknown"
+        if run_is_alive is not None and claim.holder_run_id and not run_is_alive(holder):
+            self.log.warning(
+                f"{self.describe(window)} was left running by run {holder}, which has ended; "
+                "taking it over"
+            )
+            claim = self.warehouse.claim_week(
+                report,
+                week,
+                window.week_end,
+                dagster_run_id=run_id,
+                collection_id=collection_id,
+                take_over_from=holder,
+            )
+            if claim.claimed:
+                return
+            holder = claim.holder_run_id or "unknown"
+        raise WeekBusyError(
+            f"{self.describe(window)} is being collected by run {holder}; nothing was submitted. "
+            "Wait for that run to finish, or terminate it, then materialize the week again.",
+            holder_run_id=holder,
+        )
+
+    def _resume_or_submit(self, window: WeekWindow, run_id: str) -> tuple[uuid.UUID, str, bool]:
+        existing = self.warehouse.find_resumable_execution(
+            self.report.name, window.week_start, self.report.query_fingerprint
+        )
+        if existing is not None and existing.amc_execution_id:
+            self.log.info(
+                f"Resuming AMC execution {existing.amc_execution_id} (execution_id "
+                f"{existing.id}, status {existing.status}) for {self.describe(window)}: "
+                "no new submission"
+            )
+            self.warehouse.update_week_status(
+                self.report.name,
+                window.week_start,
+                "running",
+                execution_id=existing.id,
+                amc_execution_id=existing.amc_execution_id,
+                dagster_run_id=run_id,
+                week_end=window.week_end,
+            )
+            return existing.id, existing.amc_execution_id, True
+        execution_id, amc_id = self._submit(window, run_id)
+        return execution_id, amc_id, False
+
+    def _submit(self, window: WeekWindow, run_id: str) -> tuple[uuid.UUID, str]:
+        report = self.report
+        execution_id = self.warehouse.record_execution(
+            report=report.name,
+            week_start=window.week_start,
+            week_end=window.week_end,
+            amc_instance_id=self.instance_id,
+            time_window_start=window.amc_start,
+            time_window_end=window.amc_end,
+            time_zone=window.time_zone,
+            sql_hash=report.query_fingerprint,
+            parameters=dict(report.parameters),
+            dagster_run_id=run_id,
+        )
+        try:
+            record = self.amc.create_execution(
+                self.instance_id,
+                sql=report.sql,
+                workflow_id=report.workflow_id,
+                time_window_start=window.amc_start,
+                time_window_end=window.amc_end,
+                time_zone=window.time_zone,
+                parameter_values=dict(report.parameters) or None,
+                ignore_data_gaps=report.ignore_data_gaps,
+                timeout_seconds=report.timeout_seconds,
+            )
+        except AmcMissingExecutionIdError as exc:
+            raise self._fail(
+                window,
+                execution_id,
+                None,
+                f"AMC accepted the execution but returned no execution id ({exc}); it cannot be "
+                "tracked. Check the AMC console for an execution of this window before "
+                "materializing the week again.",
+                execution_status="SUBMIT_FAILED",
+                error_class=SubmissionError,
+            ) from None
+        except AmcCreateOutcomeUnknownError as exc:
+            raise self._fail(
+                window,
+                execution_id,
+                None,
+                f"the connection to AMC broke while submitting ({exc}); AMC may have created an "
+                "execution we cannot track. Check the AMC console for an execution of this "
+                "window before materializing the week again.",
+                execution_status="SUBMIT_FAILED",
+                error_class=SubmissionError,
+            ) from None
+        except AmcError as exc:
+            raise self._fail(
+                window,
+                execution_id,
+                None,
+                f"AMC did not accept the execution: {exc}",
+                execution_status="SUBMIT_FAILED",
+                error_class=SubmissionError,
+            ) from None
+        except BaseException:
+            # Interrupted (run terminated) between recording and AMC's answer: we cannot know the
+            # AMC id, so the row says so instead of pretending nothing was sent.
+            self._record_failure(
+                window,
+                execution_id,
+                None,
+                "interrupted while submitting to AMC; any execution AMC created is untracked",
+                execution_status="SUBMIT_FAILED",
+            )
+            raise
+        amc_id = record.execution_id
+        self.warehouse.attach_amc_execution(
+            execution_id,
+            amc_id,
+            submitted_at=record.create_time or datetime.now(UTC),
+            status=record.status.value,
+        )
+        self.log.info(
+            f"Submitted AMC execution {amc_id} (execution_id {execution_id}) for "
+            f"{self.describe(window)}, window {window.amc_start} to {window.amc_end} "
+            f"{window.time_zone}"
+        )
+        return execution_id, amc_id
+
+    def _wait(self, window: WeekWindow, execution_id: uuid.UUID, amc_id: str) -> ExecutionRecord:
+        started = self._monotonic()
+        last_status: ExecutionStatus | None = None
+        try:
+            while True:
+                try:
+                    record = self.amc.get_execution(self.instance_id, amc_id)
+                except AmcError as exc:
+                    raise self._fail(
+                        window,
+                        execution_id,
+                        amc_id,
+                        f"lost contact with AMC while waiting for the execution ({exc}). It may "
+                        "still be running: materializing the week again resumes it.",
+                        keep_execution=True,
+                    ) from None
+                if record.status is not last_status:
+                    self.warehouse.update_execution(
+                        execution_id,
+                        status=record.status.value,
+                        started_at=record.start_time,
+                        completed_at=record.end_time if record.is_terminal else None,
+                        failure_reason=record.failure_reason,
+                        data_gaps=list(record.data_gaps) or None,
+                    )
+                    self.log.info(
+                        f"AMC execution {amc_id} for {self.describe(window)} is "
+                        f"{record.status.value}"
+                    )
+                    last_status = record.status
+                if record.is_terminal:
+                    return record
+                self._sleep(self.poll.interval(self._monotonic() - started))
+        except BaseException as exc:
+            if isinstance(exc, Exception):
+                raise
+            self._cancel_on_interrupt(window, execution_id, amc_id)
+            raise
+
+    def _cancel_on_interrupt(
+        self, window: WeekWindow, execution_id: uuid.UUID, amc_id: str
+    ) -> None:
+        """The run was terminated while AMC works: cancel there, so nobody pays for it."""
+        try:
+            record = self.amc.cancel_execution(self.instance_id, amc_id)
+            status = record.status.value
+            self.log.warning(f"Run terminated: cancelled AMC execution {amc_id}")
+        except AmcError as exc:
+            status = _AMC_STATUS_OF_FINISHED_INTERRUPT
+            self.log.warning(f"Run terminated; cancelling AMC execution {amc_id} failed: {exc}")
+        self._record_failure(
+            window,
+            execution_id,
+            amc_id,
+            "cancelled because the Dagster run was terminated",
+            execution_status=status,
+        )
+
+    def _load(self, window: WeekWindow, execution_id: uuid.UUID, amc_id: str) -> LoadResult:
+        try:
+            with self.amc.open_result(self.instance_id, amc_id) as stream:
+                return self.warehouse.replace_week_results(
+                    self.report.name,
+                    window.week_start,
+                    execution_id,
+                    stream,
+                    week_end=window.week_end,
+                    amc_execution_id=amc_id,
+                )
+        except Exception as exc:
+            raise self._fail(
+                window,
+                execution_id,
+                amc_id,
+                f"AMC finished, but its result could not be loaded: {exc}. The week's previous "
+                "rows are untouched; materializing the week again downloads the same result (no "
+                "new AMC execution).",
+                keep_execution=True,
+                error_class=LoadError,
+            ) from None
+
+    # -- failure bookkeeping -------------------------------------------------------------------
+
+    def _fail(
+        self,
+        window: WeekWindow,
+        execution_id: uuid.UUID,
+        amc_id: str | None,
+        reason: str,
+        *,
+        execution_status: str | None = None,
+        failure_reason: str | None = None,
+        keep_execution: bool = False,
+        error_class: type[CollectionError] = ExecutionFailedError,
+    ) -> CollectionError:
+        message = (
+            f"{self.describe(window)} failed (execution_id {execution_id}, amc_execution_id "
+            f"{amc_id or 'none'}): {reason}"
+        )
+        self._record_failure(
+            window,
+            execution_id,
+            amc_id,
+            failure_reason or reason,
+            execution_status=None if keep_execution else execution_status,
+            week_message=message,
+        )
+        self.log.error(message)
+        return error_class(message, execution_id=execution_id, amc_execution_id=amc_id)
+
+    def _record_failure(
+        self,
+        window: WeekWindow,
+        execution_id: uuid.UUID,
+        amc_id: str | None,
+        reason: str,
+        *,
+        execution_status: str | None,
+        week_message: str | None = None,
+    ) -> None:
+        if execution_status is not None:
+            self.warehouse.update_execution(
+                execution_id,
+                status=execution_status,
+                completed_at=datetime.now(UTC),
+                failure_reason=reason,
+            )
+        self.warehouse.update_week_status(
+            self.report.name,
+            window.week_start,
+            "failed",
+            execution_id=execution_id,
+            amc_execution_id=amc_id,
+            error_message=week_message or reason,
+            week_end=window.week_end,
+        )

@@ -1,0 +1,136 @@
+"""Asset checks: per-week lineage, row counts, schema and emptiness; per-report freshness.
+
+Partitioned asset checks (`partitions_def=` on `@asset_check`) are a preview feature in
+Dagster 1.13.
+"""
+
+import warnings
+from datetime import date
+
+import dagster as dg
+
+from amc_reports import quality
+from amc_reports.config import ReportConfig
+from amc_reports.orchestration.partitions import report_asset_key, weekly_partitions
+from amc_reports.orchestration.resources import WarehouseResource
+
+LINEAGE_CHECK = "lineage_complete"
+ROW_COUNT_CHECK = "row_counts_consistent"
+SCHEMA_CHECK = "schema_stable"
+NOT_EMPTY_CHECK = "not_empty"
+FRESHNESS_CHECK = "newest_final_week_collected"
+
+WEEKLY_CHECKS = (LINEAGE_CHECK, ROW_COUNT_CHECK, SCHEMA_CHECK, NOT_EMPTY_CHECK)
+
+# We rely on partitioned checks knowingly (see the module docstring); say it once here, not on
+# every load of the code location.
+warnings.filterwarnings("ignore", message=".*partitions_def on an AssetCheckSpec.*")
+
+
+def _result(outcome: quality.CheckOutcome, severity: dg.AssetCheckSeverity) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        passed=outcome.passed,
+        severity=severity,
+        description=outcome.description,
+        metadata=outcome.metadata,
+    )
+
+
+def _latest_materialization_ids(
+    instance: dg.DagsterInstance, key: dg.AssetKey, partition: str
+) -> dict[str, str | None] | None:
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1
+    ).records
+    if not records or records[0].asset_materialization is None:
+        return None
+    metadata = records[0].asset_materialization.metadata
+    return {
+        name: (str(metadata[name].value) if name in metadata else None)
+        for name in ("execution_id", "amc_execution_id")
+    }
+
+
+def build_report_checks(report: ReportConfig) -> list[dg.AssetChecksDefinition]:
+    key = report_asset_key(report)
+    partitions = weekly_partitions(report)
+    name = report.name
+
+    @dg.asset_check(
+        asset=key,
+        name=LINEAGE_CHECK,
+        partitions_def=partitions,
+        description=(
+            "ERROR when the week's execution_id and amc_execution_id disagree between "
+            "report_data_weeks, workflow_executions and the latest materialization."
+        ),
+    )
+    def lineage_complete(
+        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+    ) -> dg.AssetCheckResult:
+        week = context.partition_key
+        ids = _latest_materialization_ids(context.instance, key, week)
+        outcome = quality.lineage(warehouse.get_warehouse(), name, date.fromisoformat(week), ids)
+        return _result(outcome, dg.AssetCheckSeverity.ERROR)
+
+    @dg.asset_check(
+        asset=key,
+        name=ROW_COUNT_CHECK,
+        partitions_def=partitions,
+        description=(
+            "ERROR when the rows stored for the week differ from its record_count, or rows of "
+            "another execution remain."
+        ),
+    )
+    def row_counts_consistent(
+        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+    ) -> dg.AssetCheckResult:
+        week = date.fromisoformat(context.partition_key)
+        outcome = quality.row_counts(warehouse.get_warehouse(), name, week)
+        return _result(outcome, dg.AssetCheckSeverity.ERROR)
+
+    @dg.asset_check(
+        asset=key,
+        name=SCHEMA_CHECK,
+        partitions_def=partitions,
+        description=(
+            "WARN when the week's columns or types differ from the previous completed week."
+        ),
+    )
+    def schema_stable(
+        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+    ) -> dg.AssetCheckResult:
+        week = date.fromisoformat(context.partition_key)
+        outcome = quality.schema_stable(warehouse.get_warehouse(), name, week)
+        return _result(outcome, dg.AssetCheckSeverity.WARN)
+
+    @dg.asset_check(
+        asset=key,
+        name=NOT_EMPTY_CHECK,
+        partitions_def=partitions,
+        description="WARN when AMC returned no rows for the week.",
+    )
+    def not_empty(
+        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+    ) -> dg.AssetCheckResult:
+        week = date.fromisoformat(context.partition_key)
+        outcome = quality.not_empty(warehouse.get_warehouse(), name, week)
+        return _result(outcome, dg.AssetCheckSeverity.WARN)
+
+    return [lineage_complete, row_counts_consistent, schema_stable, not_empty]
+
+
+def build_freshness_check(report: ReportConfig) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=report_asset_key(report),
+        name=FRESHNESS_CHECK,
+        description=(
+            f"WARN when the newest final week (its end plus {report.lag_days} days, "
+            f"{report.timezone}) is not collected."
+        ),
+    )
+    def newest_final_week_collected(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        outcome = quality.freshness(warehouse.get_warehouse(), report)
+        return _result(outcome, dg.AssetCheckSeverity.WARN)
+
+    return newest_final_week_collected

@@ -1,0 +1,94 @@
+"""Materialization metadata of one collected week: the same values as its week row."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dagster as dg
+from psycopg import sql
+
+from amc_reports.collection import WeekOutcome
+from amc_reports.config import ReportConfig
+from amc_reports.warehouse import Warehouse
+
+PREVIEW_ROWS = 5
+_LINEAGE_COLUMNS = ("execution_id", "week_start_date")
+
+# Postgres type -> the type names Dagster shows in a column schema.
+_DISPLAY_TYPES = {
+    "bigint": "int",
+    "double precision": "float",
+    "date": "date",
+    "timestamp without time zone": "timestamp",
+    "timestamp with time zone": "timestamptz",
+    "boolean": "bool",
+    "text": "string",
+    "uuid": "uuid",
+}
+
+
+def column_schema(columns: list[tuple[str, str]]) -> dg.TableSchema:
+    return dg.TableSchema(
+        columns=[dg.TableColumn(name, _DISPLAY_TYPES.get(kind, kind)) for name, kind in columns]
+    )
+
+
+def preview_markdown(warehouse: Warehouse, report: str, outcome: WeekOutcome) -> str:
+    """The first rows of the week as a markdown table (lineage columns left out)."""
+    query = sql.SQL("SELECT * FROM {} WHERE week_start_date = %s AND execution_id = %s LIMIT %s")
+    with warehouse.connect() as conn, conn.cursor() as cur:
+        cur.execute(
+            query.format(sql.SQL(warehouse.results_table(report))),
+            (outcome.window.week_start, outcome.execution_id, PREVIEW_ROWS),
+        )
+        names = [d.name for d in cur.description or []]
+        rows = cur.fetchall()
+    keep = [i for i, name in enumerate(names) if name not in _LINEAGE_COLUMNS]
+    if not rows:
+        return "_No rows._"
+    header = "| " + " | ".join(names[i] for i in keep) + " |"
+    rule = "| " + " | ".join("---" for _ in keep) + " |"
+    body = ["| " + " | ".join(_cell(row[i]) for i in keep) + " |" for row in rows]
+    return "\n".join([header, rule, *body])
+
+
+def _cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    return text.replace("|", "\\|").replace("\n", " ")[:60]
+
+
+def materialization_metadata(
+    report: ReportConfig, warehouse: Warehouse, outcome: WeekOutcome
+) -> dict[str, Any]:
+    load = outcome.load
+    window = outcome.window
+    metadata: dict[str, Any] = {
+        "execution_id": str(outcome.execution_id),
+        "amc_execution_id": outcome.amc_execution_id,
+        "resumed_execution": outcome.resumed,
+        "amc_submissions": outcome.submissions,
+        "time_window": f"{window.amc_start} to {window.amc_end} {window.time_zone}",
+        "week_start_date": window.week_start.isoformat(),
+        "week_end_date": window.week_end.isoformat(),
+        "final_at": dg.MetadataValue.timestamp(window.final_at(report.lag_days)),
+        "dagster/row_count": load.record_count,
+        "dagster/column_schema": column_schema(list(load.columns)),
+        "dagster/table_name": warehouse.results_table(report.name).replace('"', ""),
+        "data_checksum": load.checksum,
+        "result_bytes": load.bytes,
+        "load_seconds": round(load.seconds, 3),
+        "data_gaps": dg.MetadataValue.json(outcome.data_gaps),
+        "preview": dg.MetadataValue.md(preview_markdown(warehouse, report.name, outcome)),
+    }
+    record = outcome.record
+    if record.create_time:
+        metadata["amc_submitted_at"] = dg.MetadataValue.timestamp(record.create_time)
+    if record.start_time:
+        metadata["amc_started_at"] = dg.MetadataValue.timestamp(record.start_time)
+    if record.end_time:
+        metadata["amc_completed_at"] = dg.MetadataValue.timestamp(record.end_time)
+    if outcome.queue_seconds is not None:
+        metadata["amc_queue_seconds"] = round(outcome.queue_seconds, 1)
+    if outcome.run_seconds is not None:
+        metadata["amc_run_seconds"] = round(outcome.run_seconds, 1)
+    return metadata

@@ -1,0 +1,124 @@
+"""Real Dagster execution against the sandbox over HTTP and a real PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from amc_reports.config import ReportsConfig, load_config
+from amc_reports.definitions import build_definitions
+from amc_reports.orchestration.resources import AmcResource, WarehouseResource
+from amc_reports.warehouse import Warehouse
+
+REPORT_SQL = (
+    "SELECT event_date, campaign_id, campaign AS campaign_name, SUM(impressions) AS impressions, "
+    "SUM(clicks) AS clicks, SUM(total_cost) AS spend FROM sponsored_ads_traffic GROUP BY 1, 2, 3"
+)
+
+
+@dataclass
+class ReportHarness:
+    """One test's report(s) on an AMC instance id of its own, so sandbox counts are per test."""
+
+    config: ReportsConfig
+    resources: dict[str, Any]
+    warehouse: Warehouse
+    instance_id: str
+    sandbox: Any
+    dagster: dg.DagsterInstance
+
+    @property
+    def report(self):
+        return next(iter(self.config.reports.values()))
+
+    def definitions(self) -> dg.Definitions:
+        return build_definitions(self.config, resources=self.resources)
+
+    def materialize(self, week: str, report: str | None = None) -> dg.ExecuteInProcessResult:
+        name = report or self.report.name
+        job = self.definitions().resolve_job_def(f"collect_{name}")
+        return job.execute_in_process(
+            partition_key=week, instance=self.dagster, raise_on_error=False
+        )
+
+    def reconfigure(self, reports: str) -> ReportHarness:
+        """The same AMC instance, database and Dagster instance with other report settings."""
+        config = write_config(self.config.path.parent, self.instance_id, reports)
+        return ReportHarness(
+            config, self.resources, self.warehouse, self.instance_id, self.sandbox, self.dagster
+        )
+
+    def submissions(self) -> list[dict[str, Any]]:
+        return [e for e in self.sandbox.executions() if e["instance_id"] == self.instance_id]
+
+    def set_faults(self, **faults: Any) -> None:
+        self.sandbox.patch_config({"instances": {self.instance_id: faults}})
+
+
+def report_yaml(sql_text: str = REPORT_SQL, name: str = "weekly_perf") -> str:
+    return (
+        f"  {name}:\n"
+        "    instance: test\n"
+        f"    sql: {sql_text}\n"
+        "    start_date: 2026-03-01\n"
+        "    timezone: America/New_York\n"
+        "    owners: [team:qa]\n"
+    )
+
+
+def write_config(tmp_path: Path, instance_id: str, reports: str | None = None) -> ReportsConfig:
+    body = reports or report_yaml()
+    path = tmp_path / "reports.yaml"
+    path.write_text(
+        "instances:\n  test:\n"
+        f"    instance_id: {instance_id}\n"
+        "    advertiser_id: ENTITYTEST\n"
+        "    marketplace_id: ATVPDKIKX0DER\n"
+        f"reports:\n{body}"
+    )
+    return load_config(path)
+
+
+@pytest.fixture
+def harness_factory(tmp_path, sandbox, warehouse) -> Callable[..., ReportHarness]:
+    def make(reports: str | None = None, **amc_settings: Any) -> ReportHarness:
+        home = tmp_path / "dagster_home"
+        home.mkdir(exist_ok=True)
+        instance_id = f"amctest{uuid.uuid4().hex[:10]}"
+        config = write_config(tmp_path, instance_id, reports)
+        settings = {
+            "sandbox_url": sandbox.base_url,
+            "poll_min_seconds": 0.05,
+            "poll_max_seconds": 0.5,
+            "rejection_retry_seconds": 0.1,
+            "retry_budget_seconds": 20,
+        }
+        settings.update(amc_settings)
+        sandbox.patch_config({"instances": {instance_id: {"latency_seconds": 0.3, "rows": 40}}})
+        resources = {
+            "amc": AmcResource(**settings),
+            "warehouse": WarehouseResource(database_url=warehouse.database_url),
+        }
+        return ReportHarness(
+            config=config,
+            resources=resources,
+            warehouse=warehouse,
+            instance_id=instance_id,
+            sandbox=sandbox,
+            dagster=dg.DagsterInstance.local_temp(
+                str(home), overrides={"telemetry": {"enabled": False}}
+            ),
+        )
+
+    return make
+
+
+@pytest.fixture
+def harness(harness_factory) -> ReportHarness:
+    return harness_factory()

@@ -1,0 +1,121 @@
+"""The code location loads, and its specs are what the UI shows (a change shows up here)."""
+
+from datetime import UTC, datetime
+
+import dagster as dg
+import pytest
+
+from amc_reports.config import DEFAULT_CONFIG_PATH, load_config
+from amc_reports.definitions import build_definitions, defs
+from amc_reports.environment import HalfConfiguredError, build_amc_resource, build_resources
+from amc_reports.orchestration.checks import FRESHNESS_CHECK, WEEKLY_CHECKS
+from amc_reports.orchestration.schedules import cron_for
+
+CONFIG = load_config(DEFAULT_CONFIG_PATH)
+
+
+def test_definitions_validate_loadable():
+    dg.Definitions.validate_loadable(defs)
+
+
+def test_one_asset_per_report_with_key_pool_group_owners_and_table():
+    graph = defs.resolve_asset_graph()
+    keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    assert keys == {f"amc/{r.instance.alias}/{r.name}" for r in CONFIG.reports.values()}
+    for report in CONFIG.reports.values():
+        key = dg.AssetKey(["amc", report.instance.alias, report.name])
+        node = graph.get(key)
+        spec = defs.get_assets_def(key).specs_by_key[key]
+        assert node.group_name == f"amc_{report.instance.alias}"
+        assert spec.owners == list(report.owners)
+        assert set(spec.kinds) == {"amc", "postgres"}
+        assert spec.metadata["dagster/table_name"] == f"amc_results.{report.name}"
+        assert report.sql.splitlines()[1].strip() in spec.description  # the SQL is shown
+        assert defs.get_assets_def(key).op.pool == f"amc_{report.instance.alias}"
+        partitions = node.partitions_def
+        assert isinstance(partitions, dg.WeeklyPartitionsDefinition)
+        assert partitions.get_first_partition_key() == report.start_date.isoformat()
+        assert partitions.timezone == report.timezone
+
+
+def test_every_report_has_its_checks_and_job():
+    graph = defs.resolve_asset_graph()
+    check_keys = {(k.asset_key.path[-1], k.name) for k in graph.asset_check_keys}
+    for report in CONFIG.reports.values():
+        for name in (*WEEKLY_CHECKS, FRESHNESS_CHECK):
+            assert (report.name, name) in check_keys
+        assert defs.resolve_job_def(f"collect_{report.name}") is not None
+
+
+def test_schedules_only_for_reports_that_want_one():
+    names = {s.name for s in defs.schedules}
+    for report in CONFIG.reports.values():
+        assert (f"{report.name}_weekly" in names) == report.schedule
+    assert "amc_freshness_daily" in names
+
+
+@pytest.mark.parametrize(
+    "report_name", sorted(r.name for r in CONFIG.reports.values() if r.schedule)
+)
+def test_schedule_tick_requests_the_newest_final_week(report_name):
+    report = CONFIG.reports[report_name]
+    schedule = defs.resolve_schedule_def(f"{report_name}_weekly")
+    assert schedule.cron_schedule == cron_for(report)
+    assert schedule.execution_timezone == report.timezone
+    # Sunday 2026-11-29 12:00 UTC.
+    when = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+    context = dg.build_schedule_context(
+        scheduled_execution_time=when, repository_def=defs.get_repository_def()
+    )
+    data = schedule.evaluate_tick(context)
+    assert data.run_requests and len(data.run_requests) == 1
+    request = data.run_requests[0]
+    expected = {
+        # Sunday weeks, 14-day lag, New York: week 2026-11-08..14 ended 11-15, final 11-29 00:00.
+        ("sunday", 14): "2026-11-08",
+        # Monday weeks, 7-day lag, Berlin: week 11-16..22 ended 11-23, final 11-30: not yet.
+        ("monday", 7): "2026-11-09",
+        ("monday", 14): "2026-11-02",
+    }[(report.week_starts_on, report.lag_days)]
+    assert request.partition_key == expected
+    assert request.run_key == f"{report_name}:{expected}"
+
+
+def test_schedule_skips_before_the_first_week(tmp_path):
+    report = next(r for r in CONFIG.reports.values() if r.schedule)
+    schedule = defs.resolve_schedule_def(f"{report.name}_weekly")
+    context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 3, 5, tzinfo=UTC))
+    data = schedule.evaluate_tick(context)
+    assert not data.run_requests and data.skip_message
+
+
+def test_cron_fires_on_the_day_a_week_becomes_final():
+    by_name = CONFIG.reports
+    assert cron_for(by_name["weekly_campaign_performance"]) == "0 6 * * 0"  # Sunday + 14 days
+    assert cron_for(by_name["reach_and_frequency"]) == "0 6 * * 1"  # Monday + 7 days
+
+
+def test_sandbox_without_credentials_live_with_all_three():
+    assert not build_amc_resource({}).is_live
+    env = {"AMC_CLIENT_ID": "id", "AMC_CLIENT_SECRET": "s3cret", "AMC_REFRESH_TOKEN": "Atzr|x"}
+    resource = build_amc_resource(env)
+    assert isinstance(resource.client_id, dg.EnvVar)  # never the value itself
+    with pytest.raises(HalfConfiguredError, match="AMC_REFRESH_TOKEN missing"):
+        build_amc_resource({"AMC_CLIENT_ID": "id", "AMC_CLIENT_SECRET": "s3cret"})
+
+
+def test_database_url_is_an_env_var_not_a_value():
+    resources = build_resources({"AMC_REPORTS_DATABASE_URL": "postgresql://u:pw@h/db"})
+    assert isinstance(resources["warehouse"].database_url, dg.EnvVar)
+    assert build_resources({})["warehouse"].database_url is None
+
+
+def test_build_definitions_from_another_config(tmp_path):
+    (tmp_path / "reports.yaml").write_text(
+        "instances:\n  x:\n    instance_id: amc1\n    advertiser_id: E\n    marketplace_id: M\n"
+        "reports:\n  only:\n    instance: x\n    sql: SELECT 1 AS a\n    start_date: 2026-03-02\n"
+        "    week_starts_on: monday\n    schedule: false\n"
+    )
+    other = build_definitions(load_config(tmp_path / "reports.yaml"), resources=build_resources({}))
+    keys = {k.to_user_string() for k in other.resolve_asset_graph().get_all_asset_keys()}
+    assert keys == {"amc/x/only"}
