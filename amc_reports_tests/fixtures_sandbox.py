@@ -20,6 +20,7 @@ import yaml
 
 from amc_reports.amc import AmcClient, AmcClientConfig
 from amc_reports.amc.sandbox import ensure_sandbox, sandbox_client_config, stop_sandbox
+from amc_reports.amc.sandbox.launcher import ENV_URL
 
 # Base configuration of the test sandbox (written to its state dir as sandbox.yaml).
 TEST_SANDBOX_CONFIG: dict[str, Any] = {"latency_seconds": 0.3, "rows": 20}
@@ -153,6 +154,14 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]
     finally:
         handle.close()
         stop_sandbox(state_dir)
+
+
+@pytest.fixture
+def sandbox_env(sandbox: SandboxHandle, monkeypatch: pytest.MonkeyPatch) -> SandboxHandle:
+    """The session sandbox, exported as ``AMC_REPORTS_SANDBOX_URL`` for the test, so product code
+    calling ``ensure_sandbox()`` without arguments (here or in subprocesses) uses it."""
+    monkeypatch.setenv(ENV_URL, sandbox.base_url)
+    return sandbox
 
 
 @pytest.fixture

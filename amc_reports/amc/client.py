@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
+import requests.adapters
 
 from amc_reports.amc.download import ResultStream
 from amc_reports.amc.errors import (
@@ -52,6 +53,14 @@ from amc_reports.amc.redact import (
 
 log = logging.getLogger("amc_reports.amc.client")
 install_log_redaction()
+
+
+# Failures worth another attempt (for a create: only when the request never left, see _amc).
+_TRANSIENT_ERRORS = (
+    requests.exceptions.ConnectionError,
+    requests.exceptions.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+)
 
 
 class _TokenCache:
@@ -92,7 +101,13 @@ class AmcClient:
     def __init__(self, config: AmcClientConfig, *, session: requests.Session | None = None) -> None:
         self.config = config
         self._owns_session = session is None
-        self._session = session if session is not None else requests.Session()
+        if session is None:
+            session = requests.Session()
+            # Room for many threads sharing one client (the default pool keeps 10 connections).
+            adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=32)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+        self._session = session
         self._tokens = _TokenCache(self)
         self._rng = random.Random()
         self._sleep: Callable[[float], None] = time.sleep
@@ -464,7 +479,7 @@ class AmcClient:
                     timeout=(self.config.connect_timeout, self.config.read_timeout),
                 )
             except requests.exceptions.RequestException as exc:
-                if not isinstance(exc, requests.exceptions.ConnectionError | requests.Timeout):
+                if not isinstance(exc, _TRANSIENT_ERRORS):
                     raise AmcError(
                         f"AMC {method} {path} failed: {describe_exception(exc)}"
                     ) from None

@@ -102,10 +102,11 @@ def test_concurrent_ensure_starts_one_sandbox(tmp_path):
     assert stop_sandbox(state_dir) is False
 
 
-def test_ensure_sandbox_honours_the_env_url(sandbox, monkeypatch, tmp_path):
-    monkeypatch.setenv("AMC_REPORTS_SANDBOX_URL", sandbox.base_url)
-    assert ensure_sandbox(state_dir=tmp_path / "unused") == sandbox.base_url
-    assert not (tmp_path / "unused" / "sandbox.log").exists()
+def test_ensure_sandbox_honours_the_env_url(sandbox_env, tmp_path):
+    assert ensure_sandbox() == sandbox_env.base_url  # the product's default call
+    unused = tmp_path / "unused"
+    assert ensure_sandbox(state_dir=unused, use_env=True) == sandbox_env.base_url
+    assert not (unused / "sandbox.log").exists()
 
 
 def test_cli_registers_the_sandbox_subcommand(tmp_path):

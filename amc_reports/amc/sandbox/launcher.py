@@ -185,16 +185,19 @@ def ensure_sandbox(
     config_file: Path | None = None,
     idle_timeout: float | None = None,
     extra_args: Sequence[str] = (),
-    use_env: bool = True,
+    use_env: bool | None = None,
 ) -> str:
     """Return the base URL of a healthy sandbox, starting one in the background if needed.
 
-    With ``AMC_REPORTS_SANDBOX_URL`` set (and ``use_env``), that URL is used as is when healthy
-    (and a sandbox is started there when it is a free loopback address). ``port=0`` picks a free
-    port. The started server is detached (own session), logs to ``<state_dir>/sandbox.log`` and
+    ``AMC_REPORTS_SANDBOX_URL`` is the default address: when set, and unless the caller chose a
+    port or a state dir (or passed ``use_env=False``), that URL is used as is when healthy (and a
+    sandbox is started there when it is a loopback address). ``port=0`` picks a free port.
+    The started server is detached (own session), logs to ``<state_dir>/sandbox.log`` and
     stops after ``idle_timeout`` seconds without requests (default 4 h, env
     ``AMC_REPORTS_SANDBOX_IDLE_TIMEOUT``; 0 = never).
     """
+    if use_env is None:
+        use_env = port == DEFAULT_PORT and state_dir is None
     if use_env and os.environ.get(ENV_URL):
         env_url = os.environ[ENV_URL].rstrip("/")
         if sandbox_health(env_url):
