@@ -110,7 +110,11 @@ def child(args: argparse.Namespace) -> int:
         with open(args.csv, "rb") as stream:
             started = time.perf_counter()
             result = warehouse.replace_week_results(
-                REPORT, WEEK, uuid.UUID(args.execution_id), stream
+                REPORT,
+                WEEK,
+                uuid.UUID(args.execution_id),
+                stream,
+                amc_execution_id=f"bench-{args.execution_id[:8]}",
             )
         seconds = time.perf_counter() - started
         rows = result.record_count
@@ -217,7 +221,9 @@ def prepare(url: str, warehouse: Warehouse, csv_path: Path) -> None:
     execution_id = reset(url, "replace", warehouse)
     with csv_path.open("rb") as stream:
         head = b"".join(stream.readline() for _ in range(2_000))
-    warehouse.replace_week_results(REPORT, WEEK, execution_id, [head])
+    warehouse.replace_week_results(
+        REPORT, WEEK, execution_id, [head], amc_execution_id=f"bench-{execution_id.hex[:8]}"
+    )
     report_table = sql.SQL(warehouse.results_table(REPORT))
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
