@@ -18,7 +18,7 @@ from amc_reports.amc.redact import redact_url, url_for_display
 if TYPE_CHECKING:
     from amc_reports.amc.client import AmcClient
 
-log = logging.getLogger("amc_reports.amc.download")
+log = logging.getLogger("amc_reports.amc.client")
 
 _STREAM_ERRORS = (
     urllib3.exceptions.HTTPError,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, timedelta
 
 import pytest
@@ -67,6 +68,7 @@ def test_execution_goes_through_running(amc_client, sandbox):
         statuses.append(current.status)
         if current.is_terminal:
             done = current
+        time.sleep(0.02)
     assert ExecutionStatus.RUNNING in statuses or ExecutionStatus.PUBLISHING in statuses
     assert statuses[-1] is ExecutionStatus.SUCCEEDED
     order = [ExecutionStatus.PENDING, ExecutionStatus.RUNNING, ExecutionStatus.PUBLISHING]

@@ -10,7 +10,7 @@ from amc_reports_tests.amc_tests.helpers import INSTANCE, create
 
 
 def test_at_most_ten_running_per_instance(amc_client, sandbox):
-    sandbox.set_config({"queue_seconds": 0.05, "run_seconds": 1.5})
+    sandbox.set_config({"queue_seconds": 0.05, "run_seconds": 2.5})
     ids = [create(amc_client).execution_id for _ in range(25)]
     other = create(amc_client, instance="amcother01").execution_id  # its own 10 slots
 
