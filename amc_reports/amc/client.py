@@ -266,8 +266,6 @@ class AmcClient:
                 out.append(item)
             elif isinstance(item, dict) and isinstance(item.get("url"), str):
                 out.append(item["url"])
-        for url in out:
-            register_secret(urlsplit(url).query)
         return out
 
     def open_result(self, instance_id: str, execution_id: str) -> ResultStream:

@@ -57,14 +57,21 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
 ]
 
 _registered_lock = threading.Lock()
-_registered: set[str] = set()
+_registered: dict[str, None] = {}  # insertion-ordered set, bounded
+_MAX_REGISTERED = 256
 
 
 def register_secret(value: str | None) -> None:
-    """Remember an exact secret value so :func:`redact_text` removes it wherever it appears."""
+    """Remember an exact secret value so :func:`redact_text` removes it wherever it appears.
+
+    The most recent 256 values are kept (credentials, and access tokens as they are refreshed).
+    """
     if value and len(value) >= 4:
         with _registered_lock:
-            _registered.add(value)
+            _registered.pop(value, None)
+            _registered[value] = None
+            while len(_registered) > _MAX_REGISTERED:
+                del _registered[next(iter(_registered))]
 
 
 def redact_text(text: object, extra_secrets: Iterable[str | None] = ()) -> str:
