@@ -152,6 +152,8 @@ class WeekCollector:
         self.rejection = rejection or RejectionPolicy()
         self._sleep = sleep
         self._monotonic = monotonic
+        # (execution_id, amc_execution_id) while AMC works on one: cancelled if interrupted.
+        self._in_flight: tuple[uuid.UUID, str] | None = None
 
     @property
     def instance_id(self) -> str:
@@ -173,10 +175,45 @@ class WeekCollector:
         collection_id: uuid.UUID | None = None,
         run_is_alive: Callable[[str], bool] | None = None,
     ) -> WeekOutcome:
-        """Collect one week; raises `CollectionError` with a readable message when it cannot."""
+        """Collect one week; raises `CollectionError` with a readable message when it cannot.
+
+        If the run is interrupted (terminated) while an AMC execution is in flight, that execution
+        is cancelled at AMC and the week marked failed before the interrupt propagates.
+        """
         window = self.window(week_start)
         self._claim(window, dagster_run_id, collection_id, run_is_alive)
+        self._in_flight = None
+        try:
+            return self._collect_claimed(window, dagster_run_id)
+        except CollectionError:
+            raise  # already recorded on the week row
+        except BaseException as exc:
+            in_flight, self._in_flight = self._in_flight, None
+            if in_flight is not None and not isinstance(exc, Exception):
+                self._cancel_on_interrupt(window, *in_flight)
+            else:
+                self._release_week(window, exc)
+            raise
 
+    def _release_week(self, window: WeekWindow, exc: BaseException) -> None:
+        """An unexpected error or an interrupt outside AMC's work: do not leave the week running."""
+        what = "interrupted" if not isinstance(exc, Exception) else f"{type(exc).__name__}: {exc}"
+        message = (
+            f"{self.describe(window)} stopped before finishing ({what}). Any AMC execution already "
+            "submitted is resumed when the week is materialized again."
+        )
+        try:
+            self.warehouse.update_week_status(
+                self.report.name,
+                window.week_start,
+                "failed",
+                error_message=message,
+                week_end=window.week_end,
+            )
+        except Exception as inner:  # the original error matters more
+            self.log.error(f"{message} Recording that failed too: {inner}")
+
+    def _collect_claimed(self, window: WeekWindow, dagster_run_id: str) -> WeekOutcome:
         execution_id, amc_id, resumed = self._resume_or_submit(window, dagster_run_id)
         submissions = 0 if resumed else 1
         attempt = 1
@@ -293,6 +330,7 @@ class WeekCollector:
                 dagster_run_id=run_id,
                 week_end=window.week_end,
             )
+            self._in_flight = (existing.id, existing.amc_execution_id)
             return existing.id, existing.amc_execution_id, True
         execution_id, amc_id = self._submit(window, run_id)
         return execution_id, amc_id, False
@@ -366,6 +404,7 @@ class WeekCollector:
             )
             raise
         amc_id = record.execution_id
+        self._in_flight = (execution_id, amc_id)
         self.warehouse.attach_amc_execution(
             execution_id,
             amc_id,
@@ -382,46 +421,44 @@ class WeekCollector:
     def _wait(self, window: WeekWindow, execution_id: uuid.UUID, amc_id: str) -> ExecutionRecord:
         started = self._monotonic()
         last_status: ExecutionStatus | None = None
-        try:
-            while True:
-                try:
-                    record = self.amc.get_execution(self.instance_id, amc_id)
-                except AmcError as exc:
-                    raise self._fail(
-                        window,
-                        execution_id,
-                        amc_id,
-                        f"lost contact with AMC while waiting for the execution ({exc}). It may "
-                        "still be running: materializing the week again resumes it.",
-                        keep_execution=True,
-                    ) from None
-                if record.status is not last_status:
-                    self.warehouse.update_execution(
-                        execution_id,
-                        status=record.status.value,
-                        started_at=record.start_time,
-                        completed_at=record.end_time if record.is_terminal else None,
-                        failure_reason=record.failure_reason,
-                        data_gaps=list(record.data_gaps) or None,
-                    )
-                    self.log.info(
-                        f"AMC execution {amc_id} for {self.describe(window)} is "
-                        f"{record.status.value}"
-                    )
-                    last_status = record.status
-                if record.is_terminal:
-                    return record
-                self._sleep(self.poll.interval(self._monotonic() - started))
-        except BaseException as exc:
-            if isinstance(exc, Exception):
-                raise
-            self._cancel_on_interrupt(window, execution_id, amc_id)
-            raise
+        while True:
+            try:
+                record = self.amc.get_execution(self.instance_id, amc_id)
+            except AmcError as exc:
+                raise self._fail(
+                    window,
+                    execution_id,
+                    amc_id,
+                    f"lost contact with AMC while waiting for the execution ({exc}). It may "
+                    "still be running: materializing the week again resumes it.",
+                    keep_execution=True,
+                ) from None
+            if record.status is not last_status:
+                self.warehouse.update_execution(
+                    execution_id,
+                    status=record.status.value,
+                    started_at=record.start_time,
+                    completed_at=record.end_time if record.is_terminal else None,
+                    failure_reason=record.failure_reason,
+                    data_gaps=list(record.data_gaps) or None,
+                )
+                self.log.info(
+                    f"AMC execution {amc_id} for {self.describe(window)} is {record.status.value}"
+                )
+                last_status = record.status
+            if record.is_terminal:
+                self._in_flight = None
+                return record
+            self._sleep(self.poll.interval(self._monotonic() - started))
 
     def _cancel_on_interrupt(
         self, window: WeekWindow, execution_id: uuid.UUID, amc_id: str
     ) -> None:
         """The run was terminated while AMC works: cancel there, so nobody pays for it."""
+        if self.warehouse.get_execution(execution_id).amc_execution_id is None:
+            self.warehouse.attach_amc_execution(
+                execution_id, amc_id, submitted_at=datetime.now(UTC), status="PENDING"
+            )
         try:
             record = self.amc.cancel_execution(self.instance_id, amc_id)
             status = record.status.value
