@@ -1,7 +1,7 @@
 """Fixtures: a real PostgreSQL for the test session.
 
 - `pg_url` (session): `AMC_REPORTS_TEST_DATABASE_URL` when set (a role that may CREATE DATABASE),
-  else an embedded PostgreSQL (pgserver) in a pytest temp folder, stopped at the end of the session.
+  else an embedded PostgreSQL (pgserver) in a temp folder, stopped and removed after the session.
 - `fresh_database_url` (function): a new, empty database on that server, dropped after the test.
 - `warehouse` (function): a migrated `Warehouse` on a fresh database, so tests never see each
   other's data.
@@ -10,8 +10,11 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -24,19 +27,32 @@ from amc_reports.warehouse.embedded import EmbeddedPostgres
 TEST_DATABASE_URL_ENV = "AMC_REPORTS_TEST_DATABASE_URL"
 
 
+def server_temp_dir(prefix: str = "amc_reports_pg_") -> Path:
+    """A temp folder for a pgserver data directory, outside pytest's basetemp.
+
+    As root, pgserver runs PostgreSQL as the `pgserver` user and opens up the data folder's parents
+    for it. Every pytest session that starts (another engineer's, a subprocess's) resets
+    `/tmp/pytest-of-<user>` to mode 0700, which would lock that user out of a data folder under it
+    and crash the server mid-session ("could not stat data directory: Permission denied").
+    """
+    return Path(tempfile.mkdtemp(prefix=prefix))
+
+
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres | None]:
+def pg_server() -> Iterator[EmbeddedPostgres | None]:
     """The session's embedded server (None when `AMC_REPORTS_TEST_DATABASE_URL` is used)."""
     if os.environ.get(TEST_DATABASE_URL_ENV, "").strip():
         yield None
         return
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data", idle_stop_seconds=-1)
-    server.uri()
+    root = server_temp_dir()
+    server = EmbeddedPostgres(root / "data", idle_stop_seconds=-1)
     try:
+        server.uri()
         yield server
     finally:
         server.release()
         server.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -197,11 +197,9 @@ class _WeekLoad:
                 full = inference.infer_from_binary(spool.file, len(names))  # type: ignore[arg-type]
                 merged = [inference.join_kinds(a, b) for a, b in zip(kinds, full, strict=True)]
                 with self.connect() as conn:
-                    before = results.read_shape(conn, self.schema, self.table)
-                    conn.rollback()
                     after, _ = results.ensure_table(conn, self.schema, self.table, names, merged)
-                if before.types == after.types:
-                    raise ResultLoadError(failure) from None
+                if after.types == shape.types:
+                    raise ResultLoadError(failure) from None  # no type change can fix it
                 _log.warning("%s; widened the table, loading again from the spooled file", failure)
                 kinds = merged
 

@@ -43,6 +43,11 @@ def available_migrations() -> list[Migration]:
         match = _FILE.match(entry.name)
         if match:
             found.append(Migration(match.group(1), entry.name[:-4], entry.read_text("utf-8")))
+    if not found:
+        raise RuntimeError(
+            f"no migrations found in {folder}: the package was installed without its .sql files "
+            "(package data)"
+        )
     found.sort(key=lambda m: m.version)
     versions = [m.version for m in found]
     if len(set(versions)) != len(versions):

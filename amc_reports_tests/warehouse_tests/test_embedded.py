@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from amc_reports.warehouse.embedded import EmbeddedPostgres
+from amc_reports_tests.fixtures_postgres import server_temp_dir
 
 CHILD = [sys.executable, "-m", "amc_reports_tests.warehouse_tests.embedded_child"]
 
@@ -57,15 +60,23 @@ class Child:
 
 
 @pytest.fixture
-def embedded_env(tmp_path: Path) -> dict[str, str]:
+def pg_root() -> Iterator[Path]:
+    """Not pytest's tmp_path: see `fixtures_postgres.server_temp_dir`."""
+    root = server_temp_dir("amc_reports_embedded_")
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def embedded_env(pg_root: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "AMC_REPORTS_DATABASE_URL"}
-    env["AMC_REPORTS_PGDATA"] = str(tmp_path / "pg")
+    env["AMC_REPORTS_PGDATA"] = str(pg_root / "pg")
     env["AMC_REPORTS_PG_IDLE_SECONDS"] = "1"
     return env
 
 
-def test_processes_share_one_server_that_outlives_each_of_them(embedded_env, tmp_path):
-    server = EmbeddedPostgres(tmp_path / "pg", idle_stop_seconds=1)
+def test_processes_share_one_server_that_outlives_each_of_them(embedded_env, pg_root):
+    server = EmbeddedPostgres(pg_root / "pg", idle_stop_seconds=1)
     first = second = None
     try:
         first = Child(embedded_env)
@@ -83,12 +94,12 @@ def test_processes_share_one_server_that_outlives_each_of_them(embedded_env, tmp
         with psycopg.connect(second.url) as conn:
             second.exit()
             _wait_for(
-                lambda: "client connection(s) still open" in _reaper_log(tmp_path),
+                lambda: "client connection(s) still open" in _reaper_log(pg_root),
                 60,
                 "the reaper to notice the open connection",
             )
             assert conn.execute("SELECT 1").fetchone() == (1,)
-        _wait_for(lambda: ": stopped" in _reaper_log(tmp_path), 60, "the reaper to stop it")
+        _wait_for(lambda: ": stopped" in _reaper_log(pg_root), 60, "the reaper to stop it")
         assert not server.is_running()
 
         # The next process starts it again in the same folder.
@@ -103,8 +114,8 @@ def test_processes_share_one_server_that_outlives_each_of_them(embedded_env, tmp
         server.stop()
 
 
-def test_a_killed_holder_does_not_keep_the_server_forever(embedded_env, tmp_path):
-    server = EmbeddedPostgres(tmp_path / "pg", idle_stop_seconds=1)
+def test_a_killed_holder_does_not_keep_the_server_forever(embedded_env, pg_root):
+    server = EmbeddedPostgres(pg_root / "pg", idle_stop_seconds=1)
     try:
         crashed = Child(embedded_env)
         crashed.process.kill()  # no atexit: its hold stays in the file
@@ -118,8 +129,8 @@ def test_a_killed_holder_does_not_keep_the_server_forever(embedded_env, tmp_path
         server.stop()
 
 
-def test_explicit_stop_and_restart_in_process(tmp_path):
-    server = EmbeddedPostgres(tmp_path / "pg", idle_stop_seconds=-1)
+def test_explicit_stop_and_restart_in_process(pg_root):
+    server = EmbeddedPostgres(pg_root / "pg", idle_stop_seconds=-1)
     try:
         url = server.uri()
         assert server.stop() is True
@@ -132,6 +143,6 @@ def test_explicit_stop_and_restart_in_process(tmp_path):
         server.stop()
 
 
-def _reaper_log(tmp_path: Path) -> str:
-    path = tmp_path / "pg.reaper.log"
+def _reaper_log(root: Path) -> str:
+    path = root / "pg.reaper.log"
     return path.read_text() if path.exists() else ""
