@@ -25,7 +25,41 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", type=Path, default=None, help="reports file (default: AMC_REPORTS_CONFIG)"
     )
     validate.set_defaults(func=_validate_config)
+
+    pools = sub.add_parser(
+        "init-pools",
+        help="create the Dagster concurrency pool of every AMC instance (run before the daemon)",
+    )
+    pools.add_argument(
+        "--config", type=Path, default=None, help="reports file (default: AMC_REPORTS_CONFIG)"
+    )
+    pools.set_defaults(func=_init_pools)
     return parser
+
+
+def _init_pools(args: argparse.Namespace) -> int:
+    """Create each instance's pool (amc_<alias>) with the instance's default limit.
+
+    Dagster creates a pool lazily the first time a queued run needs it, and the daemon's first
+    pass over such runs does not yet see the pool's limit: a first backfill would start every run
+    at once. Creating the pools up front closes that gap.
+    """
+    import dagster as dg
+
+    from amc_reports.config import ConfigError, load_config
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    instance = dg.DagsterInstance.get()
+    storage = instance.event_log_storage
+    for pool in sorted({i.pool for i in config.instances.values()}):
+        storage.initialize_concurrency_limit_to_default(pool)
+        info = storage.get_concurrency_info(pool)
+        print(f"pool {pool}: limit {info.slot_count}")
+    return 0
 
 
 def _validate_config(args: argparse.Namespace) -> int:

@@ -1,0 +1,169 @@
+"""The deployment's path end to end, with real processes: what the UI and the daemon do.
+
+Postgres (embedded) for Dagster's storage and the warehouse, the AMC sandbox, `dagster api
+grpc`, `dagster-webserver` and `dagster-daemon`, configured from deploy/dagster.yaml. A backfill
+is launched through GraphQL with the mutation the UI sends.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from datetime import date, timedelta
+
+import dagster as dg
+import pytest
+
+from amc_reports.run_launcher import run_worker_pid
+from amc_reports.warehouse import Warehouse
+from amc_reports_tests.stack import Stack, wait_for
+
+pytestmark = pytest.mark.e2e
+
+POOL_LIMIT = 3
+WEEKS = [date(2026, 3, 1) + timedelta(weeks=i) for i in range(6)]
+REPORTS = ("campaign_weekly", "campaign_conversions")
+INSTANCE_ID = "amce2e01"
+
+REPORTS_YAML = f"""
+instances:
+  us:
+    instance_id: {INSTANCE_ID}
+    advertiser_id: ENTITYE2E
+    marketplace_id: ATVPDKIKX0DER
+reports:
+  campaign_weekly:
+    instance: us
+    sql: SELECT campaign_id, SUM(impressions) AS impressions, SUM(clicks) AS clicks FROM t
+    start_date: 2026-03-01
+    owners: [team:qa]
+    schedule: false
+  campaign_conversions:
+    instance: us
+    sql: SELECT campaign_id, SUM(purchases) AS purchases, SUM(product_sales) AS sales FROM t
+    start_date: 2026-03-01
+    owners: [team:qa]
+    schedule: false
+"""
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory) -> Stack:
+    root = tmp_path_factory.mktemp("stack")
+    config = root / "reports.yaml"
+    config.write_text(REPORTS_YAML)
+    stack = Stack(
+        root=root,
+        pool_limit=POOL_LIMIT,
+        reports_config=config,
+        # Executions take a few seconds, and AMC itself would allow 10 at once: the pool must
+        # be what keeps it to POOL_LIMIT.
+        sandbox_config={"latency_seconds": 4, "rows": 30, "max_running": 10},
+    )
+    try:
+        yield stack.start()
+    finally:
+        stack.stop()
+
+
+def metadata_of(entry_list: list[dict]) -> dict[str, object]:
+    values = {}
+    for entry in entry_list:
+        for key in ("text", "intValue", "floatValue"):
+            if key in entry:
+                values[entry["label"]] = entry[key]
+    return values
+
+
+def test_backfill_through_graphql_collects_every_week_with_lineage(stack: Stack):
+    paths = [["amc", "us", name] for name in REPORTS]
+    backfill_id = stack.launch_backfill(paths, WEEKS[0].isoformat(), WEEKS[-1].isoformat())
+    backfill = stack.wait_backfill(backfill_id, timeout=1200)
+    assert backfill["status"] in ("COMPLETED_SUCCESS", "COMPLETED"), backfill
+    assert backfill["numPartitions"] == len(WEEKS)
+    assert all(run["status"] == "SUCCESS" for run in backfill["runs"]), backfill["runs"]
+    # One run per week (Dagster groups both reports' partition into one run).
+    assert len(backfill["runs"]) == len(WEEKS)
+
+    warehouse = Warehouse(stack.warehouse_url)
+    instance = stack.instance()
+    for name in REPORTS:
+        latest: dict[str, dict] = {}
+        for record in sorted(
+            stack.materializations(["amc", "us", name]), key=lambda m: m["timestamp"]
+        ):
+            latest[record["partition"]] = metadata_of(record["metadataEntries"])
+        for week in WEEKS:
+            row = warehouse.get_week(name, week)
+            assert row.status == "completed", (name, week, row)
+            metadata = latest[week.isoformat()]
+            assert metadata["execution_id"] == str(row.execution_id)
+            assert metadata["amc_execution_id"] == row.amc_execution_id
+            assert metadata["dagster/row_count"] == row.record_count == 30
+        # Check results were recorded per partition.
+        key = dg.AssetCheckKey(dg.AssetKey(["amc", "us", name]), "lineage_complete")
+        executions = instance.event_log_storage.get_asset_check_execution_history(key, limit=100)
+        partitions = {
+            e.event.asset_check_evaluation.partition
+            for e in executions
+            if e.event and e.event.asset_check_evaluation and e.event.asset_check_evaluation.passed
+        }
+        assert partitions == {w.isoformat() for w in WEEKS}
+
+        # Each run recorded its collection, typed as part of this backfill.
+        for week in WEEKS:
+            collection = warehouse.get_collection(warehouse.get_week(name, week).collection_id)
+            assert collection.collection_type == "backfill"
+            assert collection.backfill_id == backfill_id
+            assert collection.status == "completed"
+
+    stats = stack.sandbox_stats()
+    assert stats["max_running_per_instance"][INSTANCE_ID] <= POOL_LIMIT
+    assert stats["max_running_per_instance"][INSTANCE_ID] >= 2  # the pool did allow parallelism
+
+
+def test_killed_run_worker_is_retried_and_resumes_the_same_amc_execution(stack: Stack):
+    stack.set_sandbox_config({"instances": {INSTANCE_ID: {"latency_seconds": 45}}})
+    week = "2026-04-12"
+    stack.launch_backfill([["amc", "us", REPORTS[0]]], week, week)
+    warehouse = Warehouse(stack.warehouse_url)
+    instance = stack.instance()
+
+    row = wait_for(
+        lambda: (
+            (r := warehouse.get_week(REPORTS[0], date.fromisoformat(week)))
+            and r.amc_execution_id
+            and r
+        ),
+        "the run to submit to AMC",
+        timeout=300,
+    )
+    first_run = row.dagster_run_id
+    pid = run_worker_pid(instance, first_run)
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)  # mid-poll: AMC still works on the execution
+
+    final = wait_for(
+        lambda: (
+            (r := warehouse.get_week(REPORTS[0], date.fromisoformat(week)))
+            and r.status == "completed"
+            and r
+        ),
+        "the retried run to complete the week",
+        timeout=600,
+        interval=2,
+    )
+    assert final.dagster_run_id != first_run  # another run finished it
+    assert final.amc_execution_id == row.amc_execution_id  # ... with the same AMC execution
+    assert final.execution_id == row.execution_id
+    submissions = [
+        e
+        for e in stack.sandbox_executions()
+        if e["instance_id"] == INSTANCE_ID
+        and e["time_window_start"].startswith(week)
+        and "impressions" in e["sql"]
+    ]
+    assert len(submissions) == 1
+    retried = instance.get_run_by_id(final.dagster_run_id)
+    assert retried.tags.get("dagster/parent_run_id") == first_run
+    assert instance.get_run_by_id(first_run).status == dg.DagsterRunStatus.FAILURE

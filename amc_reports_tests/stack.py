@@ -1,0 +1,372 @@
+"""A real deployment on one machine: Postgres, the sandbox, a gRPC code server, webserver, daemon.
+
+Used by the end-to-end test and by `bench/backfill.py`. Dagster's own storage is Postgres
+(dagster-postgres) configured from `deploy/dagster.yaml`; runs are launched by the daemon as
+separate run-worker processes, exactly as in production minus the container run launcher.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import requests
+import yaml
+
+from amc_reports.amc.sandbox import ensure_sandbox, stop_sandbox
+from amc_reports.paths import PROJECT_ROOT
+from amc_reports.warehouse.embedded import EmbeddedPostgres
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(condition: Callable[[], Any], what: str, timeout: float, interval: float = 0.5) -> Any:
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = condition()
+        except Exception as exc:  # not up yet
+            last_error = exc
+            value = None
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError(
+        f"timed out after {timeout:.0f} s waiting for {what} (last error: {last_error})"
+    )
+
+
+def _with_database(uri: str, name: str) -> str:
+    """The libpq URI of another database on the same server."""
+    base, _, query = uri.partition("?")
+    prefix = base.rsplit("/", 1)[0]
+    return f"{prefix}/{name}" + (f"?{query}" if query else "")
+
+
+@dataclass
+class Stack:
+    root: Path
+    pool_limit: int = 10
+    sandbox_config: dict[str, Any] = field(default_factory=dict)
+    reports_config: Path = PROJECT_ROOT / "reports.yaml"
+    max_concurrent_runs: int = 25
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict, init=False)
+    webserver_url: str = field(default="", init=False)
+    sandbox_url: str = field(default="", init=False)
+    warehouse_url: str = field(default="", init=False)
+    env: dict[str, str] = field(default_factory=dict, init=False)
+
+    # -- life cycle --------------------------------------------------------------------------
+
+    def start(self) -> Stack:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.postgres = EmbeddedPostgres(self.root / "postgres", idle_stop_seconds=-1)
+        admin_url = self.postgres.uri()
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            for name in ("dagster_storage", "warehouse"):
+                exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+                if not exists.fetchone():
+                    conn.execute(f'CREATE DATABASE "{name}"')
+        self.warehouse_url = _with_database(admin_url, "warehouse")
+        storage_url = _with_database(admin_url, "dagster_storage")
+        # Dagster's storage goes through SQLAlchemy + psycopg2: say so in the scheme.
+        dagster_pg_url = storage_url.replace("postgresql://", "postgresql+psycopg2://", 1)
+
+        sandbox_port = free_port()
+        self.sandbox_url = ensure_sandbox(
+            host="127.0.0.1", port=sandbox_port, state_dir=self.root / "sandbox"
+        )
+        if self.sandbox_config:
+            self.set_sandbox_config(self.sandbox_config)
+
+        home = self.root / "dagster_home"
+        home.mkdir(exist_ok=True)
+        (home / "dagster.yaml").write_text(yaml.safe_dump(self._instance_config()))
+        grpc_port = free_port()
+        workspace = self.root / "workspace.yaml"
+        workspace.write_text(
+            yaml.safe_dump(
+                {
+                    "load_from": [
+                        {
+                            "grpc_server": {
+                                "host": "127.0.0.1",
+                                "port": grpc_port,
+                                "location_name": "amc_reports",
+                            }
+                        }
+                    ]
+                }
+            )
+        )
+        self.env = {
+            **os.environ,
+            "DAGSTER_HOME": str(home),
+            "DAGSTER_PG_URL": dagster_pg_url,
+            "AMC_REPORTS_DATABASE_URL": self.warehouse_url,
+            "AMC_REPORTS_SANDBOX_URL": self.sandbox_url,
+            "AMC_REPORTS_CONFIG": str(self.reports_config),
+            "AMC_REPORTS_HOME": str(self.root / "state"),
+            **self.extra_env,
+        }
+        for name in ("AMC_CLIENT_ID", "AMC_CLIENT_SECRET", "AMC_REFRESH_TOKEN"):
+            self.env.pop(name, None)
+
+        self._spawn(
+            "grpc",
+            [
+                str(BIN / "dagster"),
+                "api",
+                "grpc",
+                "-m",
+                "amc_reports.definitions",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(grpc_port),
+            ],
+        )
+        wait_for(
+            lambda: (
+                subprocess.run(
+                    [str(BIN / "dagster"), "api", "grpc-health-check", "-p", str(grpc_port)],
+                    env=self.env,
+                    capture_output=True,
+                    timeout=30,
+                ).returncode
+                == 0
+            ),
+            "the gRPC code server",
+            timeout=180,
+            interval=1.0,
+        )
+        web_port = free_port()
+        self.webserver_url = f"http://127.0.0.1:{web_port}"
+        self._spawn(
+            "webserver",
+            [
+                str(BIN / "dagster-webserver"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(web_port),
+                "-w",
+                str(workspace),
+            ],
+        )
+        wait_for(
+            lambda: requests.get(f"{self.webserver_url}/server_info", timeout=5).ok,
+            "the webserver",
+            timeout=180,
+        )
+        subprocess.run(
+            [str(BIN / "amc-reports"), "init-pools"], env=self.env, check=True, capture_output=True
+        )
+        self._spawn("daemon", [str(BIN / "dagster-daemon"), "run", "-w", str(workspace)])
+        return self
+
+    def _instance_config(self) -> dict[str, Any]:
+        """deploy/dagster.yaml, with storage on our server and the single-host process launcher."""
+        config = yaml.safe_load((PROJECT_ROOT / "deploy" / "dagster.yaml").read_text())
+        config["run_launcher"] = {
+            "module": "amc_reports.run_launcher",
+            "class": "LocalProcessRunLauncher",
+        }
+        config["storage"] = {"postgres": {"postgres_url": {"env": "DAGSTER_PG_URL"}}}
+        config["concurrency"]["pools"]["default_limit"] = self.pool_limit
+        config["concurrency"]["runs"]["max_concurrent_runs"] = self.max_concurrent_runs
+        # Fast daemon loops keep a test short; production keeps the defaults.
+        config["run_monitoring"]["poll_interval_seconds"] = 5
+        config["run_monitoring"]["free_slots_after_run_end_seconds"] = 5
+        return config
+
+    def _spawn(self, name: str, argv: list[str]) -> None:
+        log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
+        self.processes[name] = subprocess.Popen(
+            argv,
+            env=self.env,
+            cwd=self.root,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def stop(self) -> None:
+        for name in ("daemon", "webserver", "grpc"):
+            process = self.processes.pop(name, None)
+            if process is None:
+                continue
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=30)
+        with contextlib.suppress(Exception):
+            stop_sandbox(self.root / "sandbox")
+        with contextlib.suppress(Exception):
+            self.postgres.stop()
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def instance(self) -> Any:
+        """The deployment's DagsterInstance, opened in this process (its storage is Postgres)."""
+        import dagster as dg
+
+        os.environ["DAGSTER_PG_URL"] = self.env["DAGSTER_PG_URL"]
+        return dg.DagsterInstance.from_config(self.env["DAGSTER_HOME"])
+
+    # -- sandbox -----------------------------------------------------------------------------
+
+    def set_sandbox_config(self, config: dict[str, Any]) -> None:
+        response = requests.put(f"{self.sandbox_url}/_sandbox/config", json=config, timeout=30)
+        response.raise_for_status()
+
+    def sandbox_executions(self) -> list[dict[str, Any]]:
+        response = requests.get(f"{self.sandbox_url}/_sandbox/executions", timeout=30)
+        response.raise_for_status()
+        body = response.json()
+        return body["executions"] if isinstance(body, dict) else body
+
+    def sandbox_stats(self) -> dict[str, Any]:
+        response = requests.get(f"{self.sandbox_url}/_sandbox/stats", timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    # -- GraphQL (what the UI sends) ---------------------------------------------------------
+
+    def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = requests.post(
+            f"{self.webserver_url}/graphql",
+            json={"query": query, "variables": variables or {}},
+            timeout=120,
+        )
+        response.raise_for_status()
+        body = response.json()
+        if body.get("errors"):
+            raise RuntimeError(f"GraphQL errors: {body['errors']}")
+        return body["data"]
+
+    def launch_backfill(self, asset_paths: list[list[str]], start: str, end: str) -> str:
+        data = self.graphql(
+            LAUNCH_BACKFILL,
+            {
+                "backfillParams": {
+                    "partitionsByAssets": [
+                        {
+                            "assetKey": {"path": path},
+                            "partitions": {"range": {"start": start, "end": end}},
+                        }
+                        for path in asset_paths
+                    ]
+                }
+            },
+        )["launchPartitionBackfill"]
+        if data["__typename"] != "LaunchBackfillSuccess":
+            raise RuntimeError(f"backfill not launched: {data}")
+        return data["backfillId"]
+
+    def backfill(self, backfill_id: str) -> dict[str, Any]:
+        return self.graphql(BACKFILL_STATUS, {"backfillId": backfill_id})[
+            "partitionBackfillOrError"
+        ]
+
+    def wait_backfill(self, backfill_id: str, timeout: float) -> dict[str, Any]:
+        done = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
+        return wait_for(
+            lambda: (b := self.backfill(backfill_id))["status"] in done and b,
+            f"backfill {backfill_id}",
+            timeout=timeout,
+            interval=2.0,
+        )
+
+    def materializations(self, asset_path: list[str]) -> list[dict[str, Any]]:
+        data = self.graphql(ASSET_MATERIALIZATIONS, {"assetKey": {"path": asset_path}})
+        return data["assetOrError"]["assetMaterializations"]
+
+    def runs(self) -> list[dict[str, Any]]:
+        return self.graphql(RUNS)["runsOrError"]["results"]
+
+    def processes_alive(self) -> Iterator[str]:
+        for name, process in self.processes.items():
+            if process.poll() is None:
+                yield name
+
+
+LAUNCH_BACKFILL = """
+mutation LaunchBackfill($backfillParams: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $backfillParams) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message stack }
+    ... on UnauthorizedError { message }
+    ... on InvalidSubsetError { message }
+  }
+}
+"""
+
+BACKFILL_STATUS = """
+query Backfill($backfillId: String!) {
+  partitionBackfillOrError(backfillId: $backfillId) {
+    __typename
+    ... on PartitionBackfill {
+      id status numPartitions
+      runs(limit: 1000) { runId status tags { key value } }
+    }
+    ... on PythonError { message }
+  }
+}
+"""
+
+ASSET_MATERIALIZATIONS = """
+query Materializations($assetKey: AssetKeyInput!) {
+  assetOrError(assetKey: $assetKey) {
+    ... on Asset {
+      assetMaterializations(limit: 1000) {
+        partition
+        runId
+        timestamp
+        metadataEntries {
+          label
+          ... on TextMetadataEntry { text }
+          ... on IntMetadataEntry { intValue }
+          ... on FloatMetadataEntry { floatValue }
+        }
+      }
+    }
+  }
+}
+"""
+
+RUNS = """
+query Runs {
+  runsOrError(limit: 1000) {
+    ... on Runs { results { runId status tags { key value } startTime endTime } }
+  }
+}
+"""
