@@ -8,7 +8,10 @@
    week's old rows deleted; `COPY ... FROM STDIN (FORMAT csv, HEADER true)` fed the raw bytes (the
    rest of the source streams straight through: hashed, spooled and sent chunk by chunk); the week
    row marked completed and the execution row given its row count and size. Commit. Readers see the
-   old week or the new one.
+   old week or the new one. The week row's `result_columns` (and `LoadResult.columns`) list the
+   CSV's columns in header order, as stored names, with the table's type at load time (a column that
+   a later week widens keeps its old type in the earlier weeks' rows: that is what the
+   schema-stability check compares).
 4. If COPY rejects a value the sample did not predict (class 22 data error), the transaction is
    rolled back, the whole spooled file is scanned to infer every column, the table is widened, and
    the load is retried from the spool (at most 3 times; an error no widening can fix is raised).
