@@ -68,6 +68,9 @@ class Stack:
     reports_config: Path = PROJECT_ROOT / "reports.yaml"
     max_concurrent_runs: int = 25
     extra_env: dict[str, str] = field(default_factory=dict)
+    # The embedded Postgres data folder (default root/postgres). As root, keep it out of pytest's
+    # basetemp: see amc_reports_tests.fixtures_postgres.server_temp_dir.
+    postgres_dir: Path | None = None
 
     processes: dict[str, subprocess.Popen] = field(default_factory=dict, init=False)
     webserver_url: str = field(default="", init=False)
@@ -79,7 +82,9 @@ class Stack:
 
     def start(self) -> Stack:
         self.root.mkdir(parents=True, exist_ok=True)
-        self.postgres = EmbeddedPostgres(self.root / "postgres", idle_stop_seconds=-1)
+        self.postgres = EmbeddedPostgres(
+            self.postgres_dir or self.root / "postgres", idle_stop_seconds=-1
+        )
         admin_url = self.postgres.uri()
         with psycopg.connect(admin_url, autocommit=True) as conn:
             for name in ("dagster_storage", "warehouse"):

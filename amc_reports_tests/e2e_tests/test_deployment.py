@@ -8,6 +8,7 @@ is launched through GraphQL with the mutation the UI sends.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 from datetime import date, timedelta
 
@@ -16,6 +17,7 @@ import pytest
 
 from amc_reports.run_launcher import run_worker_pid
 from amc_reports.warehouse import Warehouse
+from amc_reports_tests.fixtures_postgres import server_temp_dir
 from amc_reports_tests.stack import Stack, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -59,11 +61,13 @@ def stack(tmp_path_factory) -> Stack:
         # Executions take a few seconds, and AMC itself would allow 10 at once: the pool must
         # be what keeps it to POOL_LIMIT.
         sandbox_config={"latency_seconds": 4, "rows": 30, "max_running": 10},
+        postgres_dir=server_temp_dir(),
     )
     try:
         yield stack.start()
     finally:
         stack.stop()
+        shutil.rmtree(stack.postgres_dir, ignore_errors=True)
 
 
 def metadata_of(entry_list: list[dict]) -> dict[str, object]:
