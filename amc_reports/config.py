@@ -46,6 +46,7 @@ _REPORT_KEYS = {
     "schedule",
     "ignore_data_gaps",
     "timeout_seconds",
+    "backfill_weeks_per_run",
 }
 
 
@@ -95,6 +96,7 @@ class ReportConfig:
     schedule: bool = True
     ignore_data_gaps: bool = False
     timeout_seconds: int | None = None
+    backfill_weeks_per_run: int = 1
 
     @property
     def query_fingerprint(self) -> str:
@@ -321,6 +323,17 @@ def _parse_report(
         problems.append(f"{where}: field 'timeout_seconds' must be a whole number from 60 to 86400")
         timeout_seconds = None
 
+    weeks_per_run = body.get("backfill_weeks_per_run", 1)
+    if (
+        isinstance(weeks_per_run, bool)
+        or not isinstance(weeks_per_run, int)
+        or not (1 <= weeks_per_run <= 10)
+    ):
+        problems.append(
+            f"{where}: field 'backfill_weeks_per_run' must be a whole number from 1 to 10"
+        )
+        weeks_per_run = 1
+
     if instance is None or start_date is None:
         return None
     return ReportConfig(
@@ -339,6 +352,7 @@ def _parse_report(
         schedule=schedule,
         ignore_data_gaps=ignore_data_gaps,
         timeout_seconds=timeout_seconds,
+        backfill_weeks_per_run=weeks_per_run,
     )
 
 

@@ -5,6 +5,7 @@ Dagster 1.13.
 """
 
 import warnings
+from collections.abc import Callable
 from datetime import date
 
 import dagster as dg
@@ -33,6 +34,36 @@ def _result(outcome: quality.CheckOutcome, severity: dg.AssetCheckSeverity) -> d
         severity=severity,
         description=outcome.description,
         metadata=outcome.metadata,
+    )
+
+
+def _weeks(context: dg.AssetCheckExecutionContext) -> list[date]:
+    """The week(s) the check runs for: one, or a range when a backfill batches weeks in a run."""
+    return [date.fromisoformat(key) for key in context.partition_keys]
+
+
+def _evaluate(
+    context: dg.AssetCheckExecutionContext,
+    rule: Callable[[date], quality.CheckOutcome],
+    severity: dg.AssetCheckSeverity,
+) -> dg.AssetCheckResult:
+    """Apply a per-week rule; over a range, the result fails if any week fails and names them."""
+    weeks = _weeks(context)
+    if len(weeks) == 1:
+        return _result(rule(weeks[0]), severity)
+    outcomes = {week: rule(week) for week in weeks}
+    failing = {w: o for w, o in outcomes.items() if not o.passed}
+    if failing:
+        description = f"{len(failing)} of {len(weeks)} weeks fail: " + " | ".join(
+            f"{w.isoformat()}: {o.description}" for w, o in failing.items()
+        )
+    else:
+        description = f"All {len(weeks)} weeks pass ({weeks[0]} to {weeks[-1]})."
+    return dg.AssetCheckResult(
+        passed=not failing,
+        severity=severity,
+        description=description,
+        metadata={"weeks_checked": len(weeks), "weeks_failing": len(failing)},
     )
 
 
@@ -68,10 +99,13 @@ def build_report_checks(report: ReportConfig) -> list[dg.AssetChecksDefinition]:
     def lineage_complete(
         context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
     ) -> dg.AssetCheckResult:
-        week = context.partition_key
-        ids = _latest_materialization_ids(context.instance, key, week)
-        outcome = quality.lineage(warehouse.get_warehouse(), name, date.fromisoformat(week), ids)
-        return _result(outcome, dg.AssetCheckSeverity.ERROR)
+        store = warehouse.get_warehouse()
+
+        def rule(week: date) -> quality.CheckOutcome:
+            ids = _latest_materialization_ids(context.instance, key, week.isoformat())
+            return quality.lineage(store, name, week, ids)
+
+        return _evaluate(context, rule, dg.AssetCheckSeverity.ERROR)
 
     @dg.asset_check(
         asset=key,
@@ -85,9 +119,10 @@ def build_report_checks(report: ReportConfig) -> list[dg.AssetChecksDefinition]:
     def row_counts_consistent(
         context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
     ) -> dg.AssetCheckResult:
-        week = date.fromisoformat(context.partition_key)
-        outcome = quality.row_counts(warehouse.get_warehouse(), name, week)
-        return _result(outcome, dg.AssetCheckSeverity.ERROR)
+        store = warehouse.get_warehouse()
+        return _evaluate(
+            context, lambda week: quality.row_counts(store, name, week), dg.AssetCheckSeverity.ERROR
+        )
 
     @dg.asset_check(
         asset=key,
@@ -100,9 +135,12 @@ def build_report_checks(report: ReportConfig) -> list[dg.AssetChecksDefinition]:
     def schema_stable(
         context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
     ) -> dg.AssetCheckResult:
-        week = date.fromisoformat(context.partition_key)
-        outcome = quality.schema_stable(warehouse.get_warehouse(), name, week)
-        return _result(outcome, dg.AssetCheckSeverity.WARN)
+        store = warehouse.get_warehouse()
+        return _evaluate(
+            context,
+            lambda week: quality.schema_stable(store, name, week),
+            dg.AssetCheckSeverity.WARN,
+        )
 
     @dg.asset_check(
         asset=key,
@@ -113,9 +151,10 @@ def build_report_checks(report: ReportConfig) -> list[dg.AssetChecksDefinition]:
     def not_empty(
         context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
     ) -> dg.AssetCheckResult:
-        week = date.fromisoformat(context.partition_key)
-        outcome = quality.not_empty(warehouse.get_warehouse(), name, week)
-        return _result(outcome, dg.AssetCheckSeverity.WARN)
+        store = warehouse.get_warehouse()
+        return _evaluate(
+            context, lambda week: quality.not_empty(store, name, week), dg.AssetCheckSeverity.WARN
+        )
 
     return [lineage_complete, row_counts_consistent, schema_stable, not_empty]
 

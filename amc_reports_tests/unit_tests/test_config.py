@@ -124,6 +124,7 @@ def test_start_date_must_be_a_week_start(tmp_path):
         ("    sql: SELECT 1; DROP TABLE x\n", "one SQL statement"),
         ("    sql_file: missing.sql\n", "cannot be read"),
         ("    workflow_id: wf\n", "exactly one of 'sql', 'sql_file' or 'workflow_id'"),
+        ("    backfill_weeks_per_run: 11\n", "'backfill_weeks_per_run' must be a whole number"),
     ],
 )
 def test_field_errors(tmp_path, fragment, expected):

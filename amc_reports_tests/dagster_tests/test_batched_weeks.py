@@ -1,0 +1,86 @@
+"""Backfills that batch several weeks into one run (`backfill_weeks_per_run`)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import dagster as dg
+
+from amc_reports.orchestration.checks import WEEKLY_CHECKS
+from amc_reports_tests.dagster_tests.conftest import report_yaml
+
+RANGE = ("2026-03-01", "2026-03-15")
+WEEKS = [date(2026, 3, 1), date(2026, 3, 8), date(2026, 3, 15)]
+
+
+def run_range(harness) -> dg.ExecuteInProcessResult:
+    job = harness.definitions().resolve_job_def(f"collect_{harness.report.name}")
+    return job.execute_in_process(
+        instance=harness.dagster,
+        raise_on_error=False,
+        tags={
+            "dagster/asset_partition_range_start": RANGE[0],
+            "dagster/asset_partition_range_end": RANGE[1],
+        },
+    )
+
+
+def batched(harness_factory):
+    return harness_factory(report_yaml() + "    backfill_weeks_per_run: 3\n")
+
+
+def test_a_range_run_collects_each_week_with_its_own_ids(harness_factory):
+    harness = batched(harness_factory)
+    assert harness.report.backfill_weeks_per_run == 3
+    result = run_range(harness)
+    assert result.success
+
+    materializations = {
+        e.event_specific_data.materialization.partition: e.event_specific_data.materialization
+        for e in result.get_asset_materialization_events()
+    }
+    assert set(materializations) == {w.isoformat() for w in WEEKS}
+    submitted = {s["execution_id"] for s in harness.submissions()}
+    assert len(submitted) == 3
+    for week in WEEKS:
+        row = harness.warehouse.get_week(harness.report.name, week)
+        assert row.status == "completed"
+        metadata = materializations[week.isoformat()].metadata
+        assert metadata["execution_id"].value == str(row.execution_id)
+        assert metadata["amc_execution_id"].value == row.amc_execution_id
+        assert row.amc_execution_id in submitted
+    # One collection row for the run, covering the three weeks.
+    collection = harness.warehouse.get_collection(
+        harness.warehouse.get_week(harness.report.name, WEEKS[0]).collection_id
+    )
+    assert collection.weeks == WEEKS and collection.weeks_completed == 3
+    # Checks ran over the range and passed.
+    evaluations = [e for e in result.get_asset_check_evaluations() if e.check_name in WEEKLY_CHECKS]
+    assert len(evaluations) == len(WEEKLY_CHECKS)
+    failing = [(e.check_name, e.description) for e in evaluations if not e.passed]
+    assert evaluations and not failing, failing
+
+
+def test_one_failing_week_fails_the_run_but_keeps_the_others(harness_factory):
+    harness = batched(harness_factory)
+    harness.set_faults(fail_next=1, failure_reason="Query exceeded resource limits")
+    result = run_range(harness)
+    assert not result.success
+    rows = {w: harness.warehouse.get_week(harness.report.name, w) for w in WEEKS}
+    failed = [w for w, r in rows.items() if r.status == "failed"]
+    assert len(failed) == 1
+    assert "Query exceeded resource limits" in rows[failed[0]].error_message
+    message = result.get_step_failure_events()[0].step_failure_data.error.message
+    assert "1 of 3 weeks failed" in message and failed[0].isoformat() in message
+
+    # The weeks that succeeded are materialized with their own ids.
+    key = dg.AssetKey(["amc", "test", harness.report.name])
+    for week in WEEKS:
+        records = harness.dagster.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key, asset_partitions=[week.isoformat()]), limit=1
+        ).records
+        if week in failed:
+            assert not records
+            continue
+        metadata = records[0].asset_materialization.metadata
+        assert metadata["execution_id"].value == str(rows[week].execution_id)
