@@ -49,6 +49,7 @@ reports:
     start_date: {START.isoformat()}
     owners: [team:bench]
     schedule: false
+    backfill_weeks_per_run: {{weeks_per_run}}
 """
 
 
@@ -109,12 +110,20 @@ def main() -> int:
     parser.add_argument("--latency", type=float, default=60.0, help="AMC latency L in seconds")
     parser.add_argument("--weeks", type=int, default=30, help="weeks W to backfill")
     parser.add_argument("--pool", type=int, default=10, help="pool limit P (AMC allows 10)")
+    parser.add_argument(
+        "--weeks-per-run",
+        type=int,
+        default=1,
+        help="weeks batched in one run (the pool then counts runs: use --pool 10/N)",
+    )
     parser.add_argument("--root", type=Path, default=None, help="work folder (default: temp)")
     args = parser.parse_args()
 
     root = args.root or Path(tempfile.mkdtemp(prefix="amc-backfill-bench-"))
     root.mkdir(parents=True, exist_ok=True)
-    (root / "reports.yaml").write_text(REPORTS_YAML)
+    (root / "reports.yaml").write_text(
+        REPORTS_YAML.replace("{weeks_per_run}", str(args.weeks_per_run))
+    )
     weeks = [START + timedelta(weeks=i) for i in range(args.weeks)]
     stack = Stack(
         root=root,
@@ -147,7 +156,11 @@ def main() -> int:
         backfill_id = stack.launch_backfill(
             [["amc", "us", REPORT]], weeks[0].isoformat(), weeks[-1].isoformat()
         )
-        print(f"backfill {backfill_id}: {args.weeks} weeks, L={args.latency:.0f} s", flush=True)
+        print(
+            f"backfill {backfill_id}: {args.weeks} weeks, L={args.latency:.0f} s, pool "
+            f"{args.pool}, {args.weeks_per_run} week(s) per run",
+            flush=True,
+        )
         done = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
         while True:
             stats = stack.sandbox_stats()
@@ -192,7 +205,8 @@ def main() -> int:
         )
 
         wall = finished - launched
-        ideal = math.ceil(args.weeks / min(args.pool, 10)) * args.latency
+        amc_slots = min(args.pool * args.weeks_per_run, 10)
+        ideal = math.ceil(args.weeks / amc_slots) * args.latency
         cpu = sampler.cpu_seconds - baseline_cpu
         busy = [n for _, n in utilisation]
         slot_seconds = sum(busy)  # one sample per ~second
@@ -203,7 +217,7 @@ def main() -> int:
         print(f"ideal ceil(W/P)*L         {ideal:7.1f} s")
         print(f"wall / ideal              {wall / ideal:7.2f}x")
         print(
-            f"AMC slot utilisation      {slot_seconds / (min(args.pool, 10) * len(busy)):.0%} "
+            f"AMC slot utilisation      {slot_seconds / (amc_slots * len(busy)):.0%} "
             f"mean, peak {max(busy)} RUNNING"
         )
         timeline = " ".join(str(n) for _, n in utilisation[:: max(1, len(utilisation) // 40)])
