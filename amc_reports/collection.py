@@ -273,6 +273,47 @@ class WeekCollector:
             data_gaps=list(record.data_gaps),
         )
 
+    def already_collected(self, week_start: date, backfill_id: str | None) -> WeekOutcome | None:
+        """The week's outcome if this same backfill already collected it, else None.
+
+        A retried run of a batch of weeks must not pay AMC again for the weeks its predecessor
+        finished: those are reused (their stored ids, counts and AMC record). A new backfill of the
+        same weeks, or a manual run, collects again on purpose.
+        """
+        if not backfill_id:
+            return None
+        row = self.warehouse.get_week(self.report.name, week_start)
+        if row is None or row.status != "completed" or row.collection_id is None:
+            return None
+        collection = self.warehouse.get_collection(row.collection_id)
+        if collection is None or collection.backfill_id != backfill_id:
+            return None
+        if row.execution_id is None or not row.amc_execution_id:
+            return None
+        execution = self.warehouse.get_execution(row.execution_id)
+        record = self.amc.get_execution(self.instance_id, row.amc_execution_id)
+        self.log.info(
+            f"{self.describe(self.window(week_start))} was already collected by this backfill "
+            f"(execution_id {row.execution_id}): reused, not submitted again"
+        )
+        return WeekOutcome(
+            report=self.report.name,
+            window=self.window(week_start),
+            execution_id=row.execution_id,
+            amc_execution_id=row.amc_execution_id,
+            resumed=True,
+            record=record,
+            load=LoadResult(
+                record_count=row.record_count or 0,
+                checksum=row.data_checksum or "",
+                bytes=(execution.bytes if execution else None) or 0,
+                seconds=0.0,
+                columns=[tuple(c) for c in row.result_columns or []],
+            ),
+            submissions=0,
+            data_gaps=list(record.data_gaps),
+        )
+
     # -- steps ---------------------------------------------------------------------------------
 
     def _claim(

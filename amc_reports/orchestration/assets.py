@@ -99,6 +99,10 @@ def build_report_asset(report: ReportConfig) -> dg.AssetsDefinition:
                 rejection=amc.rejection_policy,
                 sleep=sleep,
             )
+            if len(weeks) > 1:
+                reused = collector.already_collected(week, backfill_id)
+                if reused is not None:
+                    return reused
             return collector.collect(
                 week,
                 dagster_run_id=context.run.run_id,

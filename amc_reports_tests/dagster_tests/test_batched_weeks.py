@@ -13,16 +13,15 @@ RANGE = ("2026-03-01", "2026-03-15")
 WEEKS = [date(2026, 3, 1), date(2026, 3, 8), date(2026, 3, 15)]
 
 
-def run_range(harness) -> dg.ExecuteInProcessResult:
+def run_range(harness, backfill_id: str | None = None) -> dg.ExecuteInProcessResult:
     job = harness.definitions().resolve_job_def(f"collect_{harness.report.name}")
-    return job.execute_in_process(
-        instance=harness.dagster,
-        raise_on_error=False,
-        tags={
-            "dagster/asset_partition_range_start": RANGE[0],
-            "dagster/asset_partition_range_end": RANGE[1],
-        },
-    )
+    tags = {
+        "dagster/asset_partition_range_start": RANGE[0],
+        "dagster/asset_partition_range_end": RANGE[1],
+    }
+    if backfill_id:
+        tags["dagster/backfill"] = backfill_id
+    return job.execute_in_process(instance=harness.dagster, raise_on_error=False, tags=tags)
 
 
 def batched(harness_factory):
@@ -84,3 +83,24 @@ def test_one_failing_week_fails_the_run_but_keeps_the_others(harness_factory):
             continue
         metadata = records[0].asset_materialization.metadata
         assert metadata["execution_id"].value == str(rows[week].execution_id)
+
+
+def test_a_retried_batch_reuses_the_weeks_its_backfill_already_collected(harness_factory):
+    harness = batched(harness_factory)
+    harness.set_faults(fail_next=1)
+    assert not run_range(harness, backfill_id="bf-retry").success
+    before = {w: harness.warehouse.get_week(harness.report.name, w) for w in WEEKS}
+    [failed] = [w for w, r in before.items() if r.status == "failed"]
+
+    retry = run_range(harness, backfill_id="bf-retry")  # what run retries do: same backfill
+    assert retry.success
+    assert len(harness.submissions()) == 4  # 3 first, then only the failed week again
+    for week in WEEKS:
+        row = harness.warehouse.get_week(harness.report.name, week)
+        assert row.status == "completed"
+        if week != failed:
+            assert row.execution_id == before[week].execution_id
+
+    # Another backfill of the same weeks collects them again, on purpose.
+    assert run_range(harness, backfill_id="bf-refresh").success
+    assert len(harness.submissions()) == 7
