@@ -38,15 +38,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _init_pools(args: argparse.Namespace) -> int:
-    """Create each instance's pool (amc_<alias>) with the instance's default limit.
+    """Create each instance's pool (amc_<alias>) with a limit that keeps AMC within its cap.
 
     Dagster creates a pool lazily the first time a queued run needs it, and the daemon's first
     pass over such runs does not yet see the pool's limit: a first backfill would start every run
-    at once. Creating the pools up front closes that gap.
+    at once. Creating the pools up front closes that gap. A pool counts runs; when an instance's
+    reports batch N weeks per backfill run, its limit becomes 10 // N runs so that AMC still sees
+    at most 10 executions of the instance at once.
     """
     import dagster as dg
 
-    from amc_reports.config import ConfigError, load_config
+    from amc_reports.config import AMC_MAX_RUNNING_PER_INSTANCE, ConfigError, load_config
 
     try:
         config = load_config(args.config)
@@ -55,10 +57,28 @@ def _init_pools(args: argparse.Namespace) -> int:
         return 1
     instance = dg.DagsterInstance.get()
     storage = instance.event_log_storage
-    for pool in sorted({i.pool for i in config.instances.values()}):
-        storage.initialize_concurrency_limit_to_default(pool)
+    for alias, amc_instance in sorted(config.instances.items()):
+        batch = max(
+            (
+                r.backfill_weeks_per_run
+                for r in config.reports.values()
+                if r.instance.alias == alias
+            ),
+            default=1,
+        )
+        pool = amc_instance.pool
+        if batch > 1:
+            storage.set_concurrency_slots(pool, max(1, AMC_MAX_RUNNING_PER_INSTANCE // batch))
+        else:
+            storage.initialize_concurrency_limit_to_default(pool)
         info = storage.get_concurrency_info(pool)
-        print(f"pool {pool}: limit {info.slot_count}")
+        if info.slot_count:
+            print(f"pool {pool}: {info.slot_count} run(s) at once, {batch} week(s) per run")
+        else:
+            print(
+                f"pool {pool}: not limited (set concurrency.pools.default_limit in dagster.yaml)",
+                file=sys.stderr,
+            )
     return 0
 
 

@@ -29,6 +29,8 @@ SAFE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
 OWNER = re.compile(r"^(team:[A-Za-z0-9_.\-]+|[^@\s]+@[^@\s]+\.[^@\s]+)$")
 REGIONS = ("NA", "EU", "FE")
 WEEK_STARTS = {"sunday": 6, "monday": 0}  # Python weekday() numbers
+# AMC runs at most this many executions of one instance at once (more are queued by AMC).
+AMC_MAX_RUNNING_PER_INSTANCE = 10
 
 _INSTANCE_KEYS = {"instance_id", "advertiser_id", "marketplace_id", "region", "description"}
 _REPORT_KEYS = {
