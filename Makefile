@@ -42,3 +42,31 @@ bench: $(STAMP)
 
 clean-state:
 	rm -rf .amc_reports
+
+# Browser tests: Playwright drives Debian's chromium (never a Playwright browser download) against
+# a live stack; screenshots in $(BROWSER_ARTIFACTS). Installs chromium with apt-get when missing.
+BROWSER_STAMP := $(VENV)/.browser-installed-$(shell cat pyproject.toml setup.py | sha1sum | cut -c1-12)
+CHROMIUM ?= /usr/bin/chromium
+BROWSER_ARTIFACTS ?= $(CURDIR)/test-artifacts/browser
+
+.PHONY: test-browser
+
+$(BROWSER_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e '.[dev,browser]'
+	rm -f $(VENV)/.browser-installed-*
+	touch $(BROWSER_STAMP)
+
+test-browser: $(BROWSER_STAMP)
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+	  if [ "$$(id -u)" -ne 0 ]; then \
+	    echo "test-browser: $(CHROMIUM) is missing. Install Debian's chromium as root" \
+	      "(apt-get install chromium), or set CHROMIUM=/path/to/chromium." >&2; \
+	    exit 1; \
+	  fi; \
+	  echo "test-browser: installing Debian's chromium"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	fi
+	rm -rf "$(BROWSER_ARTIFACTS)"
+	mkdir -p "$(BROWSER_ARTIFACTS)"
+	AMC_REPORTS_BROWSER_TESTS=1 AMC_REPORTS_BROWSER_ARTIFACTS="$(BROWSER_ARTIFACTS)" \
+	  AMC_REPORTS_CHROMIUM="$(CHROMIUM)" $(VENV)/bin/pytest -q amc_reports_tests/browser_tests
