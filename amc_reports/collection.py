@@ -250,8 +250,9 @@ class WeekCollector:
                 window,
                 execution_id,
                 amc_id,
-                f"AMC execution ended {record.status.value}: {reason}. Fix the query or the window "
-                "and materialize the week again.",
+                f"AMC execution ended {record.status.value}: {reason}. If the reason is about "
+                "the query (syntax, columns, resource limits), fix the report's SQL first; "
+                "otherwise materialize the week again (a new AMC execution is submitted).",
                 execution_status=record.status.value,
                 failure_reason=reason,
             )

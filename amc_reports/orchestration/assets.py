@@ -35,14 +35,15 @@ def describe_report(report: ReportConfig) -> str:
     query = (
         f"```sql\n{report.sql}\n```"
         if report.sql
-        else f"Saved AMC workflow `{report.workflow_id}`."
+        else f"Runs the saved AMC workflow {report.workflow_id}."
     )
     return (
         f"{report.description or 'AMC report ' + report.name}\n\n"
-        f"Collected weekly from AMC instance `{report.instance.alias}` "
-        f"(`{report.instance.instance_id}`), weeks starting on {report.week_starts_on} in "
-        f"{report.timezone}; a week is final {report.lag_days} days after it ends. Each partition "
-        f"is one week: rows land in `amc_results.{report.name}` with their `execution_id`.\n\n"
+        f"Collected weekly from AMC instance {report.instance.alias} "
+        f"({report.instance.instance_id}). Weeks start on {report.week_starts_on.capitalize()} "
+        f"({report.timezone}); a week is final {report.lag_days} days after it ends. Each "
+        f"partition is one week; its rows land in amc_results.{report.name}, each with the "
+        f"execution_id that produced it.\n\n"
         f"{query}"
     )
 

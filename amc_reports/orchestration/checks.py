@@ -92,8 +92,9 @@ def build_report_checks(report: ReportConfig) -> list[dg.AssetChecksDefinition]:
         name=LINEAGE_CHECK,
         partitions_def=partitions,
         description=(
-            "ERROR when the week's execution_id and amc_execution_id disagree between "
-            "report_data_weeks, workflow_executions and the latest materialization."
+            "Passes when the week's execution_id and amc_execution_id are the same in "
+            "report_data_weeks, workflow_executions and its latest materialization. Fails "
+            "(ERROR) otherwise: materialize the week again to repair it."
         ),
     )
     def lineage_complete(
@@ -112,8 +113,8 @@ def build_report_checks(report: ReportConfig) -> list[dg.AssetChecksDefinition]:
         name=ROW_COUNT_CHECK,
         partitions_def=partitions,
         description=(
-            "ERROR when the rows stored for the week differ from its record_count, or rows of "
-            "another execution remain."
+            "Passes when the report's table holds exactly the week's record_count rows, all "
+            "from the week's execution. Fails (ERROR) otherwise."
         ),
     )
     def row_counts_consistent(
@@ -129,7 +130,8 @@ def build_report_checks(report: ReportConfig) -> list[dg.AssetChecksDefinition]:
         name=SCHEMA_CHECK,
         partitions_def=partitions,
         description=(
-            "WARN when the week's columns or types differ from the previous completed week."
+            "Warns when the week's columns or types differ from the previous collected week "
+            "(the SQL or AMC's schema changed)."
         ),
     )
     def schema_stable(
@@ -146,7 +148,10 @@ def build_report_checks(report: ReportConfig) -> list[dg.AssetChecksDefinition]:
         asset=key,
         name=NOT_EMPTY_CHECK,
         partitions_def=partitions,
-        description="WARN when AMC returned no rows for the week.",
+        description=(
+            "Warns when AMC returned no rows for the week (paused campaigns, or every row "
+            "under AMC's privacy threshold)."
+        ),
     )
     def not_empty(
         context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
@@ -164,8 +169,8 @@ def build_freshness_check(report: ReportConfig) -> dg.AssetChecksDefinition:
         asset=report_asset_key(report),
         name=FRESHNESS_CHECK,
         description=(
-            f"WARN when the newest final week (its end plus {report.lag_days} days, "
-            f"{report.timezone}) is not collected."
+            f"Warns when the newest final week (final {report.lag_days} days after it ends, "
+            f"{report.timezone}) is not collected yet."
         ),
     )
     def newest_final_week_collected(warehouse: WarehouseResource) -> dg.AssetCheckResult:

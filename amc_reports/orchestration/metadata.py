@@ -66,18 +66,21 @@ def materialization_metadata(
         "execution_id": str(outcome.execution_id),
         "amc_execution_id": outcome.amc_execution_id,
         "resumed_execution": outcome.resumed,
-        "amc_submissions": outcome.submissions,
-        "time_window": f"{window.amc_start} to {window.amc_end} {window.time_zone}",
+        # Text, not a number: not worth a plot on the asset page.
+        "amc_submissions": dg.MetadataValue.text(str(outcome.submissions)),
+        "amc_time_window": (
+            f"{window.amc_start} to {window.amc_end} (end exclusive), {window.time_zone}"
+        ),
         "week_start_date": window.week_start.isoformat(),
         "week_end_date": window.week_end.isoformat(),
-        "final_at": dg.MetadataValue.timestamp(window.final_at(report.lag_days)),
+        "week_final_at": dg.MetadataValue.timestamp(window.final_at(report.lag_days)),
         "dagster/row_count": load.record_count,
         "dagster/column_schema": column_schema(list(load.columns)),
         "dagster/table_name": warehouse.results_table(report.name).replace('"', ""),
         "data_checksum": load.checksum,
         "result_bytes": load.bytes,
         "load_seconds": round(load.seconds, 3),
-        "data_gaps": dg.MetadataValue.json(outcome.data_gaps),
+        "amc_data_gaps": dg.MetadataValue.json(outcome.data_gaps),
         "preview": dg.MetadataValue.md(preview_markdown(warehouse, report.name, outcome)),
     }
     record = outcome.record

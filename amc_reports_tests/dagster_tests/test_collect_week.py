@@ -56,8 +56,8 @@ def test_one_week_end_to_end_ids_agree_everywhere(harness):
     assert metadata["amc_execution_id"].value == row.amc_execution_id
     assert metadata["dagster/row_count"].value == 40
     assert metadata["data_checksum"].value == row.data_checksum
-    assert metadata["time_window"].value == (
-        "2026-03-08T00:00:00 to 2026-03-15T00:00:00 America/New_York"
+    assert metadata["amc_time_window"].value == (
+        "2026-03-08T00:00:00 to 2026-03-15T00:00:00 (end exclusive), America/New_York"
     )
     column_names = [c.name for c in metadata["dagster/column_schema"].value.columns]
     assert column_names[:3] == ["event_date", "campaign_id", "campaign_name"]
@@ -154,7 +154,7 @@ def test_rejected_execution_is_submitted_again(harness):
     statuses = sorted(s["status"] for s in harness.submissions())
     assert statuses == ["REJECTED", "SUCCEEDED"]
     metadata = materialization(result).metadata
-    assert metadata["amc_submissions"].value == 2
+    assert metadata["amc_submissions"].value == "2"
 
 
 def test_a_week_held_by_a_live_run_is_refused_without_submitting(harness):
