@@ -1,7 +1,7 @@
 """Smoke test against live AMC: skipped unless credentials are in the environment.
 
-    AMC_CLIENT_ID=... AMC_CLIENT_SECRET=... AMC_REFRESH_TOKEN=... AMC_LIVE_ADVERTISER_ID=ENTITY...
-    AMC_LIVE_MARKETPLACE_ID=ATVPDKIKX0DER .venv/bin/pytest -m live
+AMC_CLIENT_ID=... AMC_CLIENT_SECRET=... AMC_REFRESH_TOKEN=... AMC_LIVE_ADVERTISER_ID=ENTITY...
+AMC_LIVE_MARKETPLACE_ID=ATVPDKIKX0DER .venv/bin/pytest -m live
 """
 
 import os
