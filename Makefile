@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 3000
 export DAGSTER_HOME ?= $(CURDIR)/.amc_reports/dagster_home
 
-.PHONY: dev test lint format install bench clean-state
+.PHONY: dev test lint format install bench clean-state stop-local
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -40,7 +40,10 @@ bench: $(STAMP)
 	$(PY) bench/ingest.py
 	$(PY) bench/sandbox_load.py
 
-clean-state:
+stop-local: $(STAMP)
+	$(VENV)/bin/amc-reports stop-local
+
+clean-state: stop-local
 	rm -rf .amc_reports
 
 # Browser tests: Playwright drives Debian's chromium (never a Playwright browser download) against

@@ -34,7 +34,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", type=Path, default=None, help="reports file (default: AMC_REPORTS_CONFIG)"
     )
     pools.set_defaults(func=_init_pools)
+
+    stop = sub.add_parser(
+        "stop-local",
+        help="stop the background AMC sandbox and embedded PostgreSQL of this project",
+    )
+    stop.set_defaults(func=_stop_local)
     return parser
+
+
+def _stop_local(args: argparse.Namespace) -> int:
+    """Stop the services `make dev` starts on demand (they also stop by themselves when idle)."""
+    from amc_reports.amc.sandbox import stop_sandbox
+    from amc_reports.warehouse.embedded import default_server
+
+    sandbox = stop_sandbox()
+    print("AMC sandbox: " + ("stopped" if sandbox else "not running"))
+    postgres = default_server().stop()
+    print("embedded PostgreSQL: " + ("stopped" if postgres else "not running"))
+    return 0
 
 
 def _init_pools(args: argparse.Namespace) -> int:
