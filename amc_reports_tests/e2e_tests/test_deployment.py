@@ -171,3 +171,30 @@ def test_killed_run_worker_is_retried_and_resumes_the_same_amc_execution(stack: 
     retried = instance.get_run_by_id(final.dagster_run_id)
     assert retried.tags.get("dagster/parent_run_id") == first_run
     assert instance.get_run_by_id(first_run).status == dg.DagsterRunStatus.FAILURE
+
+
+def test_a_week_that_failed_at_amc_is_not_resubmitted_by_run_retries(stack: Stack):
+    stack.set_sandbox_config({"instances": {INSTANCE_ID: {"latency_seconds": 2, "fail_next": 1}}})
+    week = "2026-04-19"
+    backfill_id = stack.launch_backfill([["amc", "us", REPORTS[1]]], week, week)
+    backfill = stack.wait_backfill(backfill_id, timeout=600)
+    [run] = backfill["runs"]
+    assert run["status"] == "FAILURE"
+    instance = stack.instance()
+    wait_for(
+        lambda: any(
+            "Not retrying run" in (event.message or "") for event in instance.all_logs(run["runId"])
+        ),
+        "the daemon to decide about a retry",
+        timeout=300,
+        interval=2,
+    )
+    row = Warehouse(stack.warehouse_url).get_week(REPORTS[1], date.fromisoformat(week))
+    assert row.status == "failed"
+    # AMC was asked once for this week: the failure was not paid for twice.
+    submitted = [
+        e
+        for e in stack.sandbox_executions()
+        if e["time_window_start"].startswith(week) and "purchases" in e["sql"]
+    ]
+    assert len(submitted) == 1
