@@ -309,7 +309,7 @@ class WeekCollector:
                 checksum=row.data_checksum or "",
                 bytes=(execution.bytes if execution else None) or 0,
                 seconds=0.0,
-                columns=[tuple(c) for c in row.result_columns or []],
+                columns=list(row.result_columns or []),
             ),
             submissions=0,
             data_gaps=list(record.data_gaps),

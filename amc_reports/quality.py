@@ -121,7 +121,7 @@ def schema_stable(warehouse: Warehouse, report: str, week: date) -> CheckOutcome
     row = warehouse.get_week(report, week)
     if row is None or row.status != "completed":
         return _not_collected(report, week, row.status if row else None)
-    current = warehouse.week_columns(report, week) or []
+    current = row.result_columns or []
     previous_weeks = [
         w
         for w in warehouse.list_weeks(report)
@@ -130,14 +130,14 @@ def schema_stable(warehouse: Warehouse, report: str, week: date) -> CheckOutcome
     if not previous_weeks:
         return CheckOutcome(True, "First completed week: nothing to compare with.", {})
     previous = max(previous_weeks, key=lambda w: w.week_start_date)
-    before = warehouse.week_columns(report, previous.week_start_date) or []
-    if [tuple(c) for c in before] == [tuple(c) for c in current]:
+    before = previous.result_columns or []
+    if before == current:
         return CheckOutcome(
             True,
             f"Same {len(current)} columns as week {previous.week_start_date.isoformat()}.",
             {"compared_with": previous.week_start_date.isoformat()},
         )
-    old, new = dict(map(tuple, before)), dict(map(tuple, current))
+    old, new = dict(before), dict(current)
     changes = [f"added {c} ({new[c]})" for c in new if c not in old]
     changes += [f"missing {c}" for c in old if c not in new]
     changes += [f"{c}: {old[c]} -> {new[c]}" for c in new if c in old and old[c] != new[c]]
