@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
+from urllib.parse import urlparse
 
 import dagster as dg
 from pydantic import Field
@@ -16,6 +18,7 @@ from amc_reports.warehouse import Warehouse, resolve_database_url
 
 logger = logging.getLogger("amc_reports")
 
+_EMBEDDED = "<embedded>"  # cache key of the embedded server's Warehouse
 _warehouses: dict[str, Warehouse] = {}
 _warehouses_lock = threading.Lock()
 _announced: set[str] = set()
@@ -74,8 +77,6 @@ class AmcResource(dg.ConfigurableResource):
             if self.token_url:
                 overrides["token_url"] = self.token_url
             if overrides:
-                from dataclasses import replace
-
                 config = replace(config, **overrides)
             return config
         base_url = self._sandbox_base_url()
@@ -88,8 +89,6 @@ class AmcResource(dg.ConfigurableResource):
 
     def _sandbox_base_url(self) -> str:
         if self.sandbox_url:
-            from urllib.parse import urlparse
-
             parsed = urlparse(self.sandbox_url)
             return ensure_sandbox(host=parsed.hostname or "127.0.0.1", port=parsed.port or 8765)
         return ensure_sandbox()
@@ -121,12 +120,16 @@ class WarehouseResource(dg.ConfigurableResource):
     )
 
     def get_warehouse(self) -> Warehouse:
-        """One migrated `Warehouse` per database and process."""
-        url = self.database_url or resolve_database_url()
+        """One migrated `Warehouse` per database and process.
+
+        The embedded server (no URL configured) is found or started once per process, not on every
+        call: the asset and each of its checks ask for the warehouse in the same run.
+        """
+        key = self.database_url or _EMBEDDED
         with _warehouses_lock:
-            warehouse = _warehouses.get(url)
+            warehouse = _warehouses.get(key)
             if warehouse is None:
-                warehouse = Warehouse(url)
+                warehouse = Warehouse(self.database_url or resolve_database_url())
                 warehouse.migrate()
-                _warehouses[url] = warehouse
+                _warehouses[key] = warehouse
             return warehouse
