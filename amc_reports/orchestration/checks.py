@@ -6,6 +6,7 @@ Dagster 1.13.
 
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 
 import dagster as dg
@@ -14,6 +15,7 @@ from amc_reports import quality
 from amc_reports.config import ReportConfig
 from amc_reports.orchestration.partitions import report_asset_key, weekly_partitions
 from amc_reports.orchestration.resources import WarehouseResource
+from amc_reports.warehouse import Warehouse
 
 LINEAGE_CHECK = "lineage_complete"
 ROW_COUNT_CHECK = "row_counts_consistent"
@@ -82,86 +84,85 @@ def _latest_materialization_ids(
     }
 
 
+# A weekly rule: (check context, warehouse, asset key, report name, week) -> outcome.
+WeeklyRule = Callable[
+    [dg.AssetCheckExecutionContext, Warehouse, dg.AssetKey, str, date], quality.CheckOutcome
+]
+
+
+@dataclass(frozen=True)
+class WeeklyCheck:
+    name: str
+    severity: dg.AssetCheckSeverity
+    description: str
+    rule: WeeklyRule
+
+
+def _lineage_rule(
+    context: dg.AssetCheckExecutionContext,
+    store: Warehouse,
+    key: dg.AssetKey,
+    report: str,
+    week: date,
+) -> quality.CheckOutcome:
+    ids = _latest_materialization_ids(context.instance, key, week.isoformat())
+    return quality.lineage(store, report, week, ids)
+
+
+WEEKLY_CHECK_SPECS = (
+    WeeklyCheck(
+        LINEAGE_CHECK,
+        dg.AssetCheckSeverity.ERROR,
+        "Passes when the week's execution_id and amc_execution_id are the same in "
+        "report_data_weeks, workflow_executions and its latest materialization. Fails "
+        "(ERROR) otherwise: materialize the week again to repair it.",
+        _lineage_rule,
+    ),
+    WeeklyCheck(
+        ROW_COUNT_CHECK,
+        dg.AssetCheckSeverity.ERROR,
+        "Passes when the report's table holds exactly the week's record_count rows, all "
+        "from the week's execution. Fails (ERROR) otherwise.",
+        lambda _context, store, _key, report, week: quality.row_counts(store, report, week),
+    ),
+    WeeklyCheck(
+        SCHEMA_CHECK,
+        dg.AssetCheckSeverity.WARN,
+        "Warns when the week's columns or types differ from the previous collected week "
+        "(the SQL or AMC's schema changed).",
+        lambda _context, store, _key, report, week: quality.schema_stable(store, report, week),
+    ),
+    WeeklyCheck(
+        NOT_EMPTY_CHECK,
+        dg.AssetCheckSeverity.WARN,
+        "Warns when AMC returned no rows for the week (paused campaigns, or every row "
+        "under AMC's privacy threshold).",
+        lambda _context, store, _key, report, week: quality.not_empty(store, report, week),
+    ),
+)
+
+
 def build_report_checks(report: ReportConfig) -> list[dg.AssetChecksDefinition]:
     key = report_asset_key(report)
     partitions = weekly_partitions(report)
-    name = report.name
+    return [_build_weekly_check(spec, key, partitions, report.name) for spec in WEEKLY_CHECK_SPECS]
 
+
+def _build_weekly_check(
+    spec: WeeklyCheck, key: dg.AssetKey, partitions: dg.PartitionsDefinition, report: str
+) -> dg.AssetChecksDefinition:
     @dg.asset_check(
-        asset=key,
-        name=LINEAGE_CHECK,
-        partitions_def=partitions,
-        description=(
-            "Passes when the week's execution_id and amc_execution_id are the same in "
-            "report_data_weeks, workflow_executions and its latest materialization. Fails "
-            "(ERROR) otherwise: materialize the week again to repair it."
-        ),
+        asset=key, name=spec.name, partitions_def=partitions, description=spec.description
     )
-    def lineage_complete(
-        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
-    ) -> dg.AssetCheckResult:
-        store = warehouse.get_warehouse()
-
-        def rule(week: date) -> quality.CheckOutcome:
-            ids = _latest_materialization_ids(context.instance, key, week.isoformat())
-            return quality.lineage(store, name, week, ids)
-
-        return _evaluate(context, rule, dg.AssetCheckSeverity.ERROR)
-
-    @dg.asset_check(
-        asset=key,
-        name=ROW_COUNT_CHECK,
-        partitions_def=partitions,
-        description=(
-            "Passes when the report's table holds exactly the week's record_count rows, all "
-            "from the week's execution. Fails (ERROR) otherwise."
-        ),
-    )
-    def row_counts_consistent(
+    def weekly_check(
         context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
     ) -> dg.AssetCheckResult:
         store = warehouse.get_warehouse()
         return _evaluate(
-            context, lambda week: quality.row_counts(store, name, week), dg.AssetCheckSeverity.ERROR
+            context, lambda week: spec.rule(context, store, key, report, week), spec.severity
         )
 
-    @dg.asset_check(
-        asset=key,
-        name=SCHEMA_CHECK,
-        partitions_def=partitions,
-        description=(
-            "Warns when the week's columns or types differ from the previous collected week "
-            "(the SQL or AMC's schema changed)."
-        ),
-    )
-    def schema_stable(
-        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
-    ) -> dg.AssetCheckResult:
-        store = warehouse.get_warehouse()
-        return _evaluate(
-            context,
-            lambda week: quality.schema_stable(store, name, week),
-            dg.AssetCheckSeverity.WARN,
-        )
-
-    @dg.asset_check(
-        asset=key,
-        name=NOT_EMPTY_CHECK,
-        partitions_def=partitions,
-        description=(
-            "Warns when AMC returned no rows for the week (paused campaigns, or every row "
-            "under AMC's privacy threshold)."
-        ),
-    )
-    def not_empty(
-        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
-    ) -> dg.AssetCheckResult:
-        store = warehouse.get_warehouse()
-        return _evaluate(
-            context, lambda week: quality.not_empty(store, name, week), dg.AssetCheckSeverity.WARN
-        )
-
-    return [lineage_complete, row_counts_consistent, schema_stable, not_empty]
+    return weekly_check
 
 
 def build_freshness_check(report: ReportConfig) -> dg.AssetChecksDefinition:
