@@ -12,7 +12,6 @@ from amc_reports.warehouse.store import (
     ExecutionRow,
     LoadResult,
     Warehouse,
-    WeekBusyError,
     WeekRow,
 )
 
@@ -28,7 +27,6 @@ __all__ = [
     "LoadResult",
     "ResultLoadError",
     "Warehouse",
-    "WeekBusyError",
     "WeekRow",
     "resolve_database_url",
 ]

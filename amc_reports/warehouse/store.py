@@ -51,7 +51,6 @@ __all__ = [
     "ExecutionRow",
     "LoadResult",
     "Warehouse",
-    "WeekBusyError",
     "WeekRow",
 ]
 
@@ -136,19 +135,6 @@ class ClaimResult:
     holder_run_id: str | None = None
     previous: WeekRow | None = None
     week: WeekRow | None = None
-
-
-class WeekBusyError(RuntimeError):
-    """Another live Dagster run holds the week."""
-
-    def __init__(self, report: str, week_start: date, holder_run_id: str | None) -> None:
-        super().__init__(
-            f"week {week_start.isoformat()} of report {report!r} is being collected by run "
-            f"{holder_run_id or 'unknown'}"
-        )
-        self.report = report
-        self.week_start = week_start
-        self.holder_run_id = holder_run_id
 
 
 def _columns_of(row_type: type) -> sql.Composable:
