@@ -76,7 +76,9 @@ def materialization_metadata(
         "week_final_at": dg.MetadataValue.timestamp(window.final_at(report.lag_days)),
         "dagster/row_count": load.record_count,
         "dagster/column_schema": column_schema(list(load.columns)),
-        "dagster/table_name": warehouse.results_table(report.name).replace('"', ""),
+        "dagster/table_name": (
+            f"{warehouse.results_schema}.{warehouse.results_table_name(report.name)}"
+        ),
         "data_checksum": load.checksum,
         "result_bytes": load.bytes,
         "load_seconds": round(load.seconds, 3),
