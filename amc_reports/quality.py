@@ -5,13 +5,20 @@ Each rule returns a `CheckOutcome`; the Dagster checks only wrap them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
 from amc_reports.config import ReportConfig
-from amc_reports.warehouse import Warehouse
+from amc_reports.warehouse import Warehouse, WeekRow
+from amc_reports.warehouse.lineage import (
+    ID_FINDINGS,
+    ROW_FINDINGS,
+    Finding,
+    MaterializationIds,
+    WeekFinding,
+    week_findings,
+)
 from amc_reports.weeks import WeekWindow, newest_final_week
 
 
@@ -29,7 +36,7 @@ def _not_collected(report: str, week: date, status: str | None) -> CheckOutcome:
             f"Week {week.isoformat()} of {report} is not collected (status: {status or 'no row'}). "
             "Materialize the week, then run the checks again."
         ),
-        metadata={"week_status": status or "missing"},
+        metadata={"week_status": str(status) if status else "missing"},
     )
 
 
@@ -37,44 +44,21 @@ def lineage(
     warehouse: Warehouse,
     report: str,
     week: date,
-    materialization_ids: Mapping[str, str | None] | None,
+    materialization_ids: MaterializationIds | None,
 ) -> CheckOutcome:
     """Week row, `workflow_executions` row and latest materialization name one execution."""
     row = warehouse.get_week(report, week)
-    if row is None or row.status != "completed":
+    if row is None or not row.is_completed:
         return _not_collected(report, week, row.status if row else None)
-    problems: list[str] = []
-    if row.execution_id is None:
-        problems.append("the week row has no execution_id")
-    if not row.amc_execution_id:
-        problems.append("the week row has no amc_execution_id")
-    execution = warehouse.get_execution(row.execution_id) if row.execution_id else None
-    if row.execution_id is not None and execution is None:
-        problems.append(f"execution_id {row.execution_id} has no workflow_executions row")
-    if execution is not None:
-        if execution.amc_execution_id != row.amc_execution_id:
-            problems.append(
-                f"workflow_executions says amc_execution_id {execution.amc_execution_id}, "
-                f"the week row says {row.amc_execution_id}"
-            )
-        if execution.status != "SUCCEEDED":
-            problems.append(f"the execution's status is {execution.status}, not SUCCEEDED")
-    if materialization_ids is None:
-        problems.append("the partition has no materialization")
-    else:
-        for key, stored in (
-            ("execution_id", str(row.execution_id) if row.execution_id else None),
-            ("amc_execution_id", row.amc_execution_id),
-        ):
-            if materialization_ids.get(key) != stored:
-                problems.append(
-                    f"the latest materialization says {key} {materialization_ids.get(key)}, "
-                    f"the week row says {stored}"
-                )
     metadata = {
         "execution_id": str(row.execution_id) if row.execution_id else "",
         "amc_execution_id": row.amc_execution_id or "",
     }
+    problems = [
+        f.detail
+        for f in _findings(warehouse, row, materialization_ids, check_materialization=True)
+        if f.kind in ID_FINDINGS
+    ]
     if problems:
         return CheckOutcome(
             False,
@@ -92,40 +76,52 @@ def lineage(
 def row_counts(warehouse: Warehouse, report: str, week: date) -> CheckOutcome:
     """The week's stored rows all come from its execution; there are `record_count` of them."""
     row = warehouse.get_week(report, week)
-    if row is None or row.status != "completed":
+    if row is None or not row.is_completed:
         return _not_collected(report, week, row.status if row else None)
+    findings = [f for f in _findings(warehouse, row, None) if f.kind in ROW_FINDINGS]
     per_execution = warehouse.count_week_rows(report, week)
-    own = per_execution.get(row.execution_id, 0)
-    foreign = {str(k): v for k, v in per_execution.items() if k != row.execution_id}
+    own = per_execution.get(row.execution_id, 0) if row.execution_id else 0
     metadata: dict[str, Any] = {
         "record_count": row.record_count or 0,
         "rows_stored": own,
-        "rows_of_other_executions": sum(foreign.values()),
+        "rows_of_other_executions": sum(f.rows for f in findings if f.kind is Finding.FOREIGN_ROWS),
     }
-    problems = []
-    if own != (row.record_count or 0):
-        problems.append(f"record_count says {row.record_count} but {own} rows are stored")
-    if foreign:
-        problems.append(f"rows of other executions remain: {foreign}")
-    if problems:
+    if findings:
         return CheckOutcome(
-            False, "Row counts inconsistent: " + "; ".join(problems) + ".", metadata
+            False,
+            "Row counts inconsistent: " + "; ".join(f.detail for f in findings) + ".",
+            metadata,
         )
     return CheckOutcome(
         True, f"{own} rows stored, all from execution {row.execution_id}.", metadata
     )
 
 
+def _findings(
+    warehouse: Warehouse,
+    row: WeekRow,
+    materialization_ids: MaterializationIds | None,
+    *,
+    check_materialization: bool = False,
+) -> list[WeekFinding]:
+    execution = warehouse.get_execution(row.execution_id) if row.execution_id else None
+    return week_findings(
+        row,
+        execution,
+        warehouse.count_week_rows(row.report, row.week_start_date),
+        materialization=materialization_ids,
+        check_materialization=check_materialization,
+    )
+
+
 def schema_stable(warehouse: Warehouse, report: str, week: date) -> CheckOutcome:
     """The week's columns and types equal those of the previous completed week."""
     row = warehouse.get_week(report, week)
-    if row is None or row.status != "completed":
+    if row is None or not row.is_completed:
         return _not_collected(report, week, row.status if row else None)
     current = row.result_columns or []
     previous_weeks = [
-        w
-        for w in warehouse.list_weeks(report)
-        if w.status == "completed" and w.week_start_date < week
+        w for w in warehouse.list_weeks(report) if w.is_completed and w.week_start_date < week
     ]
     if not previous_weeks:
         return CheckOutcome(True, "First completed week: nothing to compare with.", {})
@@ -154,7 +150,7 @@ def schema_stable(warehouse: Warehouse, report: str, week: date) -> CheckOutcome
 
 def not_empty(warehouse: Warehouse, report: str, week: date) -> CheckOutcome:
     row = warehouse.get_week(report, week)
-    if row is None or row.status != "completed":
+    if row is None or not row.is_completed:
         return _not_collected(report, week, row.status if row else None)
     count = row.record_count or 0
     if count == 0:
@@ -186,9 +182,9 @@ def freshness(
     if week < report.start_date:
         return CheckOutcome(True, "No week is final yet.", metadata)
     row = warehouse.get_week(report.name, week)
-    if row is not None and row.status == "completed":
+    if row is not None and row.is_completed:
         return CheckOutcome(True, f"Week {week.isoformat()} is collected.", metadata)
-    metadata["week_status"] = row.status if row else "missing"
+    metadata["week_status"] = str(row.status) if row else "missing"
     return CheckOutcome(
         False,
         f"Week {week.isoformat()} has been final since {metadata['final_since']} but is "

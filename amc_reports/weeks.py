@@ -7,6 +7,12 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 AMC_TIMESTAMP = "%Y-%m-%dT%H:%M:%S"
+DAYS_PER_WEEK = 7
+
+
+def week_end_of(week_start: date) -> date:
+    """The last day (inclusive) of the week starting `week_start`."""
+    return week_start + timedelta(days=DAYS_PER_WEEK - 1)
 
 
 @dataclass(frozen=True)
@@ -19,7 +25,7 @@ class WeekWindow:
     @property
     def week_end(self) -> date:
         """The last day of the week (inclusive), as stored in `report_data_weeks.week_end_date`."""
-        return self.week_start + timedelta(days=6)
+        return week_end_of(self.week_start)
 
     @property
     def amc_start(self) -> str:

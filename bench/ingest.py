@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import psycopg  # noqa: E402
 from psycopg import sql  # noqa: E402
 
-from amc_reports.warehouse import Warehouse  # noqa: E402
+from amc_reports.warehouse import Submission, Warehouse, WeekKey  # noqa: E402
 from amc_reports.warehouse.connection import with_database  # noqa: E402
 
 REPORT = "bench_report"
@@ -184,17 +184,17 @@ def measure(method: str, url: str, csv_path: Path, execution_id: uuid.UUID) -> d
 
 def reset(url: str, method: str, warehouse: Warehouse) -> uuid.UUID:
     """Empty the target of `method` (except for `recollect`), checkpoint, and give an execution."""
-    execution_id = warehouse.record_execution(
-        report=REPORT,
-        week_start=WEEK,
-        week_end=WEEK + timedelta(days=6),
-        amc_instance_id="bench",
-        time_window_start=datetime(2024, 1, 7),
-        time_window_end=datetime(2024, 1, 14),
-        time_zone="UTC",
-        sql_hash="bench",
-        parameters={},
-        dagster_run_id=None,
+    execution_id = warehouse.life.record_submission(
+        WeekKey(REPORT, WEEK),
+        Submission(
+            amc_instance_id="bench",
+            time_window_start=datetime(2024, 1, 7),
+            time_window_end=datetime(2024, 1, 14),
+            time_zone="UTC",
+            sql_hash="bench",
+            parameters={},
+        ),
+        run_id=None,
     )
     with psycopg.connect(url, autocommit=True) as conn:
         if method == "replace":

@@ -1,32 +1,38 @@
-"""The Postgres warehouse: execution tracking, collected weeks and per-report results tables."""
+"""The Postgres warehouse: execution tracking, collected weeks and per-report results tables.
 
-from amc_reports.warehouse.connection import DatabaseConfigError, resolve_database_url
-from amc_reports.warehouse.loading import ResultLoadError
-from amc_reports.warehouse.store import (
-    COLLECTION_STATUSES,
-    COLLECTION_TYPES,
-    EXECUTION_STATUSES,
-    WEEK_STATUSES,
-    ClaimResult,
+`Warehouse` reads; `Warehouse.life` (`week_life.WeekLife`) is the one writer of weeks and
+executions; `lineage` judges whether a week is traced to its AMC execution.
+"""
+
+from amc_reports.warehouse.connection import DatabaseConfigError
+from amc_reports.warehouse.loading import LoadResult, ResultLoadError
+from amc_reports.warehouse.rows import (
     CollectionRow,
+    CollectionStatus,
+    CollectionType,
     ExecutionRow,
-    LoadResult,
-    Warehouse,
+    ExecutionState,
+    WeekKey,
     WeekRow,
+    WeekStatus,
 )
+from amc_reports.warehouse.store import Warehouse
+from amc_reports.warehouse.week_life import Claim, Submission, WeekLife
 
 __all__ = [
-    "COLLECTION_STATUSES",
-    "COLLECTION_TYPES",
-    "EXECUTION_STATUSES",
-    "WEEK_STATUSES",
-    "ClaimResult",
+    "Claim",
     "CollectionRow",
+    "CollectionStatus",
+    "CollectionType",
     "DatabaseConfigError",
     "ExecutionRow",
+    "ExecutionState",
     "LoadResult",
     "ResultLoadError",
+    "Submission",
     "Warehouse",
+    "WeekKey",
+    "WeekLife",
     "WeekRow",
-    "resolve_database_url",
+    "WeekStatus",
 ]

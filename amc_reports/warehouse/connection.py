@@ -1,4 +1,4 @@
-"""Where the warehouse lives: `AMC_REPORTS_DATABASE_URL`, else the embedded PostgreSQL.
+"""Connections to the warehouse database, and URLs that never show their password.
 
 Every connection problem surfaces as one `DatabaseConfigError` that names the variable and the
 target (host, port, database) with the password masked, in the message and in anything chained to
@@ -8,7 +8,6 @@ it.
 from __future__ import annotations
 
 import logging
-import os
 import re
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
@@ -17,6 +16,7 @@ import psycopg
 from psycopg import conninfo as pg_conninfo
 
 DATABASE_URL_ENV = "AMC_REPORTS_DATABASE_URL"
+CONNECTION_HINT = f"check {DATABASE_URL_ENV}"
 CONNECT_TIMEOUT_SECONDS = 10
 MASK = "***"
 
@@ -25,24 +25,6 @@ _log = logging.getLogger(__name__)
 
 class DatabaseConfigError(RuntimeError):
     """The warehouse database is unreachable or its URL is wrong (the message shows no password)."""
-
-
-def resolve_database_url() -> str:
-    """`AMC_REPORTS_DATABASE_URL` when set (validated), else the embedded server's URI."""
-    configured = os.environ.get(DATABASE_URL_ENV, "").strip()
-    if configured:
-        return validate_database_url(configured)
-    from amc_reports.warehouse.embedded import default_server
-
-    server = default_server()
-    try:
-        return server.uri()
-    except Exception as exc:
-        raise DatabaseConfigError(
-            f"{DATABASE_URL_ENV} is not set and the embedded PostgreSQL in {server.pgdata} "
-            f"could not be started: {exc}. Its log is {server.log_path}. Set "
-            f"{DATABASE_URL_ENV} to use another server."
-        ) from None
 
 
 def validate_database_url(url: str) -> str:
@@ -132,8 +114,11 @@ def describe_target(url: str) -> str:
     return ", ".join(parts)
 
 
-def open_connection(url: str, *, autocommit: bool = False, **kwargs: Any) -> psycopg.Connection:
-    """A new connection, or `DatabaseConfigError` saying which server could not be reached."""
+def open_connection(
+    url: str, *, autocommit: bool = False, hint: str = CONNECTION_HINT, **kwargs: Any
+) -> psycopg.Connection:
+    """A new connection, or `DatabaseConfigError` saying which server could not be reached (and
+    `hint`: where its URL comes from)."""
     options: dict[str, Any] = {"autocommit": autocommit, **kwargs}
     try:
         params = pg_conninfo.conninfo_to_dict(url)
@@ -150,10 +135,6 @@ def open_connection(url: str, *, autocommit: bool = False, **kwargs: Any) -> psy
         return psycopg.connect(url, **options)
     except psycopg.OperationalError as exc:
         detail = mask_secrets(str(exc).strip(), url)
-        if os.environ.get(DATABASE_URL_ENV, "").strip():
-            hint = f"check {DATABASE_URL_ENV}"
-        else:
-            hint = f"{DATABASE_URL_ENV} is unset; set it to use another server"
         raise DatabaseConfigError(
             f"cannot connect to the warehouse database ({describe_target(url)}; URL "
             f"{mask_url(url)}): {detail} ({hint})"

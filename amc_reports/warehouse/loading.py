@@ -28,16 +28,16 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
 from typing import IO, BinaryIO
 
 import psycopg
 from psycopg import sql
-from psycopg.types.json import Jsonb
 
 from amc_reports.warehouse import inference, results
 from amc_reports.warehouse.identifiers import column_names_for_header
 from amc_reports.warehouse.locks import advisory_key
+from amc_reports.warehouse.rows import WeekKey
+from amc_reports.warehouse.week_life import LoadedWeek, WeekLife
 
 _log = logging.getLogger(__name__)
 
@@ -112,9 +112,7 @@ def replace_week(
     connect: Callable[[], psycopg.Connection],
     schema: str,
     table: str,
-    report: str,
-    week_start: date,
-    week_end: date | None,
+    key: WeekKey,
     execution_id: uuid.UUID,
     amc_execution_id: str | None,
     source: BinaryIO | Iterable[bytes],
@@ -132,9 +130,7 @@ def replace_week(
         connect=connect,
         schema=schema,
         table=table,
-        report=report,
-        week_start=week_start,
-        week_end=week_end,
+        key=key,
         execution_id=execution_id,
         amc_execution_id=amc_execution_id,
         started=started,
@@ -151,9 +147,7 @@ class _WeekLoad:
         connect: Callable[[], psycopg.Connection],
         schema: str,
         table: str,
-        report: str,
-        week_start: date,
-        week_end: date | None,
+        key: WeekKey,
         execution_id: uuid.UUID,
         amc_execution_id: str | None,
         started: float,
@@ -161,9 +155,8 @@ class _WeekLoad:
         self.connect = connect
         self.schema = schema
         self.table = table
-        self.report = report
-        self.week_start = week_start
-        self.week_end = week_end
+        self.key = key
+        self.week_start = key.week_start
         self.execution_id = execution_id
         self.amc_execution_id = amc_execution_id
         self.started = started
@@ -301,55 +294,19 @@ class _WeekLoad:
                 for _ in body:
                     pass  # zero bytes or blank lines: nothing to load
             # The source is fully read now: size and checksum are final.
-            end = self.week_end or self.week_start + timedelta(days=6)
-            cur.execute(
-                "INSERT INTO report_data_weeks (report, week_start_date, week_end_date, status)"
-                " VALUES (%s, %s, %s, 'pending') ON CONFLICT (report, week_start_date) DO NOTHING",
-                (self.report, self.week_start, end),
+            loaded = LoadedWeek(
+                record_count=count,
+                checksum=spool.digest.hexdigest(),
+                bytes=spool.size,
+                columns=self._columns(names, shape),
             )
-            cur.execute(
-                "UPDATE report_data_weeks w SET"
-                " status = 'completed',"
-                " record_count = %(count)s,"
-                " data_checksum = %(checksum)s,"
-                " execution_time_seconds = CASE"
-                "   WHEN w.status = 'running' AND w.started_at IS NOT NULL"
-                "   THEN extract(epoch FROM clock_timestamp() - w.started_at)::double precision"
-                "   ELSE %(seconds)s END,"
-                " completed_at = clock_timestamp(),"
-                " execution_id = %(execution_id)s,"
-                " amc_execution_id = COALESCE(%(amc)s, e.amc_execution_id),"
-                " result_columns = %(columns)s,"
-                " error_message = NULL,"
-                " week_end_date = COALESCE(%(week_end)s, w.week_end_date)"
-                " FROM workflow_executions e"
-                " WHERE e.id = %(execution_id)s AND w.report = %(report)s"
-                " AND w.week_start_date = %(week)s"
-                " RETURNING w.amc_execution_id",
-                {
-                    "count": count,
-                    "checksum": spool.digest.hexdigest(),
-                    "seconds": time.perf_counter() - self.started,
-                    "execution_id": self.execution_id,
-                    "amc": self.amc_execution_id,
-                    "columns": Jsonb([list(c) for c in self._columns(names, shape)]),
-                    "week_end": self.week_end,
-                    "report": self.report,
-                    "week": self.week_start,
-                },
-            )
-            updated = cur.fetchone()
-            if updated is None:
-                raise ValueError(f"execution_id {self.execution_id} has no workflow_executions row")
-            if not updated[0]:
-                _log.warning(
-                    "week %s of %r completed without an amc_execution_id: lineage incomplete",
-                    self.week_start,
-                    self.report,
-                )
-            cur.execute(
-                "UPDATE workflow_executions SET row_count = %s, bytes = %s WHERE id = %s",
-                (count, spool.size, self.execution_id),
+            WeekLife.complete(
+                cur,
+                self.key,
+                self.execution_id,
+                self.amc_execution_id,
+                loaded,
+                started=self.started,
             )
             if deleted:
                 _log.info(

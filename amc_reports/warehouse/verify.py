@@ -1,23 +1,19 @@
-"""Lineage verification: is every completed week fully traced to the AMC execution that produced it?
+"""`amc-reports verify`: is every completed week fully traced to the AMC execution that produced it?
 
-A completed week is fully traced when its row has an `execution_id` and an `amc_execution_id`, the
-execution_id resolves to a `workflow_executions` row that names the same AMC execution, report and
-week, every result row stored for the week carries that execution_id, and there are `record_count`
-of them. Result rows of weeks without a `report_data_weeks` row are untraced too. Anything else
-found (rows of an earlier execution kept after a failed re-collection, a completed week whose
-execution is not SUCCEEDED) is reported as a note, not a failure.
+The rules are `lineage.week_findings` (the same as the asset checks'); this module fetches the facts
+of every week of a report at once and summarises the findings. Result rows of weeks without a
+`report_data_weeks` row are untraced too.
 """
 
 from __future__ import annotations
 
-import uuid
+from collections import defaultdict
 from dataclasses import asdict, dataclass, field
-from datetime import date
 from typing import Any
 
-from psycopg import sql
-
-from amc_reports.warehouse.store import WEEK_STATUSES, Warehouse
+from amc_reports.warehouse.lineage import Finding, WeekFinding, week_findings
+from amc_reports.warehouse.rows import WeekRow, WeekStatus
+from amc_reports.warehouse.store import Warehouse
 
 SAMPLE_ROWS = 3
 MAX_LISTED = 10
@@ -97,159 +93,88 @@ def verify(warehouse: Warehouse, report: str | None = None) -> VerifyReport:
     if report is not None and not names:
         outcome.problems.append(f"no weeks recorded for report {report!r}")
         return outcome
-    executions = _executions_by_id(warehouse, [w.execution_id for w in weeks if w.execution_id])
+    executions = warehouse.get_executions(w.execution_id for w in weeks if w.execution_id)
     for name in names:
-        outcome.reports.append(
-            _verify_report(warehouse, name, [w for w in weeks if w.report == name], executions)
-        )
+        own = [w for w in weeks if w.report == name]
+        outcome.reports.append(_verify_report(warehouse, name, own, executions))
     return outcome
 
 
-def _executions_by_id(
-    warehouse: Warehouse, ids: list[uuid.UUID]
-) -> dict[uuid.UUID, tuple[str, date, str | None, str]]:
-    if not ids:
-        return {}
-    with warehouse.connect() as conn:
-        rows = conn.execute(
-            "SELECT id, report, week_start_date, amc_execution_id, status"
-            " FROM workflow_executions WHERE id = ANY(%s)",
-            (list(set(ids)),),
-        ).fetchall()
-    return {row[0]: (row[1], row[2], row[3], row[4]) for row in rows}
+# Problem lines of the report, in this order: finding -> label.
+_PROBLEM_LABELS = {
+    Finding.NO_EXECUTION_ID: "completed weeks without execution_id",
+    Finding.NO_AMC_EXECUTION_ID: "completed weeks without amc_execution_id",
+    Finding.EXECUTION_NOT_FOUND: "execution_id not found in workflow_executions",
+    Finding.IDS_DISAGREE: "week row and workflow_executions disagree",
+    Finding.EXECUTION_NOT_SUCCEEDED: "completed weeks whose execution is not SUCCEEDED",
+    Finding.FOREIGN_ROWS: "result rows whose execution_id differs from their week's",
+    Finding.COUNT_MISMATCH: "stored rows differ from record_count",
+}
+_NOTE_LABELS = {Finding.STALE_ROWS: "rows of an earlier execution kept in weeks not completed"}
 
 
 def _verify_report(
-    warehouse: Warehouse,
-    report: str,
-    weeks: list[Any],
-    executions: dict[uuid.UUID, tuple[str, date, str | None, str]],
+    warehouse: Warehouse, report: str, weeks: list[WeekRow], executions: dict[Any, Any]
 ) -> ReportVerification:
-    by_status = dict.fromkeys(WEEK_STATUSES, 0)
+    by_status = {status.value: 0 for status in WeekStatus}
     for week in weeks:
-        by_status[week.status] = by_status.get(week.status, 0) + 1
+        by_status[week.status.value] += 1
     result = ReportVerification(
         report=report,
         results_table=warehouse.results_table(report),
         weeks_by_status=by_status,
     )
-    completed = [w for w in weeks if w.status == "completed"]
+    counts = warehouse.count_rows(report)
+    table_exists = bool(warehouse.table_columns(report))
+    known_weeks = {w.week_start_date for w in weeks}
+    findings: list[WeekFinding] = []
+    for week in weeks:
+        execution = executions.get(week.execution_id) if week.execution_id else None
+        findings += week_findings(week, execution, counts.get(week.week_start_date, {}))
+    completed = [w for w in weeks if w.is_completed]
     result.completed_weeks = len(completed)
-    missing_exec, missing_amc, unresolved, mismatched, not_succeeded = [], [], [], [], []
-    for week in completed:
-        label = week.week_start_date.isoformat()
-        if week.execution_id is None:
-            missing_exec.append(label)
-        else:
-            result.with_execution_id += 1
-        if week.amc_execution_id:
-            result.with_amc_execution_id += 1
-        else:
-            missing_amc.append(label)
-        if week.execution_id is None:
-            continue
-        execution = executions.get(week.execution_id)
-        if execution is None:
-            unresolved.append(f"{label} ({week.execution_id})")
-            continue
-        exec_report, exec_week, exec_amc, exec_status = execution
-        disagreements = []
-        if exec_amc != week.amc_execution_id:
-            disagreements.append(f"amc_execution_id {week.amc_execution_id} vs {exec_amc}")
-        if exec_report != week.report or exec_week != week.week_start_date:
-            disagreements.append(f"execution is for {exec_report!r} week {exec_week}")
-        if disagreements:
-            mismatched.append(f"{label} ({'; '.join(disagreements)})")
-        if exec_status != "SUCCEEDED":
-            not_succeeded.append(f"{label} ({exec_status})")
-    result.unresolved_execution_ids = len(unresolved)
-    result.id_mismatches = len(mismatched)
-    if missing_exec:
-        result.problems.append(f"completed weeks without execution_id: {_listed(missing_exec)}")
-    if missing_amc:
-        result.problems.append(f"completed weeks without amc_execution_id: {_listed(missing_amc)}")
-    if unresolved:
-        result.problems.append(
-            f"execution_id not found in workflow_executions: {_listed(unresolved)}"
-        )
-    if mismatched:
-        result.problems.append(f"week row and workflow_executions disagree: {_listed(mismatched)}")
-    if not_succeeded:
-        result.notes.append(
-            f"completed weeks whose execution is not SUCCEEDED: {_listed(not_succeeded)}"
-        )
-    _check_result_rows(warehouse, report, weeks, result)
+    result.with_execution_id = sum(1 for w in completed if w.execution_id is not None)
+    result.with_amc_execution_id = sum(1 for w in completed if w.amc_execution_id)
+    result.result_rows = sum(n for per_week in counts.values() for n in per_week.values())
+
+    by_kind: dict[Finding, list[WeekFinding]] = defaultdict(list)
+    for finding in findings:
+        by_kind[finding.kind].append(finding)
+    result.unresolved_execution_ids = len(by_kind[Finding.EXECUTION_NOT_FOUND])
+    result.id_mismatches = len(by_kind[Finding.IDS_DISAGREE])
+    result.foreign_rows = sum(f.rows for f in by_kind[Finding.FOREIGN_ROWS])
+    result.record_count_mismatches = len(by_kind[Finding.COUNT_MISMATCH])
+
+    if not table_exists and any((w.record_count or 0) > 0 for w in completed):
+        result.problems.append(f"results table {result.results_table} does not exist")
+    for kind, label in _PROBLEM_LABELS.items():
+        if by_kind[kind]:
+            result.problems.append(f"{label}: {_listed(_labels(by_kind[kind]))}")
+    orphan = {week: per for week, per in counts.items() if week not in known_weeks}
+    result.orphan_rows = sum(sum(per.values()) for per in orphan.values())
+    if orphan:
+        listed = [
+            f"{week.isoformat()} ({sum(per.values())} rows)" for week, per in sorted(orphan.items())
+        ]
+        result.problems.append(f"result rows of weeks with no week row: {_listed(listed)}")
+    for kind, label in _NOTE_LABELS.items():
+        if by_kind[kind]:
+            result.notes.append(f"{label}: {_listed(_labels(by_kind[kind]))}")
+
+    if completed:
+        latest = max(completed, key=lambda w: w.week_start_date)
+        names, rows = warehouse.sample_rows(report, latest.week_start_date, SAMPLE_ROWS)
+        if names:
+            result.sample_week = latest.week_start_date.isoformat()
+            result.sample_rows = [
+                {
+                    name: None if value is None else str(value)
+                    for name, value in zip(names, row, strict=True)
+                }
+                for row in rows
+            ]
     return result
 
 
-def _check_result_rows(
-    warehouse: Warehouse, report: str, weeks: list[Any], result: ReportVerification
-) -> None:
-    table = sql.SQL(warehouse.results_table(report))
-    if not warehouse.table_columns(report):
-        if any(w.status == "completed" and (w.record_count or 0) > 0 for w in weeks):
-            result.problems.append(f"results table {result.results_table} does not exist")
-        return
-    with warehouse.connect() as conn:
-        counts = conn.execute(
-            sql.SQL(
-                "SELECT week_start_date, execution_id, count(*) FROM {} GROUP BY 1, 2 ORDER BY 1"
-            ).format(table)
-        ).fetchall()
-    by_week = {w.week_start_date: w for w in weeks}
-    own: dict[date, int] = {}
-    foreign, orphan, stale = [], [], []
-    for week_start, execution_id, count in counts:
-        result.result_rows += count
-        week = by_week.get(week_start)
-        label = week_start.isoformat()
-        if week is None:
-            result.orphan_rows += count
-            orphan.append(f"{label} ({count} rows)")
-        elif execution_id == week.execution_id:
-            own[week_start] = own.get(week_start, 0) + count
-        elif week.status == "completed":
-            result.foreign_rows += count
-            foreign.append(f"{label} ({count} rows of execution {execution_id})")
-        else:
-            stale.append(f"{label} ({week.status}; {count} rows of execution {execution_id})")
-    mismatched_counts = [
-        f"{w.week_start_date} (record_count {w.record_count}, "
-        f"stored {own.get(w.week_start_date, 0)})"
-        for w in weeks
-        if w.status == "completed" and (w.record_count or 0) != own.get(w.week_start_date, 0)
-    ]
-    result.record_count_mismatches = len(mismatched_counts)
-    if foreign:
-        result.problems.append(
-            f"result rows whose execution_id differs from their week's: {_listed(foreign)}"
-        )
-    if orphan:
-        result.problems.append(f"result rows of weeks with no week row: {_listed(orphan)}")
-    if mismatched_counts:
-        result.problems.append(
-            f"stored rows differ from record_count: {_listed(mismatched_counts)}"
-        )
-    if stale:
-        result.notes.append(
-            f"rows of an earlier execution kept in weeks not completed: {_listed(stale)}"
-        )
-    completed = [w for w in weeks if w.status == "completed" and w.execution_id]
-    if not completed:
-        return
-    latest = max(completed, key=lambda w: w.week_start_date)
-    with warehouse.connect() as conn, conn.cursor() as cur:
-        cur.execute(
-            sql.SQL("SELECT * FROM {} WHERE week_start_date = %s LIMIT %s").format(table),
-            (latest.week_start_date, SAMPLE_ROWS),
-        )
-        names = [d.name for d in cur.description or []]
-        rows = cur.fetchall()
-    result.sample_week = latest.week_start_date.isoformat()
-    result.sample_rows = [
-        {
-            name: None if value is None else str(value)
-            for name, value in zip(names, row, strict=True)
-        }
-        for row in rows
-    ]
+def _labels(findings: list[WeekFinding]) -> list[str]:
+    return [f"{f.week.isoformat()} ({f.detail})" for f in findings]

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import sys
 
-from amc_reports.warehouse import Warehouse
+from amc_reports.environment import build_warehouse_resource, resolved
 
 
 def main() -> int:
-    warehouse = Warehouse.from_env()
+    warehouse = resolved(build_warehouse_resource()).get_warehouse()
     with warehouse.connect() as conn:
         started = conn.execute("SELECT pg_postmaster_start_time()").fetchone()[0]
     print(f"url {warehouse.database_url}", flush=True)

@@ -5,9 +5,21 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
-from amc_reports.warehouse import Warehouse
+from amc_reports.warehouse import Submission, Warehouse, WeekKey
 
 WEEK = date(2024, 1, 7)
+
+
+def submission(sql_hash: str = "sha-1", week: date = WEEK) -> Submission:
+    start = datetime(week.year, week.month, week.day)
+    return Submission(
+        amc_instance_id="amcinstance1",
+        time_window_start=start,
+        time_window_end=(start + timedelta(days=7)).isoformat(),
+        time_zone="America/New_York",
+        sql_hash=sql_hash,
+        parameters={"min_impressions": 10},
+    )
 
 
 def new_execution(
@@ -21,24 +33,13 @@ def new_execution(
     run_id: str = "run-1",
 ) -> uuid.UUID:
     """Record an execution; attach an AMC id (and set a status) when given."""
-    execution_id = warehouse.record_execution(
-        report=report,
-        week_start=week,
-        week_end=week + timedelta(days=6),
-        amc_instance_id="amcinstance1",
-        time_window_start=datetime(week.year, week.month, week.day),
-        time_window_end=(datetime(week.year, week.month, week.day) + timedelta(days=7)).isoformat(),
-        time_zone="America/New_York",
-        sql_hash=sql_hash,
-        parameters={"min_impressions": 10},
-        dagster_run_id=run_id,
+    execution_id = warehouse.life.record_submission(
+        WeekKey(report, week), submission(sql_hash, week), run_id=run_id
     )
     if amc_execution_id:
-        warehouse.attach_amc_execution(
-            execution_id, amc_execution_id, submitted_at=datetime.now(UTC)
-        )
+        warehouse.life.attach(execution_id, amc_execution_id, submitted_at=datetime.now(UTC))
     if status:
-        warehouse.update_execution(execution_id, status=status)
+        warehouse.life.progress(execution_id, status)
     return execution_id
 
 
@@ -64,7 +65,7 @@ def collected_week(
     """A fully traced completed week with `rows` result rows; returns its execution_id."""
     amc_id = amc_execution_id or f"amc-{uuid.uuid4().hex[:10]}"
     execution_id = new_execution(warehouse, report, week, amc_execution_id=amc_id)
-    warehouse.update_execution(execution_id, status="SUCCEEDED")
+    warehouse.life.progress(execution_id, "SUCCEEDED")
     data = csv_bytes(
         ["campaign_id", "impressions", "spend"],
         [[i, i * 10, f"{i * 1.5:.2f}"] for i in range(rows)],

@@ -6,7 +6,8 @@ import traceback
 
 import pytest
 
-from amc_reports.warehouse import DatabaseConfigError, Warehouse, resolve_database_url
+from amc_reports.environment import build_warehouse_resource, resolved
+from amc_reports.warehouse import DatabaseConfigError, Warehouse
 from amc_reports.warehouse.connection import mask_url, with_database
 
 SECRET = "Hunter2-S3cret"
@@ -14,6 +15,15 @@ SECRET = "Hunter2-S3cret"
 
 def _full_text(exc: BaseException) -> str:
     return "".join(traceback.format_exception(exc))
+
+
+def warehouse_from_env() -> Warehouse:
+    """The warehouse the commands and the definitions use, from the environment."""
+    return resolved(build_warehouse_resource()).get_warehouse()
+
+
+def url_from_env() -> str:
+    return resolved(build_warehouse_resource()).unmigrated_warehouse().database_url
 
 
 @pytest.mark.parametrize(
@@ -28,7 +38,7 @@ def _full_text(exc: BaseException) -> str:
 def test_unreachable_server(url: str, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("AMC_REPORTS_DATABASE_URL", url)
     with pytest.raises(DatabaseConfigError) as info:
-        Warehouse.from_env()
+        warehouse_from_env()
     text = _full_text(info.value)
     assert "AMC_REPORTS_DATABASE_URL" in str(info.value)
     assert "warehouse" in str(info.value)
@@ -47,16 +57,16 @@ def test_unreachable_server(url: str, monkeypatch: pytest.MonkeyPatch):
 def test_malformed_urls(url: str, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("AMC_REPORTS_DATABASE_URL", url)
     with pytest.raises(DatabaseConfigError) as info:
-        resolve_database_url()
+        url_from_env()
     assert "AMC_REPORTS_DATABASE_URL" in str(info.value)
     assert SECRET not in _full_text(info.value)
 
 
 def test_a_valid_url_is_returned_as_is(monkeypatch: pytest.MonkeyPatch, pg_url: str):
     monkeypatch.setenv("AMC_REPORTS_DATABASE_URL", pg_url)
-    assert resolve_database_url() == pg_url
+    assert url_from_env() == pg_url
     monkeypatch.setenv("AMC_REPORTS_DATABASE_URL", "postgresql+psycopg://u:p@h:5/db")
-    assert resolve_database_url() == "postgresql://u:p@h:5/db"
+    assert url_from_env() == "postgresql://u:p@h:5/db"
 
 
 def test_mask_url():

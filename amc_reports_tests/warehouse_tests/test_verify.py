@@ -13,7 +13,7 @@ import pytest
 from psycopg import sql
 
 from amc_reports.cli import main
-from amc_reports.warehouse import Warehouse
+from amc_reports.warehouse import Warehouse, WeekKey
 from amc_reports.warehouse.verify import verify
 
 from .helpers import WEEK, collected_week, new_execution
@@ -31,7 +31,9 @@ def _clean_data(warehouse: Warehouse) -> None:
     collected_week(warehouse, REPORT, WEEK, rows=5)
     collected_week(warehouse, REPORT, WEEK + timedelta(days=7), rows=3)
     collected_week(warehouse, "other_report", WEEK, rows=2)
-    warehouse.update_week_status(REPORT, WEEK + timedelta(days=14), "failed", error_message="x")
+    key = WeekKey(REPORT, WEEK + timedelta(days=14))
+    warehouse.life.claim(key, run_id="run-x")
+    warehouse.life.release(key, "x")
 
 
 def test_verify_on_clean_data_exits_0(warehouse: Warehouse, env_url: str, capsys):
@@ -111,7 +113,9 @@ def test_verify_finds_broken_lineage_and_exits_1(warehouse: Warehouse, env_url: 
 def test_verify_reports_rows_left_by_a_failed_recollection_as_a_note(warehouse: Warehouse):
     collected_week(warehouse, REPORT, WEEK, rows=4)
     retry = new_execution(warehouse, amc_execution_id="amc-retry")
-    warehouse.update_week_status(REPORT, WEEK, "failed", execution_id=retry, error_message="x")
+    warehouse.life.fail(
+        WeekKey(REPORT, WEEK), execution_id=retry, amc_execution_id=None, message="x"
+    )
     outcome = verify(warehouse)
     assert outcome.ok
     assert any("not completed" in note for note in outcome.reports[0].notes)

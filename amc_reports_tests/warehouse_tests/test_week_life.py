@@ -1,4 +1,5 @@
-"""Executions, weeks and collections: statuses, ids, the FK, claims and resumable executions."""
+"""Weeks and executions through their named transitions (`WeekLife`): statuses, ids, the FK,
+claims and resumable executions; and collections."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ from datetime import UTC, date, datetime, timedelta
 import psycopg
 import pytest
 
-from amc_reports.warehouse import WEEK_STATUSES, Warehouse
+from amc_reports.warehouse import ExecutionState, Warehouse, WeekKey, WeekStatus
+from amc_reports.warehouse.rows import parse_status
 
 from .helpers import WEEK, collected_week, csv_bytes, new_execution
 
 REPORT = "weekly_campaign"
-END = WEEK + timedelta(days=6)
+KEY = WeekKey(REPORT, WEEK)
 
 
 # -- executions --------------------------------------------------------------------------------
@@ -31,9 +33,9 @@ def test_record_and_attach_execution_sets_both_rows_at_once(warehouse: Warehouse
     assert row.time_window_end == datetime(2024, 1, 14)
     assert row.created_at.tzinfo is not None
 
-    warehouse.claim_week(REPORT, WEEK, END, dagster_run_id="run-1")
+    warehouse.life.claim(KEY, run_id="run-1")
     submitted = datetime(2024, 1, 15, 12, 0, tzinfo=UTC)
-    warehouse.attach_amc_execution(execution_id, "amc-123", submitted_at=submitted)
+    warehouse.life.attach(execution_id, "amc-123", submitted_at=submitted)
     row = warehouse.get_execution(execution_id)
     assert (row.amc_execution_id, row.status, row.submitted_at) == ("amc-123", "PENDING", submitted)
     week = warehouse.get_week(REPORT, WEEK)
@@ -45,16 +47,16 @@ def test_amc_execution_id_is_unique(warehouse: Warehouse):
     new_execution(warehouse, amc_execution_id="amc-dup")
     other = new_execution(warehouse)
     with pytest.raises(ValueError, match="already recorded"):
-        warehouse.attach_amc_execution(other, "amc-dup", submitted_at=datetime.now(UTC))
+        warehouse.life.attach(other, "amc-dup", submitted_at=datetime.now(UTC))
 
 
-def test_update_execution_keeps_unspecified_fields(warehouse: Warehouse):
+def test_progress_keeps_unspecified_fields(warehouse: Warehouse):
     execution_id = new_execution(warehouse, amc_execution_id="amc-1")
     started = datetime(2024, 1, 15, 12, 5, tzinfo=UTC)
-    warehouse.update_execution(execution_id, status="RUNNING", started_at=started)
-    warehouse.update_execution(
+    warehouse.life.progress(execution_id, "RUNNING", started_at=started)
+    warehouse.life.progress(
         execution_id,
-        status="SUCCEEDED",
+        ExecutionState.SUCCEEDED,
         completed_at=started + timedelta(minutes=3),
         data_gaps=[{"dataset": "x", "gap": "2024-01-08"}],
     )
@@ -64,9 +66,9 @@ def test_update_execution_keeps_unspecified_fields(warehouse: Warehouse):
     assert row.completed_at == started + timedelta(minutes=3)
     assert row.data_gaps == [{"dataset": "x", "gap": "2024-01-08"}]
     with pytest.raises(ValueError, match="BOGUS"):
-        warehouse.update_execution(execution_id, status="BOGUS")
+        warehouse.life.progress(execution_id, "BOGUS")
     with pytest.raises(ValueError, match="no workflow_executions row"):
-        warehouse.update_execution(uuid.uuid4(), status="FAILED")
+        warehouse.life.progress(uuid.uuid4(), "FAILED")
 
 
 def test_list_executions_oldest_first(warehouse: Warehouse):
@@ -76,98 +78,107 @@ def test_list_executions_oldest_first(warehouse: Warehouse):
     assert [e.id for e in warehouse.list_executions(REPORT, WEEK)] == [first, second]
 
 
-# -- update_week_status ------------------------------------------------------------------------
+# -- the week's transitions --------------------------------------------------------------------
 
 
-def test_update_week_status_with_an_execution_id(warehouse: Warehouse):
+def test_resume_names_the_execution_and_complete_keeps_the_start(warehouse: Warehouse):
     execution_id = new_execution(warehouse, amc_execution_id="amc-7")
-    row = warehouse.update_week_status(REPORT, WEEK, "running", execution_id=execution_id)
+    row = warehouse.life.resume(KEY, execution_id, run_id="run-1")
     assert row.status == "running"
     assert row.execution_id == execution_id
-    assert row.amc_execution_id == "amc-7"  # taken from the execution when not given
+    assert row.amc_execution_id == "amc-7"  # taken from the execution
     assert row.started_at is not None and row.completed_at is None
-    done = warehouse.update_week_status(
-        REPORT, WEEK, "completed", execution_id=execution_id, record_count=42
-    )
+    data = csv_bytes(["n"], [[i] for i in range(42)])
+    warehouse.replace_week_results(REPORT, WEEK, execution_id, [data])
+    done = warehouse.get_week(REPORT, WEEK)
+    assert done.status is WeekStatus.COMPLETED
     assert done.completed_at is not None
     assert done.record_count == 42
     assert done.started_at == row.started_at
 
 
-def test_update_week_status_without_ids_keeps_stored_ones_and_warns(
-    warehouse: Warehouse, caplog: pytest.LogCaptureFixture
-):
+def test_release_keeps_the_stored_ids(warehouse: Warehouse):
     execution_id = new_execution(warehouse, amc_execution_id="amc-8")
-    warehouse.update_week_status(REPORT, WEEK, "running", execution_id=execution_id)
-    caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="amc_reports.warehouse"):
-        row = warehouse.update_week_status(REPORT, WEEK, "failed", error_message="boom")
+    warehouse.life.resume(KEY, execution_id, run_id="run-1")
+    row = warehouse.life.release(KEY, "boom")
     assert row.status == "failed"
     assert (row.execution_id, row.amc_execution_id) == (execution_id, "amc-8")
     assert row.error_message == "boom"
     assert row.completed_at is not None
-    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert any("keeping the stored execution_id" in r.getMessage() for r in warnings)
-    assert any(str(execution_id) in r.getMessage() for r in warnings)
 
 
-def test_update_week_status_with_none_is_the_same_as_without(
-    warehouse: Warehouse, caplog: pytest.LogCaptureFixture
-):
+def test_fail_without_an_amc_id_takes_the_executions_own(warehouse: Warehouse):
     execution_id = new_execution(warehouse, amc_execution_id="amc-9")
-    warehouse.update_week_status(REPORT, WEEK, "running", execution_id=execution_id)
-    with caplog.at_level(logging.WARNING, logger="amc_reports.warehouse"):
-        row = warehouse.update_week_status(
-            REPORT, WEEK, "completed", execution_id=None, amc_execution_id=None
-        )
-    assert (row.execution_id, row.amc_execution_id) == (execution_id, "amc-9")
-    assert any("keeping the stored" in r.getMessage() for r in caplog.records)
+    warehouse.life.claim(KEY, run_id="run-1")
+    row = warehouse.life.fail(
+        KEY,
+        execution_id=execution_id,
+        amc_execution_id=None,
+        message="AMC said no",
+        execution_status=ExecutionState.FAILED,
+    )
+    assert (row.status, row.execution_id, row.amc_execution_id) == (
+        "failed",
+        execution_id,
+        "amc-9",
+    )
+    execution = warehouse.get_execution(execution_id)
+    assert (execution.status, execution.failure_reason) == ("FAILED", "AMC said no")
+    assert execution.completed_at is not None
 
 
-def test_update_week_status_completed_without_any_id_warns(
-    warehouse: Warehouse, caplog: pytest.LogCaptureFixture
-):
+def test_completing_without_an_amc_id_warns(warehouse: Warehouse, caplog: pytest.LogCaptureFixture):
+    execution_id = new_execution(warehouse)
     with caplog.at_level(logging.WARNING, logger="amc_reports.warehouse"):
-        row = warehouse.update_week_status(REPORT, WEEK, "completed", execution_id=None)
-    assert row.execution_id is None
+        warehouse.replace_week_results(REPORT, WEEK, execution_id, [csv_bytes(["a"], [[1]])])
+    row = warehouse.get_week(REPORT, WEEK)
+    assert row.status == "completed" and row.amc_execution_id is None
     assert any("lineage incomplete" in r.getMessage() for r in caplog.records)
 
 
-def test_update_week_status_rejects_unknown_statuses(warehouse: Warehouse):
+def test_statuses_are_enums_that_name_the_allowed_values(warehouse: Warehouse):
     with pytest.raises(ValueError) as info:
-        warehouse.update_week_status(REPORT, WEEK, "done")
+        parse_status(WeekStatus, "done", "week")
     message = str(info.value)
     assert "'done'" in message
-    for status in WEEK_STATUSES:
-        assert status in message
+    for status in WeekStatus:
+        assert status.value in message
+    with warehouse.connect() as conn, pytest.raises(psycopg.errors.CheckViolation):
+        conn.execute(
+            "INSERT INTO report_data_weeks (report, week_start_date, week_end_date, status)"
+            " VALUES (%s, %s, %s, 'done')",
+            (REPORT, WEEK, WEEK),
+        )
     assert warehouse.get_week(REPORT, WEEK) is None
 
 
-def test_update_week_status_creates_the_row_with_a_computed_week_end(warehouse: Warehouse):
-    row = warehouse.update_week_status(REPORT, WEEK, "skipped")
+def test_skip_creates_the_row_with_the_weeks_end(warehouse: Warehouse):
+    row = warehouse.life.skip(KEY, "not final yet")
+    assert row.status == "skipped"
     assert row.week_end_date == WEEK + timedelta(days=6)
     assert row.completed_at is not None
-    other = warehouse.update_week_status(
-        REPORT, WEEK + timedelta(days=7), "pending", week_end=WEEK + timedelta(days=10)
-    )
-    assert other.week_end_date == WEEK + timedelta(days=10)
+    assert row.error_message == "not final yet"
+    warehouse.life.claim(KEY, run_id="run-1")
+    assert warehouse.life.skip(KEY, "again") is None  # a running week is not skipped
+    assert warehouse.get_week(REPORT, WEEK).status == "running"
 
 
-def test_update_week_status_rejects_an_unknown_execution(warehouse: Warehouse):
+def test_transitions_reject_an_unknown_execution(warehouse: Warehouse):
     with pytest.raises(ValueError, match="no workflow_executions row"):
-        warehouse.update_week_status(REPORT, WEEK, "running", execution_id=uuid.uuid4())
+        warehouse.life.resume(KEY, uuid.uuid4(), run_id="run-1")
+    with pytest.raises(ValueError, match="no workflow_executions row"):
+        warehouse.life.fail(KEY, execution_id=uuid.uuid4(), amc_execution_id=None, message="x")
 
 
 def test_updated_at_is_kept_by_the_trigger(warehouse: Warehouse):
-    first = warehouse.update_week_status(REPORT, WEEK, "pending")
-    second = warehouse.update_week_status(REPORT, WEEK, "running")
+    first = warehouse.life.skip(KEY, "not yet")
+    second = warehouse.life.claim(KEY, run_id="run-1").week
     assert second.updated_at > first.updated_at
     assert second.created_at == first.created_at
 
 
 def test_deleting_an_execution_sets_the_week_fk_to_null(warehouse: Warehouse):
-    execution_id = new_execution(warehouse, amc_execution_id="amc-fk")
-    warehouse.update_week_status(REPORT, WEEK, "completed", execution_id=execution_id)
+    execution_id = collected_week(warehouse, REPORT, WEEK, amc_execution_id="amc-fk")
     with warehouse.connect() as conn:
         conn.execute("DELETE FROM workflow_executions WHERE id = %s", (execution_id,))
     row = warehouse.get_week(REPORT, WEEK)
@@ -181,23 +192,23 @@ def test_deleting_an_execution_sets_the_week_fk_to_null(warehouse: Warehouse):
         )
 
 
-# -- claim_week --------------------------------------------------------------------------------
+# -- claim and take over -----------------------------------------------------------------------
 
 
-def test_claim_week_busy_and_take_over(warehouse: Warehouse):
-    first = warehouse.claim_week(REPORT, WEEK, END, dagster_run_id="run-A")
+def test_claim_busy_and_take_over(warehouse: Warehouse):
+    first = warehouse.life.claim(KEY, run_id="run-A")
     assert first.claimed and first.previous is None
     assert first.week.status == "running" and first.week.dagster_run_id == "run-A"
 
-    busy = warehouse.claim_week(REPORT, WEEK, END, dagster_run_id="run-B")
+    busy = warehouse.life.claim(KEY, run_id="run-B")
     assert not busy.claimed
     assert busy.holder_run_id == "run-A"
     assert warehouse.get_week(REPORT, WEEK).dagster_run_id == "run-A"
 
-    wrong = warehouse.claim_week(REPORT, WEEK, END, dagster_run_id="run-B", take_over_from="x")
+    wrong = warehouse.life.take_over(KEY, run_id="run-B", from_run_id="x")
     assert not wrong.claimed
 
-    again = warehouse.claim_week(REPORT, WEEK, END, dagster_run_id="run-A")
+    again = warehouse.life.claim(KEY, run_id="run-A")
     assert again.claimed  # the holder itself may claim again (retry of the same run)
 
     collection = warehouse.start_collection(
@@ -207,13 +218,8 @@ def test_claim_week_busy_and_take_over(warehouse: Warehouse):
         backfill_id=None,
         weeks=[WEEK],
     )
-    taken = warehouse.claim_week(
-        REPORT,
-        WEEK,
-        END,
-        dagster_run_id="run-B",
-        take_over_from="run-A",
-        collection_id=collection,
+    taken = warehouse.life.take_over(
+        KEY, run_id="run-B", from_run_id="run-A", collection_id=collection
     )
     assert taken.claimed
     assert taken.previous.dagster_run_id == "run-A"
@@ -221,16 +227,17 @@ def test_claim_week_busy_and_take_over(warehouse: Warehouse):
     assert (row.dagster_run_id, row.collection_id) == ("run-B", collection)
 
 
-def test_claim_week_after_completion_or_failure(warehouse: Warehouse):
-    warehouse.update_week_status(REPORT, WEEK, "failed", error_message="old", dagster_run_id="r0")
-    claim = warehouse.claim_week(REPORT, WEEK, END, dagster_run_id="run-C")
+def test_claim_after_completion_or_failure(warehouse: Warehouse):
+    warehouse.life.claim(KEY, run_id="r0")
+    warehouse.life.release(KEY, "old")
+    claim = warehouse.life.claim(KEY, run_id="run-C")
     assert claim.claimed
     assert claim.previous.status == "failed"
     assert claim.week.error_message is None
     assert claim.week.completed_at is None
 
 
-def test_claim_week_concurrently_only_one_wins(warehouse: Warehouse):
+def test_claim_concurrently_only_one_wins(warehouse: Warehouse):
     import threading
 
     results = []
@@ -238,7 +245,7 @@ def test_claim_week_concurrently_only_one_wins(warehouse: Warehouse):
 
     def claim(run: str) -> None:
         barrier.wait(timeout=30)
-        results.append(warehouse.claim_week(REPORT, WEEK, END, dagster_run_id=run))
+        results.append(warehouse.life.claim(KEY, run_id=run))
 
     threads = [threading.Thread(target=claim, args=(f"run-{i}",)) for i in range(4)]
     for thread in threads:
@@ -250,38 +257,39 @@ def test_claim_week_concurrently_only_one_wins(warehouse: Warehouse):
     assert all(r.holder_run_id == winner for r in results if not r.claimed)
 
 
-# -- find_resumable_execution ------------------------------------------------------------------
+# -- resumable executions ----------------------------------------------------------------------
 
 
-def test_find_resumable_execution(warehouse: Warehouse):
-    assert warehouse.find_resumable_execution(REPORT, WEEK, "sha-1") is None
+def test_resumable_execution(warehouse: Warehouse):
+    life = warehouse.life
+    assert life.resumable_execution(KEY, "sha-1") is None
     unsubmitted = new_execution(warehouse)
-    assert warehouse.find_resumable_execution(REPORT, WEEK, "sha-1") is None  # no AMC id
+    assert life.resumable_execution(KEY, "sha-1") is None  # no AMC id
 
     execution_id = new_execution(warehouse, amc_execution_id="amc-r1")
-    found = warehouse.find_resumable_execution(REPORT, WEEK, "sha-1")
+    found = life.resumable_execution(KEY, "sha-1")
     assert found is not None and found.id == execution_id
-    assert warehouse.find_resumable_execution(REPORT, WEEK, "other-sql") is None
-    assert warehouse.find_resumable_execution(REPORT, WEEK + timedelta(days=7), "sha-1") is None
+    assert life.resumable_execution(KEY, "other-sql") is None
+    assert life.resumable_execution(WeekKey(REPORT, WEEK + timedelta(days=7)), "sha-1") is None
 
-    warehouse.update_execution(execution_id, status="RUNNING")
-    assert warehouse.find_resumable_execution(REPORT, WEEK, "sha-1").id == execution_id
-    warehouse.update_execution(execution_id, status="SUCCEEDED")
+    life.progress(execution_id, "RUNNING")
+    assert life.resumable_execution(KEY, "sha-1").id == execution_id
+    life.progress(execution_id, "SUCCEEDED")
     # Succeeded but not loaded yet (the run crashed before the load): resume, don't resubmit.
-    assert warehouse.find_resumable_execution(REPORT, WEEK, "sha-1").id == execution_id
+    assert life.resumable_execution(KEY, "sha-1").id == execution_id
     warehouse.replace_week_results(REPORT, WEEK, execution_id, [csv_bytes(["a"], [[1]])])
-    assert warehouse.find_resumable_execution(REPORT, WEEK, "sha-1") is None
+    assert life.resumable_execution(KEY, "sha-1") is None
 
     failed = new_execution(warehouse, amc_execution_id="amc-r2", status="FAILED")
-    assert warehouse.find_resumable_execution(REPORT, WEEK, "sha-1") is None
+    assert life.resumable_execution(KEY, "sha-1") is None
     assert warehouse.get_execution(failed).status == "FAILED"
     assert warehouse.get_execution(unsubmitted).status == "CREATED"
 
 
-def test_find_resumable_execution_ignores_older_executions(warehouse: Warehouse):
+def test_resumable_execution_ignores_older_executions(warehouse: Warehouse):
     old = new_execution(warehouse, amc_execution_id="amc-old", status="SUCCEEDED")
     newer = new_execution(warehouse, amc_execution_id="amc-new", status="CANCELLED")
-    assert warehouse.find_resumable_execution(REPORT, WEEK, "sha-1") is None
+    assert warehouse.life.resumable_execution(KEY, "sha-1") is None
     assert {old, newer} == {e.id for e in warehouse.list_executions(REPORT, WEEK)}
 
 

@@ -1,0 +1,220 @@
+"""Typed rows of the control tables, and the status enums of weeks, executions and collections.
+
+The enums are `StrEnum`s: they compare equal to the strings stored in Postgres (and to the CHECK
+constraints of the tables), so `row.status == "completed"` and `row.status is WeekStatus.COMPLETED`
+both hold. Which status may follow which is decided in one place: `week_life`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, fields
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from psycopg import sql
+
+from amc_reports.weeks import week_end_of
+
+
+class WeekStatus(StrEnum):
+    """`report_data_weeks.status`: where one (report, week) stands."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class ExecutionState(StrEnum):
+    """`workflow_executions.status`: AMC's statuses plus our own before and around submission."""
+
+    CREATED = "CREATED"  # recorded, about to be submitted
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    PUBLISHING = "PUBLISHING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    REJECTED = "REJECTED"
+    SUBMIT_FAILED = "SUBMIT_FAILED"  # AMC did not accept it, or we cannot know its id
+
+    @property
+    def in_flight(self) -> bool:
+        """AMC is still working on it."""
+        return self in IN_FLIGHT
+
+
+IN_FLIGHT = frozenset({ExecutionState.PENDING, ExecutionState.RUNNING, ExecutionState.PUBLISHING})
+
+
+class CollectionType(StrEnum):
+    """How the Dagster run collecting weeks was started."""
+
+    BACKFILL = "backfill"
+    SCHEDULED = "scheduled"
+    MANUAL = "manual"
+
+
+class CollectionStatus(StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    PARTIAL = "partial"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def parse_status(enum: type[E], value: object, what: str) -> E:
+    """`value` as a member of `enum`, or a ValueError naming the allowed values."""
+    try:
+        return enum(value)
+    except ValueError:
+        allowed = ", ".join(member.value for member in enum)
+        raise ValueError(f"unknown {what} status {value!r}; allowed: {allowed}") from None
+
+
+@dataclass(frozen=True)
+class WeekKey:
+    """One (report, week): the key of a `report_data_weeks` row and of a Dagster partition."""
+
+    report: str
+    week_start: date
+
+    @property
+    def week_end(self) -> date:
+        return week_end_of(self.week_start)
+
+    def describe(self) -> str:
+        return f"report {self.report!r}, week {self.week_start.isoformat()}"
+
+
+@dataclass(frozen=True)
+class WeekRow:
+    """A `report_data_weeks` row."""
+
+    id: uuid.UUID
+    report: str
+    week_start_date: date
+    week_end_date: date
+    status: WeekStatus
+    execution_id: uuid.UUID | None
+    amc_execution_id: str | None
+    record_count: int | None
+    data_checksum: str | None
+    execution_time_seconds: float | None
+    result_columns: list[tuple[str, str]] | None
+    error_message: str | None
+    started_at: datetime | None
+    completed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    collection_id: uuid.UUID | None
+    dagster_run_id: str | None
+
+    @property
+    def key(self) -> WeekKey:
+        return WeekKey(self.report, self.week_start_date)
+
+    @property
+    def is_completed(self) -> bool:
+        return self.status is WeekStatus.COMPLETED
+
+
+@dataclass(frozen=True)
+class ExecutionRow:
+    """A `workflow_executions` row (`id` is our execution_id)."""
+
+    id: uuid.UUID
+    report: str
+    week_start_date: date
+    week_end_date: date
+    amc_instance_id: str
+    amc_execution_id: str | None
+    status: ExecutionState
+    time_window_start: datetime
+    time_window_end: datetime
+    time_zone: str
+    sql_hash: str
+    parameters: dict[str, Any]
+    submitted_at: datetime | None
+    started_at: datetime | None
+    completed_at: datetime | None
+    row_count: int | None
+    bytes: int | None
+    failure_reason: str | None
+    data_gaps: list[Any] | None
+    dagster_run_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def is_loaded(self) -> bool:
+        """Its result has been stored (the load sets the row count)."""
+        return self.row_count is not None
+
+
+@dataclass(frozen=True)
+class CollectionRow:
+    """A `report_data_collections` row."""
+
+    id: uuid.UUID
+    report: str
+    collection_type: CollectionType
+    dagster_run_id: str
+    backfill_id: str | None
+    weeks: list[date]
+    weeks_total: int
+    weeks_completed: int
+    weeks_failed: int
+    status: CollectionStatus
+    started_at: datetime
+    completed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+def columns_of(row_type: type, table_alias: str | None = None) -> sql.Composable:
+    """The SELECT (or RETURNING) list of a row type's columns, qualified by `table_alias`."""
+    prefix = () if table_alias is None else (table_alias,)
+    return sql.SQL(", ").join(sql.Identifier(*prefix, f.name) for f in fields(row_type))
+
+
+WEEK_COLUMNS = columns_of(WeekRow)
+EXECUTION_COLUMNS = columns_of(ExecutionRow)
+COLLECTION_COLUMNS = columns_of(CollectionRow)
+
+
+def week_row(row: dict[str, Any] | None) -> WeekRow | None:
+    if row is None:
+        return None
+    columns = row["result_columns"]
+    return WeekRow(
+        **{
+            **row,
+            "status": WeekStatus(row["status"]),
+            "result_columns": None if columns is None else [tuple(c) for c in columns],
+        }
+    )
+
+
+def execution_row(row: dict[str, Any] | None) -> ExecutionRow | None:
+    if row is None:
+        return None
+    return ExecutionRow(**{**row, "status": ExecutionState(row["status"])})
+
+
+def collection_row(row: dict[str, Any] | None) -> CollectionRow | None:
+    if row is None:
+        return None
+    return CollectionRow(
+        **{
+            **row,
+            "collection_type": CollectionType(row["collection_type"]),
+            "status": CollectionStatus(row["status"]),
+        }
+    )

@@ -1,0 +1,456 @@
+"""The life of a week: every write to `report_data_weeks` and `workflow_executions`, as named
+transitions. Nothing else in the project writes those two tables.
+
+A week (`WeekStatus`), drawn in docs/weeks.md:
+
+    (no row) ─claim─▶ running ─complete─▶ completed
+    pending | failed | completed | skipped ─claim─▶ running
+    running, held by this run ─claim─▶ running                (a retry of the same run)
+    running, held by a run that has ended ─take_over─▶ running
+    running ─fail─▶ failed                        (AMC failed it, or it would not load)
+    running ─release─▶ failed                     (the attempt stopped: error, interrupt)
+    (no row) | pending | failed ─skip─▶ skipped
+
+An execution (`ExecutionState`), one row per AMC execution we ask for:
+
+    (no row) ─record_submission─▶ CREATED ─attach─▶ PENDING ─progress─▶ RUNNING ─▶ PUBLISHING
+    PUBLISHING ─progress─▶ SUCCEEDED ─complete─▶ SUCCEEDED, loaded (row_count set)
+    PENDING | RUNNING | PUBLISHING ─progress─▶ FAILED | CANCELLED | REJECTED
+    CREATED ─fail (submission)─▶ SUBMIT_FAILED
+
+While a week is running, its row names the execution it works on (`attach` when AMC accepts a new
+one, `resume` when an earlier one is picked up again): both ids are on the week row from the moment
+AMC answers. `complete` runs inside the load's transaction, so the rows and the week's outcome
+commit together.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from amc_reports.warehouse.rows import (
+    EXECUTION_COLUMNS,
+    IN_FLIGHT,
+    WEEK_COLUMNS,
+    ExecutionRow,
+    ExecutionState,
+    WeekKey,
+    WeekRow,
+    WeekStatus,
+    columns_of,
+    execution_row,
+    parse_status,
+    week_row,
+)
+
+_log = logging.getLogger(__name__)
+
+Connect = Callable[[], psycopg.Connection]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What `claim` / `take_over` did: `claimed`, else which run holds the week."""
+
+    claimed: bool
+    holder_run_id: str | None = None
+    previous: WeekRow | None = None
+    week: WeekRow | None = None
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What is about to be submitted to AMC for a week."""
+
+    amc_instance_id: str
+    time_window_start: datetime | str
+    time_window_end: datetime | str
+    time_zone: str
+    sql_hash: str
+    parameters: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class LoadedWeek:
+    """What a load stored for a week: the values `complete` records."""
+
+    record_count: int
+    checksum: str
+    bytes: int
+    columns: list[tuple[str, str]]
+
+
+def _naive(value: datetime | str) -> datetime | str:
+    """AMC time windows are wall-clock times in the report's zone: stored without a zone."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.replace(tzinfo=None)
+    return value
+
+
+def _ensure_week_row(cur: psycopg.Cursor[Any], key: WeekKey) -> bool:
+    """Create the week's row (pending) if it does not exist; True when it was created."""
+    cur.execute(
+        "INSERT INTO report_data_weeks (report, week_start_date, week_end_date, status)"
+        " VALUES (%s, %s, %s, 'pending') ON CONFLICT (report, week_start_date) DO NOTHING",
+        (key.report, key.week_start, key.week_end),
+    )
+    return cur.rowcount == 1
+
+
+def _lock_week_row(cur: psycopg.Cursor[Any], key: WeekKey) -> WeekRow:
+    cur.execute(
+        sql.SQL(
+            "SELECT {} FROM report_data_weeks WHERE report = %s AND week_start_date = %s FOR UPDATE"
+        ).format(WEEK_COLUMNS),
+        (key.report, key.week_start),
+    )
+    row = week_row(cur.fetchone())
+    assert row is not None
+    return row
+
+
+class WeekLife:
+    """The named transitions of weeks and executions (see the module docstring)."""
+
+    def __init__(self, connect: Connect) -> None:
+        self._connect = connect
+
+    # -- claiming a week -----------------------------------------------------------------------
+
+    def claim(self, key: WeekKey, *, run_id: str, collection_id: uuid.UUID | None = None) -> Claim:
+        """Mark the week running for `run_id`, unless another run holds it (row-locked)."""
+        return self._claim(key, run_id, collection_id, may_take_from=None)
+
+    def take_over(
+        self,
+        key: WeekKey,
+        *,
+        run_id: str,
+        from_run_id: str,
+        collection_id: uuid.UUID | None = None,
+    ) -> Claim:
+        """Claim a week that `from_run_id` left running (the caller knows that run has ended)."""
+        return self._claim(key, run_id, collection_id, may_take_from=from_run_id)
+
+    def _claim(
+        self,
+        key: WeekKey,
+        run_id: str,
+        collection_id: uuid.UUID | None,
+        may_take_from: str | None,
+    ) -> Claim:
+        with self._connect() as conn, conn.cursor(row_factory=dict_row) as cur:
+            created = _ensure_week_row(cur, key)
+            current = _lock_week_row(cur, key)
+            previous = None if created else current
+            holder = current.dagster_run_id
+            held_by_other = (
+                current.status is WeekStatus.RUNNING and bool(holder) and holder != run_id
+            )
+            if held_by_other and holder != may_take_from:
+                return Claim(claimed=False, holder_run_id=holder, previous=previous)
+            if held_by_other:
+                _log.warning("run %s takes %s over from run %s", run_id, key.describe(), holder)
+            cur.execute(
+                sql.SQL(
+                    "UPDATE report_data_weeks SET status = 'running', dagster_run_id = %s,"
+                    " collection_id = %s, started_at = clock_timestamp(), completed_at = NULL,"
+                    " error_message = NULL"
+                    " WHERE report = %s AND week_start_date = %s RETURNING {}"
+                ).format(WEEK_COLUMNS),
+                (run_id, collection_id, key.report, key.week_start),
+            )
+            return Claim(claimed=True, previous=previous, week=week_row(cur.fetchone()))
+
+    # -- executions ----------------------------------------------------------------------------
+
+    def record_submission(
+        self, key: WeekKey, submission: Submission, *, run_id: str | None
+    ) -> uuid.UUID:
+        """Record an execution about to be submitted (CREATED); returns its execution_id."""
+        with self._connect() as conn:
+            row = conn.execute(
+                "INSERT INTO workflow_executions (report, week_start_date, week_end_date,"
+                " amc_instance_id, status, time_window_start, time_window_end, time_zone, sql_hash,"
+                " parameters, dagster_run_id)"
+                " VALUES (%s, %s, %s, %s, 'CREATED', %s::timestamp, %s::timestamp, %s, %s, %s, %s)"
+                " RETURNING id",
+                (
+                    key.report,
+                    key.week_start,
+                    key.week_end,
+                    submission.amc_instance_id,
+                    _naive(submission.time_window_start),
+                    _naive(submission.time_window_end),
+                    submission.time_zone,
+                    submission.sql_hash,
+                    Jsonb(submission.parameters or {}),
+                    run_id,
+                ),
+            ).fetchone()
+        assert row is not None
+        return row[0]
+
+    def attach(
+        self,
+        execution_id: uuid.UUID,
+        amc_execution_id: str,
+        *,
+        submitted_at: datetime,
+        status: ExecutionState | str = ExecutionState.PENDING,
+    ) -> None:
+        """AMC accepted the execution: its id goes on the execution and on the week, at once."""
+        state = parse_status(ExecutionState, status, "execution")
+        if not amc_execution_id:
+            raise ValueError("amc_execution_id must not be empty")
+        with self._connect() as conn, conn.cursor() as cur:
+            try:
+                cur.execute(
+                    "UPDATE workflow_executions SET amc_execution_id = %s, status = %s,"
+                    " submitted_at = %s WHERE id = %s"
+                    " RETURNING report, week_start_date",
+                    (amc_execution_id, state.value, submitted_at, execution_id),
+                )
+            except psycopg.errors.UniqueViolation:
+                raise ValueError(
+                    f"amc_execution_id {amc_execution_id} is already recorded for another execution"
+                ) from None
+            found = cur.fetchone()
+            if found is None:
+                raise ValueError(f"execution_id {execution_id} has no workflow_executions row")
+            key = WeekKey(found[0], found[1])
+            _ensure_week_row(cur, key)
+            cur.execute(
+                "UPDATE report_data_weeks SET execution_id = %s, amc_execution_id = %s"
+                " WHERE report = %s AND week_start_date = %s",
+                (execution_id, amc_execution_id, key.report, key.week_start),
+            )
+
+    def resume(self, key: WeekKey, execution_id: uuid.UUID, *, run_id: str) -> WeekRow:
+        """The running week works on an execution submitted earlier (no new submission)."""
+        with self._connect() as conn, conn.cursor(row_factory=dict_row) as cur:
+            _ensure_week_row(cur, key)
+            _lock_week_row(cur, key)
+            cur.execute(
+                sql.SQL(
+                    "UPDATE report_data_weeks w SET status = 'running', execution_id = e.id,"
+                    " amc_execution_id = e.amc_execution_id, dagster_run_id = %s,"
+                    " started_at = clock_timestamp(), completed_at = NULL, error_message = NULL"
+                    " FROM workflow_executions e"
+                    " WHERE e.id = %s AND w.report = %s AND w.week_start_date = %s"
+                    " RETURNING {}"
+                ).format(columns_of(WeekRow, "w")),
+                (run_id, execution_id, key.report, key.week_start),
+            )
+            row = week_row(cur.fetchone())
+        if row is None:
+            raise ValueError(f"execution_id {execution_id} has no workflow_executions row")
+        return row
+
+    def progress(
+        self,
+        execution_id: uuid.UUID,
+        status: ExecutionState | str,
+        *,
+        started_at: datetime | None = None,
+        completed_at: datetime | None = None,
+        failure_reason: str | None = None,
+        data_gaps: list[Any] | None = None,
+    ) -> None:
+        """What AMC says of the execution now; fields not given keep what is stored."""
+        state = parse_status(ExecutionState, status, "execution")
+        with self._connect() as conn:
+            cur = conn.execute(
+                "UPDATE workflow_executions SET status = %s,"
+                " started_at = COALESCE(%s, started_at),"
+                " completed_at = COALESCE(%s, completed_at),"
+                " failure_reason = COALESCE(%s, failure_reason),"
+                " data_gaps = COALESCE(%s, data_gaps)"
+                " WHERE id = %s",
+                (
+                    state.value,
+                    started_at,
+                    completed_at,
+                    failure_reason,
+                    Jsonb(data_gaps) if data_gaps is not None else None,
+                    execution_id,
+                ),
+            )
+            if cur.rowcount == 0:
+                raise ValueError(f"execution_id {execution_id} has no workflow_executions row")
+
+    def resumable_execution(self, key: WeekKey, sql_hash: str) -> ExecutionRow | None:
+        """The execution a new attempt at the week should resume instead of submitting, if any.
+
+        The newest execution of (week, sql_hash) that AMC accepted (has an amc_execution_id) is
+        resumable while AMC still works on it, or when it SUCCEEDED but its result was never
+        loaded. Anything else (failed, cancelled, or already loaded) means: submit a new one.
+        """
+        with self._connect() as conn, conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(
+                sql.SQL(
+                    "SELECT {} FROM workflow_executions"
+                    " WHERE report = %s AND week_start_date = %s AND sql_hash = %s"
+                    " AND amc_execution_id IS NOT NULL"
+                    " ORDER BY created_at DESC, id DESC LIMIT 1"
+                ).format(EXECUTION_COLUMNS),
+                (key.report, key.week_start, sql_hash),
+            )
+            newest = execution_row(cur.fetchone())
+        if newest is None:
+            return None
+        if newest.status in IN_FLIGHT:
+            return newest
+        if newest.status is ExecutionState.SUCCEEDED and not newest.is_loaded:
+            return newest
+        return None
+
+    # -- ending an attempt ---------------------------------------------------------------------
+
+    def fail(
+        self,
+        key: WeekKey,
+        *,
+        execution_id: uuid.UUID,
+        amc_execution_id: str | None,
+        message: str,
+        execution_status: ExecutionState | None = None,
+        execution_reason: str | None = None,
+    ) -> WeekRow:
+        """The week failed on this execution (whose status becomes `execution_status` if given).
+
+        Both rows change in one transaction. The week row names the execution it failed on; its
+        AMC id is the one given, else the execution's own.
+        """
+        with self._connect() as conn, conn.cursor(row_factory=dict_row) as cur:
+            if execution_status is not None:
+                cur.execute(
+                    "UPDATE workflow_executions SET status = %s, completed_at = clock_timestamp(),"
+                    " failure_reason = %s WHERE id = %s",
+                    (execution_status.value, execution_reason or message, execution_id),
+                )
+            cur.execute(
+                "SELECT amc_execution_id FROM workflow_executions WHERE id = %s", (execution_id,)
+            )
+            found = cur.fetchone()
+            if found is None:
+                raise ValueError(f"execution_id {execution_id} has no workflow_executions row")
+            _ensure_week_row(cur, key)
+            cur.execute(
+                sql.SQL(
+                    "UPDATE report_data_weeks SET status = 'failed', execution_id = %s,"
+                    " amc_execution_id = %s, error_message = %s, completed_at = clock_timestamp()"
+                    " WHERE report = %s AND week_start_date = %s RETURNING {}"
+                ).format(WEEK_COLUMNS),
+                (
+                    execution_id,
+                    amc_execution_id or found["amc_execution_id"],
+                    message,
+                    key.report,
+                    key.week_start,
+                ),
+            )
+            row = week_row(cur.fetchone())
+        assert row is not None
+        return row
+
+    def release(self, key: WeekKey, message: str) -> WeekRow:
+        """The attempt stopped before finishing (an unexpected error, an interrupt): the week
+        fails with `message` and keeps the ids it has, so a new attempt can resume them."""
+        with self._connect() as conn, conn.cursor(row_factory=dict_row) as cur:
+            _ensure_week_row(cur, key)
+            cur.execute(
+                sql.SQL(
+                    "UPDATE report_data_weeks SET status = 'failed', error_message = %s,"
+                    " completed_at = clock_timestamp()"
+                    " WHERE report = %s AND week_start_date = %s RETURNING {}"
+                ).format(WEEK_COLUMNS),
+                (message, key.report, key.week_start),
+            )
+            row = week_row(cur.fetchone())
+        assert row is not None
+        return row
+
+    def skip(self, key: WeekKey, reason: str) -> WeekRow | None:
+        """Nothing is to be collected for the week now (the row says why). A week that is
+        running or completed is left as it is (returns None)."""
+        with self._connect() as conn, conn.cursor(row_factory=dict_row) as cur:
+            _ensure_week_row(cur, key)
+            cur.execute(
+                sql.SQL(
+                    "UPDATE report_data_weeks SET status = 'skipped', error_message = %s,"
+                    " completed_at = clock_timestamp()"
+                    " WHERE report = %s AND week_start_date = %s"
+                    " AND status IN ('pending', 'failed', 'skipped') RETURNING {}"
+                ).format(WEEK_COLUMNS),
+                (reason, key.report, key.week_start),
+            )
+            return week_row(cur.fetchone())
+
+    @staticmethod
+    def complete(
+        cur: psycopg.Cursor[Any],
+        key: WeekKey,
+        execution_id: uuid.UUID,
+        amc_execution_id: str | None,
+        loaded: LoadedWeek,
+        *,
+        started: float,
+    ) -> None:
+        """Inside the load's transaction: the week is completed by this execution's rows.
+
+        `started` is the load's `time.perf_counter()` start, used as the execution time of a
+        week that was not claimed (a direct load).
+        """
+        _ensure_week_row(cur, key)
+        cur.execute(
+            "UPDATE report_data_weeks w SET"
+            " status = 'completed',"
+            " record_count = %(count)s,"
+            " data_checksum = %(checksum)s,"
+            " execution_time_seconds = CASE"
+            "   WHEN w.status = 'running' AND w.started_at IS NOT NULL"
+            "   THEN extract(epoch FROM clock_timestamp() - w.started_at)::double precision"
+            "   ELSE %(seconds)s END,"
+            " completed_at = clock_timestamp(),"
+            " execution_id = %(execution_id)s,"
+            " amc_execution_id = COALESCE(%(amc)s, e.amc_execution_id),"
+            " result_columns = %(columns)s,"
+            " error_message = NULL"
+            " FROM workflow_executions e"
+            " WHERE e.id = %(execution_id)s AND w.report = %(report)s"
+            " AND w.week_start_date = %(week)s"
+            " RETURNING w.amc_execution_id",
+            {
+                "count": loaded.record_count,
+                "checksum": loaded.checksum,
+                "seconds": time.perf_counter() - started,
+                "execution_id": execution_id,
+                "amc": amc_execution_id,
+                "columns": Jsonb([list(c) for c in loaded.columns]),
+                "report": key.report,
+                "week": key.week_start,
+            },
+        )
+        updated = cur.fetchone()
+        if updated is None:
+            raise ValueError(f"execution_id {execution_id} has no workflow_executions row")
+        if not updated[0]:
+            _log.warning(
+                "%s completed without an amc_execution_id: lineage incomplete", key.describe()
+            )
+        cur.execute(
+            "UPDATE workflow_executions SET row_count = %s, bytes = %s WHERE id = %s",
+            (loaded.record_count, loaded.bytes, execution_id),
+        )
