@@ -13,7 +13,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     from amc_reports.amc.sandbox import cli as sandbox_cli
-    from amc_reports.warehouse import cli as warehouse_cli
+    from amc_reports.commands import warehouse as warehouse_cli
 
     warehouse_cli.register(sub)
     sandbox_cli.register(sub)
@@ -46,11 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
 def _stop_local(args: argparse.Namespace) -> int:
     """Stop the services `make dev` starts on demand (they also stop by themselves when idle)."""
     from amc_reports.amc.sandbox import stop_sandbox
-    from amc_reports.warehouse.embedded import default_server
+    from amc_reports.environment import local_settings
+    from amc_reports.orchestration.resources import embedded_server
 
-    sandbox = stop_sandbox()
+    local = local_settings()
+    sandbox = stop_sandbox(local.sandbox_dir)
     print("AMC sandbox: " + ("stopped" if sandbox else "not running"))
-    postgres = default_server().stop()
+    postgres = embedded_server(local.pgdata, local.pg_idle_seconds).stop()
     print("embedded PostgreSQL: " + ("stopped" if postgres else "not running"))
     return 0
 

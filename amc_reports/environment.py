@@ -1,42 +1,115 @@
-"""The one place that decides live vs local: AMC credentials and the database come from env vars."""
+"""The one place that reads the environment and decides live or local.
+
+- AMC: live when `AMC_CLIENT_ID`, `AMC_CLIENT_SECRET` and `AMC_REFRESH_TOKEN` are all set (read
+  through `dg.EnvVar`, never copied into config), the local sandbox when none is, an error when only
+  some are.
+- The warehouse: the Postgres at `AMC_REPORTS_DATABASE_URL` when set, else the embedded PostgreSQL.
+- Local state (`AMC_REPORTS_HOME`, default `<project>/.amc_reports`): the sandbox's and the embedded
+  PostgreSQL's folders, and their idle timeouts.
+
+Everything below this module (the AMC client, the warehouse, the local services, the config loader)
+takes explicit values; the Dagster definitions and the `amc-reports` commands both build their
+resources here.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 
 import dagster as dg
 
-from amc_reports.orchestration.resources import AmcResource, WarehouseResource
+from amc_reports.orchestration.resources import (
+    DEFAULT_PG_IDLE_SECONDS,
+    DEFAULT_SANDBOX_IDLE_SECONDS,
+    AmcResource,
+    EmbeddedWarehouseResource,
+    LiveAmcResource,
+    PostgresWarehouseResource,
+    SandboxAmcResource,
+    WarehouseResource,
+)
+from amc_reports.paths import DEFAULT_HOME
+
+_log = logging.getLogger(__name__)
 
 AMC_CREDENTIAL_VARS = ("AMC_CLIENT_ID", "AMC_CLIENT_SECRET", "AMC_REFRESH_TOKEN")
+API_BASE_URL_VAR = "AMC_API_BASE_URL"
+TOKEN_URL_VAR = "AMC_TOKEN_URL"
 DATABASE_URL_VAR = "AMC_REPORTS_DATABASE_URL"
 SANDBOX_URL_VAR = "AMC_REPORTS_SANDBOX_URL"
+SANDBOX_IDLE_VAR = "AMC_REPORTS_SANDBOX_IDLE_TIMEOUT"
+HOME_VAR = "AMC_REPORTS_HOME"
+PGDATA_VAR = "AMC_REPORTS_PGDATA"
+PG_IDLE_VAR = "AMC_REPORTS_PG_IDLE_SECONDS"
 
 
 class HalfConfiguredError(ValueError):
     """A half-configured environment (some AMC credentials set, others missing)."""
 
 
-def _set(env: Mapping[str, str], name: str) -> bool:
-    return bool(env.get(name, "").strip())
+def _get(env: Mapping[str, str], name: str) -> str:
+    return env.get(name, "").strip()
+
+
+@dataclass(frozen=True)
+class LocalSettings:
+    """Where the local stand-ins keep their state, and when they stop by themselves."""
+
+    home: Path
+    pgdata: Path
+    pg_idle_seconds: float
+    sandbox_dir: Path
+    sandbox_idle_seconds: float
+
+
+def local_settings(env: Mapping[str, str] | None = None) -> LocalSettings:
+    env = os.environ if env is None else env
+    home = Path(_get(env, HOME_VAR)).expanduser() if _get(env, HOME_VAR) else DEFAULT_HOME
+    pgdata = (
+        Path(_get(env, PGDATA_VAR)).expanduser() if _get(env, PGDATA_VAR) else home / "postgres"
+    )
+    return LocalSettings(
+        home=home,
+        pgdata=pgdata,
+        pg_idle_seconds=_seconds(env, PG_IDLE_VAR, DEFAULT_PG_IDLE_SECONDS),
+        sandbox_dir=home / "sandbox",
+        sandbox_idle_seconds=_seconds(env, SANDBOX_IDLE_VAR, DEFAULT_SANDBOX_IDLE_SECONDS),
+    )
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    """A number of seconds; `never` (or a negative number) means never stop."""
+    raw = _get(env, name).lower()
+    if not raw:
+        return default
+    if raw in {"never", "inf", "infinity", "off"}:
+        return -1.0
+    try:
+        return float(raw)
+    except ValueError:
+        _log.warning("%s=%r is not a number of seconds; using %s", name, raw, default)
+        return default
 
 
 def build_amc_resource(env: Mapping[str, str] | None = None) -> AmcResource:
     """Live AMC when all three LwA variables are set, the sandbox when none are; else an error."""
     env = os.environ if env is None else env
-    present = [name for name in AMC_CREDENTIAL_VARS if _set(env, name)]
-    optional: dict[str, object] = {}
-    if _set(env, "AMC_API_BASE_URL"):
-        optional["api_base_url"] = dg.EnvVar("AMC_API_BASE_URL")
-    if _set(env, "AMC_TOKEN_URL"):
-        optional["token_url"] = dg.EnvVar("AMC_TOKEN_URL")
+    present = [name for name in AMC_CREDENTIAL_VARS if _get(env, name)]
     if len(present) == len(AMC_CREDENTIAL_VARS):
-        return AmcResource(
+        overrides: dict[str, object] = {}
+        if _get(env, API_BASE_URL_VAR):
+            overrides["api_base_url"] = dg.EnvVar(API_BASE_URL_VAR)
+        if _get(env, TOKEN_URL_VAR):
+            overrides["token_url"] = dg.EnvVar(TOKEN_URL_VAR)
+        return LiveAmcResource(
             client_id=dg.EnvVar("AMC_CLIENT_ID"),
             client_secret=dg.EnvVar("AMC_CLIENT_SECRET"),
             refresh_token=dg.EnvVar("AMC_REFRESH_TOKEN"),
-            **optional,
+            **overrides,
         )
     if present:
         missing = [name for name in AMC_CREDENTIAL_VARS if name not in present]
@@ -44,17 +117,29 @@ def build_amc_resource(env: Mapping[str, str] | None = None) -> AmcResource:
             f"AMC credentials are half configured: {', '.join(present)} set but "
             f"{', '.join(missing)} missing. Set all three for live AMC, or none for the sandbox."
         )
-    if _set(env, SANDBOX_URL_VAR):
-        optional["sandbox_url"] = dg.EnvVar(SANDBOX_URL_VAR)
-    return AmcResource(**optional)
+    local = local_settings(env)
+    return SandboxAmcResource(
+        sandbox_url=_get(env, SANDBOX_URL_VAR) or None,
+        state_dir=str(local.sandbox_dir),
+        idle_timeout_seconds=local.sandbox_idle_seconds,
+    )
 
 
 def build_warehouse_resource(env: Mapping[str, str] | None = None) -> WarehouseResource:
+    """The Postgres of `AMC_REPORTS_DATABASE_URL`, else the embedded PostgreSQL."""
     env = os.environ if env is None else env
-    if _set(env, DATABASE_URL_VAR):
-        return WarehouseResource(database_url=dg.EnvVar(DATABASE_URL_VAR))
-    return WarehouseResource()
+    if _get(env, DATABASE_URL_VAR):
+        return PostgresWarehouseResource(database_url=dg.EnvVar(DATABASE_URL_VAR))
+    local = local_settings(env)
+    return EmbeddedWarehouseResource(
+        pgdata=str(local.pgdata), idle_stop_seconds=local.pg_idle_seconds
+    )
 
 
 def build_resources(env: Mapping[str, str] | None = None) -> dict[str, dg.ConfigurableResource]:
     return {"amc": build_amc_resource(env), "warehouse": build_warehouse_resource(env)}
+
+
+def resolved(resource: dg.ConfigurableResource) -> dg.ConfigurableResource:
+    """A resource with its `dg.EnvVar` fields read, for use outside Dagster (the commands)."""
+    return resource.process_config_and_initialize()

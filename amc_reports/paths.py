@@ -1,4 +1,4 @@
-"""Where local state lives: embedded Postgres, sandbox state, logs (one gitignored folder)."""
+"""Where the project and its local state live (no environment reads: `environment` does those)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ import os
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_HOME = PROJECT_ROOT / ".amc_reports"
 
 
 def state_dir() -> Path:
     """The folder for local state: `AMC_REPORTS_HOME`, else `<project>/.amc_reports`."""
     configured = os.environ.get("AMC_REPORTS_HOME")
-    path = Path(configured).expanduser() if configured else PROJECT_ROOT / ".amc_reports"
+    path = Path(configured).expanduser() if configured else DEFAULT_HOME
     path.mkdir(parents=True, exist_ok=True)
     return path

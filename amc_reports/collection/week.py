@@ -1,7 +1,8 @@
 """Collect one (report, week): claim, submit or resume, poll, load, record.
 
-Written against the AMC client and the warehouse only; the Dagster layer calls
-`WeekCollector.collect` and turns the `WeekOutcome` (or the `CollectionError`) into a
+Written against the AMC client and the warehouse only; every change of the week's state goes
+through `warehouse.life` (`WeekLife`), the one owner of the week and execution rows. The Dagster
+layer (through `batch.collect_weeks`) turns the `WeekOutcome`, or the `CollectionError`, into a
 materialization or a failed run.
 """
 
@@ -11,7 +12,6 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
@@ -23,8 +23,23 @@ from amc_reports.amc import (
     ExecutionRecord,
     ExecutionStatus,
 )
+from amc_reports.collection.outcome import (
+    CollectionError,
+    ExecutionFailedError,
+    LoadError,
+    SubmissionError,
+    WeekBusyError,
+    WeekOutcome,
+)
+from amc_reports.collection.policies import PollPolicy, RejectionPolicy
 from amc_reports.config import ReportConfig
-from amc_reports.warehouse import LoadResult, Warehouse
+from amc_reports.warehouse import (
+    ExecutionState,
+    LoadResult,
+    Submission,
+    Warehouse,
+    WeekKey,
+)
 from amc_reports.weeks import WeekWindow
 
 
@@ -32,101 +47,6 @@ class Logger(Protocol):
     def info(self, msg: str, *args: Any) -> Any: ...
     def warning(self, msg: str, *args: Any) -> Any: ...
     def error(self, msg: str, *args: Any) -> Any: ...
-
-
-@dataclass(frozen=True)
-class PollPolicy:
-    """How often to ask AMC about an execution.
-
-    The interval grows with the time already waited (a tenth of it by default), between
-    `min_seconds` and `max_seconds`: a 1-minute sandbox run is noticed within seconds, a 2-hour
-    AMC run is asked about every 30 s, not every second.
-    """
-
-    min_seconds: float = 1.0
-    max_seconds: float = 30.0
-    elapsed_fraction: float = 0.1
-
-    def interval(self, elapsed_seconds: float) -> float:
-        wanted = elapsed_seconds * self.elapsed_fraction
-        return max(self.min_seconds, min(self.max_seconds, wanted))
-
-
-@dataclass(frozen=True)
-class RejectionPolicy:
-    """AMC answers REJECTED when too many executions overlap: submit again later, with backoff."""
-
-    max_attempts: int = 4
-    first_delay_seconds: float = 120.0
-    backoff_factor: float = 2.0
-
-    def delay(self, attempt: int) -> float:
-        return self.first_delay_seconds * self.backoff_factor ** (attempt - 1)
-
-
-@dataclass(frozen=True)
-class WeekOutcome:
-    """What one successful collection produced; the source of the materialization metadata."""
-
-    report: str
-    window: WeekWindow
-    execution_id: uuid.UUID
-    amc_execution_id: str
-    resumed: bool
-    record: ExecutionRecord
-    load: LoadResult
-    submissions: int
-    data_gaps: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def queue_seconds(self) -> float | None:
-        if self.record.create_time and self.record.start_time:
-            return (self.record.start_time - self.record.create_time).total_seconds()
-        return None
-
-    @property
-    def run_seconds(self) -> float | None:
-        if self.record.start_time and self.record.end_time:
-            return (self.record.end_time - self.record.start_time).total_seconds()
-        return None
-
-
-class CollectionError(Exception):
-    """A week could not be collected. The message is for the person reading the run's failure."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        execution_id: uuid.UUID | None = None,
-        amc_execution_id: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.execution_id = execution_id
-        self.amc_execution_id = amc_execution_id
-
-
-class WeekBusyError(CollectionError):
-    """Another live run holds the week; nothing was submitted."""
-
-    def __init__(self, message: str, *, holder_run_id: str) -> None:
-        super().__init__(message)
-        self.holder_run_id = holder_run_id
-
-
-class ExecutionFailedError(CollectionError):
-    """AMC ended the execution FAILED, CANCELLED or (after every retry) REJECTED."""
-
-
-class SubmissionError(CollectionError):
-    """AMC did not accept the execution, or accepted it without an id we could track."""
-
-
-class LoadError(CollectionError):
-    """AMC succeeded but the result could not be downloaded or stored."""
-
-
-_AMC_STATUS_OF_FINISHED_INTERRUPT = "CANCELLED"
 
 
 class WeekCollector:
@@ -147,6 +67,7 @@ class WeekCollector:
         self.report = report
         self.amc = amc
         self.warehouse = warehouse
+        self.life = warehouse.life
         self.log: Logger = log or logging.getLogger("amc_reports.collection")
         self.poll = poll or PollPolicy()
         self.rejection = rejection or RejectionPolicy()
@@ -162,8 +83,11 @@ class WeekCollector:
     def window(self, week_start: date) -> WeekWindow:
         return WeekWindow(week_start=week_start, time_zone=self.report.timezone)
 
+    def key(self, week_start: date) -> WeekKey:
+        return WeekKey(self.report.name, week_start)
+
     def describe(self, window: WeekWindow) -> str:
-        return f"report {self.report.name!r}, week {window.week_start.isoformat()}"
+        return self.key(window.week_start).describe()
 
     # -- the procedure -------------------------------------------------------------------------
 
@@ -203,13 +127,7 @@ class WeekCollector:
             "submitted is resumed when the week is materialized again."
         )
         try:
-            self.warehouse.update_week_status(
-                self.report.name,
-                window.week_start,
-                "failed",
-                error_message=message,
-                week_end=window.week_end,
-            )
+            self.life.release(self.key(window.week_start), message)
         except Exception as inner:  # the original error matters more
             self.log.error(f"{message} Recording that failed too: {inner}")
 
@@ -253,7 +171,7 @@ class WeekCollector:
                 f"AMC execution ended {record.status.value}: {reason}. If the reason is about "
                 "the query (syntax, columns, resource limits), fix the report's SQL first; "
                 "otherwise materialize the week again (a new AMC execution is submitted).",
-                execution_status=record.status.value,
+                execution_status=ExecutionState(record.status.value),
                 failure_reason=reason,
             )
 
@@ -284,7 +202,7 @@ class WeekCollector:
         if not backfill_id:
             return None
         row = self.warehouse.get_week(self.report.name, week_start)
-        if row is None or row.status != "completed" or row.collection_id is None:
+        if row is None or not row.is_completed or row.collection_id is None:
             return None
         collection = self.warehouse.get_collection(row.collection_id)
         if collection is None or collection.backfill_id != backfill_id:
@@ -324,10 +242,8 @@ class WeekCollector:
         collection_id: uuid.UUID | None,
         run_is_alive: Callable[[str], bool] | None,
     ) -> None:
-        report, week = self.report.name, window.week_start
-        claim = self.warehouse.claim_week(
-            report, week, window.week_end, dagster_run_id=run_id, collection_id=collection_id
-        )
+        key = self.key(window.week_start)
+        claim = self.life.claim(key, run_id=run_id, collection_id=collection_id)
         if claim.claimed:
             return
         holder = claim.holder_run_id or "unknown"
@@ -336,13 +252,8 @@ class WeekCollector:
                 f"{self.describe(window)} was left running by run {holder}, which has ended; "
                 "taking it over"
             )
-            claim = self.warehouse.claim_week(
-                report,
-                week,
-                window.week_end,
-                dagster_run_id=run_id,
-                collection_id=collection_id,
-                take_over_from=holder,
+            claim = self.life.take_over(
+                key, run_id=run_id, from_run_id=holder, collection_id=collection_id
             )
             if claim.claimed:
                 return
@@ -354,24 +265,15 @@ class WeekCollector:
         )
 
     def _resume_or_submit(self, window: WeekWindow, run_id: str) -> tuple[uuid.UUID, str, bool]:
-        existing = self.warehouse.find_resumable_execution(
-            self.report.name, window.week_start, self.report.query_fingerprint
-        )
+        key = self.key(window.week_start)
+        existing = self.life.resumable_execution(key, self.report.query_fingerprint)
         if existing is not None and existing.amc_execution_id:
             self.log.info(
                 f"Resuming AMC execution {existing.amc_execution_id} (execution_id "
                 f"{existing.id}, status {existing.status}) for {self.describe(window)}: "
                 "no new submission"
             )
-            self.warehouse.update_week_status(
-                self.report.name,
-                window.week_start,
-                "running",
-                execution_id=existing.id,
-                amc_execution_id=existing.amc_execution_id,
-                dagster_run_id=run_id,
-                week_end=window.week_end,
-            )
+            self.life.resume(key, existing.id, run_id=run_id)
             self._in_flight = (existing.id, existing.amc_execution_id)
             return existing.id, existing.amc_execution_id, True
         execution_id, amc_id = self._submit(window, run_id)
@@ -379,17 +281,17 @@ class WeekCollector:
 
     def _submit(self, window: WeekWindow, run_id: str) -> tuple[uuid.UUID, str]:
         report = self.report
-        execution_id = self.warehouse.record_execution(
-            report=report.name,
-            week_start=window.week_start,
-            week_end=window.week_end,
-            amc_instance_id=self.instance_id,
-            time_window_start=window.amc_start,
-            time_window_end=window.amc_end,
-            time_zone=window.time_zone,
-            sql_hash=report.query_fingerprint,
-            parameters=dict(report.parameters),
-            dagster_run_id=run_id,
+        execution_id = self.life.record_submission(
+            self.key(window.week_start),
+            Submission(
+                amc_instance_id=self.instance_id,
+                time_window_start=window.amc_start,
+                time_window_end=window.amc_end,
+                time_zone=window.time_zone,
+                sql_hash=report.query_fingerprint,
+                parameters=dict(report.parameters),
+            ),
+            run_id=run_id,
         )
         try:
             record = self.amc.create_execution(
@@ -411,7 +313,7 @@ class WeekCollector:
                 f"AMC accepted the execution but returned no execution id ({exc}); it cannot be "
                 "tracked. Check the AMC console for an execution of this window before "
                 "materializing the week again.",
-                execution_status="SUBMIT_FAILED",
+                execution_status=ExecutionState.SUBMIT_FAILED,
                 error_class=SubmissionError,
             ) from None
         except AmcCreateOutcomeUnknownError as exc:
@@ -422,7 +324,7 @@ class WeekCollector:
                 f"the connection to AMC broke while submitting ({exc}); AMC may have created an "
                 "execution we cannot track. Check the AMC console for an execution of this "
                 "window before materializing the week again.",
-                execution_status="SUBMIT_FAILED",
+                execution_status=ExecutionState.SUBMIT_FAILED,
                 error_class=SubmissionError,
             ) from None
         except AmcError as exc:
@@ -431,7 +333,7 @@ class WeekCollector:
                 execution_id,
                 None,
                 f"AMC did not accept the execution: {exc}",
-                execution_status="SUBMIT_FAILED",
+                execution_status=ExecutionState.SUBMIT_FAILED,
                 error_class=SubmissionError,
             ) from None
         except BaseException:
@@ -442,16 +344,16 @@ class WeekCollector:
                 execution_id,
                 None,
                 "interrupted while submitting to AMC; any execution AMC created is untracked",
-                execution_status="SUBMIT_FAILED",
+                execution_status=ExecutionState.SUBMIT_FAILED,
             )
             raise
         amc_id = record.execution_id
         self._in_flight = (execution_id, amc_id)
-        self.warehouse.attach_amc_execution(
+        self.life.attach(
             execution_id,
             amc_id,
             submitted_at=record.create_time or datetime.now(UTC),
-            status=record.status.value,
+            status=ExecutionState(record.status.value),
         )
         self.log.info(
             f"Submitted AMC execution {amc_id} (execution_id {execution_id}) for "
@@ -473,12 +375,11 @@ class WeekCollector:
                     amc_id,
                     f"lost contact with AMC while waiting for the execution ({exc}). It may "
                     "still be running: materializing the week again resumes it.",
-                    keep_execution=True,
                 ) from None
             if record.status is not last_status:
-                self.warehouse.update_execution(
+                self.life.progress(
                     execution_id,
-                    status=record.status.value,
+                    ExecutionState(record.status.value),
                     started_at=record.start_time,
                     completed_at=record.end_time if record.is_terminal else None,
                     failure_reason=record.failure_reason,
@@ -497,16 +398,15 @@ class WeekCollector:
         self, window: WeekWindow, execution_id: uuid.UUID, amc_id: str
     ) -> None:
         """The run was terminated while AMC works: cancel there, so nobody pays for it."""
-        if self.warehouse.get_execution(execution_id).amc_execution_id is None:
-            self.warehouse.attach_amc_execution(
-                execution_id, amc_id, submitted_at=datetime.now(UTC), status="PENDING"
-            )
+        execution = self.warehouse.get_execution(execution_id)
+        if execution is not None and execution.amc_execution_id is None:
+            self.life.attach(execution_id, amc_id, submitted_at=datetime.now(UTC))
         try:
             record = self.amc.cancel_execution(self.instance_id, amc_id)
-            status = record.status.value
+            status = ExecutionState(record.status.value)
             self.log.warning(f"Run terminated: cancelled AMC execution {amc_id}")
         except AmcError as exc:
-            status = _AMC_STATUS_OF_FINISHED_INTERRUPT
+            status = ExecutionState.CANCELLED
             self.log.warning(f"Run terminated; cancelling AMC execution {amc_id} failed: {exc}")
         self._record_failure(
             window,
@@ -524,7 +424,6 @@ class WeekCollector:
                     window.week_start,
                     execution_id,
                     stream,
-                    week_end=window.week_end,
                     amc_execution_id=amc_id,
                 )
         except Exception as exc:
@@ -535,7 +434,6 @@ class WeekCollector:
                 f"AMC finished, but its result could not be loaded: {exc}. The week's previous "
                 "rows are untouched; materializing the week again downloads the same result (no "
                 "new AMC execution).",
-                keep_execution=True,
                 error_class=LoadError,
             ) from None
 
@@ -548,11 +446,12 @@ class WeekCollector:
         amc_id: str | None,
         reason: str,
         *,
-        execution_status: str | None = None,
+        execution_status: ExecutionState | None = None,
         failure_reason: str | None = None,
-        keep_execution: bool = False,
         error_class: type[CollectionError] = ExecutionFailedError,
     ) -> CollectionError:
+        """Record the week's failure; the error to raise. Without `execution_status` the
+        execution keeps its status (it may still be running, or be loaded on the next try)."""
         message = (
             f"{self.describe(window)} failed (execution_id {execution_id}, amc_execution_id "
             f"{amc_id or 'none'}): {reason}"
@@ -562,7 +461,7 @@ class WeekCollector:
             execution_id,
             amc_id,
             failure_reason or reason,
-            execution_status=None if keep_execution else execution_status,
+            execution_status=execution_status,
             week_message=message,
         )
         self.log.error(message)
@@ -575,22 +474,14 @@ class WeekCollector:
         amc_id: str | None,
         reason: str,
         *,
-        execution_status: str | None,
+        execution_status: ExecutionState | None,
         week_message: str | None = None,
     ) -> None:
-        if execution_status is not None:
-            self.warehouse.update_execution(
-                execution_id,
-                status=execution_status,
-                completed_at=datetime.now(UTC),
-                failure_reason=reason,
-            )
-        self.warehouse.update_week_status(
-            self.report.name,
-            window.week_start,
-            "failed",
+        self.life.fail(
+            self.key(window.week_start),
             execution_id=execution_id,
             amc_execution_id=amc_id,
-            error_message=week_message or reason,
-            week_end=window.week_end,
+            message=week_message or reason,
+            execution_status=execution_status,
+            execution_reason=reason,
         )

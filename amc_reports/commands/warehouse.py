@@ -1,4 +1,7 @@
-"""`amc-reports verify | migrate | postgres`: the warehouse's operator commands."""
+"""`amc-reports verify | migrate | postgres`: the warehouse's operator commands.
+
+They use the warehouse the Dagster definitions use (`amc_reports.environment`).
+"""
 
 from __future__ import annotations
 
@@ -40,12 +43,17 @@ def _fail(exc: Exception) -> int:
     return 2
 
 
+def _warehouse_resource() -> Any:
+    from amc_reports.environment import build_warehouse_resource, resolved
+
+    return resolved(build_warehouse_resource())
+
+
 def run_migrate(args: argparse.Namespace) -> int:
-    from amc_reports.warehouse.connection import mask_url, resolve_database_url
-    from amc_reports.warehouse.store import Warehouse
+    from amc_reports.warehouse.connection import mask_url
 
     try:
-        warehouse = Warehouse(resolve_database_url())
+        warehouse = _warehouse_resource().unmigrated_warehouse()
         applied = warehouse.migrate()
     except DatabaseConfigError as exc:
         return _fail(exc)
@@ -58,11 +66,10 @@ def run_migrate(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from amc_reports.warehouse.store import Warehouse
     from amc_reports.warehouse.verify import verify
 
     try:
-        outcome = verify(Warehouse.from_env(), args.report)
+        outcome = verify(_warehouse_resource().get_warehouse(), args.report)
     except DatabaseConfigError as exc:
         return _fail(exc)
     if args.json:
@@ -123,9 +130,11 @@ def _short(value: str | None, limit: int = 40) -> str:
 
 
 def run_postgres(args: argparse.Namespace) -> int:
-    from amc_reports.warehouse.embedded import default_server
+    from amc_reports.environment import local_settings
+    from amc_reports.orchestration.resources import embedded_server
 
-    server = default_server()
+    local = local_settings()
+    server = embedded_server(local.pgdata, local.pg_idle_seconds)
     if args.action == "start":
         try:
             uri = server.uri()

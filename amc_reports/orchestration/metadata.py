@@ -5,14 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import dagster as dg
-from psycopg import sql
 
 from amc_reports.collection import WeekOutcome
 from amc_reports.config import ReportConfig
 from amc_reports.warehouse import Warehouse
 
 PREVIEW_ROWS = 5
-_LINEAGE_COLUMNS = ("execution_id", "week_start_date")
 
 # Postgres type -> the type names Dagster shows in a column schema.
 _DISPLAY_TYPES = {
@@ -35,20 +33,14 @@ def column_schema(columns: list[tuple[str, str]]) -> dg.TableSchema:
 
 def preview_markdown(warehouse: Warehouse, report: str, outcome: WeekOutcome) -> str:
     """The first rows of the week as a markdown table (lineage columns left out)."""
-    query = sql.SQL("SELECT * FROM {} WHERE week_start_date = %s AND execution_id = %s LIMIT %s")
-    with warehouse.connect() as conn, conn.cursor() as cur:
-        cur.execute(
-            query.format(sql.SQL(warehouse.results_table(report))),
-            (outcome.window.week_start, outcome.execution_id, PREVIEW_ROWS),
-        )
-        names = [d.name for d in cur.description or []]
-        rows = cur.fetchall()
-    keep = [i for i, name in enumerate(names) if name not in _LINEAGE_COLUMNS]
+    names, rows = warehouse.preview_rows(
+        report, outcome.window.week_start, outcome.execution_id, PREVIEW_ROWS
+    )
     if not rows:
         return "_No rows._"
-    header = "| " + " | ".join(names[i] for i in keep) + " |"
-    rule = "| " + " | ".join("---" for _ in keep) + " |"
-    body = ["| " + " | ".join(_cell(row[i]) for i in keep) + " |" for row in rows]
+    header = "| " + " | ".join(names) + " |"
+    rule = "| " + " | ".join("---" for _ in names) + " |"
+    body = ["| " + " | ".join(_cell(value) for value in row) + " |" for row in rows]
     return "\n".join([header, rule, *body])
 
 

@@ -1,10 +1,16 @@
-"""Resources: the AMC API (live or sandbox, same client) and the Postgres warehouse."""
+"""Resources: where AMC is (live, or the local sandbox) and where the warehouse is (a Postgres URL,
+or the embedded PostgreSQL). Each is one class per target behind one interface; which one a
+deployment gets is decided once, in `amc_reports.environment`.
+
+Live AMC and the sandbox use the same client: only the base URL and the credentials differ.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
 from dataclasses import replace
+from pathlib import Path
 from urllib.parse import urlparse
 
 import dagster as dg
@@ -14,89 +20,49 @@ from amc_reports.amc import AmcClient, AmcClientConfig, AmcCredentials
 from amc_reports.amc.sandbox import ensure_sandbox, sandbox_client_config
 from amc_reports.collection import PollPolicy, RejectionPolicy
 from amc_reports.config import InstanceConfig
-from amc_reports.warehouse import Warehouse, resolve_database_url
+from amc_reports.paths import DEFAULT_HOME
+from amc_reports.warehouse import Warehouse
+from amc_reports.warehouse.connection import CONNECTION_HINT, validate_database_url
+from amc_reports.warehouse.embedded import EmbeddedPostgres
+from amc_reports.warehouse.store import open_warehouse
 
 logger = logging.getLogger("amc_reports")
 
-_EMBEDDED = "<embedded>"  # cache key of the embedded server's Warehouse
-_warehouses: dict[str, Warehouse] = {}
-_warehouses_lock = threading.Lock()
 _announced: set[str] = set()
+_announced_lock = threading.Lock()
+
+DEFAULT_SANDBOX_IDLE_SECONDS = 4 * 3600.0
+DEFAULT_PG_IDLE_SECONDS = 300.0
 
 
 class AmcResource(dg.ConfigurableResource):
-    """Amazon Marketing Cloud. Without credentials it talks to the local AMC sandbox instead.
+    """Amazon Marketing Cloud, as the collection uses it: the client of an instance, and how to
+    wait. `LiveAmcResource` and `SandboxAmcResource` say where AMC is."""
 
-    Credentials come only from environment variables (see `amc_reports.environment`).
-    """
-
-    client_id: str | None = Field(default=None, description="LwA client id (AMC_CLIENT_ID)")
-    client_secret: str | None = Field(default=None, description="LwA secret (AMC_CLIENT_SECRET)")
-    refresh_token: str | None = Field(default=None, description="LwA token (AMC_REFRESH_TOKEN)")
-    api_base_url: str | None = Field(
-        default=None, description="Override of the regional AMC API host (AMC_API_BASE_URL)"
-    )
-    token_url: str | None = Field(default=None, description="Override of the LwA token URL")
-    sandbox_url: str | None = Field(
-        default=None, description="Sandbox address when no credentials are set"
-    )
     poll_min_seconds: float = Field(default=1.0, description="Shortest wait between status polls")
     poll_max_seconds: float = Field(default=30.0, description="Longest wait between status polls")
     retry_budget_seconds: float = Field(
         default=300.0, description="How long one AMC call may keep retrying 429/5xx/network errors"
     )
-    rejection_retry_seconds: float = 120.0
-    rejection_max_attempts: int = 4
-
-    @property
-    def is_live(self) -> bool:
-        return bool(self.client_id and self.client_secret and self.refresh_token)
+    rejection_retry_seconds: float = Field(
+        default=120.0, description="First wait before submitting again after AMC REJECTED"
+    )
+    rejection_max_attempts: int = Field(
+        default=4, description="Submissions of a week before a REJECTED week fails"
+    )
 
     def describe_target(self) -> str:
-        if self.is_live:
-            return f"live AMC ({self.api_base_url or 'regional API hosts'})"
-        return f"the AMC sandbox at {self.sandbox_url or 'the default local address'}"
+        raise NotImplementedError
 
     def client_config(self, instance: InstanceConfig) -> AmcClientConfig:
-        if self.is_live:
-            credentials = AmcCredentials(
-                client_id=self.client_id or "",
-                client_secret=self.client_secret or "",
-                refresh_token=self.refresh_token or "",
-            )
-            config = AmcClientConfig.for_region(
-                instance.region,
-                credentials,
-                advertiser_id=instance.advertiser_id,
-                marketplace_id=instance.marketplace_id,
-                retry_budget_seconds=self.retry_budget_seconds,
-            )
-            overrides = {}
-            if self.api_base_url:
-                overrides["api_base_url"] = self.api_base_url
-            if self.token_url:
-                overrides["token_url"] = self.token_url
-            if overrides:
-                config = replace(config, **overrides)
-            return config
-        base_url = self._sandbox_base_url()
-        return sandbox_client_config(
-            base_url,
-            advertiser_id=instance.advertiser_id,
-            marketplace_id=instance.marketplace_id,
-            retry_budget_seconds=self.retry_budget_seconds,
-        )
-
-    def _sandbox_base_url(self) -> str:
-        if self.sandbox_url:
-            parsed = urlparse(self.sandbox_url)
-            return ensure_sandbox(host=parsed.hostname or "127.0.0.1", port=parsed.port or 8765)
-        return ensure_sandbox()
+        raise NotImplementedError
 
     def get_client(self, instance: InstanceConfig, log: logging.Logger | None = None) -> AmcClient:
         target = self.describe_target()
-        if target not in _announced:
+        with _announced_lock:
+            first = target not in _announced
             _announced.add(target)
+        if first:
             (log or logger).info(f"AMC: using {target}")
         return AmcClient(self.client_config(instance))
 
@@ -112,24 +78,175 @@ class AmcResource(dg.ConfigurableResource):
         )
 
 
-class WarehouseResource(dg.ConfigurableResource):
-    """The Postgres warehouse: AMC_REPORTS_DATABASE_URL, or the embedded PostgreSQL when unset."""
+class LiveAmcResource(AmcResource):
+    """Live AMC with Login-with-Amazon credentials (from environment variables, `dg.EnvVar`)."""
 
-    database_url: str | None = Field(
-        default=None, description="Postgres URL (AMC_REPORTS_DATABASE_URL); embedded when unset"
+    client_id: str = Field(description="LwA client id (AMC_CLIENT_ID)")
+    client_secret: str = Field(description="LwA client secret (AMC_CLIENT_SECRET)")
+    refresh_token: str = Field(description="LwA refresh token (AMC_REFRESH_TOKEN)")
+    api_base_url: str | None = Field(
+        default=None, description="Override of the regional AMC API host (AMC_API_BASE_URL)"
+    )
+    token_url: str | None = Field(
+        default=None, description="Override of the regional LwA token URL (AMC_TOKEN_URL)"
     )
 
-    def get_warehouse(self) -> Warehouse:
-        """One migrated `Warehouse` per database and process.
+    def describe_target(self) -> str:
+        return f"live AMC ({self.api_base_url or 'regional API hosts'})"
 
-        The embedded server (no URL configured) is found or started once per process, not on every
-        call: the asset and each of its checks ask for the warehouse in the same run.
-        """
-        key = self.database_url or _EMBEDDED
-        with _warehouses_lock:
-            warehouse = _warehouses.get(key)
-            if warehouse is None:
-                warehouse = Warehouse(self.database_url or resolve_database_url())
-                warehouse.migrate()
-                _warehouses[key] = warehouse
-            return warehouse
+    def client_config(self, instance: InstanceConfig) -> AmcClientConfig:
+        credentials = AmcCredentials(
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            refresh_token=self.refresh_token,
+        )
+        config = AmcClientConfig.for_region(
+            instance.region,
+            credentials,
+            advertiser_id=instance.advertiser_id,
+            marketplace_id=instance.marketplace_id,
+            retry_budget_seconds=self.retry_budget_seconds,
+        )
+        overrides = {}
+        if self.api_base_url:
+            overrides["api_base_url"] = self.api_base_url
+        if self.token_url:
+            overrides["token_url"] = self.token_url
+        return replace(config, **overrides) if overrides else config
+
+
+class SandboxAmcResource(AmcResource):
+    """The local AMC sandbox: used at `sandbox_url` (started there when it is a free loopback
+    port), else found or started for `state_dir`."""
+
+    sandbox_url: str | None = Field(
+        default=None, description="Use, or start, a sandbox at this URL (AMC_REPORTS_SANDBOX_URL)"
+    )
+    state_dir: str | None = Field(
+        default=None, description="The sandbox's state folder (default .amc_reports/sandbox)"
+    )
+    idle_timeout_seconds: float = Field(
+        default=DEFAULT_SANDBOX_IDLE_SECONDS,
+        description="A sandbox started here stops after this long without requests (0: never)",
+    )
+
+    def describe_target(self) -> str:
+        return f"the AMC sandbox at {self.sandbox_url or 'a local address'}"
+
+    def client_config(self, instance: InstanceConfig) -> AmcClientConfig:
+        return sandbox_client_config(
+            self.base_url(),
+            advertiser_id=instance.advertiser_id,
+            marketplace_id=instance.marketplace_id,
+            retry_budget_seconds=self.retry_budget_seconds,
+        )
+
+    def base_url(self) -> str:
+        """The URL of a healthy sandbox, starting one if needed."""
+        state_dir = Path(self.state_dir) if self.state_dir else DEFAULT_HOME / "sandbox"
+        if self.sandbox_url:
+            parsed = urlparse(self.sandbox_url)
+            return ensure_sandbox(
+                host=parsed.hostname or "127.0.0.1",
+                port=parsed.port or 80,
+                state_dir=state_dir,
+                idle_timeout=self.idle_timeout_seconds,
+                use_env=False,
+            )
+        return ensure_sandbox(
+            state_dir=state_dir, idle_timeout=self.idle_timeout_seconds, use_env=False
+        )
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The Postgres warehouse. `PostgresWarehouseResource` and `EmbeddedWarehouseResource` say
+    where it is."""
+
+    def database_url_now(self) -> str:
+        """The database's URL (an embedded server is started if needed)."""
+        raise NotImplementedError
+
+    def cache_key(self) -> str:
+        raise NotImplementedError
+
+    def connection_hint(self) -> str:
+        return CONNECTION_HINT
+
+    def unmigrated_warehouse(self) -> Warehouse:
+        """A `Warehouse` on the database, migrations not applied (for `amc-reports migrate`)."""
+        return Warehouse(
+            validate_database_url(self.database_url_now()), connection_hint=self.connection_hint()
+        )
+
+    def get_warehouse(self) -> Warehouse:
+        """One migrated `Warehouse` per database and process (the asset and each of its checks
+        ask for it in the same run)."""
+        return open_warehouse(
+            self.database_url_now, key=self.cache_key(), connection_hint=self.connection_hint()
+        )
+
+
+class PostgresWarehouseResource(WarehouseResource):
+    """A Postgres server of your own (AMC_REPORTS_DATABASE_URL)."""
+
+    database_url: str = Field(description="Postgres URL (AMC_REPORTS_DATABASE_URL)")
+
+    def database_url_now(self) -> str:
+        return self.database_url
+
+    def cache_key(self) -> str:
+        return self.database_url
+
+
+class EmbeddedWarehouseResource(WarehouseResource):
+    """The embedded PostgreSQL (pgserver), started on first use and shared by every process of
+    the project; stopped when idle."""
+
+    pgdata: str | None = Field(
+        default=None,
+        description="Its data folder (AMC_REPORTS_PGDATA; default .amc_reports/postgres)",
+    )
+    idle_stop_seconds: float = Field(
+        default=DEFAULT_PG_IDLE_SECONDS,
+        description="Stop it after this long unused (AMC_REPORTS_PG_IDLE_SECONDS; < 0: never)",
+    )
+
+    def server(self) -> EmbeddedPostgres:
+        pgdata = Path(self.pgdata) if self.pgdata else DEFAULT_HOME / "postgres"
+        return embedded_server(pgdata, self.idle_stop_seconds)
+
+    def database_url_now(self) -> str:
+        return _embedded_uri(self.server())
+
+    def cache_key(self) -> str:
+        return f"embedded:{self.server().pgdata}"
+
+    def connection_hint(self) -> str:
+        return "AMC_REPORTS_DATABASE_URL is unset; set it to use another server"
+
+
+_servers: dict[Path, EmbeddedPostgres] = {}
+_servers_lock = threading.Lock()
+
+
+def embedded_server(pgdata: Path, idle_stop_seconds: float) -> EmbeddedPostgres:
+    """The process's one `EmbeddedPostgres` object for a data folder."""
+    path = Path(pgdata).expanduser().absolute()
+    with _servers_lock:
+        server = _servers.get(path)
+        if server is None:
+            server = _servers[path] = EmbeddedPostgres(path, idle_stop_seconds=idle_stop_seconds)
+        return server
+
+
+def _embedded_uri(server: EmbeddedPostgres) -> str:
+    from amc_reports.warehouse import DatabaseConfigError
+
+    try:
+        return server.uri()
+    except Exception as exc:
+        raise DatabaseConfigError(
+            f"AMC_REPORTS_DATABASE_URL is not set and the embedded PostgreSQL in {server.pgdata} "
+            f"could not be started: {exc}. Its log is {server.log_path}. Set "
+            "AMC_REPORTS_DATABASE_URL to use another server."
+        ) from None

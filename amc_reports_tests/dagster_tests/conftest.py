@@ -13,7 +13,7 @@ import pytest
 
 from amc_reports.config import ReportsConfig, load_config
 from amc_reports.definitions import build_definitions
-from amc_reports.orchestration.resources import AmcResource, WarehouseResource
+from amc_reports.orchestration.resources import PostgresWarehouseResource, SandboxAmcResource
 from amc_reports.warehouse import Warehouse
 
 REPORT_SQL = (
@@ -102,8 +102,8 @@ def harness_factory(tmp_path, sandbox, warehouse) -> Callable[..., ReportHarness
         settings.update(amc_settings)
         sandbox.patch_config({"instances": {instance_id: {"latency_seconds": 0.3, "rows": 40}}})
         resources = {
-            "amc": AmcResource(**settings),
-            "warehouse": WarehouseResource(database_url=warehouse.database_url),
+            "amc": SandboxAmcResource(**settings),
+            "warehouse": PostgresWarehouseResource(database_url=warehouse.database_url),
         }
         return ReportHarness(
             config=config,

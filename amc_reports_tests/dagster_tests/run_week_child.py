@@ -12,19 +12,19 @@ import dagster as dg
 
 from amc_reports.config import load_config
 from amc_reports.definitions import build_definitions
-from amc_reports.orchestration.resources import AmcResource, WarehouseResource
+from amc_reports.orchestration.resources import PostgresWarehouseResource, SandboxAmcResource
 
 
 def main(argv: list[str]) -> int:
     config_path, dagster_home, sandbox_url, database_url, report, week = argv
     resources = {
-        "amc": AmcResource(
+        "amc": SandboxAmcResource(
             sandbox_url=sandbox_url,
             poll_min_seconds=0.05,
             poll_max_seconds=0.2,
             retry_budget_seconds=20,
         ),
-        "warehouse": WarehouseResource(database_url=database_url),
+        "warehouse": PostgresWarehouseResource(database_url=database_url),
     }
     defs = build_definitions(load_config(config_path), resources=resources)
     instance = dg.DagsterInstance.local_temp(

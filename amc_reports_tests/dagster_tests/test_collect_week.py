@@ -13,6 +13,7 @@ from amc_reports.orchestration.checks import (
     ROW_COUNT_CHECK,
     SCHEMA_CHECK,
 )
+from amc_reports.warehouse import WeekKey
 from amc_reports_tests.dagster_tests.conftest import REPORT_SQL, report_yaml
 
 WEEK = "2026-03-08"
@@ -162,11 +163,8 @@ def test_a_week_held_by_a_live_run_is_refused_without_submitting(harness):
         job_name="collect_weekly_perf", run_id="holder-run", status=dg.DagsterRunStatus.STARTED
     )
     harness.dagster.add_run(holder)
-    harness.warehouse.claim_week(
-        harness.report.name,
-        date.fromisoformat(WEEK),
-        date(2026, 3, 14),
-        dagster_run_id=holder.run_id,
+    harness.warehouse.life.claim(
+        WeekKey(harness.report.name, date.fromisoformat(WEEK)), run_id=holder.run_id
     )
     result = harness.materialize(WEEK)
     assert not result.success

@@ -9,6 +9,11 @@ from amc_reports.config import DEFAULT_CONFIG_PATH, load_config
 from amc_reports.definitions import build_definitions, defs
 from amc_reports.environment import HalfConfiguredError, build_amc_resource, build_resources
 from amc_reports.orchestration.checks import FRESHNESS_CHECK, WEEKLY_CHECKS
+from amc_reports.orchestration.resources import (
+    EmbeddedWarehouseResource,
+    LiveAmcResource,
+    SandboxAmcResource,
+)
 from amc_reports.orchestration.schedules import cron_for
 
 CONFIG = load_config(DEFAULT_CONFIG_PATH)
@@ -96,9 +101,10 @@ def test_cron_fires_on_the_day_a_week_becomes_final():
 
 
 def test_sandbox_without_credentials_live_with_all_three():
-    assert not build_amc_resource({}).is_live
+    assert isinstance(build_amc_resource({}), SandboxAmcResource)
     env = {"AMC_CLIENT_ID": "id", "AMC_CLIENT_SECRET": "s3cret", "AMC_REFRESH_TOKEN": "Atzr|x"}
     resource = build_amc_resource(env)
+    assert isinstance(resource, LiveAmcResource)
     assert isinstance(resource.client_id, dg.EnvVar)  # never the value itself
     with pytest.raises(HalfConfiguredError, match="AMC_REFRESH_TOKEN missing"):
         build_amc_resource({"AMC_CLIENT_ID": "id", "AMC_CLIENT_SECRET": "s3cret"})
@@ -107,7 +113,7 @@ def test_sandbox_without_credentials_live_with_all_three():
 def test_database_url_is_an_env_var_not_a_value():
     resources = build_resources({"AMC_REPORTS_DATABASE_URL": "postgresql://u:pw@h/db"})
     assert isinstance(resources["warehouse"].database_url, dg.EnvVar)
-    assert build_resources({})["warehouse"].database_url is None
+    assert isinstance(build_resources({})["warehouse"], EmbeddedWarehouseResource)
 
 
 def test_build_definitions_from_another_config(tmp_path):

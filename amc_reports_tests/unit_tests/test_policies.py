@@ -20,7 +20,7 @@ def test_rejections_back_off_exponentially():
 @pytest.mark.parametrize(
     ("tags", "expected"),
     [
-        ({"dagster/backfill": "abc"}, ("backfill", "abc")),
+        ({"dagster/backfill": "abc"}, ("backfill", "abc")),  # CollectionType compares as str
         ({"dagster/schedule_name": "weekly"}, ("scheduled", None)),
         ({}, ("manual", None)),
     ],

@@ -1,0 +1,140 @@
+"""Collect the weeks of one run: one week, or a batch of weeks collected concurrently.
+
+This is what a materialization of a report asset does, without Dagster: record the collection (one
+row per run and report), reuse the weeks a retried batch's backfill already collected, collect the
+others (one thread per week in a batch), and record how the collection ended. An interrupt of the
+run (which arrives in the calling thread) stops every worker: each cancels its in-flight AMC
+execution, as a single-week run does.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed, wait
+from dataclasses import dataclass, field
+from datetime import date
+
+from amc_reports.collection.outcome import CollectionError, WeekOutcome
+from amc_reports.collection.week import WeekCollector
+from amc_reports.warehouse import CollectionStatus, CollectionType, Warehouse
+
+Sleep = Callable[[float], None]
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """The run collecting the weeks, as the collection needs to know it."""
+
+    run_id: str
+    collection_type: CollectionType
+    backfill_id: str | None = None
+    # Whether another run (the holder of a week) is still alive: a week left running by a run
+    # that has ended is taken over.
+    run_is_alive: Callable[[str], bool] | None = None
+
+
+@dataclass
+class BatchOutcome:
+    """The weeks collected and the weeks that failed, each in week order."""
+
+    outcomes: dict[date, WeekOutcome] = field(default_factory=dict)
+    failures: dict[date, CollectionError] = field(default_factory=dict)
+
+    @property
+    def status(self) -> CollectionStatus:
+        return CollectionStatus.FAILED if self.failures else CollectionStatus.COMPLETED
+
+
+class RunInterrupted(BaseException):
+    """Raised in a week's worker thread when the run was interrupted (terminated)."""
+
+
+def collect_weeks(
+    report: str,
+    weeks: list[date],
+    *,
+    warehouse: Warehouse,
+    collector: Callable[[Sleep], WeekCollector],
+    run: RunInfo,
+) -> BatchOutcome:
+    """Collect `weeks` of `report` for `run`; failures are returned, interrupts propagate.
+
+    `collector(sleep)` builds the week collector a worker uses (each worker sleeps with its own
+    interruptible `sleep`).
+    """
+    collection_id = warehouse.start_collection(
+        report=report,
+        collection_type=run.collection_type,
+        dagster_run_id=run.run_id,
+        backfill_id=run.backfill_id,
+        weeks=weeks,
+    )
+
+    def collect_one(week: date, sleep: Sleep = time.sleep) -> WeekOutcome:
+        week_collector = collector(sleep)
+        if len(weeks) > 1:
+            reused = week_collector.already_collected(week, run.backfill_id)
+            if reused is not None:
+                return reused
+        return week_collector.collect(
+            week,
+            dagster_run_id=run.run_id,
+            collection_id=collection_id,
+            run_is_alive=run.run_is_alive,
+        )
+
+    try:
+        if len(weeks) == 1:
+            batch = BatchOutcome()
+            try:
+                batch.outcomes[weeks[0]] = collect_one(weeks[0])
+            except CollectionError as exc:
+                batch.failures[weeks[0]] = exc
+        else:
+            batch = _collect_concurrently(weeks, collect_one)
+    except BaseException:
+        warehouse.finish_collection(
+            collection_id,
+            status=CollectionStatus.CANCELLED,
+            weeks_completed=0,
+            weeks_failed=len(weeks),
+        )
+        raise
+    warehouse.finish_collection(
+        collection_id,
+        status=batch.status,
+        weeks_completed=len(batch.outcomes),
+        weeks_failed=len(batch.failures),
+    )
+    return batch
+
+
+def _collect_concurrently(
+    weeks: list[date], collect_one: Callable[[date, Sleep], WeekOutcome]
+) -> BatchOutcome:
+    """One thread per week; the first interrupt in the calling thread stops them all."""
+    stop = threading.Event()
+
+    def interruptible_sleep(seconds: float) -> None:
+        if stop.wait(seconds):
+            raise RunInterrupted()
+
+    batch = BatchOutcome()
+    with ThreadPoolExecutor(max_workers=len(weeks), thread_name_prefix="amc-week") as pool:
+        futures = {pool.submit(collect_one, week, interruptible_sleep): week for week in weeks}
+        try:
+            for future in as_completed(futures):
+                week = futures[future]
+                try:
+                    batch.outcomes[week] = future.result()
+                except CollectionError as exc:
+                    batch.failures[week] = exc
+        except BaseException:
+            stop.set()
+            wait(futures)
+            raise
+    batch.outcomes = dict(sorted(batch.outcomes.items()))
+    batch.failures = dict(sorted(batch.failures.items()))
+    return batch

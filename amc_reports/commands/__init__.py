@@ -1,0 +1,1 @@
+"""The `amc-reports` commands, grouped by what they work on; `amc_reports.cli` assembles them."""
