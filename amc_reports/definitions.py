@@ -27,7 +27,7 @@ def build_definitions(config: ReportsConfig, resources: dict | None = None) -> d
         )
         jobs.append(job)
         if report.schedule:
-            schedules.append(build_report_schedule(report, job))
+            schedules.append(build_report_schedule(report))
     freshness_job = dg.define_asset_job(
         FRESHNESS_JOB,
         selection=dg.AssetSelection.checks(*freshness),

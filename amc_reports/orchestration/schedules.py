@@ -3,9 +3,9 @@
 from datetime import UTC, datetime
 
 import dagster as dg
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from amc_reports.config import ReportConfig
+from amc_reports.orchestration.partitions import report_asset_key
 from amc_reports.weeks import newest_final_week
 
 SCHEDULE_HOUR = 6
@@ -18,14 +18,12 @@ def cron_for(report: ReportConfig) -> str:
     return f"0 {SCHEDULE_HOUR} * * {cron_weekday}"
 
 
-def build_report_schedule(
-    report: ReportConfig, job: UnresolvedAssetJobDefinition
-) -> dg.ScheduleDefinition:
+def build_report_schedule(report: ReportConfig) -> dg.ScheduleDefinition:
     @dg.schedule(
         name=f"{report.name}_weekly",
         cron_schedule=cron_for(report),
         execution_timezone=report.timezone,
-        job=job,
+        target=dg.AssetSelection.assets(report_asset_key(report)),
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description=(
             f"Collects the newest final week of {report.name}: the week that ended "
