@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import pytest
 
-from amc_reports.config import ReportsConfig, load_config
+from amc_reports.config import ReportsConfig
 from amc_reports.definitions import build_definitions
 from amc_reports.orchestration.resources import PostgresWarehouseResource, SandboxAmcResource
 from amc_reports.warehouse import Warehouse
-
-REPORT_SQL = (
-    "SELECT event_date, campaign_id, campaign AS campaign_name, SUM(impressions) AS impressions, "
-    "SUM(clicks) AS clicks, SUM(total_cost) AS spend FROM sponsored_ads_traffic GROUP BY 1, 2, 3"
-)
+from amc_reports_tests.support.reports import new_instance_id, write_config
 
 
 @dataclass
@@ -61,36 +55,12 @@ class ReportHarness:
         self.sandbox.patch_config({"instances": {self.instance_id: faults}})
 
 
-def report_yaml(sql_text: str = REPORT_SQL, name: str = "weekly_perf") -> str:
-    return (
-        f"  {name}:\n"
-        "    instance: test\n"
-        f"    sql: {sql_text}\n"
-        "    start_date: 2026-03-01\n"
-        "    timezone: America/New_York\n"
-        "    owners: [team:qa]\n"
-    )
-
-
-def write_config(tmp_path: Path, instance_id: str, reports: str | None = None) -> ReportsConfig:
-    body = reports or report_yaml()
-    path = tmp_path / "reports.yaml"
-    path.write_text(
-        "instances:\n  test:\n"
-        f"    instance_id: {instance_id}\n"
-        "    advertiser_id: ENTITYTEST\n"
-        "    marketplace_id: ATVPDKIKX0DER\n"
-        f"reports:\n{body}"
-    )
-    return load_config(path)
-
-
 @pytest.fixture
 def harness_factory(tmp_path, sandbox, warehouse) -> Callable[..., ReportHarness]:
     def make(reports: str | None = None, **amc_settings: Any) -> ReportHarness:
         home = tmp_path / "dagster_home"
         home.mkdir(exist_ok=True)
-        instance_id = f"amctest{uuid.uuid4().hex[:10]}"
+        instance_id = new_instance_id()
         config = write_config(tmp_path, instance_id, reports)
         settings = {
             "sandbox_url": sandbox.base_url,

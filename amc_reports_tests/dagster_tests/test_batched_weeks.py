@@ -7,7 +7,7 @@ from datetime import date
 import dagster as dg
 
 from amc_reports.orchestration.checks import WEEKLY_CHECKS
-from amc_reports_tests.dagster_tests.conftest import report_yaml
+from amc_reports_tests.support.reports import report_yaml
 
 RANGE = ("2026-03-01", "2026-03-15")
 WEEKS = [date(2026, 3, 1), date(2026, 3, 8), date(2026, 3, 15)]

@@ -14,7 +14,7 @@ from amc_reports.orchestration.checks import (
     SCHEMA_CHECK,
 )
 from amc_reports.warehouse import WeekKey
-from amc_reports_tests.dagster_tests.conftest import REPORT_SQL, report_yaml
+from amc_reports_tests.support.reports import REPORT_SQL, report_yaml
 
 WEEK = "2026-03-08"
 

@@ -15,8 +15,7 @@ from psycopg import sql
 
 from amc_reports.warehouse import ResultLoadError, Warehouse
 from amc_reports.warehouse.identifiers import MAX_IDENTIFIER_BYTES, pg_identifier
-
-from .helpers import WEEK, csv_bytes, new_execution
+from amc_reports_tests.support.warehouse import WEEK, csv_bytes, new_execution
 
 REPORT = "weekly_campaign"
 

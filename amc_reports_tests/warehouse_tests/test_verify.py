@@ -15,8 +15,7 @@ from psycopg import sql
 from amc_reports.cli import main
 from amc_reports.warehouse import Warehouse, WeekKey
 from amc_reports.warehouse.verify import verify
-
-from .helpers import WEEK, collected_week, new_execution
+from amc_reports_tests.support.warehouse import WEEK, collected_week, new_execution
 
 REPORT = "weekly_campaign"
 

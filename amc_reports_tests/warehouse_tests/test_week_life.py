@@ -12,8 +12,7 @@ import pytest
 
 from amc_reports.warehouse import ExecutionState, Warehouse, WeekKey, WeekStatus
 from amc_reports.warehouse.rows import parse_status
-
-from .helpers import WEEK, collected_week, csv_bytes, new_execution
+from amc_reports_tests.support.warehouse import WEEK, collected_week, csv_bytes, new_execution
 
 REPORT = "weekly_campaign"
 KEY = WeekKey(REPORT, WEEK)
