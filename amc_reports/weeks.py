@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -63,3 +64,33 @@ def newest_final_week(
     local = now.astimezone(ZoneInfo(time_zone)).replace(tzinfo=None)
     latest_possible_start = (local - timedelta(days=lag_days)).date() - timedelta(days=7)
     return week_start_of(latest_possible_start, week_start_weekday)
+
+
+def hidden_weeks(lag_days: int, collects_provisional: bool) -> int:
+    """How many of the newest completed weeks are not offered for collection.
+
+    A report that collects final weeks only offers a week once it is final: `lag_days` rounded up
+    to whole weeks after it ends (a lag of 10 days offers the week 14 days after it ends, never
+    before it is final). A report that collects provisional weeks offers every completed week.
+    """
+    return 0 if collects_provisional else math.ceil(lag_days / DAYS_PER_WEEK)
+
+
+def newest_offered_week(
+    now: datetime,
+    *,
+    week_start_weekday: int,
+    time_zone: str,
+    lag_days: int,
+    collects_provisional: bool,
+) -> date:
+    """The newest week a report offers for collection at `now` (its newest partition)."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    local = now.astimezone(ZoneInfo(time_zone)).replace(tzinfo=None)
+    newest_completed = week_start_of(local.date(), week_start_weekday) - timedelta(
+        days=DAYS_PER_WEEK
+    )
+    return newest_completed - timedelta(
+        days=DAYS_PER_WEEK * hidden_weeks(lag_days, collects_provisional)
+    )

@@ -8,6 +8,7 @@ from amc_reports.collection.outcome import (
     LoadError,
     SubmissionError,
     WeekBusyError,
+    WeekNotFinal,
     WeekOutcome,
 )
 from amc_reports.collection.policies import PollPolicy, RejectionPolicy
@@ -25,6 +26,7 @@ __all__ = [
     "SubmissionError",
     "WeekBusyError",
     "WeekCollector",
+    "WeekNotFinal",
     "WeekOutcome",
     "collect_weeks",
 ]

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
 from datetime import date
 
-from amc_reports.collection.outcome import CollectionError, WeekOutcome
+from amc_reports.collection.outcome import CollectionError, WeekNotFinal, WeekOutcome
 from amc_reports.collection.week import WeekCollector
 from amc_reports.warehouse import CollectionStatus, CollectionType, Warehouse
 
@@ -41,6 +41,8 @@ class BatchOutcome:
 
     outcomes: dict[date, WeekOutcome] = field(default_factory=dict)
     failures: dict[date, CollectionError] = field(default_factory=dict)
+    # Weeks not final yet, of a report that collects final weeks only: nothing was submitted.
+    skipped: dict[date, WeekNotFinal] = field(default_factory=dict)
 
     @property
     def status(self) -> CollectionStatus:
@@ -53,6 +55,7 @@ class RunInterrupted(BaseException):
 
 def collect_weeks(
     report: str,
+    instance: str,
     weeks: list[date],
     *,
     warehouse: Warehouse,
@@ -66,6 +69,7 @@ def collect_weeks(
     """
     collection_id = warehouse.start_collection(
         report=report,
+        instance=instance,
         collection_type=run.collection_type,
         dagster_run_id=run.run_id,
         backfill_id=run.backfill_id,
@@ -90,6 +94,8 @@ def collect_weeks(
             batch = BatchOutcome()
             try:
                 batch.outcomes[weeks[0]] = collect_one(weeks[0])
+            except WeekNotFinal as exc:
+                batch.skipped[weeks[0]] = exc
             except CollectionError as exc:
                 batch.failures[weeks[0]] = exc
         else:
@@ -129,6 +135,8 @@ def _collect_concurrently(
                 week = futures[future]
                 try:
                     batch.outcomes[week] = future.result()
+                except WeekNotFinal as exc:
+                    batch.skipped[week] = exc
                 except CollectionError as exc:
                     batch.failures[week] = exc
         except BaseException:
@@ -137,4 +145,5 @@ def _collect_concurrently(
             raise
     batch.outcomes = dict(sorted(batch.outcomes.items()))
     batch.failures = dict(sorted(batch.failures.items()))
+    batch.skipped = dict(sorted(batch.skipped.items()))
     return batch

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from amc_reports.amc import ExecutionRecord
@@ -24,6 +25,9 @@ class WeekOutcome:
     load: LoadResult
     submissions: int
     data_gaps: list[dict[str, Any]] = field(default_factory=list)
+    instance: str = ""
+    provisional: bool = False
+    final_at: datetime | None = None
 
     @property
     def queue_seconds(self) -> float | None:
@@ -59,6 +63,14 @@ class WeekBusyError(CollectionError):
     def __init__(self, message: str, *, holder_run_id: str) -> None:
         super().__init__(message)
         self.holder_run_id = holder_run_id
+
+
+class WeekNotFinal(CollectionError):
+    """The week is not final yet and the report collects final weeks only: nothing submitted."""
+
+    def __init__(self, message: str, *, final_at: datetime) -> None:
+        super().__init__(message)
+        self.final_at = final_at
 
 
 class ExecutionFailedError(CollectionError):

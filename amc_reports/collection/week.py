@@ -29,17 +29,21 @@ from amc_reports.collection.outcome import (
     LoadError,
     SubmissionError,
     WeekBusyError,
+    WeekNotFinal,
     WeekOutcome,
 )
 from amc_reports.collection.policies import PollPolicy, RejectionPolicy
-from amc_reports.config import ReportConfig
+from amc_reports.config import InstanceConfig, ReportConfig
 from amc_reports.warehouse import (
     ExecutionState,
     LoadResult,
+    ResultLoadError,
     Submission,
     Warehouse,
     WeekKey,
 )
+from amc_reports.warehouse.loading import LoadOptions
+from amc_reports.warehouse.week_life import HistoryRetention
 from amc_reports.weeks import WeekWindow
 
 
@@ -63,8 +67,11 @@ class WeekCollector:
         rejection: RejectionPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        instance: InstanceConfig | None = None,
     ) -> None:
         self.report = report
+        self.instance = instance or report.instance
         self.amc = amc
         self.warehouse = warehouse
         self.life = warehouse.life
@@ -73,18 +80,33 @@ class WeekCollector:
         self.rejection = rejection or RejectionPolicy()
         self._sleep = sleep
         self._monotonic = monotonic
+        self._clock = clock
         # (execution_id, amc_execution_id) while AMC works on one: cancelled if interrupted.
         self._in_flight: tuple[uuid.UUID, str] | None = None
 
     @property
     def instance_id(self) -> str:
-        return self.report.instance.instance_id
+        return self.instance.instance_id
 
     def window(self, week_start: date) -> WeekWindow:
         return WeekWindow(week_start=week_start, time_zone=self.report.timezone)
 
     def key(self, week_start: date) -> WeekKey:
-        return WeekKey(self.report.name, week_start)
+        return WeekKey(self.report.name, self.instance.alias, week_start)
+
+    def final_at(self, week_start: date) -> datetime:
+        """When the week's data is final (its end plus the report's lag, in its zone)."""
+        return self.window(week_start).final_at(self.report.lag_days)
+
+    def is_final(self, week_start: date) -> bool:
+        return self._clock() >= self.final_at(week_start)
+
+    @property
+    def load_options(self) -> LoadOptions:
+        return LoadOptions(
+            key_columns=self.report.key_columns,
+            retention=HistoryRetention(max_age_days=self.report.history_retention_days),
+        )
 
     def describe(self, window: WeekWindow) -> str:
         return self.key(window.week_start).describe()
@@ -105,6 +127,14 @@ class WeekCollector:
         is cancelled at AMC and the week marked failed before the interrupt propagates.
         """
         window = self.window(week_start)
+        if self.report.provisional_weeks == "skip" and not self.is_final(week_start):
+            final_at = self.final_at(week_start)
+            reason = (
+                f"{self.describe(window)} is not final until {final_at.isoformat()} and the "
+                "report collects final weeks only (provisional_weeks: skip): nothing submitted"
+            )
+            self.life.skip(self.key(week_start), reason)
+            raise WeekNotFinal(reason, final_at=final_at)
         self._claim(window, dagster_run_id, collection_id, run_is_alive)
         self._in_flight = None
         try:
@@ -180,6 +210,7 @@ class WeekCollector:
             f"Collected {self.describe(window)}: {load.record_count} rows from AMC execution "
             f"{amc_id} (execution_id {execution_id})"
         )
+        execution = self.warehouse.get_execution(execution_id)
         return WeekOutcome(
             report=self.report.name,
             window=window,
@@ -190,6 +221,9 @@ class WeekCollector:
             load=load,
             submissions=submissions,
             data_gaps=list(record.data_gaps),
+            instance=self.instance.alias,
+            provisional=bool(execution and execution.provisional),
+            final_at=self.final_at(window.week_start),
         )
 
     def already_collected(self, week_start: date, backfill_id: str | None) -> WeekOutcome | None:
@@ -201,7 +235,7 @@ class WeekCollector:
         """
         if not backfill_id:
             return None
-        row = self.warehouse.get_week(self.report.name, week_start)
+        row = self.warehouse.get_week_by_key(self.key(week_start))
         if row is None or not row.is_completed or row.collection_id is None:
             return None
         collection = self.warehouse.get_collection(row.collection_id)
@@ -231,6 +265,9 @@ class WeekCollector:
             ),
             submissions=0,
             data_gaps=list(record.data_gaps),
+            instance=self.instance.alias,
+            provisional=row.provisional,
+            final_at=self.final_at(week_start),
         )
 
     # -- steps ---------------------------------------------------------------------------------
@@ -281,6 +318,7 @@ class WeekCollector:
 
     def _submit(self, window: WeekWindow, run_id: str) -> tuple[uuid.UUID, str]:
         report = self.report
+        final_at = self.final_at(window.week_start)
         execution_id = self.life.record_submission(
             self.key(window.week_start),
             Submission(
@@ -290,6 +328,8 @@ class WeekCollector:
                 time_zone=window.time_zone,
                 sql_hash=report.query_fingerprint,
                 parameters=dict(report.parameters),
+                final_at=final_at,
+                provisional=self._clock() < final_at,
             ),
             run_id=run_id,
         )
@@ -419,12 +459,18 @@ class WeekCollector:
     def _load(self, window: WeekWindow, execution_id: uuid.UUID, amc_id: str) -> LoadResult:
         try:
             with self.amc.open_result(self.instance_id, amc_id) as stream:
+                if stream.parts == 0:
+                    raise ResultLoadError(
+                        "AMC listed no result files for the execution (an empty list of "
+                        "download URLs)"
+                    )
                 return self.warehouse.replace_week_results(
                     self.report.name,
                     window.week_start,
                     execution_id,
                     stream,
                     amc_execution_id=amc_id,
+                    options=self.load_options,
                 )
         except Exception as exc:
             raise self._fail(

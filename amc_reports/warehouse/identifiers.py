@@ -9,9 +9,9 @@ and unicode are harmless. What quoting cannot fix is handled here:
   same identifier.
 - NUL characters cannot be stored in an identifier: they are replaced by U+FFFD.
 - CSV headers: an empty name becomes `column_<n>` (1-based position); the lineage names
-  `execution_id` and `week_start_date` are reserved for the lineage columns, so a CSV column of that
-  name is stored as `csv_execution_id` / `csv_week_start_date` (with a warning); duplicates get
-  `_2`, `_3`, ... suffixes.
+  `execution_id`, `week_start_date` and `amc_instance` are reserved for the lineage columns, so
+  a CSV column of that name is stored as `csv_execution_id` (and so on, with a warning);
+  duplicates get `_2`, `_3`, ... suffixes.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import hashlib
 import logging
 
 MAX_IDENTIFIER_BYTES = 63
-LINEAGE_COLUMNS = ("execution_id", "week_start_date")
+LINEAGE_COLUMNS = ("execution_id", "week_start_date", "amc_instance")
 RENAMED_PREFIX = "csv_"
 
 _log = logging.getLogger(__name__)

@@ -45,6 +45,8 @@ KIND_TYPES = {
     "bool": BOOLEAN,
     "text": TEXT,
 }
+# Types whose values are measures that can be summed (a restatement compares their sums).
+NUMERIC_TYPES = frozenset({BIGINT, DOUBLE, "integer", "smallint", "numeric", "real"})
 # Chains in which a later type holds every value of an earlier one.
 _CHAINS = ((BIGINT, DOUBLE), (DATE, TIMESTAMP, TIMESTAMPTZ))
 

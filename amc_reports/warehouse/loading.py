@@ -1,14 +1,21 @@
 """`replace_week_results`: stream one week's CSV into its report table, atomically.
 
+A result of zero bytes (not even a header) is refused: the week keeps its rows. A header without
+rows is a legitimate empty week.
+
 1. The source is read in 1 MiB chunks, hashed (SHA-256) and spooled to an anonymous temp file as it
    is read, so memory stays flat whatever the size. Column types are inferred from the first 256 KiB
    (at least the header and one complete row).
 2. The table is created / evolved to fit (`results.ensure_table`, own short transaction).
-3. One transaction: advisory lock on (table, week); lineage settings set transaction-locally; the
-   week's old rows deleted; `COPY ... FROM STDIN (FORMAT csv, HEADER true)` fed the raw bytes (the
-   rest of the source streams straight through: hashed, spooled and sent chunk by chunk); the week
-   row marked completed and the execution row given its row count and size. Commit. Readers see the
-   old week or the new one. The week row's `result_columns` (and `LoadResult.columns`) list the
+3. One transaction: advisory lock on (table, instance, week); a new table for the week's partition
+   (`partitions.create_week_table`: lineage values as defaults) filled by `COPY ... FROM STDIN
+   (FORMAT csv, HEADER true, FREEZE)` fed the raw bytes (the rest of the source streams straight
+   through: hashed, spooled and sent chunk by chunk); its row count and numeric sums measured; if
+   the week had rows, what changed is measured (`restatement`) and the old partition moves to the
+   history schema; the new table is attached as the week's partition; the week row is marked
+   completed, the execution row given its row count and size, and the versions recorded
+   (`WeekLife.complete`); history beyond the retention is dropped. Commit. Readers see the old
+   week or the new one. The week row's `result_columns` (and `LoadResult.columns`) list the
    CSV's columns in header order, as stored names, with the table's type at load time (a column that
    a later week widens keeps its old type in the earlier weeks' rows: that is what the
    schema-stability check compares).
@@ -26,18 +33,19 @@ import logging
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from typing import IO, BinaryIO
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import IO, Any, BinaryIO
 
 import psycopg
 from psycopg import sql
 
-from amc_reports.warehouse import inference, results
+from amc_reports.warehouse import inference, partitions, restatement, results
 from amc_reports.warehouse.identifiers import column_names_for_header
 from amc_reports.warehouse.locks import advisory_key
+from amc_reports.warehouse.migrate import history_schema_for
 from amc_reports.warehouse.rows import WeekKey
-from amc_reports.warehouse.week_life import LoadedWeek, WeekLife
+from amc_reports.warehouse.week_life import HistoryRetention, LoadedWeek, StoredVersion, WeekLife
 
 _log = logging.getLogger(__name__)
 
@@ -48,6 +56,14 @@ MAX_ATTEMPTS = 3
 
 class ResultLoadError(RuntimeError):
     """A week's CSV could not be stored; the week's previous rows are untouched."""
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """What the report says about storing its weeks."""
+
+    key_columns: Sequence[str] | None = None  # None: every column that is not a measure
+    retention: HistoryRetention = field(default_factory=HistoryRetention)
 
 
 @dataclass(frozen=True)
@@ -116,6 +132,7 @@ def replace_week(
     execution_id: uuid.UUID,
     amc_execution_id: str | None,
     source: BinaryIO | Iterable[bytes],
+    options: LoadOptions | None = None,
 ) -> LoadResult:
     """Replace the week's rows with the CSV's (see the module docstring)."""
     started = time.perf_counter()
@@ -134,6 +151,7 @@ def replace_week(
         execution_id=execution_id,
         amc_execution_id=amc_execution_id,
         started=started,
+        options=options or LoadOptions(),
     )
     with tempfile.TemporaryFile(prefix="amc_reports_load_") as spool_file:
         spool = _Spool(iter_chunks(source), spool_file)
@@ -151,8 +169,10 @@ class _WeekLoad:
         execution_id: uuid.UUID,
         amc_execution_id: str | None,
         started: float,
+        options: LoadOptions,
     ) -> None:
         self.connect = connect
+        self.options = options
         self.schema = schema
         self.table = table
         self.key = key
@@ -164,7 +184,12 @@ class _WeekLoad:
     def run(self, spool: _Spool) -> LoadResult:
         stream = iter(spool)
         head, header, sample = self._read_head(stream)
-        names = column_names_for_header(header) if header else []
+        if not header:
+            raise ResultLoadError(
+                f"the result of {self.key.describe()} is empty: not even a header line "
+                f"({spool.size} bytes). The week's previous rows are kept."
+            )
+        names = column_names_for_header(header)
         accumulator = inference.KindAccumulator(len(names))
         accumulator.add_rows(sample)
         kinds = accumulator.kinds
@@ -261,38 +286,22 @@ class _WeekLoad:
         body: Iterator[bytes],
         spool: _Spool,
     ) -> int:
-        ident = sql.Identifier(self.schema, self.table)
-        week_key = advisory_key("week", self.schema, self.table, self.week_start)
+        key = self.key
+        history = history_schema_for(self.schema)
+        lock = advisory_key("week", self.schema, self.table, key.instance, key.week_start)
         with self.connect() as conn, conn.cursor() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", (week_key,))
-            cur.execute(
-                "SELECT set_config(%s, %s, true), set_config(%s, %s, true),"
-                " set_config('TimeZone', 'UTC', true)",
-                (
-                    results.EXECUTION_SETTING,
-                    str(self.execution_id),
-                    results.WEEK_SETTING,
-                    self.week_start.isoformat(),
-                ),
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
+            cur.execute("SET LOCAL TimeZone = 'UTC'")  # naive timestamps in the CSV are UTC
+            staged = partitions.staging_name(self.table)
+            partitions.create_week_table(
+                cur, self.schema, self.table, staged, key, self.execution_id
             )
-            deleted = 0
-            if shape.exists:
-                cur.execute(
-                    sql.SQL("DELETE FROM {} WHERE week_start_date = %s").format(ident),
-                    (self.week_start,),
-                )
-                deleted = cur.rowcount
-            count = 0
-            if names:
-                with cur.copy(results.copy_statement(self.schema, self.table, names, shape)) as cp:
-                    if head:
-                        cp.write(head)
-                    for chunk in body:
-                        cp.write(chunk)
-                count = max(cur.rowcount, 0)
-            else:
-                for _ in body:
-                    pass  # zero bytes or blank lines: nothing to load
+            copy = results.copy_statement(self.schema, staged, names, shape, freeze=True)
+            with cur.copy(copy) as cp:
+                cp.write(head)
+                for chunk in body:
+                    cp.write(chunk)
+            count = max(cur.rowcount, 0)
             # The source is fully read now: size and checksum are final.
             loaded = LoadedWeek(
                 record_count=count,
@@ -300,19 +309,94 @@ class _WeekLoad:
                 bytes=spool.size,
                 columns=self._columns(names, shape),
             )
+            numeric = shape.numeric_columns()
+            after = restatement.measure(cur, self.schema, staged, numeric)
+            version = StoredVersion(table_schema=self.schema, table_name="", sums=after.sums)
+            if partitions.current_partition(cur, self.schema, self.table, key):
+                version = self._replace_current(cur, shape, staged, after, history)
+            name = partitions.attach_week(cur, self.schema, self.table, staged, key)
+            version = replace(version, table_schema=self.schema, table_name=name)
             WeekLife.complete(
                 cur,
-                self.key,
+                key,
                 self.execution_id,
                 self.amc_execution_id,
                 loaded,
+                version,
                 started=self.started,
             )
-            if deleted:
-                _log.info(
-                    "replaced %d old rows of week %s in %s", deleted, self.week_start, self.table
-                )
+            self._apply_retention(cur, history)
         return count
+
+    def _replace_current(
+        self,
+        cur: psycopg.Cursor[Any],
+        shape: results.TableShape,
+        staged: str,
+        after: restatement.Measured,
+        history: str,
+    ) -> StoredVersion:
+        """The week has rows already: measure what changed, then move them to history."""
+        key = self.key
+        current = partitions.partition_name(self.table, key)
+        previous = WeekLife.current_version(cur, key)
+        numeric = shape.numeric_columns()
+        if previous is not None and set(numeric) <= set(previous.sums):
+            before = restatement.Measured(previous.row_count, dict(previous.sums))
+        else:  # a version stored before sums were kept, or columns added since
+            before = restatement.measure(cur, self.schema, current, numeric)
+        columns = shape.data_columns()
+        keys = restatement.key_columns_for(columns, self.options.key_columns)
+        diff = None
+        if keys:
+            diff = restatement.key_diff(
+                cur,
+                (self.schema, current),
+                (self.schema, staged),
+                keys,
+                [name for name, _ in columns],
+            )
+        previous_id = previous.execution_id if previous is not None else None
+        summary = restatement.summarize(
+            previous_execution_id=str(previous_id) if previous_id else "",
+            previous_provisional=bool(previous and previous.provisional),
+            before=before,
+            after=after,
+            diff=diff,
+            keys=keys,
+        )
+        kept = partitions.detach_to_history(cur, self.schema, self.table, history, key, previous_id)
+        _log.info(
+            "replaced %d rows of %s with %d; the old ones are kept as %s.%s",
+            before.rows,
+            key.describe(),
+            after.rows,
+            history,
+            kept,
+        )
+        return StoredVersion(
+            table_schema=self.schema,
+            table_name="",
+            sums=after.sums,
+            previous_execution_id=previous_id,
+            history_schema=history,
+            history_table=kept,
+            restatement=summary,
+        )
+
+    def _apply_retention(self, cur: psycopg.Cursor[Any], history: str) -> None:
+        """Drop the week's history versions beyond the report's retention."""
+        retention = self.options.retention
+        if retention.keeps_everything:
+            return
+        expired = WeekLife.expired_versions(cur, self.key, retention)
+        for version in expired:
+            cur.execute(
+                sql.SQL("DROP TABLE IF EXISTS {}").format(
+                    sql.Identifier(version.table_schema, version.table_name)
+                )
+            )
+        WeekLife.drop_versions(cur, [version.execution_id for version in expired])
 
 
 def _replay(file: IO[bytes]) -> Iterator[bytes]:

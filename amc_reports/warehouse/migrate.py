@@ -1,9 +1,12 @@
-"""Versioned SQL migrations: `migrations/NNNN_name.sql`, applied in order, recorded in
-`schema_migrations`.
+"""Versioned migrations: `migrations/NNNN_name.sql` or `NNNN_name.py`, applied in order, recorded
+in `schema_migrations`.
 
 All pending migrations are applied in one transaction under a transaction-level advisory lock, so
 two processes migrating at once serialise: the second waits, then finds everything applied and does
 nothing. The results schema is created in the same transaction.
+
+A Python migration defines `upgrade(conn, context)`: for changes that depend on what is in the
+database (each report's results table) or on the configuration (`MigrationContext`).
 """
 
 from __future__ import annotations
@@ -11,8 +14,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from importlib import resources
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -20,19 +25,40 @@ from psycopg import sql
 from amc_reports.warehouse.locks import advisory_key
 
 _log = logging.getLogger(__name__)
-_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.(sql|py)$")
 MIGRATIONS_LOCK = advisory_key("amc_reports", "migrations")
+
+
+@dataclass(frozen=True)
+class MigrationContext:
+    """What a Python migration may need beyond the connection."""
+
+    results_schema: str
+    history_schema: str
+    # report name -> the alias of its AMC instance, from the reports config (when known). A report
+    # the config does not name keeps the AMC instance id of its executions as its instance.
+    report_instances: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Migration:
     version: str
     name: str
-    sql: str
+    source: str
+    kind: str  # "sql" or "py"
 
     @property
     def checksum(self) -> str:
-        return hashlib.sha256(self.sql.encode("utf-8")).hexdigest()
+        return hashlib.sha256(self.source.encode("utf-8")).hexdigest()
+
+    def apply(self, conn: psycopg.Connection, context: MigrationContext) -> None:
+        if self.kind == "sql":
+            conn.execute(self.source)
+            return
+        namespace: dict[str, Any] = {"__name__": f"amc_reports_migration_{self.version}"}
+        exec(compile(self.source, f"{self.name}.py", "exec"), namespace)  # noqa: S102 - shipped code
+        upgrade: Callable[[psycopg.Connection, MigrationContext], None] = namespace["upgrade"]
+        upgrade(conn, context)
 
 
 def available_migrations() -> list[Migration]:
@@ -42,11 +68,18 @@ def available_migrations() -> list[Migration]:
     for entry in folder.iterdir():
         match = _FILE.match(entry.name)
         if match:
-            found.append(Migration(match.group(1), entry.name[:-4], entry.read_text("utf-8")))
+            found.append(
+                Migration(
+                    match.group(1),
+                    entry.name.rsplit(".", 1)[0],
+                    entry.read_text("utf-8"),
+                    match.group(3),
+                )
+            )
     if not found:
         raise RuntimeError(
-            f"no migrations found in {folder}: the package was installed without its .sql files "
-            "(package data)"
+            f"no migrations found in {folder}: the package was installed without its migration "
+            "files (package data)"
         )
     found.sort(key=lambda m: m.version)
     versions = [m.version for m in found]
@@ -55,8 +88,23 @@ def available_migrations() -> list[Migration]:
     return found
 
 
-def apply_migrations(conn: psycopg.Connection, *, results_schema: str) -> list[str]:
+def history_schema_for(results_schema: str) -> str:
+    """Where replaced weeks of `results_schema` are kept."""
+    return f"{results_schema}_history"
+
+
+def apply_migrations(
+    conn: psycopg.Connection,
+    *,
+    results_schema: str,
+    report_instances: Mapping[str, str] | None = None,
+) -> list[str]:
     """Apply the pending migrations on `conn` (not in autocommit); returns the names applied now."""
+    context = MigrationContext(
+        results_schema=results_schema,
+        history_schema=history_schema_for(results_schema),
+        report_instances=dict(report_instances or {}),
+    )
     applied_now: list[str] = []
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATIONS_LOCK,))
@@ -67,6 +115,8 @@ def apply_migrations(conn: psycopg.Connection, *, results_schema: str) -> list[s
             " checksum text NOT NULL,"
             " applied_at timestamptz NOT NULL DEFAULT clock_timestamp())"
         )
+        for schema in (context.results_schema, context.history_schema):
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
         applied = dict(conn.execute("SELECT version, checksum FROM schema_migrations").fetchall())
         for migration in available_migrations():
             if migration.version in applied:
@@ -77,13 +127,10 @@ def apply_migrations(conn: psycopg.Connection, *, results_schema: str) -> list[s
                     )
                 continue
             _log.info("applying migration %s", migration.name)
-            conn.execute(migration.sql)
+            migration.apply(conn, context)
             conn.execute(
                 "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
                 (migration.version, migration.name, migration.checksum),
             )
             applied_now.append(migration.name)
-        conn.execute(
-            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(results_schema))
-        )
     return applied_now

@@ -1,10 +1,11 @@
 """Results tables: one per report in the results schema, evolved to fit each week's CSV.
 
-Layout of a results table: `execution_id uuid NOT NULL`, `week_start_date date NOT NULL` (the
-lineage columns, filled by column defaults read from transaction-local settings, so COPY fills them
-at COPY speed), then the CSV's columns in the order they first appeared, and a btree index on
-(week_start_date, execution_id). Columns are added when a CSV brings new ones and widened when
-values no longer fit (see `inference`); nothing is dropped. A column first seen with only empty
+Layout of a results table: `execution_id uuid NOT NULL`, `week_start_date date NOT NULL`,
+`amc_instance text NOT NULL` (the lineage columns), then the CSV's columns in the order they first
+appeared. The table is partitioned by (amc_instance, week_start_date), one partition per collected
+week of an instance (see `partitions`). Columns are added when a CSV brings new ones and widened
+when values no longer fit (see `inference`); nothing is dropped, and every change reaches every
+partition. A column first seen with only empty
 values is created as text and marked `amc_reports:untyped` (column comment); the first week with
 values gives it their type if the table still holds only NULLs in it.
 
@@ -21,14 +22,17 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
-from amc_reports.warehouse.inference import KIND_TYPES, TEXT, widened_type
+from amc_reports.warehouse.inference import KIND_TYPES, NUMERIC_TYPES, TEXT, widened_type
 from amc_reports.warehouse.locks import advisory_key
 
 _log = logging.getLogger(__name__)
 
 UNTYPED_MARK = "amc_reports:untyped"
-EXECUTION_SETTING = "amc_reports.execution_id"
-WEEK_SETTING = "amc_reports.week_start_date"
+LINEAGE_COLUMN_TYPES = (
+    ("execution_id", "uuid"),
+    ("week_start_date", "date"),
+    ("amc_instance", "text"),
+)
 
 
 @dataclass
@@ -41,6 +45,14 @@ class TableShape:
 
     def columns(self) -> list[tuple[str, str]]:
         return list(self.types.items())
+
+    def data_columns(self) -> list[tuple[str, str]]:
+        """The CSV's columns (lineage columns left out)."""
+        lineage = {name for name, _ in LINEAGE_COLUMN_TYPES}
+        return [(name, kind) for name, kind in self.types.items() if name not in lineage]
+
+    def numeric_columns(self) -> list[str]:
+        return [name for name, kind in self.data_columns() if kind in NUMERIC_TYPES]
 
 
 def table_identifier(schema: str, table: str) -> sql.Identifier:
@@ -133,19 +145,18 @@ def _apply(
     conn.execute("SET LOCAL TimeZone = 'UTC'")  # timestamp -> timestamptz reads naive values as UTC
     if plan.create:
         columns = [
-            sql.SQL(
-                "execution_id uuid NOT NULL DEFAULT NULLIF(current_setting({}, true), '')::uuid"
-            ).format(sql.Literal(EXECUTION_SETTING)),
-            sql.SQL(
-                "week_start_date date NOT NULL DEFAULT NULLIF(current_setting({}, true), '')::date"
-            ).format(sql.Literal(WEEK_SETTING)),
+            sql.SQL("{} {} NOT NULL").format(sql.Identifier(name), sql.SQL(pg_type))
+            for name, pg_type in LINEAGE_COLUMN_TYPES
         ]
         columns += [
             sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(pg_type))
             for name, pg_type, _ in plan.add
         ]
-        conn.execute(sql.SQL("CREATE TABLE {} ({})").format(ident, sql.SQL(", ").join(columns)))
-        conn.execute(sql.SQL("CREATE INDEX ON {} (week_start_date, execution_id)").format(ident))
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE {} ({}) PARTITION BY RANGE (amc_instance, week_start_date)"
+            ).format(ident, sql.SQL(", ").join(columns))
+        )
         _log.info("created results table %s with %d columns", ident.as_string(), len(plan.add))
     actions: list[sql.Composable] = []
     if not plan.create:
@@ -193,10 +204,16 @@ def _apply(
         _log.info("added columns %s to %s", [name for name, _, _ in plan.add], ident.as_string())
 
 
-def copy_statement(schema: str, table: str, names: list[str], shape: TableShape) -> sql.Composed:
-    """COPY ... FROM STDIN for a CSV with a header, in header order; empty typed values are NULL."""
+def copy_statement(
+    schema: str, table: str, names: list[str], shape: TableShape, *, freeze: bool = False
+) -> sql.Composed:
+    """COPY ... FROM STDIN for a CSV with a header, in header order; empty typed values are NULL.
+
+    `freeze`: the table was created in this transaction (its rows are written frozen)."""
     typed = [name for name in names if shape.types.get(name, TEXT) != TEXT]
     options = [sql.SQL("FORMAT csv"), sql.SQL("HEADER true"), sql.SQL("ENCODING 'UTF8'")]
+    if freeze:
+        options.append(sql.SQL("FREEZE true"))
     if typed:
         options.append(
             sql.SQL("FORCE_NULL ({})").format(sql.SQL(", ").join(map(sql.Identifier, typed)))

@@ -80,9 +80,11 @@ def parse_status(enum: type[E], value: object, what: str) -> E:
 
 @dataclass(frozen=True)
 class WeekKey:
-    """One (report, week): the key of a `report_data_weeks` row and of a Dagster partition."""
+    """One week of a report on one AMC instance (its alias in the reports config): the key of a
+    `report_data_weeks` row, of a results partition and of a Dagster asset partition."""
 
     report: str
+    instance: str
     week_start: date
 
     @property
@@ -90,7 +92,10 @@ class WeekKey:
         return week_end_of(self.week_start)
 
     def describe(self) -> str:
-        return f"report {self.report!r}, week {self.week_start.isoformat()}"
+        return (
+            f"report {self.report!r} on instance {self.instance!r}, "
+            f"week {self.week_start.isoformat()}"
+        )
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,7 @@ class WeekRow:
 
     id: uuid.UUID
     report: str
+    amc_instance: str
     week_start_date: date
     week_end_date: date
     status: WeekStatus
@@ -115,10 +121,12 @@ class WeekRow:
     updated_at: datetime
     collection_id: uuid.UUID | None
     dagster_run_id: str | None
+    provisional: bool
+    final_at: datetime | None
 
     @property
     def key(self) -> WeekKey:
-        return WeekKey(self.report, self.week_start_date)
+        return WeekKey(self.report, self.amc_instance, self.week_start_date)
 
     @property
     def is_completed(self) -> bool:
@@ -131,6 +139,7 @@ class ExecutionRow:
 
     id: uuid.UUID
     report: str
+    amc_instance: str
     week_start_date: date
     week_end_date: date
     amc_instance_id: str
@@ -151,6 +160,12 @@ class ExecutionRow:
     dagster_run_id: str | None
     created_at: datetime
     updated_at: datetime
+    provisional: bool
+    final_at: datetime | None
+
+    @property
+    def key(self) -> WeekKey:
+        return WeekKey(self.report, self.amc_instance, self.week_start_date)
 
     @property
     def is_loaded(self) -> bool:
@@ -164,6 +179,7 @@ class CollectionRow:
 
     id: uuid.UUID
     report: str
+    amc_instance: str
     collection_type: CollectionType
     dagster_run_id: str
     backfill_id: str | None
@@ -178,6 +194,39 @@ class CollectionRow:
     updated_at: datetime
 
 
+class VersionState(StrEnum):
+    """`week_versions.state`: where a stored version of a week's rows is."""
+
+    CURRENT = "current"  # the week's rows in the results table
+    HISTORY = "history"  # replaced by a re-collection, kept in the history schema
+    DROPPED = "dropped"  # replaced, and removed by the history retention
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    """A `week_versions` row: one stored version of a week's rows (one per execution)."""
+
+    execution_id: uuid.UUID
+    report: str
+    amc_instance: str
+    week_start_date: date
+    state: VersionState
+    table_schema: str
+    table_name: str
+    row_count: int
+    sums: dict[str, Any]
+    provisional: bool
+    previous_execution_id: uuid.UUID | None
+    restatement: dict[str, Any] | None
+    loaded_at: datetime
+    replaced_at: datetime | None
+    replaced_by: uuid.UUID | None
+
+    @property
+    def key(self) -> WeekKey:
+        return WeekKey(self.report, self.amc_instance, self.week_start_date)
+
+
 def columns_of(row_type: type, table_alias: str | None = None) -> sql.Composable:
     """The SELECT (or RETURNING) list of a row type's columns, qualified by `table_alias`."""
     prefix = () if table_alias is None else (table_alias,)
@@ -187,6 +236,7 @@ def columns_of(row_type: type, table_alias: str | None = None) -> sql.Composable
 WEEK_COLUMNS = columns_of(WeekRow)
 EXECUTION_COLUMNS = columns_of(ExecutionRow)
 COLLECTION_COLUMNS = columns_of(CollectionRow)
+VERSION_COLUMNS = columns_of(VersionRow)
 
 
 def week_row(row: dict[str, Any] | None) -> WeekRow | None:
@@ -218,3 +268,9 @@ def collection_row(row: dict[str, Any] | None) -> CollectionRow | None:
             "status": CollectionStatus(row["status"]),
         }
     )
+
+
+def version_row(row: dict[str, Any] | None) -> VersionRow | None:
+    if row is None:
+        return None
+    return VersionRow(**{**row, "state": VersionState(row["state"])})

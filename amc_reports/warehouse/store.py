@@ -27,22 +27,25 @@ from amc_reports.warehouse.connection import (
     open_connection,
     validate_database_url,
 )
-from amc_reports.warehouse.identifiers import table_name_for_report
-from amc_reports.warehouse.loading import LoadResult, replace_week
+from amc_reports.warehouse.identifiers import LINEAGE_COLUMNS, table_name_for_report
+from amc_reports.warehouse.loading import LoadOptions, LoadResult, replace_week
 from amc_reports.warehouse.migrate import apply_migrations
 from amc_reports.warehouse.rows import (
     COLLECTION_COLUMNS,
     EXECUTION_COLUMNS,
+    VERSION_COLUMNS,
     WEEK_COLUMNS,
     CollectionRow,
     CollectionStatus,
     CollectionType,
     ExecutionRow,
+    VersionRow,
     WeekKey,
     WeekRow,
     collection_row,
     execution_row,
     parse_status,
+    version_row,
     week_row,
 )
 from amc_reports.warehouse.week_life import WeekLife
@@ -50,7 +53,17 @@ from amc_reports.warehouse.week_life import WeekLife
 _log = logging.getLogger(__name__)
 
 DEFAULT_RESULTS_SCHEMA = "amc_results"
-LINEAGE_COLUMNS = ("execution_id", "week_start_date")
+
+
+def _week_filter(
+    report: str, week_start: date, instance: str | None
+) -> tuple[sql.Composable, tuple[Any, ...]]:
+    if instance is None:
+        return sql.SQL("report = %s AND week_start_date = %s"), (report, week_start)
+    return (
+        sql.SQL("report = %s AND amc_instance = %s AND week_start_date = %s"),
+        (report, instance, week_start),
+    )
 
 
 class Warehouse:
@@ -125,38 +138,60 @@ class Warehouse:
             rows = [execution_row(row) for row in cur.fetchall()]
         return {row.id: row for row in rows if row is not None}
 
-    def list_executions(self, report: str, week_start: date) -> list[ExecutionRow]:
-        """Every execution of the week, oldest first."""
+    def list_executions(
+        self, report: str, week_start: date, instance: str | None = None
+    ) -> list[ExecutionRow]:
+        """Every execution of the week (of one instance, or all), oldest first."""
+        where, params = _week_filter(report, week_start, instance)
         with self.connect() as conn, conn.cursor(row_factory=dict_row) as cur:
             cur.execute(
                 sql.SQL(
-                    "SELECT {} FROM workflow_executions WHERE report = %s AND week_start_date = %s"
-                    " ORDER BY created_at, id"
-                ).format(EXECUTION_COLUMNS),
-                (report, week_start),
+                    "SELECT {} FROM workflow_executions WHERE {} ORDER BY created_at, id"
+                ).format(EXECUTION_COLUMNS, where),
+                params,
             )
             return [row for row in map(execution_row, cur.fetchall()) if row is not None]
 
     # -- weeks ---------------------------------------------------------------------------------
 
-    def get_week(self, report: str, week_start: date) -> WeekRow | None:
+    def get_week(
+        self, report: str, week_start: date, instance: str | None = None
+    ) -> WeekRow | None:
+        """The week's row on `instance`; without one, the week's only row (an error when the
+        report collects the week on several instances)."""
+        where, params = _week_filter(report, week_start, instance)
         with self.connect() as conn, conn.cursor(row_factory=dict_row) as cur:
             cur.execute(
-                sql.SQL(
-                    "SELECT {} FROM report_data_weeks WHERE report = %s AND week_start_date = %s"
-                ).format(WEEK_COLUMNS),
-                (report, week_start),
+                sql.SQL("SELECT {} FROM report_data_weeks WHERE {} LIMIT 2").format(
+                    WEEK_COLUMNS, where
+                ),
+                params,
             )
-            return week_row(cur.fetchone())
+            rows = [row for row in map(week_row, cur.fetchall()) if row is not None]
+        if len(rows) > 1:
+            raise ValueError(
+                f"report {report!r} has week {week_start} on several AMC instances "
+                f"({', '.join(r.amc_instance for r in rows)}, ...): name the instance"
+            )
+        return rows[0] if rows else None
 
-    def list_weeks(self, report: str | None = None) -> list[WeekRow]:
-        """Week rows (of one report, or all), ordered by report and week."""
-        query = sql.SQL("SELECT {} FROM report_data_weeks").format(WEEK_COLUMNS)
-        params: tuple[Any, ...] = ()
+    def get_week_by_key(self, key: WeekKey) -> WeekRow | None:
+        return self.get_week(key.report, key.week_start, key.instance)
+
+    def list_weeks(self, report: str | None = None, instance: str | None = None) -> list[WeekRow]:
+        """Week rows (of one report and instance, or all), ordered by report, instance, week."""
+        conditions: list[sql.Composable] = []
+        params: list[Any] = []
         if report is not None:
-            query += sql.SQL(" WHERE report = %s")
-            params = (report,)
-        query += sql.SQL(" ORDER BY report, week_start_date")
+            conditions.append(sql.SQL("report = %s"))
+            params.append(report)
+        if instance is not None:
+            conditions.append(sql.SQL("amc_instance = %s"))
+            params.append(instance)
+        query = sql.SQL("SELECT {} FROM report_data_weeks").format(WEEK_COLUMNS)
+        if conditions:
+            query += sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions)
+        query += sql.SQL(" ORDER BY report, amc_instance, week_start_date")
         with self.connect() as conn, conn.cursor(row_factory=dict_row) as cur:
             cur.execute(query, params)
             return [row for row in map(week_row, cur.fetchall()) if row is not None]
@@ -169,44 +204,68 @@ class Warehouse:
         csv_stream: BinaryIO | Iterable[bytes],
         *,
         amc_execution_id: str | None = None,
+        options: LoadOptions | None = None,
     ) -> LoadResult:
         """Replace the week's rows with the CSV's and complete the week, in one transaction.
 
-        See `amc_reports.warehouse.loading` for the procedure.
+        The week is the execution's (its report, instance and week); see
+        `amc_reports.warehouse.loading` for the procedure.
         """
+        execution = self.get_execution(execution_id)
+        if execution is None:
+            raise ValueError(f"execution_id {execution_id} has no workflow_executions row")
+        if (execution.report, execution.week_start_date) != (report, week_start):
+            raise ValueError(
+                f"execution_id {execution_id} is of report {execution.report!r} week "
+                f"{execution.week_start_date}, not of {report!r} week {week_start}"
+            )
         return replace_week(
             connect=self.connect,
             schema=self.results_schema,
             table=table_name_for_report(report),
-            key=WeekKey(report, week_start),
-            execution_id=execution_id,
+            key=execution.key,
+            execution_id=execution.id,
             amc_execution_id=amc_execution_id,
             source=csv_stream,
+            options=options,
         )
 
-    def count_week_rows(self, report: str, week_start: date) -> dict[uuid.UUID | None, int]:
+    def count_week_rows(
+        self, report: str, week_start: date, instance: str | None = None
+    ) -> dict[uuid.UUID | None, int]:
         """Stored result rows of the week per execution_id ({} when the table does not exist)."""
-        return self.count_rows(report, week_start).get(week_start, {})
+        counts: dict[uuid.UUID | None, int] = {}
+        for (_, week), per in self.count_rows(report, week_start, instance).items():
+            if week == week_start:
+                for execution, count in per.items():
+                    counts[execution] = counts.get(execution, 0) + count
+        return counts
 
     def count_rows(
-        self, report: str, week_start: date | None = None
-    ) -> dict[date, dict[uuid.UUID | None, int]]:
-        """Stored result rows per week and execution_id (of one week, or all weeks)."""
-        query = sql.SQL("SELECT week_start_date, execution_id, count(*) FROM {}").format(
-            self._results_ident(report)
-        )
-        params: tuple[Any, ...] = ()
+        self, report: str, week_start: date | None = None, instance: str | None = None
+    ) -> dict[tuple[str, date], dict[uuid.UUID | None, int]]:
+        """Stored result rows per (instance, week) and execution_id."""
+        conditions: list[sql.Composable] = []
+        params: list[Any] = []
         if week_start is not None:
-            query += sql.SQL(" WHERE week_start_date = %s")
-            params = (week_start,)
-        query += sql.SQL(" GROUP BY 1, 2")
+            conditions.append(sql.SQL("week_start_date = %s"))
+            params.append(week_start)
+        if instance is not None:
+            conditions.append(sql.SQL("amc_instance = %s"))
+            params.append(instance)
+        query = sql.SQL(
+            "SELECT amc_instance, week_start_date, execution_id, count(*) FROM {}"
+        ).format(self._results_ident(report))
+        if conditions:
+            query += sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions)
+        query += sql.SQL(" GROUP BY 1, 2, 3")
         with self.connect() as conn:
             if not self._table_exists(conn, report):
                 return {}
             rows = conn.execute(query, params).fetchall()
-        counts: dict[date, dict[uuid.UUID | None, int]] = {}
-        for week, execution, count in rows:
-            counts.setdefault(week, {})[execution] = int(count)
+        counts: dict[tuple[str, date], dict[uuid.UUID | None, int]] = {}
+        for instance_alias, week, execution, count in rows:
+            counts.setdefault((instance_alias, week), {})[execution] = int(count)
         return counts
 
     def preview_rows(
@@ -223,12 +282,15 @@ class Warehouse:
         )
 
     def sample_rows(
-        self, report: str, week_start: date, limit: int
+        self, report: str, week_start: date, limit: int, instance: str | None = None
     ) -> tuple[list[str], list[tuple[Any, ...]]]:
         """The first `limit` stored rows of the week, lineage columns included."""
-        return self._sample(
-            report, sql.SQL("week_start_date = %s"), (week_start,), limit, include_lineage=True
-        )
+        condition = sql.SQL("week_start_date = %s")
+        params: tuple[Any, ...] = (week_start,)
+        if instance is not None:
+            condition = sql.SQL("week_start_date = %s AND amc_instance = %s")
+            params = (week_start, instance)
+        return self._sample(report, condition, params, limit, include_lineage=True)
 
     def _sample(
         self,
@@ -252,9 +314,61 @@ class Warehouse:
         keep = [i for i, name in enumerate(names) if include_lineage or name not in LINEAGE_COLUMNS]
         return [names[i] for i in keep], [tuple(row[i] for i in keep) for row in rows]
 
-    def week_columns(self, report: str, week_start: date) -> list[tuple[str, str]] | None:
+    # -- versions (the current rows of a week and those kept in history) ------------------------
+
+    def list_versions(
+        self, report: str, week_start: date | None = None, instance: str | None = None
+    ) -> list[VersionRow]:
+        """Stored versions of a report's weeks, oldest first."""
+        conditions = [sql.SQL("report = %s")]
+        params: list[Any] = [report]
+        if week_start is not None:
+            conditions.append(sql.SQL("week_start_date = %s"))
+            params.append(week_start)
+        if instance is not None:
+            conditions.append(sql.SQL("amc_instance = %s"))
+            params.append(instance)
+        with self.connect() as conn, conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(
+                sql.SQL(
+                    "SELECT {} FROM week_versions WHERE {}"
+                    " ORDER BY amc_instance, week_start_date, loaded_at, execution_id"
+                ).format(VERSION_COLUMNS, sql.SQL(" AND ").join(conditions)),
+                params,
+            )
+            return [row for row in map(version_row, cur.fetchall()) if row is not None]
+
+    def get_version(self, execution_id: uuid.UUID) -> VersionRow | None:
+        with self.connect() as conn, conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(
+                sql.SQL("SELECT {} FROM week_versions WHERE execution_id = %s").format(
+                    VERSION_COLUMNS
+                ),
+                (execution_id,),
+            )
+            return version_row(cur.fetchone())
+
+    def count_version_rows(self, version: VersionRow) -> dict[uuid.UUID | None, int] | None:
+        """A version's stored rows per execution_id (None when its table is gone)."""
+        with self.connect() as conn:
+            exists = conn.execute(
+                "SELECT to_regclass(%s)",
+                (sql.Identifier(version.table_schema, version.table_name).as_string(conn),),
+            ).fetchone()
+            if not exists or exists[0] is None:
+                return None
+            rows = conn.execute(
+                sql.SQL("SELECT execution_id, count(*) FROM {} GROUP BY 1").format(
+                    sql.Identifier(version.table_schema, version.table_name)
+                )
+            ).fetchall()
+        return {execution: int(count) for execution, count in rows}
+
+    def week_columns(
+        self, report: str, week_start: date, instance: str | None = None
+    ) -> list[tuple[str, str]] | None:
         """The (name, type) columns of the week's CSV as stored when it was loaded."""
-        week = self.get_week(report, week_start)
+        week = self.get_week(report, week_start, instance)
         return None if week is None else week.result_columns
 
     def table_columns(self, report: str) -> list[tuple[str, str]]:
@@ -272,12 +386,14 @@ class Warehouse:
         self,
         *,
         report: str,
+        instance: str,
         collection_type: CollectionType | str,
         dagster_run_id: str,
         backfill_id: str | None,
         weeks: list[date],
     ) -> uuid.UUID:
-        """Record a collection (one per Dagster run and report); the existing id on repeat."""
+        """Record a collection (one per Dagster run, report and instance); the existing id on
+        repeat."""
         try:
             kind = CollectionType(collection_type)
         except ValueError:
@@ -288,11 +404,20 @@ class Warehouse:
         targeted = sorted(set(weeks))
         with self.connect() as conn:
             row = conn.execute(
-                "INSERT INTO report_data_collections (report, collection_type, dagster_run_id,"
-                " backfill_id, weeks, weeks_total) VALUES (%s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT (dagster_run_id, report) DO UPDATE"
+                "INSERT INTO report_data_collections (report, amc_instance, collection_type,"
+                " dagster_run_id, backfill_id, weeks, weeks_total)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (dagster_run_id, report, amc_instance) DO UPDATE"
                 " SET dagster_run_id = EXCLUDED.dagster_run_id RETURNING id",
-                (report, kind.value, dagster_run_id, backfill_id, targeted, len(targeted)),
+                (
+                    report,
+                    instance,
+                    kind.value,
+                    dagster_run_id,
+                    backfill_id,
+                    targeted,
+                    len(targeted),
+                ),
             ).fetchone()
         assert row is not None
         return row[0]

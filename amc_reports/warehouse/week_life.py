@@ -20,8 +20,12 @@ An execution (`ExecutionState`), one row per AMC execution we ask for:
 
 While a week is running, its row names the execution it works on (`attach` when AMC accepts a new
 one, `resume` when an earlier one is picked up again): both ids are on the week row from the moment
-AMC answers. `complete` runs inside the load's transaction, so the rows and the week's outcome
-commit together.
+AMC answers. `complete` runs inside the load's transaction, so the rows, the week's outcome and its
+stored versions (`week_versions`: the current one, and the one it replaces moving to history with
+what changed) commit together.
+
+A week is final `lag_days` after it ends (`final_at`). An execution submitted before then is
+provisional, and so is the week it completes: the row says so until a later collection is final.
 """
 
 from __future__ import annotations
@@ -42,15 +46,18 @@ from psycopg.types.json import Jsonb
 from amc_reports.warehouse.rows import (
     EXECUTION_COLUMNS,
     IN_FLIGHT,
+    VERSION_COLUMNS,
     WEEK_COLUMNS,
     ExecutionRow,
     ExecutionState,
+    VersionRow,
     WeekKey,
     WeekRow,
     WeekStatus,
     columns_of,
     execution_row,
     parse_status,
+    version_row,
     week_row,
 )
 
@@ -79,6 +86,8 @@ class Submission:
     time_zone: str
     sql_hash: str
     parameters: dict[str, Any]
+    final_at: datetime | None = None
+    provisional: bool = False  # submitted before final_at
 
 
 @dataclass(frozen=True)
@@ -91,6 +100,31 @@ class LoadedWeek:
     columns: list[tuple[str, str]]
 
 
+@dataclass(frozen=True)
+class StoredVersion:
+    """Where a load put the week's new rows, what they hold, and what it replaced."""
+
+    table_schema: str
+    table_name: str
+    sums: dict[str, Any]
+    previous_execution_id: uuid.UUID | None = None
+    history_schema: str | None = None  # where the replaced version now is
+    history_table: str | None = None
+    restatement: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class HistoryRetention:
+    """How long replaced versions of a week are kept (default: forever)."""
+
+    max_versions: int | None = None  # replaced versions kept per week
+    max_age_days: int | None = None  # replaced versions kept this long after being replaced
+
+    @property
+    def keeps_everything(self) -> bool:
+        return self.max_versions is None and self.max_age_days is None
+
+
 def _naive(value: datetime | str) -> datetime | str:
     """AMC time windows are wall-clock times in the report's zone: stored without a zone."""
     if isinstance(value, datetime) and value.tzinfo is not None:
@@ -98,22 +132,31 @@ def _naive(value: datetime | str) -> datetime | str:
     return value
 
 
+WEEK_WHERE = "report = %s AND amc_instance = %s AND week_start_date = %s"
+
+
+def key_params(key: WeekKey) -> tuple[str, str, Any]:
+    return (key.report, key.instance, key.week_start)
+
+
 def _ensure_week_row(cur: psycopg.Cursor[Any], key: WeekKey) -> bool:
     """Create the week's row (pending) if it does not exist; True when it was created."""
     cur.execute(
-        "INSERT INTO report_data_weeks (report, week_start_date, week_end_date, status)"
-        " VALUES (%s, %s, %s, 'pending') ON CONFLICT (report, week_start_date) DO NOTHING",
-        (key.report, key.week_start, key.week_end),
+        "INSERT INTO report_data_weeks"
+        " (report, amc_instance, week_start_date, week_end_date, status)"
+        " VALUES (%s, %s, %s, %s, 'pending')"
+        " ON CONFLICT (report, amc_instance, week_start_date) DO NOTHING",
+        (*key_params(key), key.week_end),
     )
     return cur.rowcount == 1
 
 
 def _lock_week_row(cur: psycopg.Cursor[Any], key: WeekKey) -> WeekRow:
     cur.execute(
-        sql.SQL(
-            "SELECT {} FROM report_data_weeks WHERE report = %s AND week_start_date = %s FOR UPDATE"
-        ).format(WEEK_COLUMNS),
-        (key.report, key.week_start),
+        sql.SQL("SELECT {} FROM report_data_weeks WHERE " + WEEK_WHERE + " FOR UPDATE").format(
+            WEEK_COLUMNS
+        ),
+        key_params(key),
     )
     row = week_row(cur.fetchone())
     assert row is not None
@@ -167,9 +210,9 @@ class WeekLife:
                     "UPDATE report_data_weeks SET status = 'running', dagster_run_id = %s,"
                     " collection_id = %s, started_at = clock_timestamp(), completed_at = NULL,"
                     " error_message = NULL"
-                    " WHERE report = %s AND week_start_date = %s RETURNING {}"
+                    " WHERE " + WEEK_WHERE + " RETURNING {}"
                 ).format(WEEK_COLUMNS),
-                (run_id, collection_id, key.report, key.week_start),
+                (run_id, collection_id, *key_params(key)),
             )
             return Claim(claimed=True, previous=previous, week=week_row(cur.fetchone()))
 
@@ -181,13 +224,15 @@ class WeekLife:
         """Record an execution about to be submitted (CREATED); returns its execution_id."""
         with self._connect() as conn:
             row = conn.execute(
-                "INSERT INTO workflow_executions (report, week_start_date, week_end_date,"
-                " amc_instance_id, status, time_window_start, time_window_end, time_zone, sql_hash,"
-                " parameters, dagster_run_id)"
-                " VALUES (%s, %s, %s, %s, 'CREATED', %s::timestamp, %s::timestamp, %s, %s, %s, %s)"
+                "INSERT INTO workflow_executions (report, amc_instance, week_start_date,"
+                " week_end_date, amc_instance_id, status, time_window_start, time_window_end,"
+                " time_zone, sql_hash, parameters, dagster_run_id, final_at, provisional)"
+                " VALUES (%s, %s, %s, %s, %s, 'CREATED', %s::timestamp, %s::timestamp, %s, %s, %s,"
+                " %s, %s, %s)"
                 " RETURNING id",
                 (
                     key.report,
+                    key.instance,
                     key.week_start,
                     key.week_end,
                     submission.amc_instance_id,
@@ -197,6 +242,8 @@ class WeekLife:
                     submission.sql_hash,
                     Jsonb(submission.parameters or {}),
                     run_id,
+                    submission.final_at,
+                    submission.provisional,
                 ),
             ).fetchone()
         assert row is not None
@@ -219,7 +266,7 @@ class WeekLife:
                 cur.execute(
                     "UPDATE workflow_executions SET amc_execution_id = %s, status = %s,"
                     " submitted_at = %s WHERE id = %s"
-                    " RETURNING report, week_start_date",
+                    " RETURNING report, amc_instance, week_start_date",
                     (amc_execution_id, state.value, submitted_at, execution_id),
                 )
             except psycopg.errors.UniqueViolation:
@@ -229,12 +276,12 @@ class WeekLife:
             found = cur.fetchone()
             if found is None:
                 raise ValueError(f"execution_id {execution_id} has no workflow_executions row")
-            key = WeekKey(found[0], found[1])
+            key = WeekKey(found[0], found[1], found[2])
             _ensure_week_row(cur, key)
             cur.execute(
                 "UPDATE report_data_weeks SET execution_id = %s, amc_execution_id = %s"
-                " WHERE report = %s AND week_start_date = %s",
-                (execution_id, amc_execution_id, key.report, key.week_start),
+                " WHERE " + WEEK_WHERE,
+                (execution_id, amc_execution_id, *key_params(key)),
             )
 
     def resume(self, key: WeekKey, execution_id: uuid.UUID, *, run_id: str) -> WeekRow:
@@ -248,10 +295,10 @@ class WeekLife:
                     " amc_execution_id = e.amc_execution_id, dagster_run_id = %s,"
                     " started_at = clock_timestamp(), completed_at = NULL, error_message = NULL"
                     " FROM workflow_executions e"
-                    " WHERE e.id = %s AND w.report = %s AND w.week_start_date = %s"
-                    " RETURNING {}"
+                    " WHERE e.id = %s AND w.report = %s AND w.amc_instance = %s"
+                    " AND w.week_start_date = %s RETURNING {}"
                 ).format(columns_of(WeekRow, "w")),
-                (run_id, execution_id, key.report, key.week_start),
+                (run_id, execution_id, *key_params(key)),
             )
             row = week_row(cur.fetchone())
         if row is None:
@@ -300,12 +347,11 @@ class WeekLife:
         with self._connect() as conn, conn.cursor(row_factory=dict_row) as cur:
             cur.execute(
                 sql.SQL(
-                    "SELECT {} FROM workflow_executions"
-                    " WHERE report = %s AND week_start_date = %s AND sql_hash = %s"
+                    "SELECT {} FROM workflow_executions WHERE " + WEEK_WHERE + " AND sql_hash = %s"
                     " AND amc_execution_id IS NOT NULL"
                     " ORDER BY created_at DESC, id DESC LIMIT 1"
                 ).format(EXECUTION_COLUMNS),
-                (key.report, key.week_start, sql_hash),
+                (*key_params(key), sql_hash),
             )
             newest = execution_row(cur.fetchone())
         if newest is None:
@@ -351,14 +397,13 @@ class WeekLife:
                 sql.SQL(
                     "UPDATE report_data_weeks SET status = 'failed', execution_id = %s,"
                     " amc_execution_id = %s, error_message = %s, completed_at = clock_timestamp()"
-                    " WHERE report = %s AND week_start_date = %s RETURNING {}"
+                    " WHERE " + WEEK_WHERE + " RETURNING {}"
                 ).format(WEEK_COLUMNS),
                 (
                     execution_id,
                     amc_execution_id or found["amc_execution_id"],
                     message,
-                    key.report,
-                    key.week_start,
+                    *key_params(key),
                 ),
             )
             row = week_row(cur.fetchone())
@@ -374,9 +419,9 @@ class WeekLife:
                 sql.SQL(
                     "UPDATE report_data_weeks SET status = 'failed', error_message = %s,"
                     " completed_at = clock_timestamp()"
-                    " WHERE report = %s AND week_start_date = %s RETURNING {}"
+                    " WHERE " + WEEK_WHERE + " RETURNING {}"
                 ).format(WEEK_COLUMNS),
-                (message, key.report, key.week_start),
+                (message, *key_params(key)),
             )
             row = week_row(cur.fetchone())
         assert row is not None
@@ -391,10 +436,10 @@ class WeekLife:
                 sql.SQL(
                     "UPDATE report_data_weeks SET status = 'skipped', error_message = %s,"
                     " completed_at = clock_timestamp()"
-                    " WHERE report = %s AND week_start_date = %s"
-                    " AND status IN ('pending', 'failed', 'skipped') RETURNING {}"
+                    " WHERE " + WEEK_WHERE + " AND status IN ('pending', 'failed', 'skipped')"
+                    " RETURNING {}"
                 ).format(WEEK_COLUMNS),
-                (reason, key.report, key.week_start),
+                (reason, *key_params(key)),
             )
             return week_row(cur.fetchone())
 
@@ -405,10 +450,12 @@ class WeekLife:
         execution_id: uuid.UUID,
         amc_execution_id: str | None,
         loaded: LoadedWeek,
+        version: StoredVersion,
         *,
         started: float,
     ) -> None:
-        """Inside the load's transaction: the week is completed by this execution's rows.
+        """Inside the load's transaction: the week is completed by this execution's rows, which
+        are its current version; the version they replace (if any) is now history.
 
         `started` is the load's `time.perf_counter()` start, used as the execution time of a
         week that was not claimed (a direct load).
@@ -427,11 +474,13 @@ class WeekLife:
             " execution_id = %(execution_id)s,"
             " amc_execution_id = COALESCE(%(amc)s, e.amc_execution_id),"
             " result_columns = %(columns)s,"
-            " error_message = NULL"
+            " error_message = NULL,"
+            " provisional = e.provisional,"
+            " final_at = COALESCE(e.final_at, w.final_at)"
             " FROM workflow_executions e"
             " WHERE e.id = %(execution_id)s AND w.report = %(report)s"
-            " AND w.week_start_date = %(week)s"
-            " RETURNING w.amc_execution_id",
+            " AND w.amc_instance = %(instance)s AND w.week_start_date = %(week)s"
+            " RETURNING w.amc_execution_id, e.provisional",
             {
                 "count": loaded.record_count,
                 "checksum": loaded.checksum,
@@ -440,6 +489,7 @@ class WeekLife:
                 "amc": amc_execution_id,
                 "columns": Jsonb([list(c) for c in loaded.columns]),
                 "report": key.report,
+                "instance": key.instance,
                 "week": key.week_start,
             },
         )
@@ -450,7 +500,95 @@ class WeekLife:
             _log.warning(
                 "%s completed without an amc_execution_id: lineage incomplete", key.describe()
             )
+        provisional = bool(updated[1])
         cur.execute(
             "UPDATE workflow_executions SET row_count = %s, bytes = %s WHERE id = %s",
             (loaded.record_count, loaded.bytes, execution_id),
         )
+        if version.previous_execution_id is not None:
+            cur.execute(
+                "UPDATE week_versions SET state = 'history', table_schema = %s, table_name = %s,"
+                " replaced_at = clock_timestamp(), replaced_by = %s"
+                " WHERE execution_id = %s",
+                (
+                    version.history_schema,
+                    version.history_table,
+                    execution_id,
+                    version.previous_execution_id,
+                ),
+            )
+        cur.execute(
+            "INSERT INTO week_versions (execution_id, report, amc_instance, week_start_date,"
+            " state, table_schema, table_name, row_count, sums, provisional,"
+            " previous_execution_id, restatement)"
+            " VALUES (%s, %s, %s, %s, 'current', %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (execution_id) DO UPDATE SET state = 'current',"
+            " table_schema = EXCLUDED.table_schema, table_name = EXCLUDED.table_name,"
+            " row_count = EXCLUDED.row_count, sums = EXCLUDED.sums,"
+            " provisional = EXCLUDED.provisional,"
+            " previous_execution_id = EXCLUDED.previous_execution_id,"
+            " restatement = EXCLUDED.restatement, loaded_at = clock_timestamp(),"
+            " replaced_at = NULL, replaced_by = NULL",
+            (
+                execution_id,
+                *key_params(key),
+                version.table_schema,
+                version.table_name,
+                loaded.record_count,
+                Jsonb(version.sums),
+                provisional,
+                version.previous_execution_id,
+                Jsonb(version.restatement) if version.restatement is not None else None,
+            ),
+        )
+
+    @staticmethod
+    def current_version(cur: psycopg.Cursor[Any], key: WeekKey) -> VersionRow | None:
+        """The week's current stored version (inside a transaction)."""
+        with cur.connection.cursor(row_factory=dict_row) as dcur:
+            dcur.execute(
+                sql.SQL(
+                    "SELECT {} FROM week_versions WHERE " + WEEK_WHERE + " AND state = 'current'"
+                ).format(VERSION_COLUMNS),
+                key_params(key),
+            )
+            return version_row(dcur.fetchone())
+
+    @staticmethod
+    def expired_versions(
+        cur: psycopg.Cursor[Any], key: WeekKey, retention: HistoryRetention
+    ) -> list[VersionRow]:
+        """The week's history versions that the retention no longer keeps."""
+        with cur.connection.cursor(row_factory=dict_row) as dcur:
+            dcur.execute(
+                sql.SQL(
+                    "SELECT {}, clock_timestamp() AS now FROM week_versions WHERE "
+                    + WEEK_WHERE
+                    + " AND state = 'history' ORDER BY replaced_at DESC, loaded_at DESC"
+                ).format(VERSION_COLUMNS),
+                key_params(key),
+            )
+            rows = dcur.fetchall()
+        expired = []
+        for position, row in enumerate(rows):
+            now = row.pop("now")
+            version = version_row(row)
+            assert version is not None
+            too_many = retention.max_versions is not None and position >= retention.max_versions
+            too_old = (
+                retention.max_age_days is not None
+                and version.replaced_at is not None
+                and (now - version.replaced_at).total_seconds() > retention.max_age_days * 86400
+            )
+            if too_many or too_old:
+                expired.append(version)
+        return expired
+
+    @staticmethod
+    def drop_versions(cur: psycopg.Cursor[Any], execution_ids: list[uuid.UUID]) -> None:
+        """Inside the load's transaction: these history versions were removed (retention)."""
+        if execution_ids:
+            cur.execute(
+                "UPDATE week_versions SET state = 'dropped' WHERE execution_id = ANY(%s)",
+                (execution_ids,),
+            )

@@ -1,0 +1,168 @@
+"""A Dagster week is a Postgres partition: the results table of a report is partitioned by
+(amc_instance, week_start_date), one partition per collected week of an instance.
+
+Loading a week builds its new partition as a table of its own (lineage values as column defaults
+and CHECK constraints, so COPY fills them at COPY speed and attaching needs no scan), then swaps it
+in: the partition it replaces is detached and moved to the history schema under a name that
+carries its execution id. All of it in the load's transaction, so readers see the old week or the
+new one, never a mix. Detaching takes a short ACCESS EXCLUSIVE lock on the results table at the
+very end of the transaction; attaching takes only SHARE UPDATE EXCLUSIVE.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from amc_reports.warehouse.identifiers import pg_identifier, table_name_for_report
+from amc_reports.warehouse.rows import WeekKey
+
+LINEAGE_COLUMNS = ("execution_id", "week_start_date", "amc_instance")
+
+__all__ = [
+    "LINEAGE_COLUMNS",
+    "attach_week",
+    "create_week_table",
+    "current_partition",
+    "history_table_name",
+    "partition_name",
+    "table_name_for_report",
+]
+
+
+def partition_name(table: str, key: WeekKey) -> str:
+    """The name of the week's partition of `table` (at most 63 bytes, stable)."""
+    return pg_identifier(f"{table}__{key.instance}__{key.week_start:%Y%m%d}")
+
+
+def history_table_name(table: str, key: WeekKey, execution_id: uuid.UUID) -> str:
+    """The name of a replaced version of the week in the history schema."""
+    return pg_identifier(
+        f"{table}__{key.instance}__{key.week_start:%Y%m%d}__{execution_id.hex[:12]}"
+    )
+
+
+def staging_name(table: str) -> str:
+    """A fresh name for a week's new partition while it is being filled."""
+    return pg_identifier(f"{table}__loading_{uuid.uuid4().hex[:12]}")
+
+
+def bounds(key: WeekKey) -> tuple[sql.Composable, sql.Composable]:
+    """FROM (instance, week) TO (instance, week + 1 day): exactly that instance's week."""
+    start = sql.SQL("({}, {})").format(sql.Literal(key.instance), sql.Literal(key.week_start))
+    end = sql.SQL("({}, {})").format(
+        sql.Literal(key.instance), sql.Literal(key.week_start + timedelta(days=1))
+    )
+    return start, end
+
+
+def create_week_table(
+    cur: psycopg.Cursor[Any],
+    schema: str,
+    table: str,
+    name: str,
+    key: WeekKey,
+    execution_id: uuid.UUID | None,
+) -> None:
+    """A table shaped like `table` for the week's rows of `execution_id`: its lineage columns
+    default to the week's values and are checked (so attaching it needs no scan)."""
+    target = sql.Identifier(schema, name)
+    cur.execute(sql.SQL("CREATE TABLE {} (LIKE {})").format(target, sql.Identifier(schema, table)))
+    defaults = [
+        sql.SQL("ALTER COLUMN week_start_date SET DEFAULT {}").format(sql.Literal(key.week_start)),
+        sql.SQL("ALTER COLUMN amc_instance SET DEFAULT {}").format(sql.Literal(key.instance)),
+    ]
+    checks = [
+        sql.SQL("amc_instance = {}").format(sql.Literal(key.instance)),
+        sql.SQL("week_start_date = {}").format(sql.Literal(key.week_start)),
+    ]
+    if execution_id is not None:
+        defaults.append(
+            sql.SQL("ALTER COLUMN execution_id SET DEFAULT {}::uuid").format(
+                sql.Literal(str(execution_id))
+            )
+        )
+        checks.append(sql.SQL("execution_id = {}::uuid").format(sql.Literal(str(execution_id))))
+    cur.execute(sql.SQL("ALTER TABLE {} {}").format(target, sql.SQL(", ").join(defaults)))
+    cur.execute(
+        sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({})").format(
+            target,
+            sql.Identifier(pg_identifier(f"{name}_lineage")),
+            sql.SQL(" AND ").join(checks),
+        )
+    )
+
+
+def current_partition(
+    cur: psycopg.Cursor[Any], schema: str, table: str, key: WeekKey
+) -> str | None:
+    """The name of the week's partition attached to `table`, if there is one."""
+    name = partition_name(table, key)
+    row = cur.execute(
+        "SELECT 1 FROM pg_inherits i"
+        " JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE i.inhparent = %s::regclass AND n.nspname = %s AND c.relname = %s",
+        (sql.Identifier(schema, table).as_string(cur), schema, name),
+    ).fetchone()
+    return name if row else None
+
+
+def attach_week(
+    cur: psycopg.Cursor[Any], schema: str, table: str, staged: str, key: WeekKey
+) -> str:
+    """Attach the filled table `staged` as the week's partition (under its partition name)."""
+    name = partition_name(table, key)
+    if staged != name:
+        cur.execute(
+            sql.SQL("ALTER TABLE {} RENAME TO {}").format(
+                sql.Identifier(schema, staged), sql.Identifier(name)
+            )
+        )
+    start, end = bounds(key)
+    cur.execute(
+        sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES FROM {} TO {}").format(
+            sql.Identifier(schema, table), sql.Identifier(schema, name), start, end
+        )
+    )
+    return name
+
+
+def detach_to_history(
+    cur: psycopg.Cursor[Any],
+    schema: str,
+    table: str,
+    history_schema: str,
+    key: WeekKey,
+    execution_id: uuid.UUID | None,
+) -> str:
+    """Detach the week's partition and keep it in `history_schema`; returns its new name."""
+    name = partition_name(table, key)
+    cur.execute(
+        sql.SQL("ALTER TABLE {} DETACH PARTITION {}").format(
+            sql.Identifier(schema, table), sql.Identifier(schema, name)
+        )
+    )
+    kept = history_table_name(table, key, execution_id or uuid.uuid4())
+    cur.execute(
+        sql.SQL("ALTER TABLE {} RENAME TO {}").format(
+            sql.Identifier(schema, name), sql.Identifier(kept)
+        )
+    )
+    cur.execute(
+        sql.SQL("ALTER TABLE {} SET SCHEMA {}").format(
+            sql.Identifier(schema, kept), sql.Identifier(history_schema)
+        )
+    )
+    return kept
+
+
+def week_of_partition(name: str) -> date | None:
+    """The week of a partition name (its last 8 characters), when it has one."""
+    try:
+        return date(int(name[-8:-4]), int(name[-4:-2]), int(name[-2:]))
+    except ValueError:
+        return None

@@ -1,0 +1,186 @@
+"""What a re-collection changed: the restatement of a week, computed in the load's transaction.
+
+Compared with the version it replaces: the row count before and after, each numeric column's sum
+before and after, and, by the report's key columns, the rows added, removed and changed. The key
+columns are configured per report (`key_columns`), else every column that is not a measure: the
+non-numeric columns and the numeric ones named like ids (`id`, `*_id`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from amc_reports.warehouse.inference import NUMERIC_TYPES
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A version's row count and the sums of its numeric columns."""
+
+    rows: int
+    sums: dict[str, float | int | None]
+
+
+def default_key_columns(columns: Sequence[tuple[str, str]]) -> list[str]:
+    """Every column that is not a measure (see the module docstring)."""
+    return [
+        name
+        for name, kind in columns
+        if kind not in NUMERIC_TYPES or name == "id" or name.endswith("_id")
+    ]
+
+
+def key_columns_for(
+    columns: Sequence[tuple[str, str]], configured: Sequence[str] | None
+) -> list[str]:
+    """The configured key columns that the result has, else the default ones."""
+    if configured:
+        present = {name for name, _ in columns}
+        return [name for name in configured if name in present]
+    return default_key_columns(columns)
+
+
+def _number(value: Any) -> float | int | None:
+    if value is None:
+        return None
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def measure(cur: psycopg.Cursor[Any], schema: str, table: str, numeric: Sequence[str]) -> Measured:
+    """Row count and sums of `numeric` columns of a table (one scan)."""
+    selects = [sql.SQL("count(*)")] + [
+        sql.SQL("sum({})").format(sql.Identifier(name)) for name in numeric
+    ]
+    row = cur.execute(
+        sql.SQL("SELECT {} FROM {}").format(
+            sql.SQL(", ").join(selects), sql.Identifier(schema, table)
+        )
+    ).fetchone()
+    assert row is not None
+    return Measured(
+        rows=int(row[0]), sums={name: _number(v) for name, v in zip(numeric, row[1:], strict=True)}
+    )
+
+
+@dataclass(frozen=True)
+class KeyDiff:
+    added: int
+    removed: int
+    changed: int
+    seconds: float
+
+
+def key_diff(
+    cur: psycopg.Cursor[Any],
+    old: tuple[str, str],
+    new: tuple[str, str],
+    keys: Sequence[str],
+    columns: Sequence[str],
+) -> KeyDiff:
+    """Rows added, removed and changed between two versions, matched by `keys` (a key present
+    several times is matched as many times; NULL keys match NULL keys)."""
+    started = time.perf_counter()
+    key_list = sql.SQL(", ").join(map(sql.Identifier, keys))
+    all_list = sql.SQL(", ").join(map(sql.Identifier, columns))
+    old_table, new_table = sql.Identifier(*old), sql.Identifier(*new)
+    query = sql.SQL(
+        "SELECT"
+        " (SELECT count(*) FROM (SELECT {keys} FROM {new} EXCEPT ALL SELECT {keys} FROM {old}) a),"
+        " (SELECT count(*) FROM (SELECT {keys} FROM {old} EXCEPT ALL SELECT {keys} FROM {new}) r),"
+        " (SELECT count(*) FROM (SELECT {all} FROM {new} EXCEPT ALL SELECT {all} FROM {old}) d)"
+    ).format(keys=key_list, all=all_list, old=old_table, new=new_table)
+    row = cur.execute(query).fetchone()
+    assert row is not None
+    added, removed, differing = (int(v) for v in row)
+    return KeyDiff(
+        added=added,
+        removed=removed,
+        changed=max(differing - added, 0),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def summarize(
+    *,
+    previous_execution_id: str,
+    previous_provisional: bool,
+    before: Measured,
+    after: Measured,
+    diff: KeyDiff | None,
+    keys: Sequence[str],
+) -> dict[str, Any]:
+    """The restatement stored with the new version (JSON)."""
+    sums: dict[str, dict[str, Any]] = {}
+    for name in sorted(set(before.sums) | set(after.sums)):
+        old, new = before.sums.get(name), after.sums.get(name)
+        sums[name] = {"before": old, "after": new, "relative_change": relative_change(old, new)}
+    largest = max(
+        (
+            (name, abs(values["relative_change"]))
+            for name, values in sums.items()
+            if values["relative_change"] is not None
+        ),
+        key=lambda item: item[1],
+        default=None,
+    )
+    return {
+        "previous_execution_id": previous_execution_id,
+        "previous_provisional": previous_provisional,
+        "rows_before": before.rows,
+        "rows_after": after.rows,
+        "row_count_relative_change": relative_change(before.rows, after.rows),
+        "key_columns": list(keys),
+        "rows_added": diff.added if diff else None,
+        "rows_removed": diff.removed if diff else None,
+        "rows_changed": diff.changed if diff else None,
+        "key_diff_seconds": round(diff.seconds, 4) if diff else None,
+        "sums": sums,
+        "largest_sum_change": (
+            {"column": largest[0], "relative_change": largest[1]} if largest else None
+        ),
+    }
+
+
+def relative_change(before: float | int | None, after: float | int | None) -> float | None:
+    """(after - before) / |before|; None when not comparable (a side missing, or 0 -> non-0)."""
+    if before is None or after is None:
+        return None if before != after else 0.0
+    if before == 0:
+        return 0.0 if after == 0 else None
+    return (after - before) / abs(before)
+
+
+def largest_change(restatement: Mapping[str, Any]) -> float:
+    """The largest relative change of the row count or a numeric sum (infinite when a value
+    appeared from zero or disappeared)."""
+    changes: list[float] = []
+    row_change = restatement.get("row_count_relative_change")
+    rows_before, rows_after = restatement.get("rows_before"), restatement.get("rows_after")
+    if row_change is None and rows_before != rows_after:
+        changes.append(math.inf)
+    elif row_change is not None:
+        changes.append(abs(row_change))
+    for values in (restatement.get("sums") or {}).values():
+        change = values.get("relative_change")
+        if change is None and values.get("before") != values.get("after"):
+            changes.append(math.inf)
+        elif change is not None:
+            changes.append(abs(change))
+    return max(changes, default=0.0)
+
+
+def data_columns(columns: Iterable[tuple[str, str]], lineage: Iterable[str]) -> list[str]:
+    skip = set(lineage)
+    return [name for name, _ in columns if name not in skip]
