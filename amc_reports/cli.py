@@ -13,9 +13,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     from amc_reports.amc.sandbox import cli as sandbox_cli
+    from amc_reports.commands import history as history_cli
     from amc_reports.commands import warehouse as warehouse_cli
 
     warehouse_cli.register(sub)
+    history_cli.register(sub)
     sandbox_cli.register(sub)
 
     validate = sub.add_parser(

@@ -10,24 +10,31 @@ from amc_reports.orchestration.assets import build_report_asset
 from amc_reports.orchestration.checks import build_freshness_check, build_report_checks
 from amc_reports.orchestration.partitions import report_asset_key
 from amc_reports.orchestration.schedules import build_report_schedule
+from amc_reports.orchestration.sensors import build_final_recollection_sensor
 
 FRESHNESS_JOB = "amc_freshness_checks"
 
 
 def build_definitions(config: ReportsConfig, resources: dict | None = None) -> dg.Definitions:
-    assets, checks, jobs, schedules, freshness = [], [], [], [], []
+    assets, checks, jobs, schedules, freshness, sensors = [], [], [], [], [], []
+    for report, instance in config.targets():
+        assets.append(build_report_asset(report, instance))
+        checks.extend(build_report_checks(report, instance))
+        freshness.append(build_freshness_check(report, instance))
     for report in config.reports.values():
-        assets.append(build_report_asset(report))
-        checks.extend(build_report_checks(report))
-        freshness.append(build_freshness_check(report))
-        job = dg.define_asset_job(
-            f"collect_{report.name}",
-            selection=dg.AssetSelection.assets(report_asset_key(report)),
-            description=f"Collect weeks of {report.name} from AMC, with their checks.",
+        keys = [report_asset_key(report, instance) for instance in report.instances]
+        jobs.append(
+            dg.define_asset_job(
+                f"collect_{report.name}",
+                selection=dg.AssetSelection.assets(*keys),
+                description=f"Collect weeks of {report.name} from AMC, with their checks.",
+            )
         )
-        jobs.append(job)
         if report.schedule:
             schedules.append(build_report_schedule(report))
+    provisional = [t for t in config.targets() if t.report.provisional_weeks == "collect"]
+    if provisional:
+        sensors.append(build_final_recollection_sensor(provisional))
     freshness_job = dg.define_asset_job(
         FRESHNESS_JOB,
         selection=dg.AssetSelection.checks(*freshness),
@@ -47,7 +54,8 @@ def build_definitions(config: ReportsConfig, resources: dict | None = None) -> d
         asset_checks=[*checks, *freshness],
         jobs=[*jobs, freshness_job],
         schedules=schedules,
-        resources=resources if resources is not None else build_resources(),
+        sensors=sensors,
+        resources=resources if resources is not None else build_resources(config=config),
         # One process per run: runs are the unit of parallelism (queued, in per-instance pools),
         # so steps of a run need no process of their own.
         executor=dg.in_process_executor,

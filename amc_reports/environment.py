@@ -22,6 +22,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from amc_reports.config import ReportsConfig
 from amc_reports.orchestration.resources import (
     DEFAULT_PG_IDLE_SECONDS,
     DEFAULT_SANDBOX_IDLE_SECONDS,
@@ -125,19 +126,26 @@ def build_amc_resource(env: Mapping[str, str] | None = None) -> AmcResource:
     )
 
 
-def build_warehouse_resource(env: Mapping[str, str] | None = None) -> WarehouseResource:
+def build_warehouse_resource(
+    env: Mapping[str, str] | None = None, config: ReportsConfig | None = None
+) -> WarehouseResource:
     """The Postgres of `AMC_REPORTS_DATABASE_URL`, else the embedded PostgreSQL."""
     env = os.environ if env is None else env
+    aliases = {i.instance_id: alias for alias, i in config.instances.items()} if config else {}
     if _get(env, DATABASE_URL_VAR):
-        return PostgresWarehouseResource(database_url=dg.EnvVar(DATABASE_URL_VAR))
+        return PostgresWarehouseResource(
+            database_url=dg.EnvVar(DATABASE_URL_VAR), instance_aliases=aliases
+        )
     local = local_settings(env)
     return EmbeddedWarehouseResource(
-        pgdata=str(local.pgdata), idle_stop_seconds=local.pg_idle_seconds
+        pgdata=str(local.pgdata), idle_stop_seconds=local.pg_idle_seconds, instance_aliases=aliases
     )
 
 
-def build_resources(env: Mapping[str, str] | None = None) -> dict[str, dg.ConfigurableResource]:
-    return {"amc": build_amc_resource(env), "warehouse": build_warehouse_resource(env)}
+def build_resources(
+    env: Mapping[str, str] | None = None, config: ReportsConfig | None = None
+) -> dict[str, dg.ConfigurableResource]:
+    return {"amc": build_amc_resource(env), "warehouse": build_warehouse_resource(env, config)}
 
 
 def resolved(resource: dg.ConfigurableResource) -> dg.ConfigurableResource:

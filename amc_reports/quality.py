@@ -1,16 +1,19 @@
-"""Data-quality rules for one collected week, read from Postgres (no Dagster).
+"""Data-quality rules for one collected week of a report on an instance, read from Postgres (no
+Dagster). Each rule returns a `CheckOutcome`; the Dagster checks only wrap them.
 
-Each rule returns a `CheckOutcome`; the Dagster checks only wrap them.
+The lineage and row-count rules are `warehouse.lineage`'s findings (the same as `amc-reports
+verify`'s); the others are about the data: schema stability, emptiness, whether the week is final,
+whether a re-collection of a final week stayed within the report's tolerance, freshness.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from amc_reports.config import ReportConfig
-from amc_reports.warehouse import Warehouse, WeekRow
+from amc_reports.config import InstanceConfig, ReportConfig
+from amc_reports.warehouse import Warehouse, WeekKey, WeekRow
 from amc_reports.warehouse.lineage import (
     ID_FINDINGS,
     ROW_FINDINGS,
@@ -19,7 +22,8 @@ from amc_reports.warehouse.lineage import (
     WeekFinding,
     week_findings,
 )
-from amc_reports.weeks import WeekWindow, newest_final_week
+from amc_reports.warehouse.restatement import largest_change
+from amc_reports.weeks import WeekWindow, newest_offered_week
 
 
 @dataclass(frozen=True)
@@ -29,27 +33,30 @@ class CheckOutcome:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-def _not_collected(report: str, week: date, status: str | None) -> CheckOutcome:
+def _collected(warehouse: Warehouse, key: WeekKey) -> WeekRow | CheckOutcome:
+    """The week's completed row, or the outcome saying it is not collected."""
+    row = warehouse.get_week_by_key(key)
+    if row is not None and row.is_completed:
+        return row
+    status = row.status if row else None
     return CheckOutcome(
         passed=False,
         description=(
-            f"Week {week.isoformat()} of {report} is not collected (status: {status or 'no row'}). "
-            "Materialize the week, then run the checks again."
+            f"Week {key.week_start.isoformat()} of {key.report} on {key.instance} is not "
+            f"collected (status: {status or 'no row'}). Materialize the week, then run the checks "
+            "again."
         ),
         metadata={"week_status": str(status) if status else "missing"},
     )
 
 
 def lineage(
-    warehouse: Warehouse,
-    report: str,
-    week: date,
-    materialization_ids: MaterializationIds | None,
+    warehouse: Warehouse, key: WeekKey, materialization_ids: MaterializationIds | None
 ) -> CheckOutcome:
     """Week row, `workflow_executions` row and latest materialization name one execution."""
-    row = warehouse.get_week(report, week)
-    if row is None or not row.is_completed:
-        return _not_collected(report, week, row.status if row else None)
+    row = _collected(warehouse, key)
+    if isinstance(row, CheckOutcome):
+        return row
     metadata = {
         "execution_id": str(row.execution_id) if row.execution_id else "",
         "amc_execution_id": row.amc_execution_id or "",
@@ -73,13 +80,13 @@ def lineage(
     )
 
 
-def row_counts(warehouse: Warehouse, report: str, week: date) -> CheckOutcome:
+def row_counts(warehouse: Warehouse, key: WeekKey) -> CheckOutcome:
     """The week's stored rows all come from its execution; there are `record_count` of them."""
-    row = warehouse.get_week(report, week)
-    if row is None or not row.is_completed:
-        return _not_collected(report, week, row.status if row else None)
-    findings = [f for f in _findings(warehouse, row, None) if f.kind in ROW_FINDINGS]
-    per_execution = warehouse.count_week_rows(report, week)
+    row = _collected(warehouse, key)
+    if isinstance(row, CheckOutcome):
+        return row
+    per_execution = warehouse.count_week_rows(key.report, key.week_start, key.instance)
+    findings = [f for f in week_findings(row, None, per_execution) if f.kind in ROW_FINDINGS]
     own = per_execution.get(row.execution_id, 0) if row.execution_id else 0
     metadata: dict[str, Any] = {
         "record_count": row.record_count or 0,
@@ -108,20 +115,22 @@ def _findings(
     return week_findings(
         row,
         execution,
-        warehouse.count_week_rows(row.report, row.week_start_date),
+        warehouse.count_week_rows(row.report, row.week_start_date, row.amc_instance),
         materialization=materialization_ids,
         check_materialization=check_materialization,
     )
 
 
-def schema_stable(warehouse: Warehouse, report: str, week: date) -> CheckOutcome:
+def schema_stable(warehouse: Warehouse, key: WeekKey) -> CheckOutcome:
     """The week's columns and types equal those of the previous completed week."""
-    row = warehouse.get_week(report, week)
-    if row is None or not row.is_completed:
-        return _not_collected(report, week, row.status if row else None)
+    row = _collected(warehouse, key)
+    if isinstance(row, CheckOutcome):
+        return row
     current = row.result_columns or []
     previous_weeks = [
-        w for w in warehouse.list_weeks(report) if w.is_completed and w.week_start_date < week
+        w
+        for w in warehouse.list_weeks(key.report, key.instance)
+        if w.is_completed and w.week_start_date < key.week_start
     ]
     if not previous_weeks:
         return CheckOutcome(True, "First completed week: nothing to compare with.", {})
@@ -148,10 +157,10 @@ def schema_stable(warehouse: Warehouse, report: str, week: date) -> CheckOutcome
     )
 
 
-def not_empty(warehouse: Warehouse, report: str, week: date) -> CheckOutcome:
-    row = warehouse.get_week(report, week)
-    if row is None or not row.is_completed:
-        return _not_collected(report, week, row.status if row else None)
+def not_empty(warehouse: Warehouse, key: WeekKey) -> CheckOutcome:
+    row = _collected(warehouse, key)
+    if isinstance(row, CheckOutcome):
+        return row
     count = row.record_count or 0
     if count == 0:
         return CheckOutcome(
@@ -163,16 +172,99 @@ def not_empty(warehouse: Warehouse, report: str, week: date) -> CheckOutcome:
     return CheckOutcome(True, f"{count} rows.", {"record_count": count})
 
 
-def freshness(
-    warehouse: Warehouse, report: ReportConfig, now: datetime | None = None
+def week_final(warehouse: Warehouse, key: WeekKey) -> CheckOutcome:
+    """The week's stored numbers were collected after the week was final."""
+    row = _collected(warehouse, key)
+    if isinstance(row, CheckOutcome):
+        return row
+    final_at = row.final_at.isoformat() if row.final_at else "unknown"
+    metadata = {"provisional": row.provisional, "final_at": final_at}
+    if row.provisional:
+        return CheckOutcome(
+            False,
+            f"PROVISIONAL: collected before the week was final ({final_at}); AMC was still "
+            "attributing conversions to it, so its numbers will move. It is collected again "
+            "once it is final.",
+            metadata,
+        )
+    return CheckOutcome(True, "Final: collected after the week was final.", metadata)
+
+
+def restatement_within_tolerance(
+    warehouse: Warehouse, key: WeekKey, tolerance: float
 ) -> CheckOutcome:
-    """The newest final week (its end plus the lag has passed) is collected."""
+    """A re-collection of a week that was already final changed it by at most `tolerance`
+    (relative change of its row count and of each numeric column's sum)."""
+    row = _collected(warehouse, key)
+    if isinstance(row, CheckOutcome):
+        return row
+    version = warehouse.get_version(row.execution_id) if row.execution_id else None
+    restatement = version.restatement if version is not None else None
+    if not restatement:
+        return CheckOutcome(True, "Collected once: nothing restated.", {"restated": False})
+    change = largest_change(restatement)
+    metadata: dict[str, Any] = {
+        "restated": True,
+        "previous_execution_id": restatement.get("previous_execution_id", ""),
+        "previous_provisional": bool(restatement.get("previous_provisional")),
+        "largest_change_pct": round(100 * change, 3) if change != float("inf") else -1,
+        "tolerance_pct": round(100 * tolerance, 3),
+        "rows_before": restatement.get("rows_before"),
+        "rows_after": restatement.get("rows_after"),
+    }
+    summary = _describe_restatement(restatement)
+    if restatement.get("previous_provisional"):
+        return CheckOutcome(
+            True,
+            f"A provisional collection became final: {summary} (expected; not compared with the "
+            "tolerance).",
+            metadata,
+        )
+    if change <= tolerance:
+        return CheckOutcome(
+            True,
+            f"Re-collected a final week within {100 * tolerance:g} %: {summary}.",
+            metadata,
+        )
+    return CheckOutcome(
+        False,
+        f"A final week changed by more than {100 * tolerance:g} % when collected again: "
+        f"{summary}. AMC restated its data; check what changed with `amc-reports history "
+        f"{key.report} {key.week_start.isoformat()}`.",
+        metadata,
+    )
+
+
+def _describe_restatement(restatement: dict[str, Any]) -> str:
+    parts = [f"rows {restatement.get('rows_before')} -> {restatement.get('rows_after')}"]
+    if restatement.get("rows_added") is not None:
+        parts.append(
+            f"{restatement['rows_added']} added, {restatement['rows_removed']} removed, "
+            f"{restatement['rows_changed']} changed"
+        )
+    largest = restatement.get("largest_sum_change")
+    if largest:
+        parts.append(
+            f"largest sum change {largest['column']} {100 * largest['relative_change']:+.2f} %"
+        )
+    return "; ".join(parts)
+
+
+def freshness(
+    warehouse: Warehouse,
+    report: ReportConfig,
+    instance: InstanceConfig | None = None,
+    now: datetime | None = None,
+) -> CheckOutcome:
+    """The newest final week the report offers is collected (and final) on the instance."""
+    instance = instance or report.instance
     now = now or datetime.now(UTC)
-    week = newest_final_week(
+    week = newest_offered_week(
         now,
         week_start_weekday=report.week_start_weekday,
         time_zone=report.timezone,
         lag_days=report.lag_days,
+        collects_provisional=False,
     )
     window = WeekWindow(week, report.timezone)
     metadata: dict[str, Any] = {
@@ -181,10 +273,16 @@ def freshness(
     }
     if week < report.start_date:
         return CheckOutcome(True, "No week is final yet.", metadata)
-    row = warehouse.get_week(report.name, week)
-    if row is not None and row.is_completed:
+    row = warehouse.get_week_by_key(WeekKey(report.name, instance.alias, week))
+    if row is not None and row.is_completed and not row.provisional:
         return CheckOutcome(True, f"Week {week.isoformat()} is collected.", metadata)
-    metadata["week_status"] = str(row.status) if row else "missing"
+    metadata["week_status"] = (
+        "provisional"
+        if row is not None and row.is_completed
+        else str(row.status)
+        if row
+        else "missing"
+    )
     return CheckOutcome(
         False,
         f"Week {week.isoformat()} has been final since {metadata['final_since']} but is "

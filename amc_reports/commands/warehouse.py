@@ -44,9 +44,15 @@ def _fail(exc: Exception) -> int:
 
 
 def _warehouse_resource() -> Any:
+    """The warehouse the definitions use (the config, when it loads, names old rows' instances)."""
+    from amc_reports.config import ConfigError, load_config
     from amc_reports.environment import build_warehouse_resource, resolved
 
-    return resolved(build_warehouse_resource())
+    try:
+        config = load_config()
+    except ConfigError:
+        config = None
+    return resolved(build_warehouse_resource(config=config))
 
 
 def run_migrate(args: argparse.Namespace) -> int:
@@ -66,12 +72,28 @@ def run_migrate(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    from amc_reports.config import ConfigError, load_config
     from amc_reports.warehouse.verify import verify
 
+    if args.report:
+        try:
+            config = load_config()
+        except ConfigError as exc:
+            return _fail(exc)
+        if args.report not in config.reports:
+            known = ", ".join(config.reports) or "none"
+            print(
+                f"error: report {args.report!r} is not in {config.path} (its reports: {known})",
+                file=sys.stderr,
+            )
+            return 2
     try:
         outcome = verify(_warehouse_resource().get_warehouse(), args.report)
     except DatabaseConfigError as exc:
         return _fail(exc)
+    if args.report and not outcome.reports:
+        print(f"Report {args.report!r} has no collected weeks yet: nothing to verify.")
+        return 0
     if args.json:
         print(json.dumps(outcome.to_dict(), indent=2, default=str))
     else:
@@ -91,6 +113,10 @@ def render(outcome: Any) -> str:
         statuses = "  ".join(f"{s}={n}" for s, n in report.weeks_by_status.items())
         lines.append(f"  weeks: {statuses}")
         lines.append(
+            f"  completed weeks: {report.final_weeks} final, {report.provisional_weeks} "
+            "provisional (collected before they were final; not sampled)"
+        )
+        lines.append(
             f"  completed weeks with execution_id: {report.with_execution_id}/"
             f"{report.completed_weeks} ({report.execution_id_pct:.1f}%)"
         )
@@ -106,6 +132,10 @@ def render(outcome: Any) -> str:
             f"  result rows: {report.result_rows}; of another execution than their week's: "
             f"{report.foreign_rows}; of unknown weeks: {report.orphan_rows}; weeks whose row "
             f"count differs from record_count: {report.record_count_mismatches}"
+        )
+        lines.append(
+            f"  history: {report.history_versions} replaced version(s) kept, "
+            f"{report.history_rows} rows"
         )
         for problem in report.problems:
             lines.append(f"  PROBLEM: {problem}")

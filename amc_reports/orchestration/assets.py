@@ -1,13 +1,13 @@
 """One weekly-partitioned asset per report: materializing week W collects W from AMC."""
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import date
 
 import dagster as dg
 
 from amc_reports.collection import RunInfo, WeekCollector, collect_weeks
-from amc_reports.config import ReportConfig
+from amc_reports.config import InstanceConfig, ReportConfig
 from amc_reports.orchestration.metadata import materialization_metadata
 from amc_reports.orchestration.partitions import report_asset_key, weekly_partitions
 from amc_reports.orchestration.resources import AmcResource, WarehouseResource
@@ -29,35 +29,44 @@ def collection_type(tags: Mapping[str, str]) -> tuple[CollectionType, str | None
     return CollectionType.MANUAL, None
 
 
-def describe_report(report: ReportConfig) -> str:
+def describe_report(report: ReportConfig, instance: InstanceConfig) -> str:
     query = (
         f"```sql\n{report.sql}\n```"
         if report.sql
         else f"Runs the saved AMC workflow {report.workflow_id}."
     )
+    if report.provisional_weeks == "collect":
+        offer = (
+            "Weeks are collected as soon as they end, as PROVISIONAL (AMC still attributes "
+            "conversions to them), and collected again once, automatically, when they are final; "
+            "what changed is recorded."
+        )
+    else:
+        offer = "Only final weeks are offered: a week is collected once it is final."
     return (
         f"{report.description or 'AMC report ' + report.name}\n\n"
-        f"Collected weekly from AMC instance {report.instance.alias} "
-        f"({report.instance.instance_id}). Weeks start on {report.week_starts_on.capitalize()} "
-        f"({report.timezone}); a week is final {report.lag_days} days after it ends. Each "
-        f"partition is one week; its rows land in amc_results.{report.name}, each with the "
+        f"Collected weekly from AMC instance {instance.alias} ({instance.instance_id}). Weeks "
+        f"start on {report.week_starts_on.capitalize()} ({report.timezone}); a week is final "
+        f"{report.lag_days} days after it ends. {offer} Each partition is one week; its rows land "
+        f"in amc_results.{report.name} (amc_instance = '{instance.alias}'), each with the "
         f"execution_id that produced it.\n\n"
         f"{query}"
     )
 
 
-def build_report_asset(report: ReportConfig) -> dg.AssetsDefinition:
-    instance = report.instance
-
+def build_report_asset(report: ReportConfig, instance: InstanceConfig) -> dg.AssetsDefinition:
     @dg.asset(
-        key=report_asset_key(report),
+        key=report_asset_key(report, instance),
         partitions_def=weekly_partitions(report),
         pool=instance.pool,
         group_name=f"amc_{instance.alias}",
         kinds={"amc", "postgres"},
         owners=list(report.owners),
-        description=describe_report(report),
+        description=describe_report(report, instance),
         code_version=report.query_fingerprint[:16],
+        # A week that is not final is not collected for a report that collects final weeks
+        # only: its run succeeds without materializing it (nothing turns red).
+        output_required=False,
         # Default: one run per week (own retries, own check results). Batched: several weeks per
         # run, collected concurrently, for large backfills (see BENCHMARKS.md). Beta in 1.13.
         backfill_policy=(
@@ -71,23 +80,26 @@ def build_report_asset(report: ReportConfig) -> dg.AssetsDefinition:
             "week_starts_on": report.week_starts_on,
             "timezone": report.timezone,
             "lag_days": report.lag_days,
+            "provisional_weeks": report.provisional_weeks,
         },
     )
     def collect_week(
         context: dg.AssetExecutionContext, amc: AmcResource, warehouse: WarehouseResource
-    ) -> dg.MaterializeResult:
+    ) -> Iterator[dg.MaterializeResult]:
         store = warehouse.get_warehouse()
         weeks = [date.fromisoformat(key) for key in context.partition_keys]
         kind, backfill_id = collection_type(context.run.tags)
         client = amc.get_client(instance, context.log)
         batch = collect_weeks(
             report.name,
+            instance.alias,
             weeks,
             warehouse=store,
             collector=lambda sleep: WeekCollector(
                 report,
                 client,
                 store,
+                instance=instance,
                 log=context.log,
                 poll=amc.poll_policy,
                 rejection=amc.rejection_policy,
@@ -100,6 +112,8 @@ def build_report_asset(report: ReportConfig) -> dg.AssetsDefinition:
                 run_is_alive=lambda run_id: _run_is_alive(context.instance, run_id),
             ),
         )
+        for skipped in batch.skipped.values():
+            context.log.info(str(skipped))
         metadata = {
             week: materialization_metadata(report, store, outcome)
             for week, outcome in batch.outcomes.items()
@@ -114,23 +128,27 @@ def build_report_asset(report: ReportConfig) -> dg.AssetsDefinition:
                         "amc_execution_id": error.amc_execution_id or "",
                     },
                 )
-            return dg.MaterializeResult(metadata=metadata[weeks[0]])
-        if batch.failures:
-            # Raising drops the run's own materializations: record the weeks that did succeed
-            # first, so each one's latest materialization still carries its ids.
+            if metadata:
+                yield dg.MaterializeResult(metadata=metadata[weeks[0]])
+            return
+        if batch.failures or batch.skipped:
+            # Materializing the run's output would mark every week of the range: record the
+            # weeks that were collected one by one instead (each with its own ids).
             for week, values in metadata.items():
                 context.log_event(
                     dg.AssetMaterialization(
                         asset_key=context.asset_key, partition=week.isoformat(), metadata=values
                     )
                 )
-            raise dg.Failure(
-                description=f"{len(batch.failures)} of {len(weeks)} weeks failed:\n"
-                + "\n".join(str(exc) for exc in batch.failures.values())
-            )
+            if batch.failures:
+                raise dg.Failure(
+                    description=f"{len(batch.failures)} of {len(weeks)} weeks failed:\n"
+                    + "\n".join(str(exc) for exc in batch.failures.values())
+                )
+            return
         for week, values in metadata.items():
             context.add_asset_metadata(values, partition_key=week.isoformat())
-        return dg.MaterializeResult()
+        yield dg.MaterializeResult()
 
     return collect_week
 

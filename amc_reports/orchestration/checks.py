@@ -12,18 +12,27 @@ from datetime import date
 import dagster as dg
 
 from amc_reports import quality
-from amc_reports.config import ReportConfig
+from amc_reports.config import InstanceConfig, ReportConfig
 from amc_reports.orchestration.partitions import report_asset_key, weekly_partitions
 from amc_reports.orchestration.resources import WarehouseResource
-from amc_reports.warehouse import Warehouse
+from amc_reports.warehouse import Warehouse, WeekKey
 
 LINEAGE_CHECK = "lineage_complete"
 ROW_COUNT_CHECK = "row_counts_consistent"
 SCHEMA_CHECK = "schema_stable"
 NOT_EMPTY_CHECK = "not_empty"
+FINAL_CHECK = "week_is_final"
+RESTATEMENT_CHECK = "restatement_within_tolerance"
 FRESHNESS_CHECK = "newest_final_week_collected"
 
-WEEKLY_CHECKS = (LINEAGE_CHECK, ROW_COUNT_CHECK, SCHEMA_CHECK, NOT_EMPTY_CHECK)
+WEEKLY_CHECKS = (
+    LINEAGE_CHECK,
+    ROW_COUNT_CHECK,
+    SCHEMA_CHECK,
+    NOT_EMPTY_CHECK,
+    FINAL_CHECK,
+    RESTATEMENT_CHECK,
+)
 
 # We rely on partitioned checks knowingly (see the module docstring); say it once here, not on
 # every load of the code location.
@@ -84,9 +93,10 @@ def _latest_materialization_ids(
     }
 
 
-# A weekly rule: (check context, warehouse, asset key, report name, week) -> outcome.
+# A weekly rule: (check context, warehouse, asset key, report, the week's key) -> outcome.
 WeeklyRule = Callable[
-    [dg.AssetCheckExecutionContext, Warehouse, dg.AssetKey, str, date], quality.CheckOutcome
+    [dg.AssetCheckExecutionContext, Warehouse, dg.AssetKey, ReportConfig, WeekKey],
+    quality.CheckOutcome,
 ]
 
 
@@ -101,12 +111,12 @@ class WeeklyCheck:
 def _lineage_rule(
     context: dg.AssetCheckExecutionContext,
     store: Warehouse,
-    key: dg.AssetKey,
-    report: str,
-    week: date,
+    asset_key: dg.AssetKey,
+    _report: ReportConfig,
+    key: WeekKey,
 ) -> quality.CheckOutcome:
-    ids = _latest_materialization_ids(context.instance, key, week.isoformat())
-    return quality.lineage(store, report, week, ids)
+    ids = _latest_materialization_ids(context.instance, asset_key, key.week_start.isoformat())
+    return quality.lineage(store, key, ids)
 
 
 WEEKLY_CHECK_SPECS = (
@@ -123,59 +133,90 @@ WEEKLY_CHECK_SPECS = (
         dg.AssetCheckSeverity.ERROR,
         "Passes when the report's table holds exactly the week's record_count rows, all "
         "from the week's execution. Fails (ERROR) otherwise.",
-        lambda _context, store, _key, report, week: quality.row_counts(store, report, week),
+        lambda _context, store, _asset, _report, key: quality.row_counts(store, key),
     ),
     WeeklyCheck(
         SCHEMA_CHECK,
         dg.AssetCheckSeverity.WARN,
         "Warns when the week's columns or types differ from the previous collected week "
         "(the SQL or AMC's schema changed).",
-        lambda _context, store, _key, report, week: quality.schema_stable(store, report, week),
+        lambda _context, store, _asset, _report, key: quality.schema_stable(store, key),
     ),
     WeeklyCheck(
         NOT_EMPTY_CHECK,
         dg.AssetCheckSeverity.WARN,
         "Warns when AMC returned no rows for the week (paused campaigns, or every row "
         "under AMC's privacy threshold).",
-        lambda _context, store, _key, report, week: quality.not_empty(store, report, week),
+        lambda _context, store, _asset, _report, key: quality.not_empty(store, key),
+    ),
+    WeeklyCheck(
+        FINAL_CHECK,
+        dg.AssetCheckSeverity.WARN,
+        "Warns while the week's numbers are PROVISIONAL: collected before the week was final "
+        "(AMC attributes conversions up to 14 days late). Passes once a collection is final.",
+        lambda _context, store, _asset, _report, key: quality.week_final(store, key),
+    ),
+    WeeklyCheck(
+        RESTATEMENT_CHECK,
+        dg.AssetCheckSeverity.WARN,
+        "Warns when a week that was already final changed by more than the report's "
+        "restatement_tolerance when collected again (row count or a numeric column's sum). A "
+        "provisional week becoming final shows its change but does not warn.",
+        lambda _context, store, _asset, report, key: quality.restatement_within_tolerance(
+            store, key, report.restatement_tolerance
+        ),
     ),
 )
 
 
-def build_report_checks(report: ReportConfig) -> list[dg.AssetChecksDefinition]:
-    key = report_asset_key(report)
+def build_report_checks(
+    report: ReportConfig, instance: InstanceConfig
+) -> list[dg.AssetChecksDefinition]:
+    key = report_asset_key(report, instance)
     partitions = weekly_partitions(report)
-    return [_build_weekly_check(spec, key, partitions, report.name) for spec in WEEKLY_CHECK_SPECS]
+    return [
+        _build_weekly_check(spec, key, partitions, report, instance) for spec in WEEKLY_CHECK_SPECS
+    ]
 
 
 def _build_weekly_check(
-    spec: WeeklyCheck, key: dg.AssetKey, partitions: dg.PartitionsDefinition, report: str
+    spec: WeeklyCheck,
+    asset_key: dg.AssetKey,
+    partitions: dg.PartitionsDefinition,
+    report: ReportConfig,
+    instance: InstanceConfig,
 ) -> dg.AssetChecksDefinition:
     @dg.asset_check(
-        asset=key, name=spec.name, partitions_def=partitions, description=spec.description
+        asset=asset_key, name=spec.name, partitions_def=partitions, description=spec.description
     )
     def weekly_check(
         context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
     ) -> dg.AssetCheckResult:
         store = warehouse.get_warehouse()
         return _evaluate(
-            context, lambda week: spec.rule(context, store, key, report, week), spec.severity
+            context,
+            lambda week: spec.rule(
+                context, store, asset_key, report, WeekKey(report.name, instance.alias, week)
+            ),
+            spec.severity,
         )
 
     return weekly_check
 
 
-def build_freshness_check(report: ReportConfig) -> dg.AssetChecksDefinition:
+def build_freshness_check(
+    report: ReportConfig, instance: InstanceConfig
+) -> dg.AssetChecksDefinition:
     @dg.asset_check(
-        asset=report_asset_key(report),
+        asset=report_asset_key(report, instance),
         name=FRESHNESS_CHECK,
         description=(
             f"Warns when the newest final week (final {report.lag_days} days after it ends, "
-            f"{report.timezone}) is not collected yet."
+            f"{report.timezone}) is not collected yet, or only as provisional."
         ),
     )
     def newest_final_week_collected(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        outcome = quality.freshness(warehouse.get_warehouse(), report)
+        outcome = quality.freshness(warehouse.get_warehouse(), report, instance)
         return _result(outcome, dg.AssetCheckSeverity.WARN)
 
     return newest_final_week_collected

@@ -54,7 +54,11 @@ def materialization_metadata(
 ) -> dict[str, Any]:
     load = outcome.load
     window = outcome.window
+    final_at = window.final_at(report.lag_days)
     metadata: dict[str, Any] = {
+        # First, so that the UI shows it first: are these numbers final?
+        "week_status": week_status(outcome.provisional, final_at),
+        "provisional": outcome.provisional,
         "execution_id": str(outcome.execution_id),
         "amc_execution_id": outcome.amc_execution_id,
         "resumed_execution": outcome.resumed,
@@ -65,7 +69,8 @@ def materialization_metadata(
         ),
         "week_start_date": window.week_start.isoformat(),
         "week_end_date": window.week_end.isoformat(),
-        "week_final_at": dg.MetadataValue.timestamp(window.final_at(report.lag_days)),
+        "week_final_at": dg.MetadataValue.timestamp(final_at),
+        "amc_instance": outcome.instance,
         "dagster/row_count": load.record_count,
         "dagster/column_schema": column_schema(list(load.columns)),
         "dagster/table_name": (
@@ -88,4 +93,36 @@ def materialization_metadata(
         metadata["amc_queue_seconds"] = round(outcome.queue_seconds, 1)
     if outcome.run_seconds is not None:
         metadata["amc_run_seconds"] = round(outcome.run_seconds, 1)
+    version = warehouse.get_version(outcome.execution_id)
+    if version is not None and version.restatement is not None:
+        metadata.update(restatement_metadata(version.restatement))
     return metadata
+
+
+def week_status(provisional: bool, final_at: Any) -> str:
+    """What the UI shows first on a week: final, or provisional until when."""
+    if provisional:
+        return (
+            f"PROVISIONAL: collected before the week is final ({final_at:%Y-%m-%d %H:%M %Z}); "
+            "AMC still attributes conversions to it"
+        )
+    return "final"
+
+
+def restatement_metadata(restatement: dict[str, Any]) -> dict[str, Any]:
+    """What a re-collection changed: numbers (plotted per week) and the whole summary."""
+    values: dict[str, Any] = {
+        "restated_from_execution_id": restatement.get("previous_execution_id") or "",
+        "restated_from_provisional": bool(restatement.get("previous_provisional")),
+        "restated_rows_before": restatement.get("rows_before", 0),
+        "restated_rows_after": restatement.get("rows_after", 0),
+    }
+    for name in ("rows_added", "rows_removed", "rows_changed"):
+        if restatement.get(name) is not None:
+            values[f"restated_{name}"] = restatement[name]
+    largest = restatement.get("largest_sum_change")
+    if largest:
+        values["restated_largest_sum_change_pct"] = round(100 * largest["relative_change"], 3)
+        values["restated_largest_sum_change_column"] = largest["column"]
+    values["restatement"] = dg.MetadataValue.json(restatement)
+    return values

@@ -6,25 +6,37 @@ from functools import cache
 
 import dagster as dg
 
-from amc_reports.config import ReportConfig
+from amc_reports.config import InstanceConfig, ReportConfig
+from amc_reports.weeks import hidden_weeks
 
 
-def report_asset_key(report: ReportConfig) -> dg.AssetKey:
+def report_asset_key(report: ReportConfig, instance: InstanceConfig | None = None) -> dg.AssetKey:
     """`amc/<instance alias>/<report>`: where the data comes from, then what it is."""
-    return dg.AssetKey(["amc", report.instance.alias, report.name])
+    return dg.AssetKey(["amc", (instance or report.instance).alias, report.name])
+
+
+def collects_provisional(report: ReportConfig) -> bool:
+    return report.provisional_weeks == "collect"
 
 
 @cache
-def _weekly(start: str, day_offset: int, timezone: str) -> dg.WeeklyPartitionsDefinition:
+def _weekly(
+    start: str, day_offset: int, timezone: str, end_offset: int
+) -> dg.WeeklyPartitionsDefinition:
     return dg.WeeklyPartitionsDefinition(
-        start_date=start, day_offset=day_offset, timezone=timezone, end_offset=0
+        start_date=start, day_offset=day_offset, timezone=timezone, end_offset=end_offset
     )
 
 
 def weekly_partitions(report: ReportConfig) -> dg.WeeklyPartitionsDefinition:
-    """Week start dates from the report's start date; the last key is the last completed week.
+    """Week start dates from the report's start date, up to the newest week the report offers.
 
-    Reports with the same start, week start and zone share one definition object.
+    A report that collects final weeks only (`provisional_weeks: skip`, the default) offers a week
+    once it is final: its lag rounded up to whole weeks after it ends (`weeks.hidden_weeks`), so
+    the weeks a user can pick, backfill or get from **Latest** are final. A report that collects
+    provisional weeks offers every completed week. Reports with the same start, week start, zone
+    and offer share one definition object.
     """
     day_offset = 0 if report.week_starts_on == "sunday" else 1
-    return _weekly(report.start_date.isoformat(), day_offset, report.timezone)
+    end_offset = -hidden_weeks(report.lag_days, collects_provisional(report))
+    return _weekly(report.start_date.isoformat(), day_offset, report.timezone, end_offset)

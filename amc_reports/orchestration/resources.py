@@ -162,6 +162,11 @@ class WarehouseResource(dg.ConfigurableResource):
     """The Postgres warehouse. `PostgresWarehouseResource` and `EmbeddedWarehouseResource` say
     where it is."""
 
+    instance_aliases: dict[str, str] = Field(
+        default_factory=dict,
+        description="AMC instance id -> alias (from reports.yaml), for upgrading old databases",
+    )
+
     def database_url_now(self) -> str:
         """The database's URL (an embedded server is started if needed)."""
         raise NotImplementedError
@@ -182,7 +187,10 @@ class WarehouseResource(dg.ConfigurableResource):
         """One migrated `Warehouse` per database and process (the asset and each of its checks
         ask for it in the same run)."""
         return open_warehouse(
-            self.database_url_now, key=self.cache_key(), connection_hint=self.connection_hint()
+            self.database_url_now,
+            key=self.cache_key(),
+            connection_hint=self.connection_hint(),
+            instance_aliases=self.instance_aliases,
         )
 
 

@@ -1,49 +1,63 @@
-"""Lag-aware weekly schedules: each tick requests the newest week that has become final."""
+"""Weekly schedules: each tick requests the newest week a report offers, on each of its instances.
+
+For a report that collects final weeks only (the default), that is its newest final week (the
+same week as its newest partition); for one that collects provisional weeks, the week that just
+ended (collected again once it is final, by the provisional-weeks sensor).
+"""
 
 from datetime import UTC, datetime
 
 import dagster as dg
 
 from amc_reports.config import ReportConfig
-from amc_reports.orchestration.partitions import report_asset_key
-from amc_reports.weeks import newest_final_week
+from amc_reports.orchestration.partitions import collects_provisional, report_asset_key
+from amc_reports.weeks import newest_offered_week
 
 SCHEDULE_HOUR = 6
 
 
 def cron_for(report: ReportConfig) -> str:
-    """Weekly, at 06:00 local on the weekday a new week becomes final (week start + lag days)."""
-    python_weekday = (report.week_start_weekday + report.lag_days) % 7  # Monday = 0
-    cron_weekday = (python_weekday + 1) % 7  # Sunday = 0
+    """Weekly at 06:00 local on the weekday weeks start: the moment a new week is offered."""
+    cron_weekday = (report.week_start_weekday + 1) % 7  # Python Monday = 0 -> cron Sunday = 0
     return f"0 {SCHEDULE_HOUR} * * {cron_weekday}"
 
 
 def build_report_schedule(report: ReportConfig) -> dg.ScheduleDefinition:
+    keys = [report_asset_key(report, instance) for instance in report.instances]
+    offered = (
+        "the week that just ended"
+        if collects_provisional(report)
+        else (f"its newest final week (final {report.lag_days} days after it ends)")
+    )
+
     @dg.schedule(
         name=f"{report.name}_weekly",
         cron_schedule=cron_for(report),
         execution_timezone=report.timezone,
-        target=dg.AssetSelection.assets(report_asset_key(report)),
+        target=dg.AssetSelection.assets(*keys),
         default_status=dg.DefaultScheduleStatus.RUNNING,
-        description=(
-            f"Collects the newest final week of {report.name}: the week that ended "
-            f"{report.lag_days} days ago ({report.timezone})."
-        ),
+        description=f"Collects {offered} of {report.name} ({report.timezone}), on each instance.",
     )
-    def weekly(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+    def weekly(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest] | dg.SkipReason:
         now = context.scheduled_execution_time or datetime.now(UTC)
-        week = newest_final_week(
+        week = newest_offered_week(
             now,
             week_start_weekday=report.week_start_weekday,
             time_zone=report.timezone,
             lag_days=report.lag_days,
+            collects_provisional=collects_provisional(report),
         )
         if week < report.start_date:
             return dg.SkipReason(
-                f"No week of {report.name} is final yet (first week {report.start_date})."
+                f"No week of {report.name} is offered yet (first week {report.start_date})."
             )
-        return dg.RunRequest(
-            run_key=f"{report.name}:{week.isoformat()}", partition_key=week.isoformat()
-        )
+        return [
+            dg.RunRequest(
+                run_key=f"{report.name}:{key.path[1]}:{week.isoformat()}",
+                partition_key=week.isoformat(),
+                asset_selection=[key],
+            )
+            for key in keys
+        ]
 
     return weekly

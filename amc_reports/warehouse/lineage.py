@@ -58,6 +58,7 @@ NOTES = frozenset({Finding.STALE_ROWS})
 class WeekFinding:
     kind: Finding
     week: date
+    instance: str
     detail: str
     rows: int = 0
 
@@ -88,7 +89,7 @@ def week_findings(
     day = week.week_start_date
 
     def add(kind: Finding, detail: str, rows: int = 0) -> None:
-        found.append(WeekFinding(kind, day, detail, rows))
+        found.append(WeekFinding(kind, day, week.amc_instance, detail, rows))
 
     if not week.is_completed:
         for other, count in rows_by_execution.items():
@@ -116,9 +117,10 @@ def week_findings(
                 f"workflow_executions says amc_execution_id {execution.amc_execution_id}, "
                 f"the week row says {week.amc_execution_id}"
             )
-        if (execution.report, execution.week_start_date) != (week.report, day):
+        if execution.key != week.key:
             disagreements.append(
-                f"the execution is for {execution.report!r} week {execution.week_start_date}"
+                f"the execution is for {execution.report!r} on {execution.amc_instance} week "
+                f"{execution.week_start_date}"
             )
         if disagreements:
             add(Finding.IDS_DISAGREE, "; ".join(disagreements))

@@ -58,6 +58,11 @@ class ResultLoadError(RuntimeError):
     """A week's CSV could not be stored; the week's previous rows are untouched."""
 
 
+class ShapeChanged(RuntimeError):
+    """Another load changed the results table's columns while this one filled its week: load
+    again from the spooled file."""
+
+
 @dataclass(frozen=True)
 class LoadOptions:
     """What the report says about storing its weeks."""
@@ -206,6 +211,13 @@ class _WeekLoad:
                 else:
                     count = self._transaction(names, shape, b"", _replay(spool.file), spool)
                 break
+            except ShapeChanged as exc:
+                if live is not None:
+                    spool.drain()
+                    live = None
+                if attempt >= MAX_ATTEMPTS:
+                    raise ResultLoadError(f"{exc}, {attempt} times; try again") from None
+                _log.info("%s; loading again from the spooled file", exc)
             except psycopg.DataError as exc:  # SQLSTATE class 22: a value did not fit
                 if live is not None:
                     spool.drain()  # the rest of the source: for the checksum and the retry
@@ -294,7 +306,7 @@ class _WeekLoad:
             cur.execute("SET LOCAL TimeZone = 'UTC'")  # naive timestamps in the CSV are UTC
             staged = partitions.staging_name(self.table)
             partitions.create_week_table(
-                cur, self.schema, self.table, staged, key, self.execution_id
+                cur, self.schema, staged, shape.columns(), key, self.execution_id
             )
             copy = results.copy_statement(self.schema, staged, names, shape, freeze=True)
             with cur.copy(copy) as cp:
@@ -309,11 +321,28 @@ class _WeekLoad:
                 bytes=spool.size,
                 columns=self._columns(names, shape),
             )
-            numeric = shape.numeric_columns()
-            after = restatement.measure(cur, self.schema, staged, numeric)
+            after = restatement.measure(cur, self.schema, staged, shape.numeric_columns())
             version = StoredVersion(table_schema=self.schema, table_name="", sums=after.sums)
             if partitions.current_partition(cur, self.schema, self.table, key):
                 version = self._replace_current(cur, shape, staged, after, history)
+            # The swap: under the table's DDL lock (no column change can slip in between the
+            # shape this table was built from and the attach), then the results table's own
+            # locks, taken last and held for the few statements left.
+            cur.execute(
+                "SELECT pg_advisory_xact_lock(%s)", (results.ddl_lock(self.schema, self.table),)
+            )
+            if results.read_shape(conn, self.schema, self.table).types != shape.types:
+                raise ShapeChanged(f"the columns of {self.table} changed during the load")
+            if version.history_schema is not None:
+                kept = partitions.detach_to_history(
+                    cur, self.schema, self.table, history, key, version.previous_execution_id
+                )
+                version = replace(version, history_table=kept)
+                _log.info(
+                    "the replaced rows of %s are kept as %s.%s", key.describe(), history, kept
+                )
+            elif partitions.current_partition(cur, self.schema, self.table, key):
+                partitions.drop_week(cur, self.schema, self.table, key)  # the same execution again
             name = partitions.attach_week(cur, self.schema, self.table, staged, key)
             version = replace(version, table_schema=self.schema, table_name=name)
             WeekLife.complete(
@@ -336,10 +365,19 @@ class _WeekLoad:
         after: restatement.Measured,
         history: str,
     ) -> StoredVersion:
-        """The week has rows already: measure what changed, then move them to history."""
+        """The week has rows already: what changed (the old rows move to history at the swap)."""
         key = self.key
         current = partitions.partition_name(self.table, key)
         previous = WeekLife.current_version(cur, key)
+        if previous is not None and previous.execution_id == self.execution_id:
+            # The same execution's result again (a retried load): nothing to keep or compare.
+            return StoredVersion(
+                table_schema=self.schema,
+                table_name="",
+                sums=after.sums,
+                previous_execution_id=previous.previous_execution_id,
+                restatement=previous.restatement,
+            )
         numeric = shape.numeric_columns()
         if previous is not None and set(numeric) <= set(previous.sums):
             before = restatement.Measured(previous.row_count, dict(previous.sums))
@@ -365,22 +403,12 @@ class _WeekLoad:
             diff=diff,
             keys=keys,
         )
-        kept = partitions.detach_to_history(cur, self.schema, self.table, history, key, previous_id)
-        _log.info(
-            "replaced %d rows of %s with %d; the old ones are kept as %s.%s",
-            before.rows,
-            key.describe(),
-            after.rows,
-            history,
-            kept,
-        )
         return StoredVersion(
             table_schema=self.schema,
             table_name="",
             sums=after.sums,
             previous_execution_id=previous_id,
             history_schema=history,
-            history_table=kept,
             restatement=summary,
         )
 

@@ -35,9 +35,9 @@ class MigrationContext:
 
     results_schema: str
     history_schema: str
-    # report name -> the alias of its AMC instance, from the reports config (when known). A report
-    # the config does not name keeps the AMC instance id of its executions as its instance.
-    report_instances: Mapping[str, str] = field(default_factory=dict)
+    # AMC instance id -> its alias in the reports config (when known): how rows written before
+    # weeks were keyed by instance learn theirs. An instance the config does not name keeps its id.
+    instance_aliases: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -97,13 +97,13 @@ def apply_migrations(
     conn: psycopg.Connection,
     *,
     results_schema: str,
-    report_instances: Mapping[str, str] | None = None,
+    instance_aliases: Mapping[str, str] | None = None,
 ) -> list[str]:
     """Apply the pending migrations on `conn` (not in autocommit); returns the names applied now."""
     context = MigrationContext(
         results_schema=results_schema,
         history_schema=history_schema_for(results_schema),
-        report_instances=dict(report_instances or {}),
+        instance_aliases=dict(instance_aliases or {}),
     )
     applied_now: list[str] = []
     with conn.transaction():

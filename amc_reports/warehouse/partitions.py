@@ -12,7 +12,8 @@ very end of the transaction; attaching takes only SHARE UPDATE EXCLUSIVE.
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -22,6 +23,7 @@ from amc_reports.warehouse.identifiers import pg_identifier, table_name_for_repo
 from amc_reports.warehouse.rows import WeekKey
 
 LINEAGE_COLUMNS = ("execution_id", "week_start_date", "amc_instance")
+LINEAGE_CHECK = "amc_reports_lineage"  # every row of a week's partition is of its week and run
 
 __all__ = [
     "LINEAGE_COLUMNS",
@@ -63,36 +65,43 @@ def bounds(key: WeekKey) -> tuple[sql.Composable, sql.Composable]:
 def create_week_table(
     cur: psycopg.Cursor[Any],
     schema: str,
-    table: str,
     name: str,
+    columns: Sequence[tuple[str, str]],
     key: WeekKey,
     execution_id: uuid.UUID | None,
 ) -> None:
-    """A table shaped like `table` for the week's rows of `execution_id`: its lineage columns
-    default to the week's values and are checked (so attaching it needs no scan)."""
-    target = sql.Identifier(schema, name)
-    cur.execute(sql.SQL("CREATE TABLE {} (LIKE {})").format(target, sql.Identifier(schema, table)))
-    defaults = [
-        sql.SQL("ALTER COLUMN week_start_date SET DEFAULT {}").format(sql.Literal(key.week_start)),
-        sql.SQL("ALTER COLUMN amc_instance SET DEFAULT {}").format(sql.Literal(key.instance)),
-    ]
+    """A table of the results table's `columns` (name, type) for the week's rows of
+    `execution_id`: its lineage columns default to the week's values and are checked, so COPY
+    fills them at COPY speed and attaching it needs no scan. Built from the column list rather
+    than `LIKE` the results table, so that the load takes no lock on the results table until the
+    swap at its very end."""
+    defaults: dict[str, sql.Composable] = {
+        "week_start_date": sql.Literal(key.week_start),
+        "amc_instance": sql.Literal(key.instance),
+    }
     checks = [
         sql.SQL("amc_instance = {}").format(sql.Literal(key.instance)),
         sql.SQL("week_start_date = {}").format(sql.Literal(key.week_start)),
     ]
     if execution_id is not None:
-        defaults.append(
-            sql.SQL("ALTER COLUMN execution_id SET DEFAULT {}::uuid").format(
-                sql.Literal(str(execution_id))
-            )
-        )
+        defaults["execution_id"] = sql.SQL("{}::uuid").format(sql.Literal(str(execution_id)))
         checks.append(sql.SQL("execution_id = {}::uuid").format(sql.Literal(str(execution_id))))
-    cur.execute(sql.SQL("ALTER TABLE {} {}").format(target, sql.SQL(", ").join(defaults)))
+    definitions = []
+    for column, kind in columns:
+        definition = sql.SQL("{} {}").format(sql.Identifier(column), sql.SQL(kind))
+        if column in LINEAGE_COLUMNS:
+            definition = sql.SQL("{} NOT NULL DEFAULT {}").format(
+                definition, defaults.get(column, sql.SQL("NULL"))
+            )
+        definitions.append(definition)
+    definitions.append(
+        sql.SQL("CONSTRAINT {} CHECK ({})").format(
+            sql.Identifier(LINEAGE_CHECK), sql.SQL(" AND ").join(checks)
+        )
+    )
     cur.execute(
-        sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({})").format(
-            target,
-            sql.Identifier(pg_identifier(f"{name}_lineage")),
-            sql.SQL(" AND ").join(checks),
+        sql.SQL("CREATE TABLE {} ({})").format(
+            sql.Identifier(schema, name), sql.SQL(", ").join(definitions)
         )
     )
 
@@ -160,9 +169,6 @@ def detach_to_history(
     return kept
 
 
-def week_of_partition(name: str) -> date | None:
-    """The week of a partition name (its last 8 characters), when it has one."""
-    try:
-        return date(int(name[-8:-4]), int(name[-4:-2]), int(name[-2:]))
-    except ValueError:
-        return None
+def drop_week(cur: psycopg.Cursor[Any], schema: str, table: str, key: WeekKey) -> None:
+    """Drop the week's partition (its rows are replaced by the same execution's)."""
+    cur.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(schema, partition_name(table, key))))

@@ -112,6 +112,11 @@ def _plan(shape: TableShape, names: list[str], kinds: list[str | None]) -> _Plan
     return plan
 
 
+def ddl_lock(schema: str, table: str) -> int:
+    """The advisory lock serialising changes to a results table: its DDL and week swaps."""
+    return advisory_key("ddl", schema, table)
+
+
 def ensure_table(
     conn: psycopg.Connection,
     schema: str,
@@ -128,7 +133,7 @@ def ensure_table(
     if _plan(shape, names, kinds).empty():
         return shape, False
     with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_key("ddl", schema, table),))
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (ddl_lock(schema, table),))
         shape = read_shape(conn, schema, table)
         plan = _plan(shape, names, kinds)
         if plan.empty():

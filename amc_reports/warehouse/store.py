@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Iterable
-from datetime import date
+from collections.abc import Callable, Iterable, Mapping
+from datetime import date, datetime
 from typing import Any, BinaryIO
 
 import psycopg
@@ -92,10 +92,15 @@ class Warehouse:
         """A new connection (autocommit off); `DatabaseConfigError` when unreachable."""
         return open_connection(self.database_url, hint=self.connection_hint)
 
-    def migrate(self) -> list[str]:
-        """Apply pending migrations (idempotent, safe concurrently); names of those applied now."""
+    def migrate(self, instance_aliases: Mapping[str, str] | None = None) -> list[str]:
+        """Apply pending migrations (idempotent, safe concurrently); names of those applied now.
+
+        `instance_aliases` (AMC instance id -> alias, from the reports config) names the instance
+        of rows written before weeks were keyed by instance."""
         with self.connect() as conn:
-            applied = apply_migrations(conn, results_schema=self.results_schema)
+            applied = apply_migrations(
+                conn, results_schema=self.results_schema, instance_aliases=instance_aliases
+            )
         if applied:
             _log.info("applied migrations: %s", ", ".join(applied))
         return applied
@@ -194,6 +199,19 @@ class Warehouse:
         query += sql.SQL(" ORDER BY report, amc_instance, week_start_date")
         with self.connect() as conn, conn.cursor(row_factory=dict_row) as cur:
             cur.execute(query, params)
+            return [row for row in map(week_row, cur.fetchall()) if row is not None]
+
+    def provisional_weeks_due(self, report: str, instance: str, now: datetime) -> list[WeekRow]:
+        """Completed weeks whose stored numbers are provisional and whose final time has passed."""
+        with self.connect() as conn, conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(
+                sql.SQL(
+                    "SELECT {} FROM report_data_weeks WHERE report = %s AND amc_instance = %s"
+                    " AND status = 'completed' AND provisional AND final_at <= %s"
+                    " ORDER BY week_start_date"
+                ).format(WEEK_COLUMNS),
+                (report, instance, now),
+            )
             return [row for row in map(week_row, cur.fetchall()) if row is not None]
 
     def replace_week_results(
@@ -462,6 +480,7 @@ def open_warehouse(
     *,
     key: str | None = None,
     connection_hint: str = CONNECTION_HINT,
+    instance_aliases: Mapping[str, str] | None = None,
 ) -> Warehouse:
     """The process's one migrated `Warehouse` of a database (migrations run once per process).
 
@@ -476,6 +495,6 @@ def open_warehouse(
         if warehouse is None:
             url = database_url if isinstance(database_url, str) else database_url()
             warehouse = Warehouse(validate_database_url(url), connection_hint=connection_hint)
-            warehouse.migrate()
+            warehouse.migrate(instance_aliases)
             _open[cache_key] = warehouse
         return warehouse

@@ -2,7 +2,10 @@
 
 The rules are `lineage.week_findings` (the same as the asset checks'); this module fetches the facts
 of every week of a report at once and summarises the findings. Result rows of weeks without a
-`report_data_weeks` row are untraced too.
+`report_data_weeks` row are untraced too. Provisional weeks (collected before they were final) are
+counted apart from final ones and never sampled as final data. The history is verified too: every
+replaced version kept in the history schema holds exactly its `row_count` rows, all of its own
+execution, which exists and SUCCEEDED.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from amc_reports.warehouse.lineage import Finding, WeekFinding, week_findings
-from amc_reports.warehouse.rows import WeekRow, WeekStatus
+from amc_reports.warehouse.rows import ExecutionState, VersionState, WeekRow, WeekStatus
 from amc_reports.warehouse.store import Warehouse
 
 SAMPLE_ROWS = 3
@@ -33,6 +36,10 @@ class ReportVerification:
     orphan_rows: int = 0
     record_count_mismatches: int = 0
     result_rows: int = 0
+    final_weeks: int = 0
+    provisional_weeks: int = 0
+    history_versions: int = 0
+    history_rows: int = 0
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     sample_week: str | None = None
@@ -126,13 +133,16 @@ def _verify_report(
     )
     counts = warehouse.count_rows(report)
     table_exists = bool(warehouse.table_columns(report))
-    known_weeks = {w.week_start_date for w in weeks}
+    known_weeks = {(w.amc_instance, w.week_start_date) for w in weeks}
     findings: list[WeekFinding] = []
     for week in weeks:
         execution = executions.get(week.execution_id) if week.execution_id else None
-        findings += week_findings(week, execution, counts.get(week.week_start_date, {}))
+        rows = counts.get((week.amc_instance, week.week_start_date), {})
+        findings += week_findings(week, execution, rows)
     completed = [w for w in weeks if w.is_completed]
     result.completed_weeks = len(completed)
+    result.provisional_weeks = sum(1 for w in completed if w.provisional)
+    result.final_weeks = result.completed_weeks - result.provisional_weeks
     result.with_execution_id = sum(1 for w in completed if w.execution_id is not None)
     result.with_amc_execution_id = sum(1 for w in completed if w.amc_execution_id)
     result.result_rows = sum(n for per_week in counts.values() for n in per_week.values())
@@ -150,20 +160,31 @@ def _verify_report(
     for kind, label in _PROBLEM_LABELS.items():
         if by_kind[kind]:
             result.problems.append(f"{label}: {_listed(_labels(by_kind[kind]))}")
-    orphan = {week: per for week, per in counts.items() if week not in known_weeks}
+    orphan = {key: per for key, per in counts.items() if key not in known_weeks}
     result.orphan_rows = sum(sum(per.values()) for per in orphan.values())
     if orphan:
         listed = [
-            f"{week.isoformat()} ({sum(per.values())} rows)" for week, per in sorted(orphan.items())
+            f"{week.isoformat()} on {instance} ({sum(per.values())} rows)"
+            for (instance, week), per in sorted(orphan.items())
         ]
         result.problems.append(f"result rows of weeks with no week row: {_listed(listed)}")
     for kind, label in _NOTE_LABELS.items():
         if by_kind[kind]:
             result.notes.append(f"{label}: {_listed(_labels(by_kind[kind]))}")
+    if result.provisional_weeks:
+        listed = [f"{w.week_start_date} on {w.amc_instance}" for w in completed if w.provisional]
+        result.notes.append(
+            "provisional weeks (collected before they were final; their numbers will move): "
+            + _listed(listed)
+        )
+    _verify_history(warehouse, report, result)
 
-    if completed:
-        latest = max(completed, key=lambda w: w.week_start_date)
-        names, rows = warehouse.sample_rows(report, latest.week_start_date, SAMPLE_ROWS)
+    final = [w for w in completed if not w.provisional]
+    if final:
+        latest = max(final, key=lambda w: (w.week_start_date, w.amc_instance))
+        names, rows = warehouse.sample_rows(
+            report, latest.week_start_date, SAMPLE_ROWS, latest.amc_instance
+        )
         if names:
             result.sample_week = latest.week_start_date.isoformat()
             result.sample_rows = [
@@ -176,5 +197,35 @@ def _verify_report(
     return result
 
 
+def _verify_history(warehouse: Warehouse, report: str, result: ReportVerification) -> None:
+    """Every version kept in history holds its row_count rows of its own, SUCCEEDED execution."""
+    history = [v for v in warehouse.list_versions(report) if v.state is VersionState.HISTORY]
+    result.history_versions = len(history)
+    executions = warehouse.get_executions(v.execution_id for v in history)
+    problems: list[str] = []
+    for version in history:
+        label = (
+            f"{version.week_start_date} on {version.amc_instance} "
+            f"(execution {version.execution_id}, {version.table_schema}.{version.table_name})"
+        )
+        stored = warehouse.count_version_rows(version)
+        execution = executions.get(version.execution_id)
+        if stored is None:
+            problems.append(f"{label}: its table is missing")
+            continue
+        result.history_rows += sum(stored.values())
+        if set(stored) - {version.execution_id}:
+            problems.append(f"{label}: holds rows of other executions")
+        if stored.get(version.execution_id, 0) != version.row_count:
+            problems.append(
+                f"{label}: {stored.get(version.execution_id, 0)} rows, row_count says "
+                f"{version.row_count}"
+            )
+        if execution is None or execution.status is not ExecutionState.SUCCEEDED:
+            problems.append(f"{label}: its execution is not a SUCCEEDED workflow_executions row")
+    if problems:
+        result.problems.append(f"history versions not traced: {_listed(problems)}")
+
+
 def _labels(findings: list[WeekFinding]) -> list[str]:
-    return [f"{f.week.isoformat()} ({f.detail})" for f in findings]
+    return [f"{f.week.isoformat()} on {f.instance} ({f.detail})" for f in findings]

@@ -505,7 +505,7 @@ class WeekLife:
             "UPDATE workflow_executions SET row_count = %s, bytes = %s WHERE id = %s",
             (loaded.record_count, loaded.bytes, execution_id),
         )
-        if version.previous_execution_id is not None:
+        if version.previous_execution_id is not None and version.history_table is not None:
             cur.execute(
                 "UPDATE week_versions SET state = 'history', table_schema = %s, table_name = %s,"
                 " replaced_at = clock_timestamp(), replaced_by = %s"

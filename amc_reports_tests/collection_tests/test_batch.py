@@ -13,6 +13,7 @@ WEEKS = [date(2026, 3, 1), date(2026, 3, 8), date(2026, 3, 15)]
 def run(setup, backfill_id: str | None, run_id: str):
     return collect_weeks(
         setup.report.name,
+        setup.report.instance.alias,
         WEEKS,
         warehouse=setup.warehouse,
         collector=lambda sleep: setup.collector(sleep=sleep),

@@ -27,7 +27,7 @@ def test_a_week_is_collected_with_both_ids_on_its_row(setup):
 
 
 def test_a_week_held_by_a_live_run_is_refused_and_taken_over_once_it_ended(setup):
-    key = WeekKey(setup.report.name, WEEK)
+    key = WeekKey(setup.report.name, "test", WEEK)
     setup.warehouse.life.claim(key, run_id="holder")
     with pytest.raises(WeekBusyError) as busy:
         setup.collector().collect(WEEK, dagster_run_id="run-2", run_is_alive=lambda _: True)
@@ -40,7 +40,7 @@ def test_a_week_held_by_a_live_run_is_refused_and_taken_over_once_it_ended(setup
 
 def test_an_execution_left_by_a_dead_run_is_resumed_not_paid_again(setup):
     # A run claimed the week, submitted to AMC and died before the result came back.
-    key = WeekKey(setup.report.name, WEEK)
+    key = WeekKey(setup.report.name, "test", WEEK)
     collector = setup.collector()
     window = collector.window(WEEK)
     setup.warehouse.life.claim(key, run_id="dead-run")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 
 import dagster as dg
@@ -15,6 +16,7 @@ from amc_reports.orchestration.checks import (
 )
 from amc_reports.warehouse import WeekKey
 from amc_reports_tests.support.reports import REPORT_SQL, report_yaml
+from amc_reports_tests.support.warehouse import insert_stray_rows
 
 WEEK = "2026-03-08"
 
@@ -164,7 +166,7 @@ def test_a_week_held_by_a_live_run_is_refused_without_submitting(harness):
     )
     harness.dagster.add_run(holder)
     harness.warehouse.life.claim(
-        WeekKey(harness.report.name, date.fromisoformat(WEEK)), run_id=holder.run_id
+        WeekKey(harness.report.name, "test", date.fromisoformat(WEEK)), run_id=holder.run_id
     )
     result = harness.materialize(WEEK)
     assert not result.success
@@ -182,7 +184,6 @@ def test_checks_fail_on_tampered_data(harness):
     assert harness.materialize(WEEK).success
     week = date.fromisoformat(WEEK)
     row = harness.warehouse.get_week(harness.report.name, week)
-    table = harness.warehouse.results_table(harness.report.name)
     defs = harness.definitions()
     asset_key = dg.AssetKey(["amc", "test", harness.report.name])
 
@@ -201,21 +202,21 @@ def test_checks_fail_on_tampered_data(harness):
 
     assert all(c.passed for c in run_checks().values())
 
+    # Rows of a stray execution appear, and the week row names another AMC execution.
+    insert_stray_rows(
+        harness.warehouse,
+        harness.report.name,
+        week,
+        uuid.uuid4(),
+        {"campaign_id": 1},
+        instance="test",
+    )
     with harness.warehouse.connect() as conn:
-        # Rows of a stray execution appear, and the week row names another AMC execution.
-        conn.execute(
-            sql.SQL(
-                "INSERT INTO {} (execution_id, week_start_date, campaign_id) "
-                "VALUES (gen_random_uuid(), %s, 1)"
-            ).format(sql.SQL(table)),
-            (week,),
-        )
         conn.execute(
             "UPDATE report_data_weeks SET amc_execution_id = 'tampered' "
             "WHERE report = %s AND week_start_date = %s",
             (harness.report.name, week),
         )
-        conn.commit()
     checks = run_checks()
     assert not checks[ROW_COUNT_CHECK].passed
     assert checks[ROW_COUNT_CHECK].severity == dg.AssetCheckSeverity.ERROR

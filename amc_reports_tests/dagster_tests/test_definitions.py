@@ -83,7 +83,8 @@ def test_schedule_tick_requests_the_newest_final_week(report_name):
         ("monday", 14): "2026-11-02",
     }[(report.week_starts_on, report.lag_days)]
     assert request.partition_key == expected
-    assert request.run_key == f"{report_name}:{expected}"
+    instance = CONFIG.reports[report_name].instance.alias
+    assert request.run_key == f"{report_name}:{instance}:{expected}"
 
 
 def test_schedule_skips_before_the_first_week(tmp_path):

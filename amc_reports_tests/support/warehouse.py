@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from amc_reports.warehouse import Submission, Warehouse, WeekKey
 
 WEEK = date(2024, 1, 7)
+INSTANCE = "us"  # the alias of the tests' AMC instance
 
 
 def submission(sql_hash: str = "sha-1", week: date = WEEK) -> Submission:
@@ -31,10 +32,11 @@ def new_execution(
     sql_hash: str = "sha-1",
     status: str | None = None,
     run_id: str = "run-1",
+    instance: str = INSTANCE,
 ) -> uuid.UUID:
     """Record an execution; attach an AMC id (and set a status) when given."""
     execution_id = warehouse.life.record_submission(
-        WeekKey(report, week), submission(sql_hash, week), run_id=run_id
+        WeekKey(report, instance, week), submission(sql_hash, week), run_id=run_id
     )
     if amc_execution_id:
         warehouse.life.attach(execution_id, amc_execution_id, submitted_at=datetime.now(UTC))
@@ -61,10 +63,13 @@ def collected_week(
     rows: int = 3,
     *,
     amc_execution_id: str | None = None,
+    instance: str = INSTANCE,
 ) -> uuid.UUID:
     """A fully traced completed week with `rows` result rows; returns its execution_id."""
     amc_id = amc_execution_id or f"amc-{uuid.uuid4().hex[:10]}"
-    execution_id = new_execution(warehouse, report, week, amc_execution_id=amc_id)
+    execution_id = new_execution(
+        warehouse, report, week, amc_execution_id=amc_id, instance=instance
+    )
     warehouse.life.progress(execution_id, "SUCCEEDED")
     data = csv_bytes(
         ["campaign_id", "impressions", "spend"],
@@ -72,3 +77,44 @@ def collected_week(
     )
     warehouse.replace_week_results(report, week, execution_id, [data], amc_execution_id=amc_id)
     return execution_id
+
+
+def insert_stray_rows(
+    warehouse: Warehouse,
+    report: str,
+    week: date,
+    execution_id: uuid.UUID,
+    values: dict[str, object],
+    instance: str = INSTANCE,
+) -> None:
+    """Tamper with a results table the way only a person with SQL access could: a row of
+    `execution_id` in the week's partition (created if the week has none), its lineage CHECK
+    dropped so that a foreign execution fits."""
+    from psycopg import sql
+
+    from amc_reports.warehouse import partitions
+
+    schema, table = warehouse.results_schema, warehouse.results_table_name(report)
+    key = WeekKey(report, instance, week)
+    name = partitions.partition_name(table, key)
+    start, end = partitions.bounds(key)
+    with warehouse.connect() as conn:
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} PARTITION OF {} FOR VALUES FROM {} TO {}"
+            ).format(sql.Identifier(schema, name), sql.Identifier(schema, table), start, end)
+        )
+        conn.execute(
+            sql.SQL("ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}").format(
+                sql.Identifier(schema, name), sql.Identifier(partitions.LINEAGE_CHECK)
+            )
+        )
+        columns = ["execution_id", "week_start_date", "amc_instance", *values]
+        conn.execute(
+            sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+                sql.Identifier(schema, table),
+                sql.SQL(", ").join(map(sql.Identifier, columns)),
+                sql.SQL(", ").join(sql.Placeholder() * len(columns)),
+            ),
+            (execution_id, week, instance, *values.values()),
+        )

@@ -10,27 +10,48 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from psycopg import sql
 
 from amc_reports.cli import main
 from amc_reports.warehouse import Warehouse, WeekKey
+from amc_reports.warehouse.migrate import available_migrations
 from amc_reports.warehouse.verify import verify
-from amc_reports_tests.support.warehouse import WEEK, collected_week, new_execution
+from amc_reports_tests.support.warehouse import (
+    INSTANCE,
+    WEEK,
+    collected_week,
+    insert_stray_rows,
+    new_execution,
+)
 
 REPORT = "weekly_campaign"
 
 
 @pytest.fixture
-def env_url(warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch) -> str:
+def env_url(warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch, tmp_path) -> str:
+    """The test's database and a reports config naming its reports, for the commands."""
     monkeypatch.setenv("AMC_REPORTS_DATABASE_URL", warehouse.database_url)
+    monkeypatch.setenv("AMC_REPORTS_CONFIG", str(write_reports(tmp_path)))
     return warehouse.database_url
+
+
+def write_reports(folder) -> object:
+    path = folder / "reports.yaml"
+    path.write_text(
+        "instances:\n  us:\n    instance_id: amcinstance1\n    advertiser_id: E\n"
+        "    marketplace_id: M\nreports:\n"
+        + "".join(
+            f"  {name}:\n    instance: us\n    sql: SELECT 1 AS a\n    start_date: 2024-01-07\n"
+            for name in (REPORT, "other_report", "never_collected")
+        )
+    )
+    return path
 
 
 def _clean_data(warehouse: Warehouse) -> None:
     collected_week(warehouse, REPORT, WEEK, rows=5)
     collected_week(warehouse, REPORT, WEEK + timedelta(days=7), rows=3)
     collected_week(warehouse, "other_report", WEEK, rows=2)
-    key = WeekKey(REPORT, WEEK + timedelta(days=14))
+    key = WeekKey(REPORT, INSTANCE, WEEK + timedelta(days=14))
     warehouse.life.claim(key, run_id="run-x")
     warehouse.life.release(key, "x")
 
@@ -60,14 +81,15 @@ def test_verify_on_clean_data_exits_0(warehouse: Warehouse, env_url: str, capsys
 def test_verify_on_an_empty_warehouse(env_url: str, capsys):
     assert main(["verify"]) == 0
     assert "nothing to verify" in capsys.readouterr().out
-    assert main(["verify", "--report", "nope"]) == 1
-    assert "no weeks recorded for report 'nope'" in capsys.readouterr().out
+    assert main(["verify", "--report", "nope"]) == 2
+    assert "report 'nope' is not in" in capsys.readouterr().err
+    assert main(["verify", "--report", "never_collected"]) == 0
+    assert "no collected weeks yet" in capsys.readouterr().out
 
 
 def test_verify_finds_broken_lineage_and_exits_1(warehouse: Warehouse, env_url: str, capsys):
     _clean_data(warehouse)
     traced = warehouse.get_week(REPORT, WEEK)
-    table = sql.SQL(warehouse.results_table(REPORT))
     with warehouse.connect() as conn:
         # Ids disagree between the week row and workflow_executions.
         conn.execute(
@@ -75,20 +97,17 @@ def test_verify_finds_broken_lineage_and_exits_1(warehouse: Warehouse, env_url: 
             " WHERE report = %s AND week_start_date = %s",
             (REPORT, WEEK + timedelta(days=7)),
         )
-        # Rows of another execution in a completed week, and rows of an unknown week.
-        conn.execute(
-            sql.SQL(
-                "INSERT INTO {} (execution_id, week_start_date, campaign_id) VALUES"
-                " (%s, %s, 99), (%s, %s, 98)"
-            ).format(table),
-            (uuid.uuid4(), WEEK, traced.execution_id, WEEK - timedelta(days=7)),
-        )
         # A completed week without ids.
         conn.execute(
-            "INSERT INTO report_data_weeks (report, week_start_date, week_end_date, status)"
-            " VALUES (%s, %s, %s, 'completed')",
-            ("other_report", WEEK + timedelta(days=7), WEEK + timedelta(days=13)),
+            "INSERT INTO report_data_weeks (report, amc_instance, week_start_date,"
+            " week_end_date, status) VALUES (%s, %s, %s, %s, 'completed')",
+            ("other_report", INSTANCE, WEEK + timedelta(days=7), WEEK + timedelta(days=13)),
         )
+    # Rows of another execution in a completed week, and rows of an unknown week.
+    insert_stray_rows(warehouse, REPORT, WEEK, uuid.uuid4(), {"campaign_id": 99})
+    insert_stray_rows(
+        warehouse, REPORT, WEEK - timedelta(days=7), traced.execution_id, {"campaign_id": 98}
+    )
     assert main(["verify"]) == 1
     out = capsys.readouterr().out
     assert "Lineage problems found." in out
@@ -113,7 +132,7 @@ def test_verify_reports_rows_left_by_a_failed_recollection_as_a_note(warehouse: 
     collected_week(warehouse, REPORT, WEEK, rows=4)
     retry = new_execution(warehouse, amc_execution_id="amc-retry")
     warehouse.life.fail(
-        WeekKey(REPORT, WEEK), execution_id=retry, amc_execution_id=None, message="x"
+        WeekKey(REPORT, INSTANCE, WEEK), execution_id=retry, amc_execution_id=None, message="x"
     )
     outcome = verify(warehouse)
     assert outcome.ok
@@ -150,7 +169,7 @@ def test_verify_runs_as_a_command(warehouse: Warehouse):
 def test_migrate_command(fresh_database_url: str, monkeypatch: pytest.MonkeyPatch, capsys):
     monkeypatch.setenv("AMC_REPORTS_DATABASE_URL", fresh_database_url)
     assert main(["migrate"]) == 0
-    assert "applied 1 migration" in capsys.readouterr().out
+    assert f"applied {len(available_migrations())} migration" in capsys.readouterr().out
     assert main(["migrate"]) == 0
     assert "up to date" in capsys.readouterr().out
 

@@ -12,10 +12,16 @@ import pytest
 
 from amc_reports.warehouse import ExecutionState, Warehouse, WeekKey, WeekStatus
 from amc_reports.warehouse.rows import parse_status
-from amc_reports_tests.support.warehouse import WEEK, collected_week, csv_bytes, new_execution
+from amc_reports_tests.support.warehouse import (
+    INSTANCE,
+    WEEK,
+    collected_week,
+    csv_bytes,
+    new_execution,
+)
 
 REPORT = "weekly_campaign"
-KEY = WeekKey(REPORT, WEEK)
+KEY = WeekKey(REPORT, INSTANCE, WEEK)
 
 
 # -- executions --------------------------------------------------------------------------------
@@ -144,9 +150,9 @@ def test_statuses_are_enums_that_name_the_allowed_values(warehouse: Warehouse):
         assert status.value in message
     with warehouse.connect() as conn, pytest.raises(psycopg.errors.CheckViolation):
         conn.execute(
-            "INSERT INTO report_data_weeks (report, week_start_date, week_end_date, status)"
-            " VALUES (%s, %s, %s, 'done')",
-            (REPORT, WEEK, WEEK),
+            "INSERT INTO report_data_weeks (report, amc_instance, week_start_date, week_end_date,"
+            " status) VALUES (%s, %s, %s, %s, 'done')",
+            (REPORT, INSTANCE, WEEK, WEEK),
         )
     assert warehouse.get_week(REPORT, WEEK) is None
 
@@ -176,8 +182,15 @@ def test_updated_at_is_kept_by_the_trigger(warehouse: Warehouse):
     assert second.created_at == first.created_at
 
 
-def test_deleting_an_execution_sets_the_week_fk_to_null(warehouse: Warehouse):
-    execution_id = collected_week(warehouse, REPORT, WEEK, amc_execution_id="amc-fk")
+def test_executions_of_stored_rows_cannot_be_deleted_others_clear_the_week_fk(
+    warehouse: Warehouse,
+):
+    stored = collected_week(warehouse, REPORT, WEEK, amc_execution_id="amc-stored")
+    with warehouse.connect() as conn, pytest.raises(psycopg.errors.ForeignKeyViolation):
+        conn.execute("DELETE FROM workflow_executions WHERE id = %s", (stored,))
+    # An execution that stored nothing (it failed) can go; the week row keeps its AMC id.
+    execution_id = new_execution(warehouse, amc_execution_id="amc-fk")
+    warehouse.life.fail(KEY, execution_id=execution_id, amc_execution_id=None, message="x")
     with warehouse.connect() as conn:
         conn.execute("DELETE FROM workflow_executions WHERE id = %s", (execution_id,))
     row = warehouse.get_week(REPORT, WEEK)
@@ -212,6 +225,7 @@ def test_claim_busy_and_take_over(warehouse: Warehouse):
 
     collection = warehouse.start_collection(
         report=REPORT,
+        instance=INSTANCE,
         collection_type="manual",
         dagster_run_id="run-B",
         backfill_id=None,
@@ -269,7 +283,10 @@ def test_resumable_execution(warehouse: Warehouse):
     found = life.resumable_execution(KEY, "sha-1")
     assert found is not None and found.id == execution_id
     assert life.resumable_execution(KEY, "other-sql") is None
-    assert life.resumable_execution(WeekKey(REPORT, WEEK + timedelta(days=7)), "sha-1") is None
+    assert (
+        life.resumable_execution(WeekKey(REPORT, INSTANCE, WEEK + timedelta(days=7)), "sha-1")
+        is None
+    )
 
     life.progress(execution_id, "RUNNING")
     assert life.resumable_execution(KEY, "sha-1").id == execution_id
@@ -299,6 +316,7 @@ def test_collections_are_idempotent_per_run_and_report(warehouse: Warehouse):
     weeks = [WEEK, WEEK + timedelta(days=7)]
     first = warehouse.start_collection(
         report=REPORT,
+        instance=INSTANCE,
         collection_type="backfill",
         dagster_run_id="run-9",
         backfill_id="bf-1",
@@ -306,6 +324,7 @@ def test_collections_are_idempotent_per_run_and_report(warehouse: Warehouse):
     )
     again = warehouse.start_collection(
         report=REPORT,
+        instance=INSTANCE,
         collection_type="backfill",
         dagster_run_id="run-9",
         backfill_id="bf-1",
@@ -313,6 +332,7 @@ def test_collections_are_idempotent_per_run_and_report(warehouse: Warehouse):
     )
     other = warehouse.start_collection(
         report="other",
+        instance=INSTANCE,
         collection_type="scheduled",
         dagster_run_id="run-9",
         backfill_id=None,
@@ -326,7 +346,12 @@ def test_collections_are_idempotent_per_run_and_report(warehouse: Warehouse):
     assert row.completed_at is not None
     with pytest.raises(ValueError, match="collection type"):
         warehouse.start_collection(
-            report=REPORT, collection_type="adhoc", dagster_run_id="r", backfill_id=None, weeks=[]
+            report=REPORT,
+            instance=INSTANCE,
+            collection_type="adhoc",
+            dagster_run_id="r",
+            backfill_id=None,
+            weeks=[],
         )
     with pytest.raises(ValueError, match="status"):
         warehouse.finish_collection(first, status="meh", weeks_completed=0, weeks_failed=0)

@@ -3,7 +3,7 @@ week kept (history) with what changed (restatement); results tables partitioned 
 
 1. `amc_instance` (the instance's alias in the reports config) joins the keys of
    `report_data_weeks`, `workflow_executions` and `report_data_collections`. Existing rows get the
-   alias the config gives their report, else the AMC instance id of their executions.
+   alias the config gives the AMC instance of their executions (else that instance's AMC id).
 2. `final_at` and `provisional` on weeks and executions (existing data counts as final).
 3. `week_versions`: one row per stored version of a week (the current one and those kept in
    history), with its row count, numeric sums and, for a re-collection, the restatement.
@@ -80,47 +80,48 @@ CREATE TRIGGER week_versions_updated_at BEFORE UPDATE ON week_versions
 
 def upgrade(conn: Any, context: Any) -> None:
     conn.execute(CONTROL_TABLES)
-    _fill_instances(conn, dict(context.report_instances))
+    _fill_instances(conn, dict(context.instance_aliases))
     conn.execute(KEYS)
-    _partition_results_tables(conn, context.results_schema, dict(context.report_instances))
+    _partition_results_tables(conn, context.results_schema)
 
 
-def _fill_instances(conn: Any, report_instances: dict[str, str]) -> None:
-    """Existing rows: the config's alias of their report, else their executions' AMC instance."""
+def _fill_instances(conn: Any, instance_aliases: dict[str, str]) -> None:
+    """Existing rows: the alias of their executions' AMC instance (the config's, else its id)."""
     conn.execute(
-        "CREATE TEMP TABLE migration_report_instances (report text PRIMARY KEY, alias text)"
-        " ON COMMIT DROP"
+        "CREATE TEMP TABLE migration_instance_aliases (amc_instance_id text PRIMARY KEY,"
+        " alias text NOT NULL) ON COMMIT DROP"
     )
-    if report_instances:
+    if instance_aliases:
         with conn.cursor() as cur:
             cur.executemany(
-                "INSERT INTO migration_report_instances VALUES (%s, %s)",
-                list(report_instances.items()),
+                "INSERT INTO migration_instance_aliases VALUES (%s, %s)",
+                list(instance_aliases.items()),
             )
     conn.execute(
         "UPDATE workflow_executions e SET amc_instance = COALESCE("
-        " (SELECT alias FROM migration_report_instances m WHERE m.report = e.report),"
+        " (SELECT alias FROM migration_instance_aliases m"
+        "  WHERE m.amc_instance_id = e.amc_instance_id),"
         " e.amc_instance_id)"
     )
-    fallback = (
-        "COALESCE((SELECT alias FROM migration_report_instances m WHERE m.report = {t}.report),"
-        " (SELECT e.amc_instance FROM workflow_executions e WHERE e.id = {t}.execution_id),"
-        " (SELECT e.amc_instance FROM workflow_executions e WHERE e.report = {t}.report"
+    # A week's instance is its execution's; a week that never got one (failed before submitting),
+    # its report's newest execution's (before this migration a report had one instance).
+    conn.execute(
+        "UPDATE report_data_weeks w SET amc_instance = COALESCE("
+        " (SELECT e.amc_instance FROM workflow_executions e WHERE e.id = w.execution_id),"
+        " (SELECT e.amc_instance FROM workflow_executions e WHERE e.report = w.report"
         "  ORDER BY e.created_at DESC LIMIT 1),"
-        " '')"
+        " 'unknown')"
     )
-    conn.execute("UPDATE report_data_weeks w SET amc_instance = " + fallback.format(t="w"))
     conn.execute(
         "UPDATE report_data_collections c SET amc_instance = COALESCE("
-        " (SELECT alias FROM migration_report_instances m WHERE m.report = c.report),"
         " (SELECT w.amc_instance FROM report_data_weeks w WHERE w.collection_id = c.id LIMIT 1),"
         " (SELECT e.amc_instance FROM workflow_executions e WHERE e.report = c.report"
         "  ORDER BY e.created_at DESC LIMIT 1),"
-        " '')"
+        " 'unknown')"
     )
 
 
-def _partition_results_tables(conn: Any, schema: str, report_instances: dict[str, str]) -> None:
+def _partition_results_tables(conn: Any, schema: str) -> None:
     # Imported here: the migration runs with the package it shipped in.
     from amc_reports.warehouse import partitions
 
@@ -186,6 +187,12 @@ def _partition_legacy_table(conn: Any, schema: str, table: str, legacy: str, rep
         (report,),
     ).fetchone()
     names = sql.SQL(", ").join(sql.Identifier(name) for name, _, _ in data)
+    table_columns = [
+        ("execution_id", "uuid"),
+        ("week_start_date", "date"),
+        ("amc_instance", "text"),
+        *((name, kind) for name, kind, _ in data),
+    ]
     weeks = conn.execute(
         sql.SQL(
             "SELECT week_start_date, array_agg(DISTINCT execution_id) FROM {} GROUP BY 1 ORDER BY 1"
@@ -202,7 +209,7 @@ def _partition_legacy_table(conn: Any, schema: str, table: str, legacy: str, rep
             key = WeekKey(report, instance, week)
             only = executions[0] if len(executions) == 1 else None
             staged = partitions.staging_name(table)
-            partitions.create_week_table(cur, schema, table, staged, key, only)
+            partitions.create_week_table(cur, schema, staged, table_columns, key, only)
             cur.execute(
                 sql.SQL(
                     "INSERT INTO {} (execution_id, week_start_date, amc_instance, {})"

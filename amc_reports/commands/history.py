@@ -1,0 +1,134 @@
+"""`amc-reports history REPORT WEEK`: the versions of a week, and what changed between two."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    history = subparsers.add_parser(
+        "history",
+        help="list the stored versions of a week (current and replaced) and what changed",
+        description=(
+            "Every collection of a week is kept: the current rows in the results table, replaced "
+            "ones in the history schema. Lists each version (execution ids, when it was loaded, "
+            "provisional or final, rows, sums of the numeric columns); with --diff, what changed "
+            "between two versions (rows added, removed and changed by the report's key columns). "
+            "Exit 2 for an unknown report, week or version."
+        ),
+    )
+    history.add_argument("report", help="the report's name in reports.yaml")
+    history.add_argument("week", help="the week's first day, e.g. 2026-03-01")
+    history.add_argument("--instance", help="the AMC instance alias (reports on several)")
+    history.add_argument(
+        "--diff",
+        nargs=2,
+        metavar=("OLD", "NEW"),
+        help="compare two versions (execution ids, or their first characters)",
+    )
+    history.add_argument("--json", action="store_true", help="machine-readable output")
+    history.set_defaults(func=run_history)
+
+
+def _error(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def run_history(args: argparse.Namespace) -> int:
+    from amc_reports.config import ConfigError, load_config
+    from amc_reports.environment import build_warehouse_resource, resolved
+    from amc_reports.warehouse import DatabaseConfigError
+    from amc_reports.warehouse.history import HistoryError, compare, find_version, week_versions
+
+    try:
+        week = date.fromisoformat(args.week)
+    except ValueError:
+        return _error(f"week {args.week!r} is not a date like 2026-03-01")
+    key_columns = None
+    try:
+        config = load_config()
+        report = config.reports.get(args.report)
+        if report is None:
+            known = ", ".join(config.reports) or "none"
+            return _error(f"report {args.report!r} is not in {config.path} (its reports: {known})")
+        key_columns = report.key_columns
+    except ConfigError as exc:
+        return _error(str(exc))
+    try:
+        warehouse = resolved(build_warehouse_resource()).get_warehouse()
+        versions = week_versions(warehouse, args.report, week, args.instance)
+        if not versions:
+            print(f"Week {week} of {args.report} has no stored version yet.")
+            return 0
+        if args.diff:
+            old, new = (find_version(versions, wanted) for wanted in args.diff)
+            changes = compare(warehouse, old, new, key_columns)
+            print(json.dumps(changes, indent=2, default=str) if args.json else render_diff(changes))
+            return 0
+    except (HistoryError, DatabaseConfigError) as exc:
+        return _error(str(exc))
+    if args.json:
+        print(json.dumps([_as_dict(v) for v in versions], indent=2, default=str))
+    else:
+        print(render_versions(args.report, week, versions))
+    return 0
+
+
+def _as_dict(version: Any) -> dict[str, Any]:
+    row = version.version
+    return {
+        "execution_id": str(row.execution_id),
+        "amc_execution_id": version.execution.amc_execution_id if version.execution else None,
+        "amc_instance": row.amc_instance,
+        "state": str(row.state),
+        "data": version.label,
+        "loaded_at": row.loaded_at.isoformat(),
+        "replaced_at": row.replaced_at.isoformat() if row.replaced_at else None,
+        "rows": row.row_count,
+        "sums": row.sums,
+        "table": f"{row.table_schema}.{row.table_name}",
+        "restatement": row.restatement,
+    }
+
+
+def render_versions(report: str, week: date, versions: list[Any]) -> str:
+    lines = [f"{report}, week {week}: {len(versions)} version(s), oldest first"]
+    for version in versions:
+        row = version.version
+        amc_id = version.execution.amc_execution_id if version.execution else "?"
+        lines.append(
+            f"  {row.execution_id}  AMC {amc_id}  {row.amc_instance}  "
+            f"loaded {row.loaded_at:%Y-%m-%d %H:%M:%S %Z}  {version.label:<11}  "
+            f"{row.state:<7}  {row.row_count} rows"
+        )
+        if row.sums:
+            sums = ", ".join(f"{name}={value}" for name, value in row.sums.items())
+            lines.append(f"      sums: {sums}")
+        if row.restatement:
+            lines.append(f"      changed: {_short(row.restatement)}")
+    lines.append("Compare two with --diff OLD NEW (execution ids or their first characters).")
+    return "\n".join(lines)
+
+
+def _short(changes: dict[str, Any]) -> str:
+    parts = [f"rows {changes.get('rows_before')} -> {changes.get('rows_after')}"]
+    if changes.get("rows_added") is not None:
+        parts.append(
+            f"+{changes['rows_added']} -{changes['rows_removed']} ~{changes['rows_changed']} "
+            f"by {', '.join(changes.get('key_columns') or [])}"
+        )
+    return "; ".join(parts)
+
+
+def render_diff(changes: dict[str, Any]) -> str:
+    lines = [f"from execution {changes['previous_execution_id']}: {_short(changes)}"]
+    for name, values in (changes.get("sums") or {}).items():
+        relative = values.get("relative_change")
+        shown = "n/a" if relative is None else f"{100 * relative:+.3f} %"
+        lines.append(f"  {name}: {values.get('before')} -> {values.get('after')} ({shown})")
+    return "\n".join(lines)
