@@ -12,8 +12,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="amc-reports", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    from amc_reports.amc.sandbox import cli as sandbox_cli
     from amc_reports.commands import warehouse as warehouse_cli
+    from amc_reports.local.sandbox import cli as sandbox_cli
 
     warehouse_cli.register(sub)
     sandbox_cli.register(sub)
@@ -45,8 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _stop_local(args: argparse.Namespace) -> int:
     """Stop the services `make dev` starts on demand (they also stop by themselves when idle)."""
-    from amc_reports.amc.sandbox import stop_sandbox
     from amc_reports.environment import local_settings
+    from amc_reports.local.sandbox import stop_sandbox
     from amc_reports.orchestration.resources import embedded_server
 
     local = local_settings()

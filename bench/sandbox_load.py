@@ -29,7 +29,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from amc_reports.amc import AmcClient  # noqa: E402
-from amc_reports.amc.sandbox import (  # noqa: E402
+from amc_reports.local.sandbox import (  # noqa: E402
     SANDBOX_CLIENT_ID,
     ensure_sandbox,
     sandbox_client_config,

@@ -1,6 +1,6 @@
-"""Amazon Marketing Cloud: the reporting API client (``AmcClient``) and the local sandbox server.
+"""Amazon Marketing Cloud: the reporting API client (``AmcClient``).
 
-Knows nothing of Dagster or Postgres.
+Knows nothing of Dagster or Postgres. The sandbox that stands in for AMC is in `amc_reports.local`.
 """
 
 from amc_reports.amc.client import AmcClient

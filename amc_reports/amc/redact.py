@@ -171,7 +171,7 @@ class RedactingFilter(logging.Filter):
 DEFAULT_REDACTED_LOGGERS = (
     "amc_reports.amc.client",
     "amc_reports.amc.download",
-    "amc_reports.amc.sandbox",
+    "amc_reports.local.sandbox",
     "urllib3.connectionpool",
     "urllib3.response",
     "urllib3.poolmanager",

@@ -17,13 +17,13 @@ import dagster as dg
 from pydantic import Field
 
 from amc_reports.amc import AmcClient, AmcClientConfig, AmcCredentials
-from amc_reports.amc.sandbox import ensure_sandbox, sandbox_client_config
 from amc_reports.collection import PollPolicy, RejectionPolicy
 from amc_reports.config import InstanceConfig
+from amc_reports.local.postgres import EmbeddedPostgres
+from amc_reports.local.sandbox import ensure_sandbox, sandbox_client_config
 from amc_reports.paths import DEFAULT_HOME
 from amc_reports.warehouse import Warehouse
 from amc_reports.warehouse.connection import CONNECTION_HINT, validate_database_url
-from amc_reports.warehouse.embedded import EmbeddedPostgres
 from amc_reports.warehouse.store import open_warehouse
 
 logger = logging.getLogger("amc_reports")

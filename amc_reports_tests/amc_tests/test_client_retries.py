@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from amc_reports.amc import AmcApiError, AmcClient, AmcRetryBudgetExceeded
-from amc_reports.amc.sandbox import sandbox_client_config
+from amc_reports.local.sandbox import sandbox_client_config
 from amc_reports_tests.amc_tests.helpers import INSTANCE, SQL, TZ, create, week
 
 

@@ -19,14 +19,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from amc_reports.amc.redact import redact_text
-from amc_reports.amc.sandbox import results
-from amc_reports.amc.sandbox.constants import TOKEN_PATH
-from amc_reports.amc.sandbox.faults import ConfigError
-from amc_reports.amc.sandbox.service import LwaError, SandboxService
-from amc_reports.amc.sandbox.validation import ApiError, as_int, parse_json_body
+from amc_reports.local.sandbox import results
+from amc_reports.local.sandbox.constants import TOKEN_PATH
+from amc_reports.local.sandbox.faults import ConfigError
+from amc_reports.local.sandbox.service import LwaError, SandboxService
+from amc_reports.local.sandbox.validation import ApiError, as_int, parse_json_body
 
-log = logging.getLogger("amc_reports.amc.sandbox")
-access_log = logging.getLogger("amc_reports.amc.sandbox.access")
+log = logging.getLogger("amc_reports.local.sandbox")
+access_log = logging.getLogger("amc_reports.local.sandbox.access")
 
 _JSON_HEADERS = {"content-type": "application/json"}
 

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import requests
 
 from amc_reports.amc.redact import redact_text
-from amc_reports.amc.sandbox.constants import (
+from amc_reports.local.sandbox.constants import (
     DEFAULT_HOST,
     DEFAULT_PORT,
     HEALTH_PATH,
@@ -36,7 +36,7 @@ from amc_reports.amc.sandbox.constants import (
     SERVICE_NAME,
 )
 
-log = logging.getLogger("amc_reports.amc.sandbox")
+log = logging.getLogger("amc_reports.local.sandbox")
 
 ENV_URL = "AMC_REPORTS_SANDBOX_URL"
 ENV_IDLE_TIMEOUT = "AMC_REPORTS_SANDBOX_IDLE_TIMEOUT"
@@ -74,7 +74,7 @@ def sandbox_health(base_url: str, *, timeout: float = 2.0) -> dict[str, Any] | N
 
 
 def read_runtime_info(state_dir: Path) -> dict[str, Any] | None:
-    from amc_reports.amc.sandbox.server import read_runtime_info as _read
+    from amc_reports.local.sandbox.server import read_runtime_info as _read
 
     return _read(state_dir)
 
@@ -142,7 +142,7 @@ def _start_process(
     cmd = [
         sys.executable,
         "-m",
-        "amc_reports.amc.sandbox",
+        "amc_reports.local.sandbox",
         "--host",
         host,
         "--port",
@@ -309,7 +309,7 @@ def _is_sandbox_process(pid: int) -> bool:
             cmdline = fh.read().replace(b"\0", b" ")
     except OSError:
         return _alive(pid)  # no /proc: trust the pid file
-    return b"amc_reports.amc.sandbox" in cmdline or (
+    return b"amc_reports.local.sandbox" in cmdline or (
         b"amc-reports" in cmdline and b"sandbox" in cmdline
     )
 

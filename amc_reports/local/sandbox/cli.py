@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from amc_reports.amc.sandbox.constants import DEFAULT_HOST, DEFAULT_PORT
+from amc_reports.local.sandbox.constants import DEFAULT_HOST, DEFAULT_PORT
 
 HELP = "run the local AMC sandbox server (LwA + AMC reporting API look-alike) in the foreground"
 
@@ -65,11 +65,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def handler(args: argparse.Namespace) -> int:
-    from amc_reports.amc.sandbox.server import serve, setup_logging
+    from amc_reports.local.sandbox.server import serve, setup_logging
 
     setup_logging(args.log_level)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
-        logging.getLogger("amc_reports.amc.sandbox").warning(
+        logging.getLogger("amc_reports.local.sandbox").warning(
             "listening on %s: the sandbox has no real security, keep it off shared networks",
             args.host,
         )
@@ -99,7 +99,7 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m amc_reports.amc.sandbox", description=HELP)
+    parser = argparse.ArgumentParser(prog="python -m amc_reports.local.sandbox", description=HELP)
     add_arguments(parser)
     args = parser.parse_args(argv)
     return handler(args)

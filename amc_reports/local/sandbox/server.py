@@ -16,15 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from amc_reports.amc.redact import RedactingFilter
-from amc_reports.amc.sandbox.constants import (
+from amc_reports.local.sandbox.constants import (
     CONFIG_FILE_NAMES,
     PID_FILE,
     RUNTIME_FILE,
     SERVER_LOCK_FILE,
 )
-from amc_reports.amc.sandbox.faults import ConfigError, load_config_file, merge_config
+from amc_reports.local.sandbox.faults import ConfigError, load_config_file, merge_config
 
-log = logging.getLogger("amc_reports.amc.sandbox")
+log = logging.getLogger("amc_reports.local.sandbox")
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
@@ -101,7 +101,7 @@ def serve(
     """Serve until SIGINT/SIGTERM, ``POST /_sandbox/shutdown`` or the idle timeout."""
     import uvicorn
 
-    from amc_reports.amc.sandbox.app import create_app
+    from amc_reports.local.sandbox.app import create_app
 
     state_dir = Path(state_dir).resolve()
     state_dir.mkdir(parents=True, exist_ok=True)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import requests
 
-from amc_reports.amc.sandbox import cli as sandbox_cli
-from amc_reports.amc.sandbox import ensure_sandbox, sandbox_health, stop_sandbox
+from amc_reports.local.sandbox import cli as sandbox_cli
+from amc_reports.local.sandbox import ensure_sandbox, sandbox_health, stop_sandbox
 from amc_reports_tests.amc_tests.helpers import (
     INSTANCE,
     create,
@@ -85,7 +85,7 @@ def test_concurrent_ensure_starts_one_sandbox(tmp_path):
             [
                 sys.executable,
                 "-m",
-                "amc_reports.amc.sandbox",
+                "amc_reports.local.sandbox",
                 "--port",
                 "0",
                 "--state-dir",
@@ -141,7 +141,7 @@ def test_bad_config_file_stops_startup_with_a_clear_message(tmp_path):
         [
             sys.executable,
             "-m",
-            "amc_reports.amc.sandbox",
+            "amc_reports.local.sandbox",
             "--port",
             "0",
             "--state-dir",

@@ -20,7 +20,7 @@ How it is shared (and why not pgserver's own `cleanup_mode`):
   holder.
 - A process releases its hold at exit (`atexit`; a forked child registers itself on first use). A
   process that exits never stops the server itself. When the last live holder is gone, a small
-  detached reaper (`python -m amc_reports.warehouse.embedded reap ...`) waits
+  detached reaper (`python -m amc_reports.local.postgres reap ...`) waits
   `AMC_REPORTS_PG_IDLE_SECONDS` (default 300; negative or `never` = keep running) and then, under
   the lock, stops the server with `pg_ctl stop -m fast` only if there is still no live holder and no
   client connection at all (pg_stat_activity), else it waits again. Dead holders are pruned whenever
@@ -224,7 +224,7 @@ class EmbeddedPostgres:
         command = [
             sys.executable,
             "-m",
-            "amc_reports.warehouse.embedded",
+            "amc_reports.local.postgres",
             "reap",
             str(self.pgdata),
             str(self.idle_stop_seconds),
@@ -342,7 +342,7 @@ def default_server() -> EmbeddedPostgres:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m amc_reports.warehouse.embedded")
+    parser = argparse.ArgumentParser(prog="python -m amc_reports.local.postgres")
     sub = parser.add_subparsers(dest="command", required=True)
     reap = sub.add_parser(
         "reap", help="stop the server once idle (run detached by the last holder)"
