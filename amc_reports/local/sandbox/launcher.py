@@ -9,15 +9,13 @@ The server also holds a lock of its own, so two servers can never share a state 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import ipaddress
 import logging
 import os
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,6 +23,14 @@ from urllib.parse import urlsplit
 import requests
 
 from amc_reports.amc.redact import redact_text
+from amc_reports.local.process import (
+    LockTimeout,
+    command_line,
+    exclusive_lock,
+    is_alive,
+    spawn_detached,
+    terminate,
+)
 from amc_reports.local.sandbox.constants import (
     DEFAULT_HOST,
     DEFAULT_PORT,
@@ -41,9 +47,6 @@ log = logging.getLogger("amc_reports.local.sandbox")
 ENV_URL = "AMC_REPORTS_SANDBOX_URL"
 ENV_IDLE_TIMEOUT = "AMC_REPORTS_SANDBOX_IDLE_TIMEOUT"
 DEFAULT_IDLE_TIMEOUT = 4 * 3600.0  # a background sandbox nobody talks to for 4 h stops
-LOG_ROTATE_BYTES = 20 * 1024 * 1024
-
-_children: dict[int, subprocess.Popen] = {}
 
 
 class SandboxError(RuntimeError):
@@ -79,28 +82,6 @@ def read_runtime_info(state_dir: Path) -> dict[str, Any] | None:
     return _read(state_dir)
 
 
-@contextlib.contextmanager
-def _launch_lock(state_dir: Path, timeout: float) -> Iterator[None]:
-    path = state_dir / LAUNCH_LOCK_FILE
-    with open(path, "a+") as fh:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SandboxError(
-                        f"timed out after {timeout:.0f}s waiting for {path} (another process is "
-                        "starting the sandbox)"
-                    ) from None
-                time.sleep(0.05)  # lock polling, not synchronisation by sleeping
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-
-
 def _is_loopback(host: str | None) -> bool:
     if not host:
         return False
@@ -110,12 +91,6 @@ def _is_loopback(host: str | None) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def _rotate_log(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        if path.stat().st_size > LOG_ROTATE_BYTES:
-            os.replace(path, path.with_name(path.name + ".1"))
 
 
 def _log_tail(path: Path, lines: int = 15) -> str:
@@ -138,7 +113,6 @@ def _start_process(
     from amc_reports.paths import PROJECT_ROOT
 
     log_path = state_dir / LOG_FILE
-    _rotate_log(log_path)
     cmd = [
         sys.executable,
         "-m",
@@ -160,18 +134,7 @@ def _start_process(
         p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p
     )
     env.pop(ENV_URL, None)
-    with open(log_path, "ab") as logf:
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=logf,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-            cwd=str(state_dir),
-            env=env,
-        )
-    _children[proc.pid] = proc
+    proc = spawn_detached(cmd, log_path=log_path, cwd=state_dir, env=env)
     log.info("started AMC sandbox process %d on %s:%s (log %s)", proc.pid, host, port, log_path)
     return proc
 
@@ -220,7 +183,15 @@ def ensure_sandbox(
     if port and sandbox_health(url):
         return url
 
-    with _launch_lock(state_dir, timeout=startup_timeout + 30):
+    with contextlib.ExitStack() as launching:
+        lock_path = state_dir / LAUNCH_LOCK_FILE
+        try:
+            launching.enter_context(exclusive_lock(lock_path, timeout=startup_timeout + 30))
+        except LockTimeout as exc:
+            raise SandboxError(
+                f"timed out after {exc.timeout:.0f}s waiting for {lock_path} (another process is "
+                "starting the sandbox)"
+            ) from None
         if port and sandbox_health(url):
             return url
         info = read_runtime_info(state_dir)
@@ -257,13 +228,12 @@ def ensure_sandbox(
                     return candidate
             rc = proc.poll()
             if rc is not None:
-                _children.pop(proc.pid, None)
                 raise SandboxError(
                     f"the AMC sandbox exited with code {rc} while starting on {host}:{port}; "
                     f"last lines of {state_dir / LOG_FILE}:\n{_log_tail(state_dir / LOG_FILE)}"
                 )
             if time.monotonic() > deadline:
-                _terminate(proc.pid, timeout=5)
+                terminate(proc.pid, timeout=5)
                 raise SandboxError(
                     f"the AMC sandbox did not become healthy within {startup_timeout:.0f}s; last "
                     f"lines of {state_dir / LOG_FILE}:\n{_log_tail(state_dir / LOG_FILE)}"
@@ -271,62 +241,17 @@ def ensure_sandbox(
             time.sleep(0.1)  # polling the health check with a deadline
 
 
-def _reap(pid: int) -> bool:
-    """True if ``pid`` was our child and has exited (now reaped)."""
-    proc = _children.get(pid)
-    if proc is not None:
-        if proc.poll() is not None:
-            _children.pop(pid, None)
-            return True
-        return False
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return False
-    return done == pid
-
-
-def _alive(pid: int) -> bool:
-    if _reap(pid):
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
-            state = fh.read().rsplit(")", 1)[-1].split()[0]
-        return state != "Z"
-    except (OSError, IndexError):
-        return True
+# Module names a sandbox process runs as (the second: started before the sandbox moved to local/).
+SANDBOX_MODULES = ("amc_reports.local.sandbox", "amc_reports.amc.sandbox")
 
 
 def _is_sandbox_process(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            cmdline = fh.read().replace(b"\0", b" ")
-    except OSError:
-        return _alive(pid)  # no /proc: trust the pid file
-    return b"amc_reports.local.sandbox" in cmdline or (
-        b"amc-reports" in cmdline and b"sandbox" in cmdline
+    cmdline = command_line(pid)
+    if cmdline is None:
+        return is_alive(pid)  # cannot read its command line: trust the pid file
+    return any(module in cmdline for module in SANDBOX_MODULES) or (
+        "amc-reports" in cmdline and "sandbox" in cmdline
     )
-
-
-def _terminate(pid: int, *, timeout: float) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while _alive(pid):
-        if time.monotonic() > deadline:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            kill_deadline = time.monotonic() + 5
-            while _alive(pid) and time.monotonic() < kill_deadline:
-                time.sleep(0.05)
-            break
-        time.sleep(0.05)  # waiting for the process to exit, with a deadline
 
 
 def stop_sandbox(state_dir: Path | None = None, *, timeout: float = 15) -> bool:
@@ -338,8 +263,8 @@ def stop_sandbox(state_dir: Path | None = None, *, timeout: float = 15) -> bool:
         with contextlib.suppress(OSError, ValueError):
             pid = int((state_dir / PID_FILE).read_text().strip())
     stopped = False
-    if isinstance(pid, int) and pid > 0 and _alive(pid) and _is_sandbox_process(pid):
-        _terminate(pid, timeout=timeout)
+    if isinstance(pid, int) and pid > 0 and is_alive(pid) and _is_sandbox_process(pid):
+        terminate(pid, timeout=timeout)
         stopped = True
         log.info("stopped AMC sandbox process %d (%s)", pid, state_dir)
     current = read_runtime_info(state_dir)
