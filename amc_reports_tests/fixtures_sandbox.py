@@ -20,8 +20,8 @@ import requests
 import yaml
 
 from amc_reports.amc import AmcClient, AmcClientConfig
+from amc_reports.environment import SANDBOX_URL_VAR
 from amc_reports.local.sandbox import ensure_sandbox, sandbox_client_config, stop_sandbox
-from amc_reports.local.sandbox.launcher import ENV_URL
 
 # Base configuration of the test sandbox (written to its state dir as sandbox.yaml).
 TEST_SANDBOX_CONFIG: dict[str, Any] = {"latency_seconds": 0.3, "rows": 20}
@@ -140,7 +140,6 @@ def start_test_sandbox(
         state_dir=state_dir,
         startup_timeout=60,
         idle_timeout=float(os.environ.get("AMC_REPORTS_TEST_SANDBOX_IDLE_TIMEOUT", 3600)),
-        use_env=False,
     )
     return SandboxHandle(url, state_dir)
 
@@ -160,8 +159,8 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]
 @pytest.fixture
 def sandbox_env(sandbox: SandboxHandle, monkeypatch: pytest.MonkeyPatch) -> SandboxHandle:
     """The session sandbox, exported as ``AMC_REPORTS_SANDBOX_URL`` for the test, so product code
-    calling ``ensure_sandbox()`` without arguments (here or in subprocesses) uses it."""
-    monkeypatch.setenv(ENV_URL, sandbox.base_url)
+    building its resources from the environment (here or in subprocesses) uses it."""
+    monkeypatch.setenv(SANDBOX_URL_VAR, sandbox.base_url)
     return sandbox
 
 

@@ -1,9 +1,9 @@
 """The embedded PostgreSQL (pgserver), shared safely by every process of the project.
 
-Used when `AMC_REPORTS_DATABASE_URL` is unset. One server per data folder: `AMC_REPORTS_PGDATA`,
-else `state_dir()/postgres`. It listens on a unix socket only (in the data folder, or pgserver's
-runtime folder when that path is too long); `uri()` returns a libpq URI such as
-`postgresql://postgres:@/postgres?host=/path/to/socket-dir`.
+Used when `AMC_REPORTS_DATABASE_URL` is unset. One server per data folder (`amc_reports.environment`
+chooses it: `AMC_REPORTS_PGDATA`, else `<home>/postgres`). It listens on a unix socket only (in
+the data folder, or pgserver's runtime folder when that path is too long); `uri()` returns a libpq
+URI such as `postgresql://postgres:@/postgres?host=/path/to/socket-dir`.
 
 How it is shared (and why not pgserver's own `cleanup_mode`):
 
@@ -47,10 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from amc_reports.local.process import IdleClock, ProcessRef, exclusive_lock, spawn_detached
-from amc_reports.paths import state_dir
 
-PGDATA_ENV = "AMC_REPORTS_PGDATA"
-IDLE_ENV = "AMC_REPORTS_PG_IDLE_SECONDS"
 DEFAULT_IDLE_SECONDS = 300.0
 
 _log = logging.getLogger(__name__)
@@ -65,33 +62,14 @@ def _pgserver() -> Any:
     return pgserver
 
 
-def idle_seconds_from_env() -> float:
-    """`AMC_REPORTS_PG_IDLE_SECONDS` (negative = never stop when idle)."""
-    raw = os.environ.get(IDLE_ENV, "").strip().lower()
-    if not raw:
-        return DEFAULT_IDLE_SECONDS
-    if raw in {"never", "inf", "infinity", "off"}:
-        return -1.0
-    try:
-        return float(raw)
-    except ValueError:
-        _log.warning("%s=%r is not a number; using %s", IDLE_ENV, raw, DEFAULT_IDLE_SECONDS)
-        return DEFAULT_IDLE_SECONDS
-
-
-def default_pgdata() -> Path:
-    configured = os.environ.get(PGDATA_ENV, "").strip()
-    return Path(configured).expanduser() if configured else state_dir() / "postgres"
-
-
 class EmbeddedPostgres:
     """One pgserver data folder, shared by processes (see the module docstring)."""
 
-    def __init__(self, pgdata: Path | str, *, idle_stop_seconds: float | None = None) -> None:
+    def __init__(
+        self, pgdata: Path | str, *, idle_stop_seconds: float = DEFAULT_IDLE_SECONDS
+    ) -> None:
         self.pgdata = Path(pgdata).expanduser().absolute()
-        self.idle_stop_seconds = (
-            idle_seconds_from_env() if idle_stop_seconds is None else idle_stop_seconds
-        )
+        self.idle_stop_seconds = idle_stop_seconds
         base = self.pgdata.parent / self.pgdata.name
         self.lock_path = base.with_name(base.name + ".lock")
         self.holders_path = base.with_name(base.name + ".holders.json")
@@ -296,13 +274,15 @@ _servers: dict[Path, EmbeddedPostgres] = {}
 _servers_lock = threading.Lock()
 
 
-def default_server() -> EmbeddedPostgres:
-    """The server of `AMC_REPORTS_PGDATA` (or `state_dir()/postgres`); one object per folder."""
-    pgdata = default_pgdata().absolute()
+def embedded_server(
+    pgdata: Path, idle_stop_seconds: float = DEFAULT_IDLE_SECONDS
+) -> EmbeddedPostgres:
+    """The process's one `EmbeddedPostgres` object for a data folder."""
+    path = Path(pgdata).expanduser().absolute()
     with _servers_lock:
-        server = _servers.get(pgdata)
+        server = _servers.get(path)
         if server is None:
-            server = _servers[pgdata] = EmbeddedPostgres(pgdata)
+            server = _servers[path] = EmbeddedPostgres(path, idle_stop_seconds=idle_stop_seconds)
         return server
 
 

@@ -44,19 +44,11 @@ from amc_reports.local.sandbox.constants import (
 
 log = logging.getLogger("amc_reports.local.sandbox")
 
-ENV_URL = "AMC_REPORTS_SANDBOX_URL"
-ENV_IDLE_TIMEOUT = "AMC_REPORTS_SANDBOX_IDLE_TIMEOUT"
 DEFAULT_IDLE_TIMEOUT = 4 * 3600.0  # a background sandbox nobody talks to for 4 h stops
 
 
 class SandboxError(RuntimeError):
     """The sandbox could not be found or started."""
-
-
-def default_state_dir() -> Path:
-    from amc_reports import paths
-
-    return paths.state_dir() / "sandbox"
 
 
 def sandbox_health(base_url: str, *, timeout: float = 2.0) -> dict[str, Any] | None:
@@ -133,7 +125,6 @@ def _start_process(
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p
     )
-    env.pop(ENV_URL, None)
     proc = spawn_detached(cmd, log_path=log_path, cwd=state_dir, env=env)
     log.info("started AMC sandbox process %d on %s:%s (log %s)", proc.pid, host, port, log_path)
     return proc
@@ -141,44 +132,37 @@ def _start_process(
 
 def ensure_sandbox(
     *,
+    state_dir: Path,
+    url: str | None = None,
     host: str = DEFAULT_HOST,
     port: int = DEFAULT_PORT,
-    state_dir: Path | None = None,
     startup_timeout: float = 30,
     config_file: Path | None = None,
-    idle_timeout: float | None = None,
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
     extra_args: Sequence[str] = (),
-    use_env: bool | None = None,
 ) -> str:
     """Return the base URL of a healthy sandbox, starting one in the background if needed.
 
-    ``AMC_REPORTS_SANDBOX_URL`` is the default address: when set, and unless the caller chose a
-    port or a state dir (or passed ``use_env=False``), that URL is used as is when healthy (and a
-    sandbox is started there when it is a loopback address). ``port=0`` picks a free port.
-    The started server is detached (own session), logs to ``<state_dir>/sandbox.log`` and
-    stops after ``idle_timeout`` seconds without requests (default 4 h, env
-    ``AMC_REPORTS_SANDBOX_IDLE_TIMEOUT``; 0 = never).
+    With `url`: use the sandbox there, or start one there (a loopback address with a port).
+    Otherwise the sandbox of `state_dir` (found by its runtime file), or a new one on `host` and
+    `port` (`port=0` picks a free port). The started server is detached (own session), logs to
+    `<state_dir>/sandbox.log` and stops after `idle_timeout` seconds without requests (0: never).
     """
-    if use_env is None:
-        use_env = port == DEFAULT_PORT and state_dir is None
-    if use_env and os.environ.get(ENV_URL):
-        env_url = os.environ[ENV_URL].rstrip("/")
-        if sandbox_health(env_url):
-            return env_url
-        parts = urlsplit(env_url)
+    if url:
+        url = url.rstrip("/")
+        if sandbox_health(url):
+            return url
+        parts = urlsplit(url)
         if not _is_loopback(parts.hostname) or parts.port is None:
             raise SandboxError(
-                f"{ENV_URL}={env_url} does not answer a sandbox health check and is not a "
-                "loopback address with a port where one could be started"
+                f"no sandbox answers at {url}, and it is not a loopback address with a port where "
+                "one could be started"
             )
         host, port = parts.hostname or host, parts.port
     if not _is_loopback(host):
         raise SandboxError(f"the sandbox only listens on loopback addresses, not {host!r}")
-    state_dir = Path(state_dir) if state_dir is not None else default_state_dir()
-    state_dir = state_dir.resolve()
+    state_dir = Path(state_dir).resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
-    if idle_timeout is None:
-        idle_timeout = float(os.environ.get(ENV_IDLE_TIMEOUT) or DEFAULT_IDLE_TIMEOUT)
     url = f"http://{host}:{port}" if ":" not in host else f"http://[{host}]:{port}"
     if port and sandbox_health(url):
         return url
@@ -254,9 +238,9 @@ def _is_sandbox_process(pid: int) -> bool:
     )
 
 
-def stop_sandbox(state_dir: Path | None = None, *, timeout: float = 15) -> bool:
+def stop_sandbox(state_dir: Path, *, timeout: float = 15) -> bool:
     """Stop the sandbox serving ``state_dir`` (SIGTERM, then SIGKILL). True if one was stopped."""
-    state_dir = (Path(state_dir) if state_dir is not None else default_state_dir()).resolve()
+    state_dir = Path(state_dir).resolve()
     info = read_runtime_info(state_dir) or {}
     pid = info.get("pid")
     if not pid:
