@@ -27,6 +27,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.set_defaults(func=_validate_config)
 
+    schema = sub.add_parser(
+        "config-schema",
+        help="print the JSON schema of reports files (the content of reports.schema.json)",
+    )
+    schema.set_defaults(func=_config_schema)
+
     pools = sub.add_parser(
         "init-pools",
         help="create the Dagster concurrency pool of every AMC instance (run before the daemon)",
@@ -81,9 +87,9 @@ def _init_pools(args: argparse.Namespace) -> int:
     for alias, amc_instance in sorted(config.instances.items()):
         batch = max(
             (
-                r.backfill_weeks_per_run
-                for r in config.reports.values()
-                if r.instance.alias == alias
+                target.report.backfill_weeks_per_run
+                for target in config.targets()
+                if target.instance.alias == alias
             ),
             default=1,
         )
@@ -111,14 +117,28 @@ def _validate_config(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1
-    print(f"{config.path}: {len(config.reports)} report(s) on {len(config.instances)} instance(s)")
-    for report in config.reports.values():
+    targets = config.targets()
+    print(
+        f"{config.path}: {len(config.reports)} report(s) on {len(config.instances)} instance(s), "
+        f"{len(targets)} asset(s)"
+    )
+    for report, instance in targets:
         query = f"workflow {report.workflow_id}" if report.workflow_id else "sql"
+        templated = ", templated parameters" if report.is_templated else ""
         print(
-            f"  amc/{report.instance.alias}/{report.name}: from {report.start_date}, weeks start "
-            f"{report.week_starts_on} ({report.timezone}), lag {report.lag_days} d, {query}, "
+            f"  amc/{instance.alias}/{report.name}: from {report.start_date}, weeks start "
+            f"{report.week_starts_on} ({report.timezone}), lag {report.lag_days} d, {query}"
+            f"{templated}, profile {instance.profile}, "
             f"schedule {'on' if report.schedule else 'off'}"
         )
+    return 0
+
+
+def _config_schema(args: argparse.Namespace) -> int:
+    """The JSON schema editors validate reports files with (`reports.schema.json`)."""
+    from amc_reports.config.schema import json_schema_text
+
+    sys.stdout.write(json_schema_text())
     return 0
 
 

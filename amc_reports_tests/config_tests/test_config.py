@@ -1,30 +1,9 @@
-from pathlib import Path
+"""The reports file: defaults, fields and the errors an analyst sees (all at once, located)."""
 
 import pytest
 
 from amc_reports.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
-
-INSTANCES = """
-instances:
-  us:
-    instance_id: amc123
-    advertiser_id: ENTITY1
-    marketplace_id: ATVPDKIKX0DER
-"""
-
-
-def write(tmp_path: Path, body: str) -> Path:
-    path = tmp_path / "reports.yaml"
-    path.write_text(body)
-    return path
-
-
-def problems_of(tmp_path: Path, body: str) -> str:
-    with pytest.raises(ConfigError) as info:
-        load_config(write(tmp_path, body))
-    message = str(info.value)
-    assert str(tmp_path / "reports.yaml") in message  # every error names the file
-    return message
+from amc_reports_tests.config_tests.helpers import INSTANCES, problems_of, write
 
 
 def test_shipped_config_loads_and_every_report_has_sql():
@@ -166,3 +145,99 @@ def test_missing_file_names_the_variable(tmp_path):
 
 def test_invalid_yaml(tmp_path):
     assert "not valid YAML" in problems_of(tmp_path, "instances: [unclosed\n")
+
+
+def test_fingerprint_is_unchanged_by_the_typed_model(tmp_path):
+    """In-flight executions recorded before the typed model must still be found (resume key)."""
+    body = INSTANCES + (
+        "reports:\n  r:\n    instance: us\n    sql: |\n"
+        "      SELECT campaign_id, SUM(impressions) AS impressions -- one; comment\n"
+        "      FROM t GROUP BY 1;\n"
+        "    start_date: 2026-03-01\n"
+        '    parameters: {threshold: 5, names: [a, "b"], flag: true, ratio: 0.5, label: "x"}\n'
+    )
+    report = load_config(write(tmp_path, body)).reports["r"]
+    # Computed by the untyped loader this package replaced, on the same file.
+    expected = "ca7b9757626874dfa22f742074b075c8178966a964134352c3b08883a353106b"
+    assert report.query_fingerprint == expected
+    assert report.fingerprint_for(dict(report.parameters)) == expected
+
+
+def test_every_kind_of_problem_is_located(tmp_path):
+    message = problems_of(
+        tmp_path,
+        """
+instances:
+  us:
+    instance_id: amc/1
+    advertiser_id: ENTITY1
+    marketplace_id: ATVPDKIKX0DER
+    colour: red
+reports:
+  r:
+    instance: us
+    sql: SELECT 1 AS a
+    workflow_id: wf
+    start_date: 2026-03-01
+    lag_days: "14"
+    schedule: sometimes
+    history_retention: forever
+  s: 5
+colour: blue
+""",
+    )
+    assert "instance 'us': field 'instance_id' must be an AMC id" in message
+    assert "instance 'us': unknown field 'colour'" in message
+    assert "report 'r': exactly one of 'sql', 'sql_file' or 'workflow_id' is required" in message
+    assert (
+        "report 'r': field 'lag_days' must be a whole number of days from 0 to 90 (got '14')"
+        in (message)
+    )
+    assert "report 'r': field 'schedule' must be true or false" in message
+    assert "report 'r': field 'history_retention' must be 'keep' or a whole number of days" in (
+        message
+    )
+    assert "report 's': must be a mapping of settings" in message
+    assert "unknown top-level key 'colour'" in message
+    assert "8 problem(s)" in message
+
+
+def test_a_report_on_a_broken_instance_is_not_called_unknown(tmp_path):
+    message = problems_of(
+        tmp_path,
+        "instances:\n  us:\n    instance_id: amc1\n"
+        "reports:\n  r:\n    instance: us\n    sql: SELECT 1 AS a\n    start_date: 2026-03-01\n",
+    )
+    assert "instance 'us': field 'advertiser_id' is required" in message
+    assert "unknown instance" not in message
+
+
+@pytest.mark.parametrize(
+    ("owner", "accepted"),
+    [
+        ("team:media-eu", True),
+        ("Jane.Doe+amc@example.co.uk", True),
+        ("a@b.c", False),  # Dagster wants a top-level domain of 2+ letters
+        (".x@example.com", False),  # nor does it accept a leading dot
+        ("x@example.com\n", False),
+        ("team:", False),
+    ],
+)
+def test_owners_are_what_dagster_accepts(tmp_path, owner, accepted):
+    import dagster as dg
+
+    quoted = owner.replace("\n", "\\n")  # a YAML double-quoted string
+    body = INSTANCES + "reports:\n  r:\n    instance: us\n    sql: SELECT 1 AS a\n"
+    body += f'    start_date: 2026-03-01\n    owners: ["{quoted}"]\n'
+    if accepted:
+        assert load_config(write(tmp_path, body)).reports["r"].owners == (owner,)
+        dg.AssetSpec("x", owners=[owner])  # and Dagster agrees
+    else:
+        assert "must be an email address or 'team:<name>'" in problems_of(tmp_path, body)
+        with pytest.raises(dg.DagsterInvalidDefinitionError):
+            dg.AssetSpec("x", owners=[owner])
+
+
+def test_config_error_is_the_only_exception(tmp_path):
+    with pytest.raises(ConfigError, match="top level must be a mapping"):
+        load_config(write(tmp_path, "- just\n- a list\n"))

@@ -1,0 +1,640 @@
+"""The reports file as one typed model (pydantic v2): types, defaults, rules and the JSON schema.
+
+`ReportsFile` is exactly what an analyst writes in `reports.yaml`; `reports.schema.json` (what
+editors use) is generated from it, and every description below is what an editor shows on hover.
+Checks that need more than one field, or the disk (`sql_file`), or the rest of the file
+(instance aliases, tags, instance parameters) read a `ValidationContext`, so that one call of
+`ReportsFile.validate_document` reports every problem of the file at once, each at its location.
+
+`loader.py` turns a validated `ReportsFile` into the runtime objects (`ReportsConfig`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails
+
+from amc_reports.config import templates
+from amc_reports.config.context import OutsideProject, ValidationContext, context_of
+from amc_reports.config.errors import Must, problem
+from amc_reports.config.files import UnreadableFile
+from amc_reports.config.rules import (
+    AMC_ID,
+    AMC_ID_RULE,
+    DEFAULT_PROFILE,
+    EARLIEST_START,
+    IDENTIFIER,
+    LATEST_START,
+    OWNER,
+    OWNER_RULE,
+    REGIONS,
+    SAFE_NAME,
+    SAFE_NAME_RULE,
+    WEEK_STARTS,
+    is_time_zone,
+    time_zones,
+)
+from amc_reports.config.values import (
+    checked_sql,
+    detail,
+    json_parameters,
+    lower,
+    name_check,
+    raise_all,
+    redetail,
+    start_date_value,
+    unique,
+    upper,
+)
+
+QUERY_FIELDS = ("sql", "sql_file", "workflow_id")
+_SAFE_PATTERN = f"^{SAFE_NAME.pattern}$"
+
+
+# -- small typed values ------------------------------------------------------------------------
+
+
+# The pattern first: pydantic puts it in the JSON schema only when it is the inner constraint.
+ReportName = Annotated[str, Field(pattern=_SAFE_PATTERN), name_check("name")]
+InstanceAlias = Annotated[str, Field(pattern=_SAFE_PATTERN), name_check("alias")]
+Name = Annotated[str, Field(pattern=_SAFE_PATTERN)]
+AmcId = Annotated[str, Field(pattern=f"^{AMC_ID.pattern}$")]
+
+
+class _Entry(BaseModel):
+    # Strict: `lag_days: "14"` or `schedule: "yes"` is a mistake to point at, not to guess at.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class TagSelector(_Entry):
+    """`instances: {tag: <tag>}`: every instance whose `tags` include this tag."""
+
+    tag: Annotated[str, Field(pattern=_SAFE_PATTERN, description="The tag to select by.")]
+
+
+# -- instances -----------------------------------------------------------------------------------
+
+
+class InstanceEntry(_Entry):
+    """One AMC instance, under a short alias used in asset keys, groups and pools."""
+
+    instance_id: Annotated[
+        AmcId, Must(AMC_ID_RULE), Field(description="The AMC instance id (in AMC's API paths).")
+    ]
+    advertiser_id: Annotated[
+        AmcId,
+        Must(AMC_ID_RULE),
+        Field(description="The AMC account's advertiser entity id (ENTITY...)."),
+    ]
+    marketplace_id: Annotated[
+        AmcId,
+        Must(AMC_ID_RULE),
+        Field(description="The marketplace id, e.g. ATVPDKIKX0DER (US) or A1PA6795UKMFR9 (DE)."),
+    ]
+    region: Annotated[
+        Literal["NA", "EU", "FE"],
+        BeforeValidator(upper),
+        Must(f"one of {', '.join(REGIONS)}"),
+        Field(description="AMC API region: NA, EU or FE (picks the API and token hosts)."),
+    ] = "NA"
+    description: Annotated[
+        str, Must("text"), Field(description="What this instance is, shown in the UI.")
+    ] = ""
+    profile: Annotated[
+        Name,
+        Must(f"a profile name matching {SAFE_NAME_RULE}"),
+        Field(
+            description=(
+                "Credential profile: its Login-with-Amazon app's variables are named after it. "
+                "'default' reads AMC_CLIENT_ID, AMC_CLIENT_SECRET, AMC_REFRESH_TOKEN; a profile "
+                "'agency_b' reads AMC_AGENCY_B_CLIENT_ID, AMC_AGENCY_B_CLIENT_SECRET, "
+                "AMC_AGENCY_B_REFRESH_TOKEN."
+            )
+        ),
+    ] = DEFAULT_PROFILE
+    tags: Annotated[
+        list[Name],
+        Must(f"a list of tags, each matching {SAFE_NAME_RULE}"),
+        Field(description="Tags for selecting instances in a report: `instances: {tag: ...}`."),
+    ] = []
+    parameters: Annotated[
+        dict[str, Any],
+        Must("a mapping of parameter name -> value"),
+        Field(
+            description=(
+                "Values of this instance that report parameters use as "
+                "'{{instance.<name>}}' (e.g. a brand id). Names are identifiers; values are plain "
+                "(no placeholders)."
+            )
+        ),
+    ] = {}
+
+    @field_validator("tags")
+    @classmethod
+    def _tags_once(cls, tags: list[str]) -> list[str]:
+        return unique(tags, "tag")
+
+    @field_validator("parameters")
+    @classmethod
+    def _plain_parameters(cls, parameters: dict[str, Any]) -> dict[str, Any]:
+        errors: list[tuple[tuple[Any, ...], str]] = []
+        parameters = json_parameters(parameters, errors)
+        for name, value in parameters.items():
+            if not IDENTIFIER.fullmatch(name):
+                errors.append(
+                    (
+                        (name,),
+                        "the name must be an identifier (letters, digits, _), as in "
+                        "'{{instance.brand_id}}'",
+                    )
+                )
+            elif templates.is_templated(value) or "{{" in str(value):
+                errors.append(((name,), "instance parameters are plain values, not templates"))
+        raise_all(errors, parameters)
+        return parameters
+
+
+# -- reports -------------------------------------------------------------------------------------
+
+
+InstanceSelection = Literal["all"] | list[InstanceAlias] | TagSelector
+_SELECTION_RULE = "'all', a list of instance aliases, or {tag: <tag>}"
+
+
+class ReportEntry(_Entry):
+    """One report: an AMC query collected week by week from one or more instances."""
+
+    instance: Annotated[
+        str | None,
+        Must("the alias of one of the instances"),
+        Field(description="The instance to collect from (an alias under `instances`)."),
+    ] = None
+    instances: Annotated[
+        InstanceSelection | None,
+        Must(_SELECTION_RULE),
+        Field(
+            description=(
+                "Several instances instead of `instance`: a list of aliases, `all`, or "
+                "`{tag: <tag>}`. Each (instance, report) is its own asset amc/<instance>/<report>."
+            )
+        ),
+    ] = None
+    sql: Annotated[
+        str | None,
+        Must("the SQL text of one statement"),
+        Field(description="The AMC SQL query (one statement; a trailing ';' is dropped)."),
+    ] = None
+    sql_file: Annotated[
+        str | None,
+        Must("a path to a .sql file"),
+        Field(
+            description=(
+                "A file holding the query, relative to this file's folder. Files outside that "
+                "folder are refused unless their folder is listed under `sql_folders`."
+            )
+        ),
+    ] = None
+    workflow_id: Annotated[
+        AmcId | None,
+        Must("an AMC saved workflow id (letters, digits, '.', '_' or '-')"),
+        Field(description="An AMC saved workflow to run instead of `sql` / `sql_file`."),
+    ] = None
+    week_starts_on: Annotated[
+        Literal["sunday", "monday"],
+        BeforeValidator(lower),
+        Must("'sunday' or 'monday'"),
+        Field(description="The first day of each collected week."),
+    ] = "sunday"
+    start_date: Annotated[
+        date,
+        BeforeValidator(start_date_value),
+        Must("a date like 2026-01-04"),
+        Field(
+            description=(
+                f"The first week to collect: a `week_starts_on` day from {EARLIEST_START} to "
+                f"{LATEST_START} (AMC keeps 13 months of data)."
+            )
+        ),
+    ]
+    timezone: Annotated[
+        str,
+        Must("an IANA time zone name such as America/New_York"),
+        Field(
+            description="The IANA time zone of the weeks' windows (e.g. America/New_York).",
+            json_schema_extra={"examples": ["UTC", "America/New_York", "Europe/Berlin"]},
+        ),
+    ] = "UTC"
+    lag_days: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=90,
+            description="Days after a week ends before it is final (AMC "
+            "attributes conversions up to 14 days late).",
+        ),
+        Must("a whole number of days from 0 to 90"),
+    ] = 14
+    parameters: Annotated[
+        dict[Annotated[str, Field(min_length=1)], Any],
+        Must("a mapping of parameter name -> value"),
+        Field(
+            description=(
+                "Values for the query's CUSTOM_PARAMETER('name')s. Text may use "
+                "'{{week_start}}', '{{week_end}}' (the week's first and last day, YYYY-MM-DD), "
+                "offsets such as '{{week_start - 28d}}' or '{{week_end + 1w}}', and "
+                "'{{instance.<name>}}' (a parameter of the instance collected). Quote values "
+                "holding '{{'. Unquoted dates are kept as their text."
+            )
+        ),
+    ] = {}
+    description: Annotated[
+        str, Must("text"), Field(description="What the report measures, shown in the UI.")
+    ] = ""
+    owners: Annotated[
+        list[str] | str,
+        Must(f"a list of owners, each {OWNER_RULE}"),
+        Field(description=f"Who owns the report: each {OWNER_RULE}."),
+    ] = []
+    schedule: Annotated[
+        bool,
+        Must("true or false"),
+        Field(description="Collect each new final week automatically."),
+    ] = True
+    ignore_data_gaps: Annotated[
+        bool,
+        Must("true or false"),
+        Field(description="Ask AMC to run even when its data has gaps (ignoreDataGaps)."),
+    ] = False
+    timeout_seconds: Annotated[
+        Annotated[int, Field(ge=60, le=86400)] | None,
+        Must("a whole number from 60 to 86400"),
+        Field(description="AMC's execution timeout in seconds (AMC's default is 21600)."),
+    ] = None
+    backfill_weeks_per_run: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=10,
+            description="Weeks collected by one backfill run (then re-run "
+            "`amc-reports init-pools`).",
+        ),
+        Must("a whole number from 1 to 10"),
+    ] = 1
+    max_attempts: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=10,
+            description="Attempts of a week on transient AMC failures (internal "
+            "errors, timeouts); query errors are never retried.",
+        ),
+        Must("a whole number from 1 to 10"),
+    ] = 3
+    provisional_weeks: Annotated[
+        Literal["skip", "collect"],
+        BeforeValidator(lower),
+        Must("'skip' or 'collect'"),
+        Field(
+            description="Weeks not yet final: `skip` them, or `collect` them marked "
+            "provisional and collect them again once final."
+        ),
+    ] = "skip"
+    key_columns: Annotated[
+        Annotated[
+            list[Annotated[str, Field(pattern=f"^{IDENTIFIER.pattern}$")]], Field(min_length=1)
+        ]
+        | None,
+        Must("a non-empty list of column names (letters, digits, _)"),
+        Field(
+            description="The result columns that identify a row (to compare re-collections); "
+            "default: decided from the result's columns."
+        ),
+    ] = None
+    restatement_tolerance: Annotated[
+        float,
+        Field(
+            ge=0,
+            le=1,
+            description="How much a re-collected week's metric may move before it "
+            "counts as restated: a fraction of the earlier value (0.01 = 1 %).",
+        ),
+        Must("a fraction from 0 to 1 (0.01 = 1 %)"),
+    ] = 0.01
+    history_retention: Annotated[
+        Literal["keep"] | Annotated[int, Field(ge=1, le=3650)],
+        Must("'keep' or a whole number of days from 1 to 3650"),
+        Field(
+            description="How long rows replaced by a re-collection stay readable in history: "
+            "`keep` (forever) or a number of days."
+        ),
+    ] = "keep"
+
+    # -- checks of more than one field, or of the file around the report -----------------------
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_query_and_one_selection(
+        cls, data: Any, handler: ValidatorFunctionWrapHandler
+    ) -> ReportEntry:
+        """Exactly one of sql / sql_file / workflow_id, and of instance / instances.
+
+        Decided from what is written, and reported together with the fields' own problems.
+        """
+        errors: list[InitErrorDetails] = []
+        if isinstance(data, dict):
+            given = [key for key in QUERY_FIELDS if data.get(key) is not None]
+            if len(given) != 1:
+                found = f" (found {', '.join(given)})" if given else ""
+                errors.append(
+                    detail(
+                        (),
+                        f"exactly one of 'sql', 'sql_file' or 'workflow_id' is required{found}",
+                        data,
+                    )
+                )
+            chosen = [key for key in ("instance", "instances") if data.get(key) is not None]
+            if not chosen:
+                errors.append(
+                    detail(
+                        ("instance",),
+                        "is required (one of the aliases under "
+                        "instances; or 'instances' for several)",
+                        data,
+                    )
+                )
+            elif len(chosen) == 2:
+                errors.append(detail((), "use either 'instance' or 'instances', not both", data))
+        try:
+            entry = handler(data)
+        except ValidationError as exc:
+            raise ValidationError.from_exception_data(
+                exc.title, [*map(redetail, exc.errors()), *errors]
+            ) from None
+        if errors:
+            raise ValidationError.from_exception_data("reports file", errors)
+        return entry
+
+    @field_validator("instance")
+    @classmethod
+    def _known_instance(cls, alias: str | None, info: ValidationInfo) -> str | None:
+        declared = context_of(info).instances
+        if alias is not None and alias not in declared:
+            known = ", ".join(sorted(declared)) or "none defined"
+            raise problem(f"names unknown instance {alias!r} (known: {known})")
+        return alias
+
+    @field_validator("instances", mode="wrap")
+    @classmethod
+    def _known_instances(
+        cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> Any:
+        try:
+            selection = handler(value)
+        except ValidationError:
+            raise problem(f"must be {_SELECTION_RULE} (got {value!r})") from None
+        declared = context_of(info).instances
+        if isinstance(selection, list):
+            if not selection:
+                raise problem("must list at least one instance")
+            unique(selection, "instance")
+            unknown = [alias for alias in selection if alias not in declared]
+            if unknown:
+                known = ", ".join(sorted(declared)) or "none defined"
+                raise problem(
+                    f"names unknown instance(s) {', '.join(map(repr, unknown))} (known: {known})"
+                )
+        elif isinstance(selection, TagSelector) and not any(
+            selection.tag in instance.tags for instance in declared.values()
+        ):
+            tags = sorted({tag for instance in declared.values() for tag in instance.tags})
+            raise problem(
+                f"selects tag {selection.tag!r}, which no instance has "
+                f"(tags: {', '.join(tags) or 'none'})"
+            )
+        return selection
+
+    @field_validator("sql")
+    @classmethod
+    def _one_statement(cls, sql: str | None) -> str | None:
+        return None if sql is None else checked_sql(sql)
+
+    @field_validator("sql_file")
+    @classmethod
+    def _readable_sql_file(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        if not value.strip():
+            raise problem("is empty (a path to a .sql file)")
+        context = context_of(info)
+        try:
+            checked_sql(context.read_sql(value))
+        except OutsideProject as exc:
+            raise problem(str(exc)) from None
+        except UnreadableFile as exc:
+            shown = context.sql_path(value) if "\0" not in value else repr(value)
+            raise problem(f"cannot be read: {shown} {exc}") from None
+        return value
+
+    @field_validator("start_date")
+    @classmethod
+    def _week_start_in_range(cls, start: date, info: ValidationInfo) -> date:
+        if not EARLIEST_START <= start <= LATEST_START:
+            raise problem(
+                f"{start.isoformat()} is out of range: from {EARLIEST_START} (AMC keeps 13 months "
+                f"of data) to {LATEST_START}"
+            )
+        week_starts_on = info.data.get("week_starts_on")
+        if week_starts_on is None:  # its own problem is reported on its field
+            return start
+        if start.weekday() != WEEK_STARTS[week_starts_on]:
+            offset = (start.weekday() - WEEK_STARTS[week_starts_on]) % 7
+            before = start.toordinal() - offset
+            raise problem(
+                f"{start.isoformat()} is not a {week_starts_on}; weeks start on "
+                f"{week_starts_on}s (use {date.fromordinal(before).isoformat()} or "
+                f"{date.fromordinal(before + 7).isoformat()})"
+            )
+        return start
+
+    @field_validator("timezone")
+    @classmethod
+    def _iana_zone(cls, zone: str) -> str:
+        if is_time_zone(zone):
+            return zone
+        if any(name.startswith(zone.rstrip("/") + "/") for name in time_zones()):
+            example = min(n for n in time_zones() if n.startswith(zone.rstrip("/") + "/"))
+            raise problem(
+                f"{zone!r} is a group of time zones, not one: name a zone in it, such as {example}"
+            )
+        raise problem(f"{zone!r} is not an IANA time zone (such as America/New_York)")
+
+    @field_validator("owners", mode="wrap")
+    @classmethod
+    def _owners(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> list[str]:
+        try:
+            owners = handler(value)
+        except ValidationError:
+            raise problem(f"must be a list of owners, each {OWNER_RULE}") from None
+        owners = [owners] if isinstance(owners, str) else owners
+        raise_all(
+            [
+                ((index,), f"owner {owner!r} must be an email address or 'team:<name>'")
+                for index, owner in enumerate(owners)
+                if not OWNER.fullmatch(owner)
+            ],
+            owners,
+        )
+        return owners
+
+    @field_validator("key_columns")
+    @classmethod
+    def _columns_once(cls, columns: list[str] | None) -> list[str] | None:
+        return None if columns is None else unique(columns, "column")
+
+    @field_validator("parameters")
+    @classmethod
+    def _templates_resolve(cls, parameters: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        """Placeholders are known, offsets are sane, and every instance collected fills them."""
+        declared = context_of(info).instances
+        targets = selected_aliases(info.data.get("instance"), info.data.get("instances"), declared)
+        errors: list[tuple[tuple[Any, ...], str]] = []
+        parameters = json_parameters(parameters, errors)
+        for name, value in parameters.items():
+            try:
+                for use in templates.parse(value):
+                    for alias in targets:
+                        templates.check_instance_value(use, alias, declared[alias].parameters)
+            except templates.TemplateError as exc:
+                errors.append(((name,), str(exc)))
+        raise_all(errors, parameters)
+        return parameters
+
+
+def selected_aliases(
+    instance: str | None, instances: Any, declared: Mapping[str, Any]
+) -> list[str]:
+    """The aliases a report's `instance` / `instances` select, in order (file order for all/tag)."""
+    if instance is not None:
+        return [instance] if instance in declared else []
+    if instances == "all":
+        return list(declared)
+    if isinstance(instances, TagSelector):
+        return [a for a, d in declared.items() if instances.tag in getattr(d, "tags", ())]
+    if isinstance(instances, list):
+        return [alias for alias in instances if alias in declared]
+    return []
+
+
+# -- the file ------------------------------------------------------------------------------------
+
+
+class ReportsFile(_Entry):
+    """amc_reports: AMC instances and the reports collected from them, week by week."""
+
+    model_config = ConfigDict(
+        title="amc_reports reports file",
+        json_schema_extra={
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            # `x-...` keys hold YAML anchors shared by several entries; they are ignored.
+            "patternProperties": {"^x-": {}},
+        },
+    )
+
+    sql_folders: Annotated[
+        list[Annotated[str, Field(min_length=1)]],
+        Must("a list of folder paths"),
+        Field(
+            description=(
+                "Folders outside this file's folder from which `sql_file` may also be read "
+                "(relative to this file, or absolute). This file's folder is always allowed."
+            )
+        ),
+    ] = []
+    instances: Annotated[
+        dict[InstanceAlias, InstanceEntry],
+        Field(
+            min_length=1,
+            description="AMC instances by alias (the alias is used in asset keys "
+            "amc/<alias>/<report>, groups and pools amc_<alias>).",
+        ),
+        Must("a non-empty mapping of alias -> instance settings"),
+    ]
+    reports: Annotated[
+        dict[ReportName, ReportEntry],
+        Field(
+            min_length=1,
+            description="Reports by name (the name is used in the table "
+            "amc_results.<name> and asset keys).",
+        ),
+        Must("a non-empty mapping of report name -> report settings"),
+    ]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_extension_keys(cls, data: Any) -> Any:
+        """Top-level keys starting with `x-` are for anchors (`x-defaults: &defaults {...}`)."""
+        if isinstance(data, dict):
+            return {
+                k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith("x-"))
+            }
+        return data
+
+    @field_validator("sql_folders")
+    @classmethod
+    def _folders_exist(cls, folders: list[str], info: ValidationInfo) -> list[str]:
+        base_dir = context_of(info).base_dir
+        errors = [
+            ((index,), f"{folder!r} is not a folder")
+            for index, folder in enumerate(folders)
+            if "\0" in folder or not (base_dir / folder).is_dir()
+        ]
+        raise_all(errors, folders)
+        return folders
+
+    @classmethod
+    def validate_document(
+        cls, document: Mapping[str, Any], path: Path
+    ) -> tuple[ReportsFile, ValidationContext]:
+        """Validate a parsed reports file; raises pydantic's ValidationError with every problem."""
+        context = ValidationContext.from_document(document, path)
+        return cls.model_validate(document, context=context), context
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON schema of reports files (draft 2020-12)."""
+    schema = ReportsFile.model_json_schema()
+    _close_pattern_properties(schema)
+    return {"$schema": schema.pop("$schema"), **schema}
+
+
+def _close_pattern_properties(node: Any) -> None:
+    """Report names and aliases must match their pattern: other keys are errors in the editor."""
+    if isinstance(node, dict):
+        if "patternProperties" in node:
+            node.setdefault("additionalProperties", False)
+        for value in node.values():
+            _close_pattern_properties(value)
+    elif isinstance(node, list):
+        for value in node:
+            _close_pattern_properties(value)
+
+
+def json_schema_text() -> str:
+    """The schema as shipped in `reports.schema.json` (`amc-reports config-schema` prints it)."""
+    return json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,149 @@
+"""Checks of single values, and the plumbing that lets validators report several errors at once."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BeforeValidator, ValidationError
+from pydantic_core import InitErrorDetails
+
+from amc_reports.config.errors import CONFIG_ERROR_TYPE, problem
+from amc_reports.config.rules import SAFE_NAME, SAFE_NAME_RULE
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def name_check(kind: str) -> BeforeValidator:
+    """A report name or instance alias, checked in full (`re.match` + `$` would take "r\\n")."""
+
+    def check(value: Any) -> Any:
+        if not isinstance(value, str) or not SAFE_NAME.fullmatch(value):
+            raise problem(
+                f"{kind} must match {SAFE_NAME_RULE}; it becomes part of table, asset and "
+                "pool names"
+            )
+        return value
+
+    return BeforeValidator(check)
+
+
+def lower(value: Any) -> Any:
+    """Case-insensitive words (`Sunday`), before their Literal is checked."""
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def upper(value: Any) -> Any:
+    """Case-insensitive codes (`eu`), before their Literal is checked."""
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+def start_date_value(value: Any) -> Any:
+    """`YYYY-MM-DD` text (the file's dates stay text) or a date, as a date."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value.strip()):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise problem(f"must be a date like 2026-01-04 (got {value!r})")
+
+
+class NotJson(ValueError):
+    """A parameter value that is not a JSON value; the message says what it is."""
+
+
+def json_value(value: Any) -> Any:
+    """A parameter value AMC can take: JSON text, numbers, booleans, null, lists, mappings.
+
+    A date (`!!timestamp`) becomes its ISO text; bytes, sets, NaN and infinities raise NotJson.
+    """
+    if isinstance(value, datetime):
+        raise NotJson(f"write date-times as quoted text (got {value!r})")
+    if isinstance(value, date):
+        return value.isoformat()
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise NotJson(f"must be a finite number (got {value!r})")
+        return value
+    if isinstance(value, list):
+        return [json_value(item) for item in value]
+    if isinstance(value, dict):
+        bad = [k for k in value if not isinstance(k, str)]
+        if bad:
+            raise NotJson(f"keys inside a parameter must be text (got {bad[0]!r})")
+        return {k: json_value(v) for k, v in value.items()}
+    raise NotJson(
+        "must be text, a number, true/false, null, or a list or mapping of those "
+        f"(got {type(value).__name__})"
+    )
+
+
+def json_parameters(
+    parameters: dict[str, Any], errors: list[tuple[tuple[Any, ...], str]]
+) -> dict[str, Any]:
+    """`parameters` with JSON values; a value that is not JSON is an error and left out."""
+    checked = {}
+    for name, value in parameters.items():
+        try:
+            checked[name] = json_value(value)
+        except NotJson as exc:
+            errors.append(((name,), str(exc)))
+    return checked
+
+
+def unique(values: list[str], what: str) -> list[str]:
+    twice = sorted(value for value, count in Counter(values).items() if count > 1)
+    if twice:
+        raise problem(f"lists {what} {', '.join(map(repr, twice))} more than once")
+    return values
+
+
+def raise_all(errors: list[tuple[tuple[Any, ...], str]], input_value: Any) -> None:
+    """Raise every `(relative location, message)` at once (pydantic prefixes the field)."""
+    if errors:
+        raise ValidationError.from_exception_data(
+            "reports file",
+            [
+                InitErrorDetails(type=problem(message), loc=loc, input=input_value)
+                for loc, message in errors
+            ],
+        )
+
+
+def checked_sql(sql: str) -> str:
+    """One statement without its trailing ';' (AMC refuses it), or a problem."""
+    sql = sql.strip()
+    if not _strip_sql_comments(sql).strip():
+        raise problem("is empty")
+    if sql.endswith(";"):
+        # AMC rejects a trailing semicolon; dropping it here is what the analyst meant.
+        sql = sql.rstrip(";").rstrip()
+    if ";" in _strip_sql_comments(sql).replace("';'", ""):
+        raise problem("must hold one SQL statement (found ';')")
+    return sql
+
+
+def _strip_sql_comments(sql: str) -> str:
+    without_block = re.sub(r"/\*.*?\*/", " ", sql, flags=re.S)
+    return re.sub(r"--[^\n]*", " ", without_block)
+
+
+def detail(loc: tuple[Any, ...], message: str, input_value: Any) -> InitErrorDetails:
+    return InitErrorDetails(type=problem(message), loc=loc, input=input_value)
+
+
+def redetail(error: Any) -> InitErrorDetails:
+    """An error pydantic reported, in the form that can be raised again with others."""
+    if error["type"] == CONFIG_ERROR_TYPE:
+        return detail(error["loc"], error["ctx"]["message"], error["input"])
+    again = InitErrorDetails(type=error["type"], loc=error["loc"], input=error["input"])
+    if "ctx" in error:
+        again["ctx"] = error["ctx"]
+    return again
