@@ -1,21 +1,30 @@
 """A flaky network in front of the real sandbox: an HTTP proxy that fails requests on cue.
 
-For the transport failures the sandbox cannot produce by itself: a token endpoint that answers
-503, or a connection that breaks after the request has reached AMC (the proxy forwards the request,
-so the sandbox really acts on it, then hangs up without answering). Everything else is forwarded
-unchanged, so the client talks to the real sandbox through it.
+For the failures the sandbox cannot produce by itself: a token endpoint that answers 503, a
+gateway's HTML error page that echoes what it was sent, or a connection that breaks after the
+request has reached AMC (the proxy forwards the request, so the sandbox really acts on it, then
+hangs up without answering). Everything else is forwarded unchanged, so the client talks to the
+real sandbox through it.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Literal
 
 import requests
 
-Action = Literal["answer_503", "forward_then_hang_up"]
+Action = Literal["answer", "forward_then_hang_up"]
+# What an "answer" sends, given the request body: (status, content type, body).
+Page = Callable[[bytes], tuple[int, str, bytes]]
+
+
+def json_503(request_body: bytes) -> tuple[int, str, bytes]:
+    return 503, "application/json", b'{"code": "503", "details": "injected by the test proxy"}'
+
 
 _HOP_BY_HOP = {"host", "content-length", "connection", "transfer-encoding", "content-encoding"}
 
@@ -26,6 +35,7 @@ class Fault:
     path_contains: str
     action: Action
     times: int = 1
+    page: Page = json_503
 
 
 class FlakyProxy:
@@ -46,9 +56,17 @@ class FlakyProxy:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
-    def fail(self, method: str, path_contains: str, action: Action, times: int = 1) -> None:
+    def fail(
+        self,
+        method: str,
+        path_contains: str,
+        action: Action,
+        times: int = 1,
+        *,
+        page: Page = json_503,
+    ) -> None:
         with self._lock:
-            self._faults.append(Fault(method, path_contains, action, times))
+            self._faults.append(Fault(method, path_contains, action, times, page))
 
     def __enter__(self) -> FlakyProxy:
         self._thread.start()
@@ -59,12 +77,12 @@ class FlakyProxy:
         self._server.server_close()
         self._thread.join(timeout=10)
 
-    def _take_fault(self, method: str, path: str) -> Action | None:
+    def _take_fault(self, method: str, path: str) -> Fault | None:
         with self._lock:
             for fault in self._faults:
                 if fault.times > 0 and fault.method == method and fault.path_contains in path:
                     fault.times -= 1
-                    return fault.action
+                    return fault
         return None
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
@@ -79,12 +97,13 @@ class FlakyProxy:
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                action = proxy._take_fault(self.command, self.path)
+                fault = proxy._take_fault(self.command, self.path)
+                action = fault.action if fault else None
                 proxy.seen.append((self.command, self.path, action or "forwarded"))
-                if action == "answer_503":
-                    payload = b'{"code": "503", "details": "injected by the test proxy"}'
-                    self.send_response(503)
-                    self.send_header("Content-Type", "application/json")
+                if fault is not None and fault.action == "answer":
+                    status, content_type, payload = fault.page(body)
+                    self.send_response(status)
+                    self.send_header("Content-Type", content_type)
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()
                     self.wfile.write(payload)
