@@ -53,7 +53,7 @@ def test_retry_after_is_capped(sandbox):
     sandbox.set_config({"throttle_next": 2, "retry_after_seconds": 120})
     client = sandbox.client(max_retry_after_seconds=0.2)
     waits: list[float] = []
-    client._sleep = waits.append  # record the waits instead of sleeping (HTTP stays real)
+    client._engine.sleep = waits.append  # record the waits instead of sleeping (HTTP stays real)
     try:
         client.get_execution(INSTANCE, record.execution_id)
     finally:
