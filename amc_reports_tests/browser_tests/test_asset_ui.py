@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
+from amc_reports.local.stack import LAUNCH_BACKFILL, Stack, wait_for
 from amc_reports.warehouse import Warehouse
 from amc_reports_tests.fixtures_postgres import server_temp_dir
-from amc_reports.local.stack import LAUNCH_BACKFILL, Stack, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
