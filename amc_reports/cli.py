@@ -12,13 +12,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="amc-reports", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    from amc_reports.amc.sandbox import cli as sandbox_cli
     from amc_reports.commands import history as history_cli
     from amc_reports.commands import warehouse as warehouse_cli
+    from amc_reports.environment import local_settings
+    from amc_reports.local.sandbox import cli as sandbox_cli
 
     warehouse_cli.register(sub)
     history_cli.register(sub)
-    sandbox_cli.register(sub)
+    sandbox_cli.register(sub, default_state_dir=local_settings().sandbox_dir)
 
     validate = sub.add_parser(
         "validate-config", help="check reports.yaml and list the reports it defines"
@@ -53,9 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _stop_local(args: argparse.Namespace) -> int:
     """Stop the services `make dev` starts on demand (they also stop by themselves when idle)."""
-    from amc_reports.amc.sandbox import stop_sandbox
     from amc_reports.environment import local_settings
-    from amc_reports.orchestration.resources import embedded_server
+    from amc_reports.local.postgres import embedded_server
+    from amc_reports.local.sandbox import stop_sandbox
 
     local = local_settings()
     sandbox = stop_sandbox(local.sandbox_dir)

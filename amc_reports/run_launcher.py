@@ -14,10 +14,11 @@ VM). Container launchers (Docker, Kubernetes) bring their own health checks.
 
 from __future__ import annotations
 
-import psutil
 from dagster import DagsterEventType, DagsterInstance, DefaultRunLauncher
 from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
 from dagster._core.storage.dagster_run import DagsterRun
+
+from amc_reports.local.process import is_alive
 
 _STARTED_PROCESS = "Started process for run (pid: "
 
@@ -35,18 +36,6 @@ def run_worker_pid(instance: DagsterInstance, run_id: str) -> int | None:
     return None
 
 
-def process_is_alive(pid: int, not_started_after: float | None = None) -> bool:
-    """Whether `pid` is a live (non-zombie) process that existed at `not_started_after`."""
-    try:
-        process = psutil.Process(pid)
-        if process.status() == psutil.STATUS_ZOMBIE:
-            return False
-        # A pid recycled by a newer process is not our worker.
-        return not_started_after is None or process.create_time() <= not_started_after + 1
-    except psutil.NoSuchProcess:
-        return False
-
-
 class LocalProcessRunLauncher(DefaultRunLauncher):
     """`DefaultRunLauncher` with run-worker health checks (same host only)."""
 
@@ -62,7 +51,8 @@ class LocalProcessRunLauncher(DefaultRunLauncher):
             return CheckRunHealthResult(WorkerStatus.RUNNING, "no worker pid recorded yet")
         record = instance.get_run_record_by_id(run.run_id)
         started = record.start_time if record else None
-        if process_is_alive(pid, not_started_after=started):
+        # A pid recycled by a process started after the run is not our worker.
+        if is_alive(pid, started_by=started):
             return CheckRunHealthResult(WorkerStatus.RUNNING, run_worker_id=str(pid))
         return CheckRunHealthResult(
             WorkerStatus.FAILED,

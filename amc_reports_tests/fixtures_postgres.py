@@ -20,9 +20,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from amc_reports.local.postgres import EmbeddedPostgres
 from amc_reports.warehouse import Warehouse
 from amc_reports.warehouse.connection import with_database
-from amc_reports.warehouse.embedded import EmbeddedPostgres
 
 TEST_DATABASE_URL_ENV = "AMC_REPORTS_TEST_DATABASE_URL"
 

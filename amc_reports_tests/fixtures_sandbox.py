@@ -9,6 +9,7 @@ for you. ``amc_client`` is an :class:`AmcClient` for it with a short retry budge
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,8 +20,8 @@ import requests
 import yaml
 
 from amc_reports.amc import AmcClient, AmcClientConfig
-from amc_reports.amc.sandbox import ensure_sandbox, sandbox_client_config, stop_sandbox
-from amc_reports.amc.sandbox.launcher import ENV_URL
+from amc_reports.environment import SANDBOX_URL_VAR
+from amc_reports.local.sandbox import ensure_sandbox, sandbox_client_config, stop_sandbox
 
 # Base configuration of the test sandbox (written to its state dir as sandbox.yaml).
 TEST_SANDBOX_CONFIG: dict[str, Any] = {"latency_seconds": 0.3, "rows": 20}
@@ -139,7 +140,6 @@ def start_test_sandbox(
         state_dir=state_dir,
         startup_timeout=60,
         idle_timeout=float(os.environ.get("AMC_REPORTS_TEST_SANDBOX_IDLE_TIMEOUT", 3600)),
-        use_env=False,
     )
     return SandboxHandle(url, state_dir)
 
@@ -159,8 +159,8 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]
 @pytest.fixture
 def sandbox_env(sandbox: SandboxHandle, monkeypatch: pytest.MonkeyPatch) -> SandboxHandle:
     """The session sandbox, exported as ``AMC_REPORTS_SANDBOX_URL`` for the test, so product code
-    calling ``ensure_sandbox()`` without arguments (here or in subprocesses) uses it."""
-    monkeypatch.setenv(ENV_URL, sandbox.base_url)
+    building its resources from the environment (here or in subprocesses) uses it."""
+    monkeypatch.setenv(SANDBOX_URL_VAR, sandbox.base_url)
     return sandbox
 
 
@@ -169,6 +169,27 @@ def clean_sandbox(sandbox: SandboxHandle) -> SandboxHandle:
     """The session sandbox, reset (no executions, workflows or faults) before the test."""
     sandbox.reset()
     return sandbox
+
+
+@pytest.fixture
+def sandbox_without_leaks(
+    sandbox: SandboxHandle, caplog: pytest.LogCaptureFixture
+) -> Iterator[SandboxHandle]:
+    """The session sandbox, reset before the test; after it, no secret may appear in the
+    client-side log nor in what the sandbox logged during the test."""
+    from amc_reports_tests.amc_tests.helpers import find_secrets
+
+    sandbox.reset()
+    caplog.set_level(logging.DEBUG)
+    log_offset = sandbox.log_file.stat().st_size if sandbox.log_file.exists() else 0
+    yield sandbox
+    leaks = find_secrets(caplog.text)
+    assert not leaks, f"secrets in the client-side log: {leaks[:3]}"
+    with open(sandbox.log_file, encoding="utf-8", errors="replace") as fh:
+        fh.seek(log_offset)
+        server_log = fh.read()
+    leaks = find_secrets(server_log)
+    assert not leaks, f"secrets in the sandbox log: {leaks[:3]}"
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import requests
 
-from amc_reports.amc.sandbox import ensure_sandbox
+from amc_reports.local.sandbox import ensure_sandbox
 from amc_reports_tests.fixtures_postgres import server_temp_dir
 
 CLI = [sys.executable, "-m", "amc_reports.cli"]

@@ -29,8 +29,8 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from amc_reports.local.stack import Stack  # noqa: E402
 from amc_reports.warehouse import Warehouse  # noqa: E402
-from amc_reports_tests.stack import Stack  # noqa: E402
 
 INSTANCE_ID = "amcbench01"
 REPORT = "campaign_weekly"

@@ -275,7 +275,7 @@ def main() -> int:
     admin_url = os.environ.get("AMC_REPORTS_DATABASE_URL", "").strip()
     try:
         if not admin_url:
-            from amc_reports.warehouse.embedded import EmbeddedPostgres
+            from amc_reports.local.postgres import EmbeddedPostgres
 
             server = EmbeddedPostgres(workdir / "pg", idle_stop_seconds=-1)
             admin_url = server.uri()

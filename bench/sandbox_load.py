@@ -29,7 +29,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from amc_reports.amc import AmcClient  # noqa: E402
-from amc_reports.amc.sandbox import (  # noqa: E402
+from amc_reports.local.sandbox import (  # noqa: E402
     SANDBOX_CLIENT_ID,
     ensure_sandbox,
     sandbox_client_config,
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         state_dir = Path(tmp.name)
         # Executions stay RUNNING for the whole benchmark: polls see a live schedule.
         (state_dir / "config.json").write_text(json.dumps({"latency_seconds": 3600}))
-        base_url = ensure_sandbox(port=0, state_dir=state_dir, idle_timeout=600, use_env=False)
+        base_url = ensure_sandbox(port=0, state_dir=state_dir, idle_timeout=600)
     try:
         health = requests.get(f"{base_url}/_sandbox/health", timeout=10).json()
         server_pid = health.get("pid")

@@ -1,10 +1,10 @@
-"""Amazon Marketing Cloud: the reporting API client (``AmcClient``) and the local sandbox server.
+"""Amazon Marketing Cloud: the reporting API client (``AmcClient``).
 
-Knows nothing of Dagster or Postgres.
+Knows nothing of Dagster or Postgres. The sandbox that stands in for AMC is in `amc_reports.local`.
 """
 
 from amc_reports.amc.client import AmcClient
-from amc_reports.amc.download import ResultStream
+from amc_reports.amc.download import ResultSource, ResultStream
 from amc_reports.amc.errors import (
     AmcApiError,
     AmcAuthError,
@@ -36,6 +36,7 @@ __all__ = [
     "AmcRetryBudgetExceeded",
     "ExecutionRecord",
     "ExecutionStatus",
+    "ResultSource",
     "ResultStream",
     "format_window_time",
     "parse_amc_time",

@@ -1,43 +1,32 @@
 """A client for the Amazon Marketing Cloud reporting API (and the local sandbox, which mimics it).
 
 Every AMC call carries the four headers AMC wants (bearer token, client id, advertiser id,
-marketplace id). The LwA access token is cached and refreshed before it expires, and once more
-when AMC answers 401. 429 (honouring ``Retry-After``), 5xx and connection errors are retried with
-exponential backoff and full jitter, within ``retry_budget_seconds`` per call; 400/403/404 and the
-like fail at once with :class:`AmcApiError`. Nothing secret reaches the log or an exception.
+marketplace id). The LwA access token comes from :class:`LwaTokenProvider` (cached, refreshed
+before it expires, and once more when AMC answers 401). Every request goes through one
+:class:`RequestEngine`: 429 (honouring ``Retry-After``), 5xx and connection errors are retried
+with exponential backoff and full jitter, within ``retry_budget_seconds`` per call; 400/403/404
+and the like fail at once with :class:`AmcApiError`. Nothing secret reaches the log or an
+exception.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import random
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict, Unpack
 from urllib.parse import quote, urlsplit
 
 import requests
 import requests.adapters
 
-from amc_reports.amc.download import ResultStream
-from amc_reports.amc.errors import (
-    AmcApiError,
-    AmcAuthError,
-    AmcCreateOutcomeUnknownError,
-    AmcError,
-    AmcMissingExecutionIdError,
-    AmcRetryBudgetExceeded,
-)
-from amc_reports.amc.http import (
-    describe_exception,
-    error_message_of,
-    is_connect_failure,
-    parse_retry_after,
-    request_id_of,
-)
+from amc_reports.amc.auth import LwaTokenProvider
+from amc_reports.amc.download import ResultSource, ResultStream
+from amc_reports.amc.errors import AmcApiError, AmcError, AmcMissingExecutionIdError
+from amc_reports.amc.http import error_message_of, request_id_of
 from amc_reports.amc.models import (
     AmcClientConfig,
     ExecutionRecord,
@@ -50,49 +39,41 @@ from amc_reports.amc.redact import (
     redact_url,
     register_secret,
 )
+from amc_reports.amc.retry import Backoff, RequestEngine, RetryRule
 
 log = logging.getLogger("amc_reports.amc.client")
 install_log_redaction()
 
-
-# Failures worth another attempt (for a create: only when the request never left, see _amc).
-_TRANSIENT_ERRORS = (
-    requests.exceptions.ConnectionError,
-    requests.exceptions.Timeout,
-    requests.exceptions.ChunkedEncodingError,
+# AMC API calls: 429 and 5xx wait and retry, a 401 refreshes the token once.
+AMC_RULE = RetryRule(reauthenticate_statuses=frozenset({401}))
+# A create is sent again only when it certainly never reached AMC: a second execution costs money.
+AMC_CREATE_RULE = replace(
+    AMC_RULE,
+    resend_after_sent=False,
+    unknown_outcome_advice=(
+        "AMC may or may not have created the execution. It is not retried automatically, to "
+        "avoid paying for a duplicate: look for it with list_executions before submitting again."
+    ),
 )
+# Pre-signed result parts: 429 and 5xx (S3's SlowDown) wait and retry; 403 etc. go to the stream.
+DOWNLOAD_RULE = RetryRule()
 
 
-class _TokenCache:
-    """The LwA access token, shared by all threads using one client."""
+class WorkflowOptions(TypedDict, total=False):
+    """Optional fields of a saved workflow (``create_workflow``, ``update_workflow``)."""
 
-    def __init__(self, client: AmcClient) -> None:
-        self._client = client
-        self._lock = threading.Lock()
-        self._token: str | None = None
-        self._expires_at = 0.0  # monotonic
-        self._refresh_at = 0.0  # monotonic
-        self.refresh_count = 0
+    input_parameters: list[dict] | None
+    distinct_user_count_column: str | None
+    filtered_metrics_discriminator_column: str | None
+    filtered_reason_column: str | None
 
-    def get(self, deadline: float) -> str:
-        with self._lock:
-            now = time.monotonic()
-            if self._token is not None and now < self._refresh_at:
-                return self._token
-            token, expires_in = self._client._fetch_access_token(deadline)
-            register_secret(token)
-            margin = min(self._client.config.token_refresh_margin_seconds, expires_in / 4.0)
-            self._token = token
-            self._expires_at = now + expires_in
-            self._refresh_at = now + max(0.0, expires_in - margin)
-            self.refresh_count += 1
-            return token
 
-    def invalidate(self, token: str | None) -> None:
-        with self._lock:
-            if token is None or token == self._token:
-                self._token = None
-                self._refresh_at = 0.0
+_WORKFLOW_FIELDS = {
+    "input_parameters": "inputParameters",
+    "distinct_user_count_column": "distinctUserCountColumn",
+    "filtered_metrics_discriminator_column": "filteredMetricsDiscriminatorColumn",
+    "filtered_reason_column": "filteredReasonColumn",
+}
 
 
 class AmcClient:
@@ -108,9 +89,23 @@ class AmcClient:
             session.mount("https://", adapter)
             session.mount("http://", adapter)
         self._session = session
-        self._tokens = _TokenCache(self)
-        self._rng = random.Random()
-        self._sleep: Callable[[float], None] = time.sleep
+        self._timeout = (config.connect_timeout, config.read_timeout)
+        self._engine = RequestEngine(
+            Backoff(
+                base_seconds=config.backoff_base_seconds,
+                max_seconds=config.backoff_max_seconds,
+                max_retry_after_seconds=config.max_retry_after_seconds,
+            )
+        )
+        self._tokens = LwaTokenProvider(
+            token_url=config.token_url,
+            credentials=config.credentials,
+            session=session,
+            engine=self._engine,
+            timeout=self._timeout,
+            user_agent=config.user_agent,
+            refresh_margin_seconds=config.token_refresh_margin_seconds,
+        )
         register_secret(config.credentials.client_secret)
         register_secret(config.credentials.refresh_token)
 
@@ -270,59 +265,35 @@ class AmcClient:
 
     def open_result(self, instance_id: str, execution_id: str) -> ResultStream:
         """The result CSV of a SUCCEEDED execution as one byte stream with one header line."""
-        return ResultStream(self, instance_id, execution_id)
+        return ResultStream(
+            self.result_source(instance_id, execution_id),
+            retry_budget_seconds=self.config.retry_budget_seconds,
+            max_url_refreshes=self.config.max_url_refreshes,
+        )
+
+    def result_source(self, instance_id: str, execution_id: str) -> ResultSource:
+        """What a :class:`ResultStream` reads the execution's result parts through."""
+        return _ExecutionResult(self, instance_id, execution_id)
 
     # -- saved workflows ------------------------------------------------------------------------
 
     def create_workflow(
-        self,
-        instance_id: str,
-        workflow_id: str,
-        sql: str,
-        *,
-        input_parameters: list[dict] | None = None,
-        distinct_user_count_column: str | None = None,
-        filtered_metrics_discriminator_column: str | None = None,
-        filtered_reason_column: str | None = None,
+        self, instance_id: str, workflow_id: str, sql: str, **options: Unpack[WorkflowOptions]
     ) -> dict:
-        body = self._workflow_body(
-            workflow_id,
-            sql,
-            input_parameters,
-            distinct_user_count_column,
-            filtered_metrics_discriminator_column,
-            filtered_reason_column,
-        )
+        """Save ``sql`` as workflow ``workflow_id`` (options: :class:`WorkflowOptions`)."""
         path = f"{self._instance_path(instance_id)}/workflows"
-        data = self._json(self._amc("POST", path, json_body=body), "POST", path, allow_empty=True)
-        return data if isinstance(data, dict) and data else {"workflowId": workflow_id}
+        return self._save_workflow("POST", path, workflow_id, sql, options)
+
+    def update_workflow(
+        self, instance_id: str, workflow_id: str, sql: str, **options: Unpack[WorkflowOptions]
+    ) -> dict:
+        """Replace the saved workflow ``workflow_id`` (options: :class:`WorkflowOptions`)."""
+        path = self._workflow_path(instance_id, workflow_id)
+        return self._save_workflow("PUT", path, workflow_id, sql, options)
 
     def get_workflow(self, instance_id: str, workflow_id: str) -> dict:
         path = self._workflow_path(instance_id, workflow_id)
         return self._json(self._amc("GET", path), "GET", path)
-
-    def update_workflow(
-        self,
-        instance_id: str,
-        workflow_id: str,
-        sql: str,
-        *,
-        input_parameters: list[dict] | None = None,
-        distinct_user_count_column: str | None = None,
-        filtered_metrics_discriminator_column: str | None = None,
-        filtered_reason_column: str | None = None,
-    ) -> dict:
-        body = self._workflow_body(
-            workflow_id,
-            sql,
-            input_parameters,
-            distinct_user_count_column,
-            filtered_metrics_discriminator_column,
-            filtered_reason_column,
-        )
-        path = self._workflow_path(instance_id, workflow_id)
-        data = self._json(self._amc("PUT", path, json_body=body), "PUT", path, allow_empty=True)
-        return data if isinstance(data, dict) and data else {"workflowId": workflow_id}
 
     def delete_workflow(self, instance_id: str, workflow_id: str) -> None:
         self._amc("DELETE", self._workflow_path(instance_id, workflow_id))
@@ -331,25 +302,19 @@ class AmcClient:
         path = f"{self._instance_path(instance_id)}/workflows"
         yield from self._paginate(path, {"limit": int(limit)}, ("workflows",))
 
-    @staticmethod
-    def _workflow_body(
-        workflow_id: str,
-        sql: str,
-        input_parameters: list[dict] | None,
-        distinct_user_count_column: str | None,
-        filtered_metrics_discriminator_column: str | None,
-        filtered_reason_column: str | None,
+    def _save_workflow(
+        self, method: str, path: str, workflow_id: str, sql: str, options: Mapping[str, Any]
     ) -> dict:
+        unknown = sorted(set(options) - set(_WORKFLOW_FIELDS))
+        if unknown:
+            raise TypeError(f"unexpected workflow option(s): {', '.join(unknown)}")
         body: dict[str, Any] = {"workflowId": workflow_id, "sqlQuery": sql}
-        if input_parameters:
-            body["inputParameters"] = list(input_parameters)
-        if distinct_user_count_column:
-            body["distinctUserCountColumn"] = distinct_user_count_column
-        if filtered_metrics_discriminator_column:
-            body["filteredMetricsDiscriminatorColumn"] = filtered_metrics_discriminator_column
-        if filtered_reason_column:
-            body["filteredReasonColumn"] = filtered_reason_column
-        return body
+        for name, key in _WORKFLOW_FIELDS.items():
+            value = options.get(name)
+            if value:
+                body[key] = list(value) if isinstance(value, list) else value
+        data = self._json(self._amc(method, path, json_body=body), method, path, allow_empty=True)
+        return data if isinstance(data, dict) and data else {"workflowId": workflow_id}
 
     # -- accounts -------------------------------------------------------------------------------
 
@@ -429,17 +394,6 @@ class AmcClient:
             headers["Amazon-Advertising-API-MarketplaceId"] = self.config.marketplace_id
         return headers
 
-    def _backoff(self, attempt: int) -> float:
-        exp = self.config.backoff_base_seconds * 2 ** min(attempt - 1, 30)
-        cap = min(self.config.backoff_max_seconds, exp)
-        return self._rng.uniform(0.0, cap)
-
-    def _retry_delay(self, resp: requests.Response, attempt: int) -> float:
-        retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-        if retry_after is None:
-            return self._backoff(attempt)
-        return min(retry_after, self.config.max_retry_after_seconds)
-
     def _amc(
         self,
         method: str,
@@ -453,238 +407,70 @@ class AmcClient:
         """One AMC API call with auth, retries and error mapping; returns a 2xx response."""
         url = self.config.api_base_url + path
         body = None if json_body is None else json.dumps(json_body).encode("utf-8")
-        budget = self.config.retry_budget_seconds
-        started = time.monotonic()
-        deadline = started + budget
-        attempt = 0
-        refreshed_after_401 = False
-        last_error = ""
-        last_status: int | None = None
-        while True:
-            attempt += 1
-            token = self._tokens.get(deadline)
-            headers = self._amc_headers(token, advertiser=advertiser)
+        deadline = time.monotonic() + self.config.retry_budget_seconds
+        sent_token: str | None = None
+
+        def send() -> requests.Response:
+            nonlocal sent_token
+            sent_token = self._tokens.get(deadline)
+            headers = self._amc_headers(sent_token, advertiser=advertiser)
             if body is not None:
                 headers["Content-Type"] = "application/json"
-            t0 = time.monotonic()
-            try:
-                resp = self._session.request(
-                    method,
-                    url,
-                    params=params,
-                    data=body,
-                    headers=headers,
-                    timeout=(self.config.connect_timeout, self.config.read_timeout),
-                )
-            except requests.exceptions.RequestException as exc:
-                if not isinstance(exc, _TRANSIENT_ERRORS):
-                    raise AmcError(
-                        f"AMC {method} {path} failed: {describe_exception(exc)}"
-                    ) from None
-                if create and not is_connect_failure(exc):
-                    raise AmcCreateOutcomeUnknownError(
-                        f"AMC POST {path}: the connection failed after the request was sent "
-                        f"({describe_exception(exc)}); AMC may or may not have created the "
-                        "execution. It is not retried automatically, to avoid paying for a "
-                        "duplicate: look for it with list_executions before submitting again."
-                    ) from None
-                last_error = describe_exception(exc)
-                last_status = None
-                delay = self._backoff(attempt)
-                log.warning(
-                    "AMC %s %s: %s (attempt %d); retrying in %.2fs",
-                    method,
-                    path,
-                    last_error,
-                    attempt,
-                    delay,
-                )
-            else:
-                elapsed_ms = (time.monotonic() - t0) * 1000
-                rid = request_id_of(resp)
-                log.debug(
-                    "AMC %s %s -> HTTP %d in %.0f ms (request id %s)",
-                    method,
-                    path,
-                    resp.status_code,
-                    elapsed_ms,
-                    rid,
-                )
-                status = resp.status_code
-                if status < 400:
-                    return resp
-                if status == 401 and not refreshed_after_401:
-                    refreshed_after_401 = True
-                    log.info("AMC %s %s -> 401; refreshing the access token once", method, path)
-                    self._tokens.invalidate(token)
-                    resp.close()
-                    continue
-                if status == 429 or status >= 500:
-                    message, _ = error_message_of(resp)
-                    last_error = f"HTTP {status}: {message}"
-                    last_status = status
-                    delay = self._retry_delay(resp, attempt)
-                    log.warning(
-                        "AMC %s %s -> HTTP %d (request id %s, attempt %d); retrying in %.2fs",
-                        method,
-                        path,
-                        status,
-                        rid,
-                        attempt,
-                        delay,
-                    )
-                    resp.close()
-                else:
-                    raise self._api_error(resp, method, path)
-            elapsed = time.monotonic() - started
-            if elapsed + delay > budget:
-                raise AmcRetryBudgetExceeded(
-                    method=method,
-                    path=path,
-                    attempts=attempt,
-                    elapsed_seconds=elapsed,
-                    last_error=last_error,
-                    last_status=last_status,
-                )
-            self._sleep(delay)
+            return self._session.request(
+                method, url, params=params, data=body, headers=headers, timeout=self._timeout
+            )
 
-    @staticmethod
-    def _api_error(resp: requests.Response, method: str, path: str) -> AmcApiError:
-        message, code = error_message_of(resp)
-        return AmcApiError(
-            resp.status_code,
-            message,
-            request_id=request_id_of(resp),
+        resp = self._engine.send(
+            send,
+            rule=AMC_CREATE_RULE if create else AMC_RULE,
+            deadline=deadline,
             method=method,
             path=path,
-            code=code,
+            label=f"AMC {method} {path}",
+            reauthenticate=lambda: self._tokens.invalidate(sent_token),
+        )
+        if resp.status_code >= 400:
+            message, code = error_message_of(resp)
+            raise AmcApiError(
+                resp.status_code,
+                message,
+                request_id=request_id_of(resp),
+                method=method,
+                path=path,
+                code=code,
+            )
+        return resp
+
+    def _fetch_part(self, url: str, *, offset: int, deadline: float) -> requests.Response:
+        """GET one result part from byte ``offset`` (no AMC headers: the URL is pre-signed)."""
+        headers = {"Accept-Encoding": "identity", "User-Agent": self.config.user_agent}
+        if offset > 0:
+            headers["Range"] = f"bytes={offset}-"
+        label = f"download GET {redact_url(url)}" + (f" from byte {offset}" if offset else "")
+
+        def send() -> requests.Response:
+            return self._session.get(url, headers=headers, stream=True, timeout=self._timeout)
+
+        return self._engine.send(
+            send,
+            rule=DOWNLOAD_RULE,
+            deadline=deadline,
+            method="GET",
+            path=urlsplit(url).path,
+            label=label,
         )
 
-    def _fetch_access_token(self, deadline: float) -> tuple[str, float]:
-        """Exchange the refresh token for an access token at LwA (with retries until deadline)."""
-        creds = self.config.credentials
-        form = {
-            "grant_type": "refresh_token",
-            "refresh_token": creds.refresh_token,
-            "client_id": creds.client_id,
-            "client_secret": creds.client_secret,
-        }
-        token_path = urlsplit(self.config.token_url).path or "/"
-        started = time.monotonic()
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                resp = self._session.post(
-                    self.config.token_url,
-                    data=form,
-                    headers={"Accept": "application/json", "User-Agent": self.config.user_agent},
-                    timeout=(self.config.connect_timeout, self.config.read_timeout),
-                )
-            except requests.exceptions.RequestException as exc:
-                last_error = describe_exception(exc)
-                last_status = None
-                delay = self._backoff(attempt)
-            else:
-                status = resp.status_code
-                if status == 200:
-                    try:
-                        data = resp.json()
-                    except ValueError:
-                        data = None
-                    token = data.get("access_token") if isinstance(data, dict) else None
-                    if not isinstance(token, str) or not token:
-                        raise AmcAuthError(
-                            status,
-                            "token endpoint answered 200 without an access_token",
-                            request_id=request_id_of(resp),
-                            method="POST",
-                            path=token_path,
-                        )
-                    try:
-                        expires_in = float(data.get("expires_in") or 3600)
-                    except (TypeError, ValueError):
-                        expires_in = 3600.0
-                    register_secret(token)
-                    log.debug("obtained an LwA access token (expires in %.0fs)", expires_in)
-                    return token, max(1.0, expires_in)
-                if status == 429 or status >= 500:
-                    message, _ = error_message_of(resp)
-                    last_error = f"HTTP {status}: {message}"
-                    last_status = status
-                    delay = self._retry_delay(resp, attempt)
-                else:
-                    message, code = error_message_of(resp)
-                    raise AmcAuthError(
-                        status,
-                        f"Login with Amazon refused the token refresh: {message}",
-                        request_id=request_id_of(resp),
-                        method="POST",
-                        path=token_path,
-                        code=code,
-                    )
-            log.warning(
-                "LwA token refresh: %s (attempt %d); retrying in %.2fs", last_error, attempt, delay
-            )
-            if time.monotonic() + delay > deadline:
-                raise AmcRetryBudgetExceeded(
-                    method="POST",
-                    path=token_path,
-                    attempts=attempt,
-                    elapsed_seconds=time.monotonic() - started,
-                    last_error=last_error,
-                    last_status=last_status,
-                )
-            self._sleep(delay)
 
-    def _download_request(
-        self, url: str, *, offset: int, deadline: float, allow_range: bool = True
-    ) -> requests.Response:
-        """GET one result part (no AMC headers: the URL is pre-signed). Retries 429/5xx and
-        connection errors until ``deadline``; returns any other response to the caller."""
-        headers = {"Accept-Encoding": "identity", "User-Agent": self.config.user_agent}
-        if offset > 0 and allow_range:
-            headers["Range"] = f"bytes={offset}-"
-        shown = redact_url(url)
-        started = time.monotonic()
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                resp = self._session.get(
-                    url,
-                    headers=headers,
-                    stream=True,
-                    timeout=(self.config.connect_timeout, self.config.read_timeout),
-                )
-            except requests.exceptions.RequestException as exc:
-                last_error = describe_exception(exc)
-                last_status = None
-                delay = self._backoff(attempt)
-            else:
-                status = resp.status_code
-                log.debug("download GET %s (offset %d) -> HTTP %d", shown, offset, status)
-                if not (status == 429 or status >= 500):
-                    return resp
-                message, _ = error_message_of(resp)
-                last_error = f"HTTP {status}: {message}"
-                last_status = status
-                delay = self._retry_delay(resp, attempt)
-                resp.close()
-            log.warning(
-                "download GET %s: %s (attempt %d); retrying in %.2fs",
-                shown,
-                last_error,
-                attempt,
-                delay,
-            )
-            if time.monotonic() + delay > deadline:
-                raise AmcRetryBudgetExceeded(
-                    method="GET",
-                    path=urlsplit(url).path,
-                    attempts=attempt,
-                    elapsed_seconds=time.monotonic() - started,
-                    last_error=last_error,
-                    last_status=last_status,
-                )
-            self._sleep(delay)
+@dataclass(frozen=True)
+class _ExecutionResult:
+    """The :class:`ResultSource` of one execution: URLs from AMC, parts through the client."""
+
+    client: AmcClient
+    instance_id: str
+    execution_id: str
+
+    def download_urls(self) -> list[str]:
+        return self.client.get_download_urls(self.instance_id, self.execution_id)
+
+    def fetch_part(self, url: str, *, offset: int, deadline: float) -> requests.Response:
+        return self.client._fetch_part(url, offset=offset, deadline=deadline)

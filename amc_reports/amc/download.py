@@ -1,4 +1,9 @@
-"""Streaming reader of an execution's result: all CSV parts joined, one header line."""
+"""Streaming reader of an execution's result: all CSV parts joined, one header line.
+
+:class:`ResultStream` knows nothing of the AMC client: it reads through a :class:`ResultSource`
+(the execution's pre-signed URLs, and one GET of a part from a byte offset). The client provides
+one with :meth:`AmcClient.result_source`.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import contextlib
 import io
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import requests
 import urllib3.exceptions
@@ -14,9 +19,6 @@ import urllib3.exceptions
 from amc_reports.amc.errors import AmcApiError, AmcDownloadError
 from amc_reports.amc.http import error_message_of, request_id_of
 from amc_reports.amc.redact import redact_url, url_for_display
-
-if TYPE_CHECKING:
-    from amc_reports.amc.client import AmcClient
 
 log = logging.getLogger("amc_reports.amc.client")
 
@@ -27,6 +29,28 @@ _STREAM_ERRORS = (
 )
 
 
+class ResultSource(Protocol):
+    """Where a :class:`ResultStream` gets its bytes: one execution's result parts."""
+
+    @property
+    def instance_id(self) -> str: ...
+
+    @property
+    def execution_id(self) -> str: ...
+
+    def download_urls(self) -> list[str]:
+        """Fresh pre-signed URLs of the result parts, in order."""
+        ...
+
+    def fetch_part(self, url: str, *, offset: int, deadline: float) -> requests.Response:
+        """A streamed GET of ``url`` from byte ``offset`` (a ``Range`` request when > 0).
+
+        Transient failures are retried until ``deadline`` (monotonic); any other answer (200,
+        206, 403, 404, 416, ...) is returned for the stream to handle.
+        """
+        ...
+
+
 class ResultStream(io.RawIOBase):
     """A read-only byte stream over the CSV parts of one execution's result.
 
@@ -34,6 +58,9 @@ class ResultStream(io.RawIOBase):
     dropped (and checked to match the first). When a pre-signed URL has expired (403) the stream
     fetches fresh URLs and carries on; when a connection breaks mid-part it resumes at the byte it
     had reached (``Range`` request, or re-reading and skipping if the server ignores ``Range``).
+    It gives up when ``retry_budget_seconds`` pass without a byte of progress, or after
+    ``max_url_refreshes`` fresh sets of URLs in a row that did not help. ``urls``: start with
+    these URLs instead of asking the source.
 
     Attributes: ``parts`` (number of parts), ``bytes_read`` (bytes delivered to the reader),
     ``url_refreshes`` and ``resumes`` (how often it had to recover).
@@ -43,19 +70,19 @@ class ResultStream(io.RawIOBase):
 
     def __init__(
         self,
-        client: AmcClient,
-        instance_id: str,
-        execution_id: str,
+        source: ResultSource,
         *,
         urls: list[str] | None = None,
+        retry_budget_seconds: float = 300,
+        max_url_refreshes: int = 5,
     ) -> None:
         super().__init__()
-        self._client = client
-        self.instance_id = instance_id
-        self.execution_id = execution_id
-        self._urls = (
-            list(urls) if urls is not None else client.get_download_urls(instance_id, execution_id)
-        )
+        self._source = source
+        self.instance_id = source.instance_id
+        self.execution_id = source.execution_id
+        self.retry_budget_seconds = retry_budget_seconds
+        self.max_url_refreshes = max_url_refreshes
+        self._urls = list(urls) if urls is not None else source.download_urls()
         self.parts = len(self._urls)
         self.bytes_read = 0
         self.url_refreshes = 0
@@ -120,7 +147,7 @@ class ResultStream(io.RawIOBase):
     # -- internals ------------------------------------------------------------------------------
 
     def _new_deadline(self) -> float:
-        return time.monotonic() + self._client.config.retry_budget_seconds
+        return time.monotonic() + self.retry_budget_seconds
 
     def _release(self) -> None:
         if self._resp is not None:
@@ -157,12 +184,12 @@ class ResultStream(io.RawIOBase):
 
     def _refresh_urls(self, reason: str) -> None:
         self._refreshes_without_progress += 1
-        if self._refreshes_without_progress > self._client.config.max_url_refreshes:
+        if self._refreshes_without_progress > self.max_url_refreshes:
             raise AmcDownloadError(
                 f"download of part {self._part + 1}/{self.parts} of execution {self.execution_id} "
                 f"still refused after {self._refreshes_without_progress - 1} fresh URL(s): {reason}"
             )
-        urls = self._client.get_download_urls(self.instance_id, self.execution_id)
+        urls = self._source.download_urls()
         if len(urls) != self.parts:
             raise AmcDownloadError(
                 f"execution {self.execution_id} now lists {len(urls)} result parts instead of "
@@ -175,7 +202,7 @@ class ResultStream(io.RawIOBase):
     def _open_part(self) -> None:
         while True:
             url = self._urls[self._part]
-            resp = self._client._download_request(url, offset=self._offset, deadline=self._deadline)
+            resp = self._source.fetch_part(url, offset=self._offset, deadline=self._deadline)
             status = resp.status_code
             if status == 403:
                 message, code = error_message_of(resp)

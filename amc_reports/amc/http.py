@@ -9,8 +9,10 @@ from datetime import UTC
 
 import requests
 
-from amc_reports.amc.redact import redact_text
+from amc_reports.amc.redact import redact_and_cut, redact_text
 
+# How much of an error body that is neither JSON nor S3 XML (an HTML page, say) a message shows.
+ERROR_SNIPPET_CHARS = 300
 REQUEST_ID_HEADERS = ("x-amzn-RequestId", "x-amzn-request-id", "x-amz-request-id", "x-amz-rid")
 
 
@@ -51,8 +53,11 @@ def error_message_of(resp: requests.Response) -> tuple[str, str | None]:
             c0 = text.index("<Code>") + len("<Code>")
             code = text[c0 : text.find("</Code>", c0)]
         return redact_text(msg.strip()), code
-    snippet = " ".join(text.split())[:300]
-    return redact_text(snippet or resp.reason or "no message"), code
+    # Redact first, then cut: a secret across the cut would otherwise keep its first half.
+    snippet = redact_and_cut(
+        " ".join(text[: ERROR_SNIPPET_CHARS + 8192].split()), ERROR_SNIPPET_CHARS
+    )
+    return snippet or redact_text(resp.reason or "no message"), code
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:

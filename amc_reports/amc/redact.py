@@ -4,17 +4,20 @@ Secrets covered: LwA client secret, refresh tokens (``Atzr|...``), access tokens
 ``Authorization`` header values, and the query string of pre-signed download URLs (which carries the
 signature and the credential scope). Redaction works two ways: by pattern (token prefixes,
 ``key=value`` pairs, pre-signed URL queries) and by exact value (secrets registered with
-:func:`register_secret`, e.g. a client secret that has no recognisable shape).
+:func:`register_secret`, e.g. a client secret that has no recognisable shape). Both also catch
+the forms a secret takes on its way through HTTP: percent-encoded (``Atzr%7C...``, once or twice),
+form-encoded (``+`` for a space) and JSON-escaped.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
 
 REDACTED = "<redacted>"
 
@@ -43,12 +46,19 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
         re.compile(r"(?i)(/[^\s\"'<>?]*)\?(?=[^\s\"'<>]*x-amz-)[^\s\"'<>]*"),
         r"\1?" + REDACTED,
     ),
-    # LwA tokens: Atza| (access) and Atzr| (refresh), whatever follows up to a delimiter.
-    (re.compile(r"(Atz[ar]\|)(?!<redacted>)[^\s\"'&,;)}\]<>]+"), r"\1" + REDACTED),
-    # Authorization: Bearer xyz / "Authorization": "Bearer xyz"
-    (re.compile(r"(?i)(bearer\s+)(?!<redacted>)[^\s\"',;]+"), r"\1" + REDACTED),
-    # key=value in query strings and form bodies
-    (re.compile(r"(?i)\b(" + _KEY_ALT + r")=(?!<redacted>)[^&\s\"'<>]*"), r"\1=" + REDACTED),
+    # LwA tokens: Atza| (access) and Atzr| (refresh), also percent-encoded (Atzr%7C, Atzr%257C),
+    # whatever follows up to a delimiter.
+    (
+        re.compile(r"(Atz[ar](?:\||%7[cC]|%257[cC]))(?!<redacted>)[^\s\"'&,;)}\]<>]+"),
+        r"\1" + REDACTED,
+    ),
+    # Authorization: Bearer xyz / "Authorization": "Bearer xyz" / Bearer%20xyz / Bearer+xyz
+    (re.compile(r"(?i)(bearer(?:\s+|%20|\+))(?!<redacted>)[^\s\"',;&]+"), r"\1" + REDACTED),
+    # key=value in query strings and form bodies (key%3Dvalue once more encoded)
+    (
+        re.compile(r"(?i)\b(" + _KEY_ALT + r")(=|%3D)(?!<redacted>)[^&\s\"'<>]*"),
+        r"\1\2" + REDACTED,
+    ),
     # "key": "value" in JSON, key: value in reprs
     (
         re.compile(r"(?i)([\"']?(?:" + _KEY_ALT + r")[\"']?\s*[:=]\s*[\"'])(?!<redacted>)[^\"']*"),
@@ -59,34 +69,76 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
 _registered_lock = threading.Lock()
 _registered: dict[str, None] = {}  # insertion-ordered set, bounded
 _MAX_REGISTERED = 256
+_registered_pattern: re.Pattern[str] | None = None  # every form of every registered secret
 
 
 def register_secret(value: str | None) -> None:
-    """Remember an exact secret value so :func:`redact_text` removes it wherever it appears.
+    """Remember an exact secret value so :func:`redact_text` removes it wherever it appears, in
+    any of the forms of :func:`encoded_forms`.
 
     The most recent 256 values are kept (credentials, and access tokens as they are refreshed).
     """
+    global _registered_pattern
     if value and len(value) >= 4:
         with _registered_lock:
+            known = value in _registered
             _registered.pop(value, None)
-            _registered[value] = None
+            _registered[value] = None  # the most recently registered is evicted last
+            if known:
+                return
             while len(_registered) > _MAX_REGISTERED:
                 del _registered[next(iter(_registered))]
+            _registered_pattern = None
+
+
+def encoded_forms(secret: str) -> set[str]:
+    """``secret`` as it may show up after travelling through HTTP: as is, percent-encoded (as a
+    URL path or query value, once or twice, upper- or lower-case hex), form-encoded, and
+    JSON-escaped."""
+    once = quote(secret, safe="")
+    forms = {secret, once, quote(secret), quote_plus(secret), quote(once, safe="")}
+    forms |= {re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), f) for f in forms}
+    forms.add(json.dumps(secret)[1:-1])
+    return {f for f in forms if len(f) >= 4}
+
+
+def _pattern_of(secrets: Iterable[str]) -> re.Pattern[str] | None:
+    forms = {form for secret in secrets for form in encoded_forms(secret)}
+    if not forms:
+        return None
+    # Longest first, so a secret that contains another one is removed whole.
+    return re.compile("|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True)))
+
+
+def _registered_secrets() -> re.Pattern[str] | None:
+    global _registered_pattern
+    with _registered_lock:
+        if _registered_pattern is None and _registered:
+            _registered_pattern = _pattern_of(_registered)
+        return _registered_pattern
 
 
 def redact_text(text: object, extra_secrets: Iterable[str | None] = ()) -> str:
     """Return ``str(text)`` with every known secret replaced by ``<redacted>``."""
     s = text if isinstance(text, str) else str(text)
-    with _registered_lock:
-        exact = set(_registered)
-    exact.update(v for v in extra_secrets if v and len(v) >= 4)
-    # Longest first, so a secret that contains another one is removed whole.
-    for value in sorted(exact, key=len, reverse=True):
-        if value in s:
-            s = s.replace(value, REDACTED)
+    for exact in (_registered_secrets(), _pattern_of(v for v in extra_secrets if v)):
+        if exact is not None:
+            s = exact.sub(REDACTED, s)
     for pattern, repl in _PATTERNS:
         s = pattern.sub(repl, s)
     return s
+
+
+def redact_and_cut(text: str, limit: int) -> str:
+    """``text`` redacted *then* cut to about ``limit`` characters (never half a secret, and never
+    half a ``<redacted>`` marker). Only the first ``limit`` + 8 KiB are looked at."""
+    s = redact_text(text[: limit + 8192])
+    if len(s) <= limit:
+        return s
+    marker = s.rfind(REDACTED, 0, limit + len(REDACTED))
+    if marker != -1 and marker < limit < marker + len(REDACTED):
+        limit = marker + len(REDACTED)
+    return s[:limit]
 
 
 def is_presigned_url(url: str) -> bool:
@@ -171,7 +223,7 @@ class RedactingFilter(logging.Filter):
 DEFAULT_REDACTED_LOGGERS = (
     "amc_reports.amc.client",
     "amc_reports.amc.download",
-    "amc_reports.amc.sandbox",
+    "amc_reports.local.sandbox",
     "urllib3.connectionpool",
     "urllib3.response",
     "urllib3.poolmanager",

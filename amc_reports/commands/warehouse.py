@@ -161,7 +161,7 @@ def _short(value: str | None, limit: int = 40) -> str:
 
 def run_postgres(args: argparse.Namespace) -> int:
     from amc_reports.environment import local_settings
-    from amc_reports.orchestration.resources import embedded_server
+    from amc_reports.local.postgres import embedded_server
 
     local = local_settings()
     server = embedded_server(local.pgdata, local.pg_idle_seconds)

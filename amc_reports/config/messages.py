@@ -39,7 +39,10 @@ def problems_of(error: ValidationError) -> list[str]:
             if entity:
                 lines.append(f"{entity}: unknown field {rest[0]!r} (allowed: {allowed})")
             else:
-                lines.append(f"unknown top-level key {rest[0]!r} (allowed: {allowed})")
+                lines.append(
+                    f"unknown top-level key {rest[0]!r} (allowed: {allowed}; and keys starting "
+                    "with 'x-' for YAML anchors)"
+                )
         elif not rest or (len(rest) == 1 and rest[0] == "[key]"):
             lines.append(f"{entity}: must be a mapping of settings" if entity else _TOP_LEVEL)
         elif field_path not in seen_fields:

@@ -23,7 +23,8 @@ def name_check(kind: str) -> BeforeValidator:
     def check(value: Any) -> Any:
         if not isinstance(value, str) or not SAFE_NAME.fullmatch(value):
             raise problem(
-                f"{kind} must match {SAFE_NAME_RULE}; it becomes part of table, asset and pool names"
+                f"{kind} must match {SAFE_NAME_RULE}; it becomes part of table, asset and "
+                "pool names"
             )
         return value
 

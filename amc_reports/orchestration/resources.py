@@ -11,19 +11,18 @@ import logging
 import threading
 from dataclasses import replace
 from pathlib import Path
-from urllib.parse import urlparse
 
 import dagster as dg
 from pydantic import Field
 
 from amc_reports.amc import AmcClient, AmcClientConfig, AmcCredentials
-from amc_reports.amc.sandbox import ensure_sandbox, sandbox_client_config
 from amc_reports.collection import PollPolicy, RejectionPolicy
 from amc_reports.config import InstanceConfig
+from amc_reports.local.postgres import EmbeddedPostgres, embedded_server
+from amc_reports.local.sandbox import ensure_sandbox, sandbox_client_config
 from amc_reports.paths import DEFAULT_HOME
 from amc_reports.warehouse import Warehouse
 from amc_reports.warehouse.connection import CONNECTION_HINT, validate_database_url
-from amc_reports.warehouse.embedded import EmbeddedPostgres
 from amc_reports.warehouse.store import open_warehouse
 
 logger = logging.getLogger("amc_reports")
@@ -144,17 +143,8 @@ class SandboxAmcResource(AmcResource):
     def base_url(self) -> str:
         """The URL of a healthy sandbox, starting one if needed."""
         state_dir = Path(self.state_dir) if self.state_dir else DEFAULT_HOME / "sandbox"
-        if self.sandbox_url:
-            parsed = urlparse(self.sandbox_url)
-            return ensure_sandbox(
-                host=parsed.hostname or "127.0.0.1",
-                port=parsed.port or 80,
-                state_dir=state_dir,
-                idle_timeout=self.idle_timeout_seconds,
-                use_env=False,
-            )
         return ensure_sandbox(
-            state_dir=state_dir, idle_timeout=self.idle_timeout_seconds, use_env=False
+            state_dir=state_dir, url=self.sandbox_url, idle_timeout=self.idle_timeout_seconds
         )
 
 
@@ -231,20 +221,6 @@ class EmbeddedWarehouseResource(WarehouseResource):
 
     def connection_hint(self) -> str:
         return "AMC_REPORTS_DATABASE_URL is unset; set it to use another server"
-
-
-_servers: dict[Path, EmbeddedPostgres] = {}
-_servers_lock = threading.Lock()
-
-
-def embedded_server(pgdata: Path, idle_stop_seconds: float) -> EmbeddedPostgres:
-    """The process's one `EmbeddedPostgres` object for a data folder."""
-    path = Path(pgdata).expanduser().absolute()
-    with _servers_lock:
-        server = _servers.get(path)
-        if server is None:
-            server = _servers[path] = EmbeddedPostgres(path, idle_stop_seconds=idle_stop_seconds)
-        return server
 
 
 def _embedded_uri(server: EmbeddedPostgres) -> str:

@@ -7,8 +7,10 @@ it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
@@ -36,70 +38,147 @@ def validate_database_url(url: str) -> str:
             f"{DATABASE_URL_ENV} must be a postgresql:// URL, got scheme {scheme!r} "
             f"({mask_url(url)})"
         )
-    try:
-        pg_conninfo.conninfo_to_dict(normalized)
-    except psycopg.Error as exc:
-        raise DatabaseConfigError(
-            f"{DATABASE_URL_ENV} is not a valid PostgreSQL URL ({mask_url(url)}): "
-            f"{mask_secrets(str(exc), url)}"
-        ) from None
+    _check_parsable(normalized)
     return normalized
 
 
-def password_of(url: str) -> str | None:
-    """The password in a URL or key=value DSN, if any (best effort, for masking)."""
-    if "://" in url:
-        try:
-            password = urlsplit(url).password
-        except ValueError:  # unparsable (a bad IPv6 host...): find user:password@ by hand
-            found = re.search(r"://[^:/@]*:([^@]*)@", url)
-            password = found.group(1) if found else None
-        if password:
-            return unquote(password)
-        match = re.search(r"[?&]password=([^&]*)", url)
-        return unquote(match.group(1)) if match else None
-    match = re.search(r"\bpassword\s*=\s*('(?:[^'\\]|\\.)*'|\S+)", url)
-    if not match:
+def _check_parsable(url: str) -> None:
+    """`DatabaseConfigError` (password masked) unless libpq reads `url` the way it is written."""
+    if _password_misread(url):
+        raise DatabaseConfigError(
+            f"{DATABASE_URL_ENV}: the password in the URL ({mask_url(url)}) contains characters "
+            "that PostgreSQL reads as part of the URL's structure (a / or an @, or a ? or # "
+            "before them), so it would connect with the wrong credentials or to the wrong "
+            "server. Percent-encode them in the password (/ as %2F, @ as %40, ? as %3F, "
+            "# as %23), or use the key=value form (password='...')."
+        )
+    try:
+        pg_conninfo.conninfo_to_dict(url)
+    except psycopg.Error as exc:
+        unquoted = [m["value"] for m in _DSN_PASSWORD.finditer(url) if m["value"][0] != "'"]
+        hint = (
+            "; a password with a space must be quoted (password='...')"
+            if "://" not in url and any(len(value.split()) > 1 for value in unquoted)
+            else ""
+        )
+        raise DatabaseConfigError(
+            f"{DATABASE_URL_ENV} is not a valid PostgreSQL URL ({mask_url(url)}): "
+            f"{mask_secrets(str(exc).strip(), url)}{hint}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class _Credentials:
+    """The `user:password@` of a URL: the text around the password, the password as written, and
+    whether libpq would read another password out of it (an unencoded / or @ inside it)."""
+
+    head: str  # scheme://user:
+    password: str
+    tail: str  # @host...
+    misread: bool
+
+
+# user:password@rest (after scheme://) with the password running to the last "@" of the URL.
+_UP_TO_LAST_AT = re.compile(r"^(?P<head>[^:/?#@]*:)(?P<password>.*)@(?P<rest>[^@]*)$", re.DOTALL)
+# password=... in a URL's query string, and in a key=value DSN (quoted or not).
+_QUERY_PASSWORD = re.compile(r"(?P<key>[?&]password=)(?P<value>[^&]*)")
+# An unquoted DSN value runs to the next "key=" (a space in it is a mistake, but still secret).
+_DSN_PASSWORD = re.compile(
+    r"(?P<key>\bpassword\s*=\s*)(?P<value>'(?:[^'\\]|\\.)*'|\S.*?)(?=\s+\w+\s*=|\s*$)", re.DOTALL
+)
+
+
+def _url_credentials(url: str) -> _Credentials | None:
+    """The password of a `scheme://user:password@...` URL the way its writer meant it.
+
+    libpq ends `user:password` at the first "@" or "/". Where that leaves a clean rest (no "@" in
+    host or path, numeric ports), libpq's reading is the one meant, and a later "@" is a value in
+    the query string. Else the password runs to the last "@": a /, @, ? or # inside it was not
+    percent-encoded, and libpq would read the URL differently (``misread``).
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
         return None
-    value = match.group(1)
-    return value[1:-1] if value.startswith("'") else value
+    first = re.search(r"[@/]", rest)
+    libpq_userinfo, after = None, rest
+    if first is not None and first.group() == "@":
+        libpq_userinfo, after = rest[: first.start()], rest[first.end() :]
+    last = _UP_TO_LAST_AT.match(rest)
+    if libpq_userinfo is not None and ":" in libpq_userinfo:
+        user, _, password = libpq_userinfo.partition(":")
+        as_libpq = _Credentials(f"{scheme}://{user}:", password, "@" + after, misread=False)
+        if last is None or last["password"] == password or _reads_cleanly(url, after):
+            return as_libpq
+    elif last is None or _reads_cleanly(url, after):
+        return None
+    return _Credentials(f"{scheme}://{last['head']}", last["password"], "@" + last["rest"], True)
+
+
+def _reads_cleanly(url: str, after_userinfo: str) -> bool:
+    """Host and path without "@", numeric ports, and libpq parses the whole URL."""
+    authority = re.split(r"[/?]", after_userinfo, maxsplit=1)[0]
+    path = after_userinfo[len(authority) :].split("?", 1)[0]
+    if "@" in authority or "@" in path:
+        return False
+    for host in authority.split(","):
+        host_port = host.rsplit("]", 1)[-1]  # what follows an [IPv6] literal
+        if ":" in host_port and not host_port.rpartition(":")[2].isdigit():
+            return False
+    try:
+        pg_conninfo.conninfo_to_dict(url)
+    except psycopg.Error:
+        return False
+    return True
+
+
+def _password_misread(url: str) -> bool:
+    credentials = _url_credentials(url)
+    return credentials is not None and credentials.misread
+
+
+def _passwords_in(url: str) -> set[str]:
+    """Every way the password of a URL or key=value DSN may be read (for masking)."""
+    found: set[str] = set()
+    if "://" in url:
+        credentials = _url_credentials(url)
+        written = [credentials.password] if credentials else []
+        written += [m["value"] for m in _QUERY_PASSWORD.finditer(url)]
+        found.update(written + [unquote(value) for value in written])
+    else:
+        for value in (m["value"] for m in _DSN_PASSWORD.finditer(url)):
+            found.update({value, value[1:-1] if value.startswith("'") else value})
+            if not value.startswith("'"):  # libpq quotes the words of an unquoted one apart
+                found.update(word for word in value.split() if len(word) >= 3)
+    with contextlib.suppress(psycopg.Error):
+        found.add(str(pg_conninfo.conninfo_to_dict(url).get("password") or ""))
+    return {value for value in found if value}
 
 
 def mask_url(url: str) -> str:
-    """The URL with its password replaced by ***."""
-    masked = url
+    """The URL (or DSN) with its password replaced by ***, however it is written."""
     if "://" in url:
-        try:
-            parts = urlsplit(url)
-            if parts.password is not None:
-                user = quote(unquote(parts.username or ""), safe="")
-                host = parts.hostname or ""
-                if ":" in host:
-                    host = f"[{host}]"
-                port = f":{parts.port}" if parts.port else ""
-                netloc = f"{user}:{MASK}@{host}{port}"
-                masked = urlunsplit(parts._replace(netloc=netloc))
-        except ValueError:
-            masked = re.sub(r"(://[^:/@]*:)[^@]*@", rf"\g<1>{MASK}@", url)
-        masked = re.sub(r"([?&]password=)[^&]*", rf"\g<1>{MASK}", masked)
+        cred = _url_credentials(url)
+        masked = f"{cred.head}{MASK}{cred.tail}" if cred and cred.password else url
+        masked = _QUERY_PASSWORD.sub(rf"\g<key>{MASK}", masked)
     else:
-        masked = re.sub(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", rf"\g<1>{MASK}", url)
+        masked = _DSN_PASSWORD.sub(rf"\g<key>{MASK}", url)
     return mask_secrets(masked, url)
 
 
 def mask_secrets(text: str, url: str) -> str:
-    """`text` with every occurrence of the URL's password (raw or URL-encoded) replaced by ***."""
-    password = password_of(url)
-    if not password:
-        return text
-    for secret in {password, quote(password, safe=""), quote(password)}:
-        if secret:
-            text = text.replace(secret, MASK)
+    """`text` with every reading of the URL's password (raw or URL-encoded) replaced by ***."""
+    secrets: set[str] = set()
+    for password in _passwords_in(url):
+        secrets.update({password, quote(password, safe=""), quote(password)})
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, MASK)
     return text
 
 
 def describe_target(url: str) -> str:
     """`host H port P database D user U` for messages (no password)."""
+    if _password_misread(url):
+        return mask_url(url)  # libpq's host, port and database would be pieces of the password
     try:
         params = pg_conninfo.conninfo_to_dict(url)
     except psycopg.Error:
@@ -111,7 +190,7 @@ def describe_target(url: str) -> str:
     parts.append(f"database {params.get('dbname') or params.get('user') or '(default)'}")
     if params.get("user"):
         parts.append(f"user {params['user']}")
-    return ", ".join(parts)
+    return mask_secrets(", ".join(parts), url)
 
 
 def open_connection(
@@ -120,13 +199,8 @@ def open_connection(
     """A new connection, or `DatabaseConfigError` saying which server could not be reached (and
     `hint`: where its URL comes from)."""
     options: dict[str, Any] = {"autocommit": autocommit, **kwargs}
-    try:
-        params = pg_conninfo.conninfo_to_dict(url)
-    except psycopg.Error as exc:
-        raise DatabaseConfigError(
-            f"{DATABASE_URL_ENV} is not a valid PostgreSQL URL ({mask_url(url)}): "
-            f"{mask_secrets(str(exc), url)}"
-        ) from None
+    _check_parsable(url)
+    params = pg_conninfo.conninfo_to_dict(url)
     if "connect_timeout" not in params:
         options["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
     if "application_name" not in params:

@@ -34,6 +34,7 @@ SECRET_PATTERNS = [
     re.compile(r"amc-sandbox-secret"),
     re.compile(r"Atzr\|(?!<redacted>)"),
     re.compile(r"Atza\|(?!<redacted>)"),
+    re.compile(r"Atz[ar](?:%7[cC]|%257[cC])(?!<redacted>)"),  # the same, percent-encoded
     re.compile(r"X-Amz-Signature=(?!<redacted>)"),
     re.compile(r"X-Amz-Credential=(?!<redacted>)"),
     re.compile(r"(?i)bearer\s+(?!<redacted>)\S"),

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from amc_reports.amc import AmcAuthError, AmcClient, AmcCredentials
-from amc_reports.amc.sandbox import (
+from amc_reports.local.sandbox import (
     SANDBOX_CLIENT_ID,
     SANDBOX_CLIENT_SECRET,
     SANDBOX_REFRESH_TOKEN,

@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from amc_reports.amc import AmcApiError, AmcClient, AmcRetryBudgetExceeded
-from amc_reports.amc.sandbox import sandbox_client_config
+from amc_reports.local.sandbox import sandbox_client_config
 from amc_reports_tests.amc_tests.helpers import INSTANCE, SQL, TZ, create, week
 
 
@@ -53,7 +53,7 @@ def test_retry_after_is_capped(sandbox):
     sandbox.set_config({"throttle_next": 2, "retry_after_seconds": 120})
     client = sandbox.client(max_retry_after_seconds=0.2)
     waits: list[float] = []
-    client._sleep = waits.append  # record the waits instead of sleeping (HTTP stays real)
+    client._engine.sleep = waits.append  # record the waits instead of sleeping (HTTP stays real)
     try:
         client.get_execution(INSTANCE, record.execution_id)
     finally:

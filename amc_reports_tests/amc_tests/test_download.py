@@ -116,7 +116,7 @@ def test_unknown_part_fails_without_leaking_the_url(amc_client, sandbox):
     execution_id = _succeeded(amc_client, sandbox)
     [url] = amc_client.get_download_urls(INSTANCE, execution_id)
     bad = url.replace("part-00000.csv", "part-00007.csv")
-    stream = ResultStream(amc_client, INSTANCE, execution_id, urls=[bad])
+    stream = ResultStream(amc_client.result_source(INSTANCE, execution_id), urls=[bad])
     with pytest.raises(AmcApiError) as err:
         stream.read()
     stream.close()
@@ -129,7 +129,7 @@ def test_tampered_signature_is_refused_then_refreshed(amc_client, sandbox):
     execution_id = _succeeded(amc_client, sandbox)
     [url] = amc_client.get_download_urls(INSTANCE, execution_id)
     tampered = url[:-4] + ("0000" if not url.endswith("0000") else "1111")
-    stream = ResultStream(amc_client, INSTANCE, execution_id, urls=[tampered])
+    stream = ResultStream(amc_client.result_source(INSTANCE, execution_id), urls=[tampered])
     with stream:
         assert len(rows_of(stream.read())) == 21
         assert stream.url_refreshes == 1

@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import re
+from dataclasses import replace
+from urllib.parse import parse_qs, quote, quote_plus
+
+import pytest
+import requests
 
 from amc_reports.amc import (
     AmcApiError,
+    AmcAuthError,
     AmcClient,
     AmcClientConfig,
     AmcCredentials,
     AmcRetryBudgetExceeded,
 )
-from amc_reports.amc.redact import redact_headers, redact_mapping, redact_text, redact_url
+from amc_reports.amc.http import ERROR_SNIPPET_CHARS, error_message_of
+from amc_reports.amc.redact import (
+    redact_headers,
+    redact_mapping,
+    redact_text,
+    redact_url,
+    register_secret,
+)
+from amc_reports.local.sandbox import SANDBOX_CLIENT_SECRET, TOKEN_PATH
+from amc_reports_tests.amc_tests.flaky_proxy import FlakyProxy
 from amc_reports_tests.amc_tests.helpers import INSTANCE, create, find_secrets, wait_terminal
 
 SIGNED = (
@@ -85,3 +102,102 @@ def test_a_full_session_logs_no_secret(amc_client, sandbox, caplog):
     for signature in signatures:
         assert signature not in text
     assert find_secrets(text) == []
+
+
+# A registered secret with characters that change when encoded (/, +, a space, a quote).
+ODD_SECRET = 'Zq9-cl13nt/s3cr3t+x y"z'
+
+
+def test_encoded_forms_of_registered_secrets_are_redacted():
+    register_secret(ODD_SECRET)
+    once = quote(ODD_SECRET, safe="")
+    forms = {
+        "raw": ODD_SECRET,
+        "percent-encoded": once,
+        "percent-encoded, / kept": quote(ODD_SECRET),
+        "form-encoded": quote_plus(ODD_SECRET),
+        "encoded twice": quote(once, safe=""),
+        "lower-case hex": re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), once),
+        "JSON-escaped": json.dumps(ODD_SECRET)[1:-1],
+    }
+    for name, form in forms.items():
+        out = redact_text(f"GET /x?q={form}&next=1 and again: {form}.")
+        assert form not in out and "Zq9" not in out, name
+        assert out.count("<redacted>") == 2, (name, out)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Atzr%7CIwEBIrefresh-part",
+        "Atza%7cIwEBIaccess-part",
+        "grant_type=refresh_token&refresh%5Ftoken=Atzr%257CIwEBItwice-encoded",
+        "Authorization: Bearer%20Atza%7CIwEBIheader-part",
+        "body=client_secret%3Dform-in-a-query%26client_id%3Dx",
+    ],
+)
+def test_encoded_lwa_tokens_are_redacted(text: str):
+    out = redact_text(text)
+    assert find_secrets(out) == []
+    secret = re.search(r"(IwEBI[\w-]+|form-in-a-query)", text).group(1)
+    assert secret not in out
+
+
+def _error_response(body: str) -> requests.Response:
+    resp = requests.Response()
+    resp.status_code = 502
+    resp.reason = "Bad Gateway"
+    resp.encoding = "utf-8"
+    resp._content = body.encode("utf-8")
+    return resp
+
+
+def test_a_secret_across_the_cut_is_redacted_whole():
+    register_secret(ODD_SECRET)
+    # Each secret, what of it must never show, and what it keeps (a token its Atzr| prefix).
+    cases = ((ODD_SECRET, "Zq9", ""), ("Atzr|IwEBIcut-across-the-limit", "IwE", "Atzr|"))
+    for secret, telltale, kept in cases:
+        for start in range(ERROR_SNIPPET_CHARS - len(secret), ERROR_SNIPPET_CHARS + 1):
+            body = "<html>" + "." * (start - len("<html>")) + secret + " and more</html>"
+            message, _ = error_message_of(_error_response(body))
+            assert telltale not in message, (start, message[-40:])
+            assert len(message) <= ERROR_SNIPPET_CHARS + len("<redacted>")
+            if start + len(kept) < ERROR_SNIPPET_CHARS:  # the marker shows, never cut in half
+                assert "<redacted>" in message, (start, message[-40:])
+            half_markers = tuple("<redacted>"[:n] for n in range(2, len("<redacted>")))
+            assert not message.endswith(half_markers), message[-12:]
+
+
+def test_a_gateway_echoing_the_token_request_leaks_nothing(sandbox, caplog):
+    """A proxy in front of LwA answers 400 with an HTML page that echoes the form it received:
+    the form-encoded refresh token, and the client secret across the message's length limit."""
+    caplog.set_level(logging.DEBUG)
+
+    def echo(body: bytes) -> tuple[int, str, bytes]:
+        form = parse_qs(body.decode())
+        raw_refresh = re.search(r"refresh_token=([^&]*)", body.decode()).group(1)
+        head = f"<html><body><h1>400 Bad Request</h1><p>token {raw_refresh} refused</p><p>"
+        secret = form["client_secret"][0]
+        pad = "x" * (ERROR_SNIPPET_CHARS - 14 - len(head))  # 14 characters before the cut
+        page = f"{head}{pad}{secret} for {form['client_id'][0]}</p></body></html>"
+        return 400, "text/html", page.encode()
+
+    with FlakyProxy(sandbox.base_url) as proxy:
+        proxy.fail("POST", TOKEN_PATH, "answer", page=echo)
+        config = replace(sandbox.client_config(), token_url=proxy.url + TOKEN_PATH)
+        with AmcClient(config) as client, pytest.raises(AmcAuthError) as err:
+            client.list_accounts()
+    shown = "\n".join([str(err.value), repr(err.value), caplog.text])
+    assert "token <redacted> refused" in str(err.value)  # Atzr%7C..., the form-encoded token
+    assert SANDBOX_CLIENT_SECRET[:14] not in shown  # not even the part before the cut
+    assert find_secrets(shown) == []
+
+
+def test_a_token_pasted_as_an_execution_id_is_redacted_in_the_path(amc_client, sandbox, caplog):
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(AmcApiError) as err:
+        amc_client.get_execution(INSTANCE, "Atzr|IwEBIpasted-by-mistake")
+    assert err.value.status_code == 404
+    assert "workflowExecutions/Atzr%7C<redacted>" in str(err.value)
+    shown = "\n".join([str(err.value), repr(err.value), caplog.text])
+    assert "IwEBIpasted" not in shown and find_secrets(shown) == []

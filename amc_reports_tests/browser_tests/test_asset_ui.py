@@ -1,5 +1,5 @@
 """The Dagster UI as a person uses it, on a live deployment (Postgres, sandbox, gRPC, webserver,
-daemon: `amc_reports_tests.stack.Stack`) with one example report.
+daemon: `amc_reports.local.stack.Stack`) with one example report.
 
 Before the browser opens, the deployment collects a few weeks through GraphQL backfills, one of
 them failing in AMC. Then, in Chromium: the report in the catalog and its asset page, its weekly
@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
+from amc_reports.local.stack import LAUNCH_BACKFILL, Stack, wait_for
 from amc_reports.warehouse import Warehouse
 from amc_reports_tests.fixtures_postgres import server_temp_dir
-from amc_reports_tests.stack import LAUNCH_BACKFILL, Stack, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 

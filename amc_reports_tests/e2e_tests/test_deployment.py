@@ -15,10 +15,10 @@ from datetime import date, timedelta
 import dagster as dg
 import pytest
 
+from amc_reports.local.stack import Stack, wait_for
 from amc_reports.run_launcher import run_worker_pid
 from amc_reports.warehouse import Warehouse
 from amc_reports_tests.fixtures_postgres import server_temp_dir
-from amc_reports_tests.stack import Stack, wait_for
 
 pytestmark = pytest.mark.e2e
 

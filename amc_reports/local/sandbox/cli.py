@@ -6,15 +6,10 @@ import argparse
 import logging
 from pathlib import Path
 
-from amc_reports.amc.sandbox.constants import DEFAULT_HOST, DEFAULT_PORT
+from amc_reports.local.sandbox.constants import DEFAULT_HOST, DEFAULT_PORT
+from amc_reports.paths import DEFAULT_HOME
 
 HELP = "run the local AMC sandbox server (LwA + AMC reporting API look-alike) in the foreground"
-
-
-def default_state_dir() -> Path:
-    from amc_reports import paths
-
-    return paths.state_dir() / "sandbox"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,11 +60,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def handler(args: argparse.Namespace) -> int:
-    from amc_reports.amc.sandbox.server import serve, setup_logging
+    from amc_reports.local.sandbox.server import serve, setup_logging
 
     setup_logging(args.log_level)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
-        logging.getLogger("amc_reports.amc.sandbox").warning(
+        logging.getLogger("amc_reports.local.sandbox").warning(
             "listening on %s: the sandbox has no real security, keep it off shared networks",
             args.host,
         )
@@ -82,7 +77,7 @@ def handler(args: argparse.Namespace) -> int:
     return serve(
         host=args.host,
         port=args.port,
-        state_dir=args.state_dir or default_state_dir(),
+        state_dir=args.state_dir or args.default_state_dir,
         config_file=args.config,
         overrides=overrides,
         idle_timeout=args.idle_timeout,
@@ -91,15 +86,16 @@ def handler(args: argparse.Namespace) -> int:
     )
 
 
-def register(subparsers) -> argparse.ArgumentParser:
+def register(subparsers, *, default_state_dir: Path) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("sandbox", help=HELP, description=HELP)
     add_arguments(parser)
-    parser.set_defaults(func=handler)
+    parser.set_defaults(func=handler, default_state_dir=default_state_dir)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m amc_reports.amc.sandbox", description=HELP)
+    parser = argparse.ArgumentParser(prog="python -m amc_reports.local.sandbox", description=HELP)
     add_arguments(parser)
+    parser.set_defaults(default_state_dir=DEFAULT_HOME / "sandbox")
     args = parser.parse_args(argv)
     return handler(args)

@@ -19,14 +19,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from amc_reports.amc.redact import redact_text
-from amc_reports.amc.sandbox import results
-from amc_reports.amc.sandbox.constants import TOKEN_PATH
-from amc_reports.amc.sandbox.faults import ConfigError
-from amc_reports.amc.sandbox.service import LwaError, SandboxService
-from amc_reports.amc.sandbox.validation import ApiError, as_int, parse_json_body
+from amc_reports.local.process import IdleClock
+from amc_reports.local.sandbox import results
+from amc_reports.local.sandbox.constants import TOKEN_PATH
+from amc_reports.local.sandbox.faults import ConfigError
+from amc_reports.local.sandbox.service import LwaError, SandboxService
+from amc_reports.local.sandbox.validation import ApiError, as_int, parse_json_body
 
-log = logging.getLogger("amc_reports.amc.sandbox")
-access_log = logging.getLogger("amc_reports.amc.sandbox.access")
+log = logging.getLogger("amc_reports.local.sandbox")
+access_log = logging.getLogger("amc_reports.local.sandbox.access")
 
 _JSON_HEADERS = {"content-type": "application/json"}
 
@@ -480,15 +481,18 @@ def _lifespan_factory(idle_timeout: float):
 
 async def _idle_watch(app: Starlette, idle_timeout: float) -> None:
     svc: SandboxService = app.state.svc
+    clock = IdleClock(idle_timeout, svc.last_activity)
     while True:
-        await asyncio.sleep(max(0.5, min(30.0, idle_timeout / 4)))
-        idle = time.monotonic() - svc.last_activity
-        if idle >= idle_timeout:
+        now = time.monotonic()
+        clock.touch(svc.last_activity)  # every request sets last_activity (monotonic clock)
+        if clock.is_due(now):
             stop = getattr(app.state, "request_shutdown", None)
+            idle = now - clock.last_use
             log.info("no request for %.0fs (idle timeout %.0fs); shutting down", idle, idle_timeout)
             if stop is not None:
                 stop()
             return
+        await asyncio.sleep(clock.next_check(now, shortest=0.5, longest=30.0))
 
 
 def create_app(

@@ -13,10 +13,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from amc_reports.warehouse.embedded import EmbeddedPostgres
+from amc_reports.local.postgres import EmbeddedPostgres
 from amc_reports_tests.fixtures_postgres import server_temp_dir
 
-CHILD = [sys.executable, "-m", "amc_reports_tests.warehouse_tests.embedded_child"]
+CHILD = [sys.executable, "-m", "amc_reports_tests.local_tests.postgres_child"]
 
 
 def _wait_for(predicate, timeout: float, what: str) -> None:

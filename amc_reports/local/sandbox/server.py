@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import json
 import logging
 import os
@@ -16,15 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from amc_reports.amc.redact import RedactingFilter
-from amc_reports.amc.sandbox.constants import (
+from amc_reports.local.process import LockTimeout, exclusive_lock
+from amc_reports.local.sandbox.constants import (
     CONFIG_FILE_NAMES,
     PID_FILE,
     RUNTIME_FILE,
     SERVER_LOCK_FILE,
 )
-from amc_reports.amc.sandbox.faults import ConfigError, load_config_file, merge_config
+from amc_reports.local.sandbox.faults import ConfigError, load_config_file, merge_config
 
-log = logging.getLogger("amc_reports.amc.sandbox")
+log = logging.getLogger("amc_reports.local.sandbox")
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
@@ -101,26 +101,23 @@ def serve(
     """Serve until SIGINT/SIGTERM, ``POST /_sandbox/shutdown`` or the idle timeout."""
     import uvicorn
 
-    from amc_reports.amc.sandbox.app import create_app
+    from amc_reports.local.sandbox.app import create_app
 
     state_dir = Path(state_dir).resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
 
-    lock_fh = open(state_dir / SERVER_LOCK_FILE, "a+")  # noqa: SIM115 - held for the whole run
-    try:
-        fcntl.flock(lock_fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        info = read_runtime_info(state_dir) or {}
-        log.error(
-            "another sandbox already serves %s (pid %s, %s); not starting a second one",
-            state_dir,
-            info.get("pid", "?"),
-            info.get("url", "?"),
-        )
-        lock_fh.close()
-        return EXIT_LOCKED
-
-    try:
+    with contextlib.ExitStack() as serving:
+        try:  # held for the whole run: two servers never share a state dir
+            serving.enter_context(exclusive_lock(state_dir / SERVER_LOCK_FILE, timeout=0))
+        except LockTimeout:
+            info = read_runtime_info(state_dir) or {}
+            log.error(
+                "another sandbox already serves %s (pid %s, %s); not starting a second one",
+                state_dir,
+                info.get("pid", "?"),
+                info.get("url", "?"),
+            )
+            return EXIT_LOCKED
         try:
             base_config = load_base_config(state_dir, config_file, overrides)
         except (ConfigError, OSError) as exc:
@@ -185,7 +182,3 @@ def serve(
                     (state_dir / PID_FILE).unlink()
             log.info("AMC sandbox on %s stopped", url)
         return EXIT_OK
-    finally:
-        with contextlib.suppress(OSError):
-            fcntl.flock(lock_fh.fileno(), fcntl.LOCK_UN)
-        lock_fh.close()

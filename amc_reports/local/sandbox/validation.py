@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from amc_reports.amc.sandbox import synth
+from amc_reports.local.sandbox import synth
 
 RETENTION_MONTHS = 13
 MAX_TIMEOUT_SECONDS = 86400

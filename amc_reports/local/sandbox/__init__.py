@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from amc_reports.amc.models import AmcClientConfig, AmcCredentials
-from amc_reports.amc.sandbox.constants import (
+from amc_reports.local.sandbox.constants import (
     DEFAULT_HOST,
     DEFAULT_PORT,
     SANDBOX_ADVERTISER_ID,
@@ -21,7 +21,7 @@ from amc_reports.amc.sandbox.constants import (
     SANDBOX_REFRESH_TOKEN,
     TOKEN_PATH,
 )
-from amc_reports.amc.sandbox.launcher import (
+from amc_reports.local.sandbox.launcher import (
     SandboxError,
     ensure_sandbox,
     sandbox_health,

@@ -23,9 +23,9 @@ import psycopg
 import requests
 import yaml
 
-from amc_reports.amc.sandbox import ensure_sandbox, stop_sandbox
+from amc_reports.local.postgres import EmbeddedPostgres
+from amc_reports.local.sandbox import ensure_sandbox, stop_sandbox
 from amc_reports.paths import PROJECT_ROOT
-from amc_reports.warehouse.embedded import EmbeddedPostgres
 
 BIN = Path(sys.executable).parent
 

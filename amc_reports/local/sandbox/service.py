@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from amc_reports.amc.sandbox import results
-from amc_reports.amc.sandbox.constants import (
+from amc_reports.local.sandbox import results
+from amc_reports.local.sandbox.constants import (
     DB_FILE,
     RESULTS_DIR,
     SANDBOX_ADVERTISER_ID,
@@ -24,10 +24,10 @@ from amc_reports.amc.sandbox.constants import (
     SANDBOX_MARKETPLACE_ID,
     SANDBOX_REFRESH_TOKEN,
 )
-from amc_reports.amc.sandbox.faults import Faults
-from amc_reports.amc.sandbox.lifecycle import Scheduler, max_concurrency
-from amc_reports.amc.sandbox.state import Execution, Store
-from amc_reports.amc.sandbox.validation import (
+from amc_reports.local.sandbox.faults import Faults
+from amc_reports.local.sandbox.lifecycle import Scheduler, max_concurrency
+from amc_reports.local.sandbox.state import Execution, Store
+from amc_reports.local.sandbox.validation import (
     DEFAULT_TIMEOUT_SECONDS,
     MAX_TIMEOUT_SECONDS,
     ApiError,

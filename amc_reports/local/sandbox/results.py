@@ -24,8 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
-from amc_reports.amc.sandbox import synth
-from amc_reports.amc.sandbox.state import Execution
+from amc_reports.local.sandbox import synth
+from amc_reports.local.sandbox.state import Execution
 
 PART_RE = re.compile(r"^part-(\d{5})\.csv$")
 _DATE_FMT = "%Y%m%dT%H%M%SZ"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from amc_reports.amc.sandbox.lifecycle import compute_schedule, max_concurrency
-from amc_reports.amc.sandbox.state import Execution
+from amc_reports.local.sandbox.lifecycle import compute_schedule, max_concurrency
+from amc_reports.local.sandbox.state import Execution
 from amc_reports_tests.amc_tests.helpers import INSTANCE, create
 
 

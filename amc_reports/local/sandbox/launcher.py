@@ -9,15 +9,13 @@ The server also holds a lock of its own, so two servers can never share a state 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import ipaddress
 import logging
 import os
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,7 +23,15 @@ from urllib.parse import urlsplit
 import requests
 
 from amc_reports.amc.redact import redact_text
-from amc_reports.amc.sandbox.constants import (
+from amc_reports.local.process import (
+    LockTimeout,
+    command_line,
+    exclusive_lock,
+    is_alive,
+    spawn_detached,
+    terminate,
+)
+from amc_reports.local.sandbox.constants import (
     DEFAULT_HOST,
     DEFAULT_PORT,
     HEALTH_PATH,
@@ -36,24 +42,13 @@ from amc_reports.amc.sandbox.constants import (
     SERVICE_NAME,
 )
 
-log = logging.getLogger("amc_reports.amc.sandbox")
+log = logging.getLogger("amc_reports.local.sandbox")
 
-ENV_URL = "AMC_REPORTS_SANDBOX_URL"
-ENV_IDLE_TIMEOUT = "AMC_REPORTS_SANDBOX_IDLE_TIMEOUT"
 DEFAULT_IDLE_TIMEOUT = 4 * 3600.0  # a background sandbox nobody talks to for 4 h stops
-LOG_ROTATE_BYTES = 20 * 1024 * 1024
-
-_children: dict[int, subprocess.Popen] = {}
 
 
 class SandboxError(RuntimeError):
     """The sandbox could not be found or started."""
-
-
-def default_state_dir() -> Path:
-    from amc_reports import paths
-
-    return paths.state_dir() / "sandbox"
 
 
 def sandbox_health(base_url: str, *, timeout: float = 2.0) -> dict[str, Any] | None:
@@ -74,31 +69,9 @@ def sandbox_health(base_url: str, *, timeout: float = 2.0) -> dict[str, Any] | N
 
 
 def read_runtime_info(state_dir: Path) -> dict[str, Any] | None:
-    from amc_reports.amc.sandbox.server import read_runtime_info as _read
+    from amc_reports.local.sandbox.server import read_runtime_info as _read
 
     return _read(state_dir)
-
-
-@contextlib.contextmanager
-def _launch_lock(state_dir: Path, timeout: float) -> Iterator[None]:
-    path = state_dir / LAUNCH_LOCK_FILE
-    with open(path, "a+") as fh:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SandboxError(
-                        f"timed out after {timeout:.0f}s waiting for {path} (another process is "
-                        "starting the sandbox)"
-                    ) from None
-                time.sleep(0.05)  # lock polling, not synchronisation by sleeping
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def _is_loopback(host: str | None) -> bool:
@@ -110,12 +83,6 @@ def _is_loopback(host: str | None) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def _rotate_log(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        if path.stat().st_size > LOG_ROTATE_BYTES:
-            os.replace(path, path.with_name(path.name + ".1"))
 
 
 def _log_tail(path: Path, lines: int = 15) -> str:
@@ -138,11 +105,10 @@ def _start_process(
     from amc_reports.paths import PROJECT_ROOT
 
     log_path = state_dir / LOG_FILE
-    _rotate_log(log_path)
     cmd = [
         sys.executable,
         "-m",
-        "amc_reports.amc.sandbox",
+        "amc_reports.local.sandbox",
         "--host",
         host,
         "--port",
@@ -159,68 +125,57 @@ def _start_process(
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p
     )
-    env.pop(ENV_URL, None)
-    with open(log_path, "ab") as logf:
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=logf,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-            cwd=str(state_dir),
-            env=env,
-        )
-    _children[proc.pid] = proc
+    proc = spawn_detached(cmd, log_path=log_path, cwd=state_dir, env=env)
     log.info("started AMC sandbox process %d on %s:%s (log %s)", proc.pid, host, port, log_path)
     return proc
 
 
 def ensure_sandbox(
     *,
+    state_dir: Path,
+    url: str | None = None,
     host: str = DEFAULT_HOST,
     port: int = DEFAULT_PORT,
-    state_dir: Path | None = None,
     startup_timeout: float = 30,
     config_file: Path | None = None,
-    idle_timeout: float | None = None,
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
     extra_args: Sequence[str] = (),
-    use_env: bool | None = None,
 ) -> str:
     """Return the base URL of a healthy sandbox, starting one in the background if needed.
 
-    ``AMC_REPORTS_SANDBOX_URL`` is the default address: when set, and unless the caller chose a
-    port or a state dir (or passed ``use_env=False``), that URL is used as is when healthy (and a
-    sandbox is started there when it is a loopback address). ``port=0`` picks a free port.
-    The started server is detached (own session), logs to ``<state_dir>/sandbox.log`` and
-    stops after ``idle_timeout`` seconds without requests (default 4 h, env
-    ``AMC_REPORTS_SANDBOX_IDLE_TIMEOUT``; 0 = never).
+    With `url`: use the sandbox there, or start one there (a loopback address with a port).
+    Otherwise the sandbox of `state_dir` (found by its runtime file), or a new one on `host` and
+    `port` (`port=0` picks a free port). The started server is detached (own session), logs to
+    `<state_dir>/sandbox.log` and stops after `idle_timeout` seconds without requests (0: never).
     """
-    if use_env is None:
-        use_env = port == DEFAULT_PORT and state_dir is None
-    if use_env and os.environ.get(ENV_URL):
-        env_url = os.environ[ENV_URL].rstrip("/")
-        if sandbox_health(env_url):
-            return env_url
-        parts = urlsplit(env_url)
+    if url:
+        url = url.rstrip("/")
+        if sandbox_health(url):
+            return url
+        parts = urlsplit(url)
         if not _is_loopback(parts.hostname) or parts.port is None:
             raise SandboxError(
-                f"{ENV_URL}={env_url} does not answer a sandbox health check and is not a "
-                "loopback address with a port where one could be started"
+                f"no sandbox answers at {url}, and it is not a loopback address with a port where "
+                "one could be started"
             )
         host, port = parts.hostname or host, parts.port
     if not _is_loopback(host):
         raise SandboxError(f"the sandbox only listens on loopback addresses, not {host!r}")
-    state_dir = Path(state_dir) if state_dir is not None else default_state_dir()
-    state_dir = state_dir.resolve()
+    state_dir = Path(state_dir).resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
-    if idle_timeout is None:
-        idle_timeout = float(os.environ.get(ENV_IDLE_TIMEOUT) or DEFAULT_IDLE_TIMEOUT)
     url = f"http://{host}:{port}" if ":" not in host else f"http://[{host}]:{port}"
     if port and sandbox_health(url):
         return url
 
-    with _launch_lock(state_dir, timeout=startup_timeout + 30):
+    with contextlib.ExitStack() as launching:
+        lock_path = state_dir / LAUNCH_LOCK_FILE
+        try:
+            launching.enter_context(exclusive_lock(lock_path, timeout=startup_timeout + 30))
+        except LockTimeout as exc:
+            raise SandboxError(
+                f"timed out after {exc.timeout:.0f}s waiting for {lock_path} (another process is "
+                "starting the sandbox)"
+            ) from None
         if port and sandbox_health(url):
             return url
         info = read_runtime_info(state_dir)
@@ -257,13 +212,12 @@ def ensure_sandbox(
                     return candidate
             rc = proc.poll()
             if rc is not None:
-                _children.pop(proc.pid, None)
                 raise SandboxError(
                     f"the AMC sandbox exited with code {rc} while starting on {host}:{port}; "
                     f"last lines of {state_dir / LOG_FILE}:\n{_log_tail(state_dir / LOG_FILE)}"
                 )
             if time.monotonic() > deadline:
-                _terminate(proc.pid, timeout=5)
+                terminate(proc.pid, timeout=5)
                 raise SandboxError(
                     f"the AMC sandbox did not become healthy within {startup_timeout:.0f}s; last "
                     f"lines of {state_dir / LOG_FILE}:\n{_log_tail(state_dir / LOG_FILE)}"
@@ -271,75 +225,30 @@ def ensure_sandbox(
             time.sleep(0.1)  # polling the health check with a deadline
 
 
-def _reap(pid: int) -> bool:
-    """True if ``pid`` was our child and has exited (now reaped)."""
-    proc = _children.get(pid)
-    if proc is not None:
-        if proc.poll() is not None:
-            _children.pop(pid, None)
-            return True
-        return False
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return False
-    return done == pid
-
-
-def _alive(pid: int) -> bool:
-    if _reap(pid):
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
-            state = fh.read().rsplit(")", 1)[-1].split()[0]
-        return state != "Z"
-    except (OSError, IndexError):
-        return True
+# Module names a sandbox process runs as (the second: started before the sandbox moved to local/).
+SANDBOX_MODULES = ("amc_reports.local.sandbox", "amc_reports.amc.sandbox")
 
 
 def _is_sandbox_process(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            cmdline = fh.read().replace(b"\0", b" ")
-    except OSError:
-        return _alive(pid)  # no /proc: trust the pid file
-    return b"amc_reports.amc.sandbox" in cmdline or (
-        b"amc-reports" in cmdline and b"sandbox" in cmdline
+    cmdline = command_line(pid)
+    if cmdline is None:
+        return is_alive(pid)  # cannot read its command line: trust the pid file
+    return any(module in cmdline for module in SANDBOX_MODULES) or (
+        "amc-reports" in cmdline and "sandbox" in cmdline
     )
 
 
-def _terminate(pid: int, *, timeout: float) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while _alive(pid):
-        if time.monotonic() > deadline:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            kill_deadline = time.monotonic() + 5
-            while _alive(pid) and time.monotonic() < kill_deadline:
-                time.sleep(0.05)
-            break
-        time.sleep(0.05)  # waiting for the process to exit, with a deadline
-
-
-def stop_sandbox(state_dir: Path | None = None, *, timeout: float = 15) -> bool:
+def stop_sandbox(state_dir: Path, *, timeout: float = 15) -> bool:
     """Stop the sandbox serving ``state_dir`` (SIGTERM, then SIGKILL). True if one was stopped."""
-    state_dir = (Path(state_dir) if state_dir is not None else default_state_dir()).resolve()
+    state_dir = Path(state_dir).resolve()
     info = read_runtime_info(state_dir) or {}
     pid = info.get("pid")
     if not pid:
         with contextlib.suppress(OSError, ValueError):
             pid = int((state_dir / PID_FILE).read_text().strip())
     stopped = False
-    if isinstance(pid, int) and pid > 0 and _alive(pid) and _is_sandbox_process(pid):
-        _terminate(pid, timeout=timeout)
+    if isinstance(pid, int) and pid > 0 and is_alive(pid) and _is_sandbox_process(pid):
+        terminate(pid, timeout=timeout)
         stopped = True
         log.info("stopped AMC sandbox process %d (%s)", pid, state_dir)
     current = read_runtime_info(state_dir)

@@ -1,9 +1,9 @@
 """The embedded PostgreSQL (pgserver), shared safely by every process of the project.
 
-Used when `AMC_REPORTS_DATABASE_URL` is unset. One server per data folder: `AMC_REPORTS_PGDATA`,
-else `state_dir()/postgres`. It listens on a unix socket only (in the data folder, or pgserver's
-runtime folder when that path is too long); `uri()` returns a libpq URI such as
-`postgresql://postgres:@/postgres?host=/path/to/socket-dir`.
+Used when `AMC_REPORTS_DATABASE_URL` is unset. One server per data folder (`amc_reports.environment`
+chooses it: `AMC_REPORTS_PGDATA`, else `<home>/postgres`). It listens on a unix socket only (in
+the data folder, or pgserver's runtime folder when that path is too long); `uri()` returns a libpq
+URI such as `postgresql://postgres:@/postgres?host=/path/to/socket-dir`.
 
 How it is shared (and why not pgserver's own `cleanup_mode`):
 
@@ -20,7 +20,7 @@ How it is shared (and why not pgserver's own `cleanup_mode`):
   holder.
 - A process releases its hold at exit (`atexit`; a forked child registers itself on first use). A
   process that exits never stops the server itself. When the last live holder is gone, a small
-  detached reaper (`python -m amc_reports.warehouse.embedded reap ...`) waits
+  detached reaper (`python -m amc_reports.local.postgres reap ...`) waits
   `AMC_REPORTS_PG_IDLE_SECONDS` (default 300; negative or `never` = keep running) and then, under
   the lock, stops the server with `pg_ctl stop -m fast` only if there is still no live holder and no
   client connection at all (pg_stat_activity), else it waits again. Dead holders are pruned whenever
@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -44,14 +43,11 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from amc_reports.paths import state_dir
+from amc_reports.local.process import IdleClock, ProcessRef, exclusive_lock, spawn_detached
 
-PGDATA_ENV = "AMC_REPORTS_PGDATA"
-IDLE_ENV = "AMC_REPORTS_PG_IDLE_SECONDS"
 DEFAULT_IDLE_SECONDS = 300.0
 
 _log = logging.getLogger(__name__)
@@ -66,50 +62,14 @@ def _pgserver() -> Any:
     return pgserver
 
 
-def idle_seconds_from_env() -> float:
-    """`AMC_REPORTS_PG_IDLE_SECONDS` (negative = never stop when idle)."""
-    raw = os.environ.get(IDLE_ENV, "").strip().lower()
-    if not raw:
-        return DEFAULT_IDLE_SECONDS
-    if raw in {"never", "inf", "infinity", "off"}:
-        return -1.0
-    try:
-        return float(raw)
-    except ValueError:
-        _log.warning("%s=%r is not a number; using %s", IDLE_ENV, raw, DEFAULT_IDLE_SECONDS)
-        return DEFAULT_IDLE_SECONDS
-
-
-def default_pgdata() -> Path:
-    configured = os.environ.get(PGDATA_ENV, "").strip()
-    return Path(configured).expanduser() if configured else state_dir() / "postgres"
-
-
-def _process_start_time(pid: int) -> float | None:
-    import psutil
-
-    try:
-        process = psutil.Process(pid)
-        if process.status() == psutil.STATUS_ZOMBIE:
-            return None
-        return process.create_time()
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return None
-
-
-def _is_alive(pid: int, started: float) -> bool:
-    actual = _process_start_time(pid)
-    return actual is not None and abs(actual - started) < 0.5
-
-
 class EmbeddedPostgres:
     """One pgserver data folder, shared by processes (see the module docstring)."""
 
-    def __init__(self, pgdata: Path | str, *, idle_stop_seconds: float | None = None) -> None:
+    def __init__(
+        self, pgdata: Path | str, *, idle_stop_seconds: float = DEFAULT_IDLE_SECONDS
+    ) -> None:
         self.pgdata = Path(pgdata).expanduser().absolute()
-        self.idle_stop_seconds = (
-            idle_seconds_from_env() if idle_stop_seconds is None else idle_stop_seconds
-        )
+        self.idle_stop_seconds = idle_stop_seconds
         base = self.pgdata.parent / self.pgdata.name
         self.lock_path = base.with_name(base.name + ".lock")
         self.holders_path = base.with_name(base.name + ".holders.json")
@@ -122,37 +82,28 @@ class EmbeddedPostgres:
 
     # -- locking and bookkeeping ---------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_path, os.O_CREAT | os.O_RDWR, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            with contextlib.suppress(OSError):
-                fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
-
     def _read_state(self) -> dict[str, Any]:
         try:
             state = json.loads(self.holders_path.read_text())
         except (FileNotFoundError, ValueError):
             state = {}
-        holders = [
-            (int(pid), float(started))
-            for pid, started in state.get("holders", [])
-            if _is_alive(int(pid), float(started))
-        ]
+        holders = [ProcessRef(int(pid), float(when)) for pid, when in state.get("holders", [])]
+        reaper = state.get("reaper")
         return {
-            "holders": holders,
+            "holders": [holder for holder in holders if holder.is_alive()],
             "last_release": float(state.get("last_release", 0.0)),
-            "reaper": state.get("reaper"),
+            "reaper": ProcessRef(int(reaper[0]), float(reaper[1])) if reaper else None,
         }
 
     def _write_state(self, state: dict[str, Any]) -> None:
+        reaper = state.get("reaper")
+        data = {
+            "holders": [(holder.pid, holder.started) for holder in state["holders"]],
+            "last_release": state["last_release"],
+            "reaper": (reaper.pid, reaper.started) if reaper else None,
+        }
         tmp = self.holders_path.with_name(self.holders_path.name + f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(state))
+        tmp.write_text(json.dumps(data))
         os.replace(tmp, self.holders_path)
 
     # -- the server ----------------------------------------------------------------------------
@@ -174,12 +125,11 @@ class EmbeddedPostgres:
         with self._thread_lock:
             if self._uri and self._registered_pid == pid and self.is_running():
                 return self._uri
-            with self._locked():
+            with exclusive_lock(self.lock_path):
                 uri = self._start_locked()
                 state = self._read_state()
-                me = _process_start_time(pid) or time.time()
-                if all(holder != pid for holder, _ in state["holders"]):
-                    state["holders"].append((pid, me))
+                if all(holder.pid != pid for holder in state["holders"]):
+                    state["holders"].append(ProcessRef.of(pid))
                 self._write_state(state)
             self._uri, self._registered_pid = uri, pid
             if self._atexit_pid != pid:
@@ -208,61 +158,54 @@ class EmbeddedPostgres:
     def release(self) -> None:
         """This process no longer needs the server; the last holder hands it to the idle reaper."""
         pid = os.getpid()
-        with self._locked():
+        with exclusive_lock(self.lock_path):
             state = self._read_state()
-            state["holders"] = [(p, s) for p, s in state["holders"] if p != pid]
+            state["holders"] = [holder for holder in state["holders"] if holder.pid != pid]
             state["last_release"] = time.time()
             if not state["holders"] and self.idle_stop_seconds >= 0:
                 reaper = state.get("reaper")
-                if not (reaper and _is_alive(int(reaper[0]), float(reaper[1]))):
+                if not (reaper and reaper.is_alive()):
                     state["reaper"] = self._spawn_reaper()
             self._write_state(state)
         self._registered_pid = None
         self._uri = None
 
-    def _spawn_reaper(self) -> tuple[int, float] | None:
+    def _spawn_reaper(self) -> ProcessRef | None:
         command = [
             sys.executable,
             "-m",
-            "amc_reports.warehouse.embedded",
+            "amc_reports.local.postgres",
             "reap",
             str(self.pgdata),
             str(self.idle_stop_seconds),
         ]
         try:
-            with open(self.reaper_log_path, "ab") as log:
-                process = subprocess.Popen(
-                    command,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    close_fds=True,
-                )
+            process = spawn_detached(command, log_path=self.reaper_log_path)
         except OSError as exc:
             _log.warning("could not start the idle reaper of %s: %s", self.pgdata, exc)
             return None
-        return (process.pid, _process_start_time(process.pid) or time.time())
+        return ProcessRef.of(process.pid)
 
     def reap(self, *, poll_seconds: float = 60.0) -> str:
         """Wait until idle, then stop the server (what the detached reaper runs)."""
         while True:
-            with self._locked():
+            with exclusive_lock(self.lock_path):
                 state = self._read_state()
                 if state["holders"]:
                     return "in use"
                 if not self.is_running():
                     return "not running"
                 now = time.time()
-                due = state["last_release"] + max(self.idle_stop_seconds, 0.0)
-                if now >= due:
+                idle = IdleClock(max(self.idle_stop_seconds, 0.0), state["last_release"])
+                wait = idle.next_check(now, shortest=0.1, longest=poll_seconds)
+                if idle.is_due(now):
                     connections = self._client_connections()
                     if connections == 0:
                         self._stop_locked()
                         return "stopped"
                     _log.info("%d client connection(s) still open; waiting", connections)
-                    due = now + max(self.idle_stop_seconds, 5.0)
-            time.sleep(min(max(due - time.time(), 0.1), poll_seconds))
+                    wait = min(max(self.idle_stop_seconds, 5.0), poll_seconds)
+            time.sleep(wait)
 
     def _client_connections(self) -> int:
         import psycopg
@@ -306,7 +249,7 @@ class EmbeddedPostgres:
 
     def stop(self) -> bool:
         """Stop the server now (ends open connections). True when it was running."""
-        with self._locked():
+        with exclusive_lock(self.lock_path):
             stopped = self._stop_locked()
         self._uri = None
         return stopped
@@ -314,14 +257,14 @@ class EmbeddedPostgres:
     def status(self) -> dict[str, Any]:
         info = self._postmaster()
         running = bool(info is not None and info.is_running())
-        with self._locked():
+        with exclusive_lock(self.lock_path):
             state = self._read_state()
         return {
             "pgdata": str(self.pgdata),
             "running": running,
             "pid": info.pid if running else None,
             "uri": info.get_uri() if running else None,
-            "holders": [pid for pid, _ in state["holders"]],
+            "holders": [holder.pid for holder in state["holders"]],
             "idle_stop_seconds": self.idle_stop_seconds,
             "log": str(self.log_path),
         }
@@ -331,18 +274,20 @@ _servers: dict[Path, EmbeddedPostgres] = {}
 _servers_lock = threading.Lock()
 
 
-def default_server() -> EmbeddedPostgres:
-    """The server of `AMC_REPORTS_PGDATA` (or `state_dir()/postgres`); one object per folder."""
-    pgdata = default_pgdata().absolute()
+def embedded_server(
+    pgdata: Path, idle_stop_seconds: float = DEFAULT_IDLE_SECONDS
+) -> EmbeddedPostgres:
+    """The process's one `EmbeddedPostgres` object for a data folder."""
+    path = Path(pgdata).expanduser().absolute()
     with _servers_lock:
-        server = _servers.get(pgdata)
+        server = _servers.get(path)
         if server is None:
-            server = _servers[pgdata] = EmbeddedPostgres(pgdata)
+            server = _servers[path] = EmbeddedPostgres(path, idle_stop_seconds=idle_stop_seconds)
         return server
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m amc_reports.warehouse.embedded")
+    parser = argparse.ArgumentParser(prog="python -m amc_reports.local.postgres")
     sub = parser.add_subparsers(dest="command", required=True)
     reap = sub.add_parser(
         "reap", help="stop the server once idle (run detached by the last holder)"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass
 
-from amc_reports.amc.sandbox.state import Execution, Store
+from amc_reports.local.sandbox.state import Execution, Store
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import requests
 
-from amc_reports.amc.sandbox import cli as sandbox_cli
-from amc_reports.amc.sandbox import ensure_sandbox, sandbox_health, stop_sandbox
+from amc_reports.environment import build_amc_resource, resolved
+from amc_reports.local.sandbox import cli as sandbox_cli
+from amc_reports.local.sandbox import ensure_sandbox, sandbox_health, stop_sandbox
 from amc_reports_tests.amc_tests.helpers import (
     INSTANCE,
     create,
@@ -65,7 +66,7 @@ def test_state_survives_a_restart(tmp_path):
 
 
 def _ensure(state_dir: str) -> tuple[str, int]:
-    url = ensure_sandbox(port=0, state_dir=Path(state_dir), startup_timeout=60, use_env=False)
+    url = ensure_sandbox(port=0, state_dir=Path(state_dir), startup_timeout=60)
     return url, sandbox_health(url)["pid"]
 
 
@@ -78,14 +79,14 @@ def test_concurrent_ensure_starts_one_sandbox(tmp_path):
         assert len(set(results)) == 1, results
         url, pid = results[0]
         # A later caller finds it again (health check), without starting anything.
-        assert ensure_sandbox(port=0, state_dir=state_dir, use_env=False) == url
+        assert ensure_sandbox(port=0, state_dir=state_dir) == url
         assert sandbox_health(url)["pid"] == pid
         # The server refuses a second server on the same state dir.
         proc = subprocess.run(
             [
                 sys.executable,
                 "-m",
-                "amc_reports.amc.sandbox",
+                "amc_reports.local.sandbox",
                 "--port",
                 "0",
                 "--state-dir",
@@ -102,17 +103,20 @@ def test_concurrent_ensure_starts_one_sandbox(tmp_path):
     assert stop_sandbox(state_dir) is False
 
 
-def test_ensure_sandbox_honours_the_env_url(sandbox_env, tmp_path):
-    assert ensure_sandbox() == sandbox_env.base_url  # the product's default call
+def test_the_product_uses_the_sandbox_at_the_env_url(sandbox_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("AMC_REPORTS_HOME", str(tmp_path / "home"))
+    resource = resolved(build_amc_resource())  # what the definitions and commands build
+    assert resource.base_url() == sandbox_env.base_url
     unused = tmp_path / "unused"
-    assert ensure_sandbox(state_dir=unused, use_env=True) == sandbox_env.base_url
+    assert ensure_sandbox(state_dir=unused, url=sandbox_env.base_url) == sandbox_env.base_url
     assert not (unused / "sandbox.log").exists()
+    assert not (tmp_path / "home" / "sandbox" / "sandbox.log").exists()
 
 
 def test_cli_registers_the_sandbox_subcommand(tmp_path):
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command", required=True)
-    sandbox_cli.register(sub)
+    sandbox_cli.register(sub, default_state_dir=tmp_path / "default")
     args = parser.parse_args(
         [
             "sandbox",
@@ -141,7 +145,7 @@ def test_bad_config_file_stops_startup_with_a_clear_message(tmp_path):
         [
             sys.executable,
             "-m",
-            "amc_reports.amc.sandbox",
+            "amc_reports.local.sandbox",
             "--port",
             "0",
             "--state-dir",

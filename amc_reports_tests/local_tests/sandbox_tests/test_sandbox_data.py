@@ -7,8 +7,12 @@ from datetime import date, timedelta
 import pytest
 import requests
 
-from amc_reports.amc.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_REFRESH_TOKEN
-from amc_reports.amc.sandbox.synth import (
+from amc_reports.local.sandbox import (
+    SANDBOX_CLIENT_ID,
+    SANDBOX_CLIENT_SECRET,
+    SANDBOX_REFRESH_TOKEN,
+)
+from amc_reports.local.sandbox.synth import (
     DEFAULT_COLUMNS,
     ResultSpec,
     custom_parameters,

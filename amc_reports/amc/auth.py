@@ -1,0 +1,141 @@
+"""Login with Amazon: access tokens for one set of credentials, cached, refreshed before expiry.
+
+The refresh (``POST`` of the refresh token to the LwA token URL) goes through the client's request
+engine, so 429, 5xx and connection errors are retried within the caller's deadline like any other
+call; any other answer is :class:`AmcAuthError` at once (bad client id, secret or refresh token).
+Tokens are registered as secrets the moment they arrive, so no log line or error can show them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from urllib.parse import urlsplit
+
+import requests
+
+from amc_reports.amc.errors import AmcAuthError
+from amc_reports.amc.http import error_message_of, request_id_of
+from amc_reports.amc.models import AmcCredentials
+from amc_reports.amc.redact import register_secret
+from amc_reports.amc.retry import RequestEngine, RetryRule
+
+log = logging.getLogger("amc_reports.amc.client")
+
+# 429 and 5xx are worth another attempt; a refresh can be sent twice without harm.
+LWA_TOKEN_RULE = RetryRule()
+
+DEFAULT_EXPIRES_IN = 3600.0
+
+
+class LwaTokenProvider:
+    """The LwA access token of one set of credentials, shared by all threads of one client.
+
+    :meth:`get` returns the cached token until ``refresh_margin_seconds`` (at most a quarter of
+    the token's life) before it expires, then fetches a new one. :meth:`invalidate` drops a token
+    the API refused (401), so that the next :meth:`get` fetches a fresh one.
+    """
+
+    def __init__(
+        self,
+        *,
+        token_url: str,
+        credentials: AmcCredentials,
+        session: requests.Session,
+        engine: RequestEngine,
+        timeout: tuple[float, float],
+        user_agent: str,
+        refresh_margin_seconds: float = 60,
+    ) -> None:
+        self.token_url = token_url
+        self.refresh_margin_seconds = refresh_margin_seconds
+        self._credentials = credentials
+        self._engine = engine
+        self._headers = {"Accept": "application/json", "User-Agent": user_agent}
+        self._session = session
+        self._timeout = timeout
+        self._token_path = urlsplit(token_url).path or "/"
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._refresh_at = 0.0  # monotonic
+        self.refresh_count = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"LwaTokenProvider(token_url={self.token_url!r}, "
+            f"client_id={self._credentials.client_id!r}, refreshes={self.refresh_count})"
+        )
+
+    def get(self, deadline: float) -> str:
+        """A valid access token; fetching one may retry until ``deadline`` (monotonic)."""
+        with self._lock:
+            now = time.monotonic()
+            if self._token is not None and now < self._refresh_at:
+                return self._token
+            token, expires_in = self._fetch(deadline)
+            margin = min(self.refresh_margin_seconds, expires_in / 4.0)
+            self._token = token
+            self._refresh_at = now + max(0.0, expires_in - margin)
+            self.refresh_count += 1
+            return token
+
+    def invalidate(self, token: str | None) -> None:
+        """Forget ``token`` (if it is still the cached one; ``None``: whatever is cached)."""
+        with self._lock:
+            if token is None or token == self._token:
+                self._token = None
+                self._refresh_at = 0.0
+
+    def _post(self) -> requests.Response:
+        creds = self._credentials
+        form = {
+            "grant_type": "refresh_token",
+            "refresh_token": creds.refresh_token,
+            "client_id": creds.client_id,
+            "client_secret": creds.client_secret,
+        }
+        return self._session.post(
+            self.token_url, data=form, headers=self._headers, timeout=self._timeout
+        )
+
+    def _fetch(self, deadline: float) -> tuple[str, float]:
+        resp = self._engine.send(
+            self._post,
+            rule=LWA_TOKEN_RULE,
+            deadline=deadline,
+            method="POST",
+            path=self._token_path,
+            label="LwA token refresh",
+        )
+        status = resp.status_code
+        if status != 200:
+            message, code = error_message_of(resp)
+            raise AmcAuthError(
+                status,
+                f"Login with Amazon refused the token refresh: {message}",
+                request_id=request_id_of(resp),
+                method="POST",
+                path=self._token_path,
+                code=code,
+            )
+        try:
+            data = resp.json()
+        except ValueError:
+            data = None
+        token = data.get("access_token") if isinstance(data, dict) else None
+        if not isinstance(token, str) or not token:
+            raise AmcAuthError(
+                status,
+                "token endpoint answered 200 without an access_token",
+                request_id=request_id_of(resp),
+                method="POST",
+                path=self._token_path,
+            )
+        register_secret(token)
+        try:
+            expires_in = float(data.get("expires_in") or DEFAULT_EXPIRES_IN)
+        except (TypeError, ValueError):
+            expires_in = DEFAULT_EXPIRES_IN
+        log.debug("obtained an LwA access token (expires in %.0fs)", expires_in)
+        return token, max(1.0, expires_in)
