@@ -33,7 +33,7 @@ from amc_reports.collection.outcome import (
     WeekOutcome,
 )
 from amc_reports.collection.policies import PollPolicy, RejectionPolicy
-from amc_reports.config import InstanceConfig, ReportConfig
+from amc_reports.config import InstanceConfig, ReportConfig, resolve_parameters
 from amc_reports.warehouse import (
     ExecutionState,
     LoadResult,
@@ -100,6 +100,15 @@ class WeekCollector:
 
     def is_final(self, week_start: date) -> bool:
         return self._clock() >= self.final_at(week_start)
+
+    def parameters(self, week_start: date) -> dict[str, Any]:
+        """The report's parameter values for this instance and week (templates filled in)."""
+        window = self.window(week_start)
+        return resolve_parameters(self.report, self.instance, window.week_start, window.week_end)
+
+    def fingerprint(self, week_start: date) -> str:
+        """What AMC runs for this instance and week: the key to resume or adopt an execution."""
+        return self.report.fingerprint_for(self.parameters(week_start))
 
     @property
     def load_options(self) -> LoadOptions:
@@ -303,7 +312,7 @@ class WeekCollector:
 
     def _resume_or_submit(self, window: WeekWindow, run_id: str) -> tuple[uuid.UUID, str, bool]:
         key = self.key(window.week_start)
-        existing = self.life.resumable_execution(key, self.report.query_fingerprint)
+        existing = self.life.resumable_execution(key, self.fingerprint(window.week_start))
         if existing is not None and existing.amc_execution_id:
             self.log.info(
                 f"Resuming AMC execution {existing.amc_execution_id} (execution_id "
@@ -319,6 +328,7 @@ class WeekCollector:
     def _submit(self, window: WeekWindow, run_id: str) -> tuple[uuid.UUID, str]:
         report = self.report
         final_at = self.final_at(window.week_start)
+        parameters = self.parameters(window.week_start)
         execution_id = self.life.record_submission(
             self.key(window.week_start),
             Submission(
@@ -326,8 +336,8 @@ class WeekCollector:
                 time_window_start=window.amc_start,
                 time_window_end=window.amc_end,
                 time_zone=window.time_zone,
-                sql_hash=report.query_fingerprint,
-                parameters=dict(report.parameters),
+                sql_hash=report.fingerprint_for(parameters),
+                parameters=parameters,
                 final_at=final_at,
                 provisional=self._clock() < final_at,
             ),
@@ -341,7 +351,7 @@ class WeekCollector:
                 time_window_start=window.amc_start,
                 time_window_end=window.amc_end,
                 time_zone=window.time_zone,
-                parameter_values=dict(report.parameters) or None,
+                parameter_values=parameters or None,
                 ignore_data_gaps=report.ignore_data_gaps,
                 timeout_seconds=report.timeout_seconds,
             )

@@ -98,11 +98,6 @@ def test_accepted_edges_pass_dagster_definitions_validate(edges, tmp_path):
     assert "All code locations passed validation" in result.stdout + result.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fan-out (issue 13) is parsed here; the Dagster layer still builds one asset per "
-    "report from report.instance. Remove this mark when it builds one per config.targets().",
-)
 def test_agency_example_builds_definitions():
     config = load_config(PROJECT_ROOT / "examples" / "agency.yaml")
     defs = build_definitions(config, resources=build_resources({}))
