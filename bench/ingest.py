@@ -7,13 +7,14 @@ Makes a CSV of N rows shaped like an AMC result (ids, dates, timestamps, counts 
 text with commas and quotes, a boolean) in a temp folder, then, over several rounds with the order
 of the methods rotated each round, times:
 
-- `replace`: `Warehouse.replace_week_results` of the week into its report table (empty before each
-  round: a first collection), streaming the file;
-- `recollect`: the same, with the week already loaded (the old rows are deleted in the transaction);
-- `copy`: `psql \\copy` of the same file into an identical pre-created table (`CREATE TABLE ...
-  (LIKE ... INCLUDING ALL)`: same columns and types, same lineage defaults, same index, same COPY
-  options): the floor for the same work;
-- `copy_bare`: `psql \\copy` into a table of the CSV columns only (no lineage columns, no index);
+- `replace`: `Warehouse.replace_week_results` of the week into its report table (the week has no
+  rows before each round: a first collection), streaming the file: the week's partition filled,
+  measured (row count, numeric sums) and attached, the week and its version recorded;
+- `recollect`: the same, with the week already loaded: also what changed (sums before and after,
+  rows added, removed and changed by the key columns, whose cost is reported on its own as
+  `key_diff`) and the old partition moved to history;
+- `copy_bare`: `psql \\copy` into a fresh table of the CSV columns only (no lineage columns, no
+  index, emptied before each round): the floor for the same data;
 - `to_sql`: `pandas.read_csv` + `DataFrame.to_sql` (SQLAlchemy + psycopg), the naive way; by default
   only on the first `--to-sql-rounds` rounds because it is slow.
 
@@ -47,10 +48,11 @@ from psycopg import sql  # noqa: E402
 
 from amc_reports.warehouse import Submission, Warehouse, WeekKey  # noqa: E402
 from amc_reports.warehouse.connection import with_database  # noqa: E402
+from amc_reports.warehouse.identifiers import LINEAGE_COLUMNS  # noqa: E402
 
 REPORT = "bench_report"
+INSTANCE = "bench"
 WEEK = date(2024, 1, 7)
-COPY_TABLE = "bench_copy"
 BARE_TABLE = "bench_copy_bare"
 TO_SQL_TABLE = "bench_to_sql"
 PSQL = shutil.which("psql") or "/usr/bin/psql"
@@ -105,6 +107,7 @@ def generate_csv(path: Path, rows: int, seed: int = 7) -> None:
 
 def child(args: argparse.Namespace) -> int:
     started = time.perf_counter()
+    extra: dict[str, float] = {}
     if args.child in ("replace", "recollect"):
         warehouse = Warehouse(args.url)
         with open(args.csv, "rb") as stream:
@@ -119,13 +122,14 @@ def child(args: argparse.Namespace) -> int:
         seconds = time.perf_counter() - started
         rows = result.record_count
         peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    elif args.child in ("copy", "copy_bare"):
-        table = COPY_TABLE if args.child == "copy" else BARE_TABLE
+        version = warehouse.get_version(uuid.UUID(args.execution_id))
+        if version is not None and version.restatement:
+            extra["key_diff_seconds"] = version.restatement.get("key_diff_seconds") or 0.0
+    elif args.child == "copy_bare":
+        table = BARE_TABLE
         columns = ", ".join(HEADER)
         typed = ", ".join(h for h in HEADER if h not in ("campaign", "ad_product_type"))
         commands = [
-            f"SELECT set_config('amc_reports.execution_id', '{args.execution_id}', false),"
-            f" set_config('amc_reports.week_start_date', '{WEEK.isoformat()}', false)",
             f"\\copy amc_results.{table} ({columns}) FROM '{args.csv}'"
             f" WITH (FORMAT csv, HEADER true, ENCODING 'UTF8', FORCE_NULL ({typed}))",
         ]
@@ -156,7 +160,7 @@ def child(args: argparse.Namespace) -> int:
         peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     else:
         raise SystemExit(f"unknown method {args.child}")
-    print(json.dumps({"seconds": seconds, "rows": rows, "peak_rss_mb": peak_kb / 1024}))
+    print(json.dumps({"seconds": seconds, "rows": rows, "peak_rss_mb": peak_kb / 1024, **extra}))
     return 0
 
 
@@ -185,7 +189,7 @@ def measure(method: str, url: str, csv_path: Path, execution_id: uuid.UUID) -> d
 def reset(url: str, method: str, warehouse: Warehouse) -> uuid.UUID:
     """Empty the target of `method` (except for `recollect`), checkpoint, and give an execution."""
     execution_id = warehouse.life.record_submission(
-        WeekKey(REPORT, WEEK),
+        WeekKey(REPORT, INSTANCE, WEEK),
         Submission(
             amc_instance_id="bench",
             time_window_start=datetime(2024, 1, 7),
@@ -196,15 +200,20 @@ def reset(url: str, method: str, warehouse: Warehouse) -> uuid.UUID:
         ),
         run_id=None,
     )
+    warehouse.life.progress(execution_id, "SUCCEEDED")
     with psycopg.connect(url, autocommit=True) as conn:
         if method == "replace":
-            if warehouse.table_columns(REPORT):
-                table = sql.SQL(warehouse.results_table(REPORT))
-                conn.execute(sql.SQL("TRUNCATE {}").format(table))
+            # The week has no rows: drop its partition and forget its versions and row.
+            for version in warehouse.list_versions(REPORT):
+                conn.execute(
+                    sql.SQL("DROP TABLE IF EXISTS {}").format(
+                        sql.Identifier(version.table_schema, version.table_name)
+                    )
+                )
+            conn.execute("DELETE FROM week_versions WHERE report = %s", (REPORT,))
             conn.execute("DELETE FROM report_data_weeks WHERE report = %s", (REPORT,))
-        elif method in ("copy", "copy_bare"):
-            table = COPY_TABLE if method == "copy" else BARE_TABLE
-            conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier("amc_results", table)))
+        elif method == "copy_bare":
+            conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier("amc_results", BARE_TABLE)))
         elif method == "to_sql":
             conn.execute(
                 sql.SQL("DROP TABLE IF EXISTS {}").format(
@@ -224,17 +233,11 @@ def prepare(url: str, warehouse: Warehouse, csv_path: Path) -> None:
     warehouse.replace_week_results(
         REPORT, WEEK, execution_id, [head], amc_execution_id=f"bench-{execution_id.hex[:8]}"
     )
-    report_table = sql.SQL(warehouse.results_table(REPORT))
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL)").format(
-                sql.Identifier("amc_results", COPY_TABLE), report_table
-            )
-        )
         columns = [
             sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(kind))
             for name, kind in warehouse.table_columns(REPORT)
-            if name not in ("execution_id", "week_start_date")
+            if name not in LINEAGE_COLUMNS
         ]
         conn.execute(
             sql.SQL("CREATE TABLE {} ({})").format(
@@ -255,7 +258,7 @@ def main() -> int:
         help="rounds that include to_sql (default: all below 500k rows, else 2; 0 = never)",
     )
     parser.add_argument(
-        "--methods", default="replace,recollect,copy,copy_bare,to_sql", help="comma-separated"
+        "--methods", default="replace,recollect,copy_bare,to_sql", help="comma-separated"
     )
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -346,11 +349,14 @@ def summarise(samples: dict[str, list[dict]], rows: int) -> dict[str, dict]:
         summary[method] = {
             "runs": len(runs),
             "median_seconds": round(seconds, 3),
+            "median_key_diff_seconds": round(
+                statistics.median(r.get("key_diff_seconds", 0.0) for r in runs), 3
+            ),
             "rows_per_second": round(rows / seconds),
             "peak_rss_mb": round(statistics.median(r["peak_rss_mb"] for r in runs), 1),
             "all_seconds": [round(r["seconds"], 3) for r in runs],
         }
-    for reference in ("copy", "copy_bare"):
+    for reference in ("copy_bare", "replace"):
         if reference in summary:
             base = summary[reference]["rows_per_second"]
             for entry in summary.values():
@@ -360,15 +366,14 @@ def summarise(samples: dict[str, list[dict]], rows: int) -> dict[str, dict]:
 
 def print_summary(summary: dict[str, dict], rows: int) -> None:
     print(f"\nmedians over rounds, {rows:,} rows")
-    print(
-        f"{'method':<10} {'runs':>4} {'seconds':>8} {'rows/s':>11} {'vs copy':>8} "
-        f"{'vs bare':>8} {'peak RSS':>9}"
-    )
+    titles = ("method", "runs", "seconds", "rows/s", "vs copy", "vs first", "key diff", "peak RSS")
+    print("{:<10} {:>4} {:>8} {:>11} {:>8} {:>8} {:>9} {:>9}".format(*titles))
+    nan = float("nan")
     for method, s in summary.items():
         print(
             f"{method:<10} {s['runs']:>4} {s['median_seconds']:>8.2f} {s['rows_per_second']:>11,} "
-            f"{s.get('vs_copy', float('nan')):>8.2f} {s.get('vs_copy_bare', float('nan')):>8.2f} "
-            f"{s['peak_rss_mb']:>7.0f} MB"
+            f"{s.get('vs_copy_bare', nan):>8.2f} {s.get('vs_replace', nan):>8.2f} "
+            f"{s['median_key_diff_seconds']:>7.2f} s {s['peak_rss_mb']:>7.0f} MB"
         )
 
 

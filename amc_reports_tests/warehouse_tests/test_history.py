@@ -140,3 +140,14 @@ def test_history_command_lists_versions_and_compares_two(
     assert main(["history", REPORT, "2024-13-01"]) == 2
     assert main(["history", REPORT, WEEK.isoformat(), "--diff", "zzzz", str(second)]) == 2
     assert "no version" in capsys.readouterr().err
+
+
+def test_null_and_repeated_keys_are_compared_as_multisets(warehouse: Warehouse):
+    # A NULL key matches a NULL key; a repeated key makes the join ambiguous: still exact.
+    load(warehouse, [[1, None, 100, 1.0], [2, "b", 200, 2.0], [2, "b", 200, 2.0]])
+    load(warehouse, [[1, None, 110, 1.0], [2, "b", 200, 2.0], [3, "c", 300, 3.0]])
+    changes = warehouse.list_versions(REPORT, WEEK)[-1].restatement
+    assert (changes["rows_added"], changes["rows_removed"], changes["rows_changed"]) == (1, 1, 1)
+    load(warehouse, [[1, None, 110, 1.0], [2, "b", 250, 2.0], [3, "c", 300, 3.0]])
+    changes = warehouse.list_versions(REPORT, WEEK)[-1].restatement
+    assert (changes["rows_added"], changes["rows_removed"], changes["rows_changed"]) == (0, 0, 1)
