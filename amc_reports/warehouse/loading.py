@@ -35,6 +35,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import date
 from typing import IO, Any, BinaryIO
 
 import psycopg
@@ -128,63 +129,28 @@ def _parse_head(head: bytes, complete: bool) -> tuple[list[str] | None, list[lis
     return parsed[0], parsed[1:]
 
 
-def replace_week(
-    *,
-    connect: Callable[[], psycopg.Connection],
-    schema: str,
-    table: str,
-    key: WeekKey,
-    execution_id: uuid.UUID,
-    amc_execution_id: str | None,
-    source: BinaryIO | Iterable[bytes],
-    options: LoadOptions | None = None,
-) -> LoadResult:
+def replace_week(load: WeekLoad, source: BinaryIO | Iterable[bytes]) -> LoadResult:
     """Replace the week's rows with the CSV's (see the module docstring)."""
-    started = time.perf_counter()
-    execution_id = uuid.UUID(str(execution_id))
-    with connect() as conn:
-        found = conn.execute(
-            "SELECT 1 FROM workflow_executions WHERE id = %s", (execution_id,)
-        ).fetchone()
-    if found is None:
-        raise ValueError(f"execution_id {execution_id} has no workflow_executions row")
-    load = _WeekLoad(
-        connect=connect,
-        schema=schema,
-        table=table,
-        key=key,
-        execution_id=execution_id,
-        amc_execution_id=amc_execution_id,
-        started=started,
-        options=options or LoadOptions(),
-    )
     with tempfile.TemporaryFile(prefix="amc_reports_load_") as spool_file:
-        spool = _Spool(iter_chunks(source), spool_file)
-        return load.run(spool)
+        return load.run(_Spool(iter_chunks(source), spool_file))
 
 
-class _WeekLoad:
-    def __init__(
-        self,
-        *,
-        connect: Callable[[], psycopg.Connection],
-        schema: str,
-        table: str,
-        key: WeekKey,
-        execution_id: uuid.UUID,
-        amc_execution_id: str | None,
-        started: float,
-        options: LoadOptions,
-    ) -> None:
-        self.connect = connect
-        self.options = options
-        self.schema = schema
-        self.table = table
-        self.key = key
-        self.week_start = key.week_start
-        self.execution_id = execution_id
-        self.amc_execution_id = amc_execution_id
-        self.started = started
+@dataclass
+class WeekLoad:
+    """One load of a week's CSV into `schema.table` for an execution (run it once)."""
+
+    connect: Callable[[], psycopg.Connection]
+    schema: str
+    table: str
+    key: WeekKey
+    execution_id: uuid.UUID
+    amc_execution_id: str | None
+    options: LoadOptions = field(default_factory=LoadOptions)
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def week_start(self) -> date:
+        return self.key.week_start
 
     def run(self, spool: _Spool) -> LoadResult:
         stream = iter(spool)

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from psycopg import sql
 
+from amc_reports.amc.models import ExecutionStatus
 from amc_reports.weeks import week_end_of
 
 
@@ -29,17 +30,23 @@ class WeekStatus(StrEnum):
 
 
 class ExecutionState(StrEnum):
-    """`workflow_executions.status`: AMC's statuses plus our own before and around submission."""
+    """`workflow_executions.status`: AMC's own statuses (`ExecutionStatus`), and ours before
+    and around the submission."""
 
     CREATED = "CREATED"  # recorded, about to be submitted
-    PENDING = "PENDING"
-    RUNNING = "RUNNING"
-    PUBLISHING = "PUBLISHING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
-    REJECTED = "REJECTED"
     SUBMIT_FAILED = "SUBMIT_FAILED"  # AMC did not accept it, or we cannot know its id
+    PENDING = ExecutionStatus.PENDING.value
+    RUNNING = ExecutionStatus.RUNNING.value
+    PUBLISHING = ExecutionStatus.PUBLISHING.value
+    SUCCEEDED = ExecutionStatus.SUCCEEDED.value
+    FAILED = ExecutionStatus.FAILED.value
+    CANCELLED = ExecutionStatus.CANCELLED.value
+    REJECTED = ExecutionStatus.REJECTED.value
+
+    @classmethod
+    def of(cls, status: ExecutionStatus) -> ExecutionState:
+        """The stored state of what AMC says."""
+        return cls(status.value)
 
     @property
     def in_flight(self) -> bool:
@@ -99,14 +106,28 @@ class WeekKey:
 
 
 @dataclass(frozen=True)
-class WeekRow:
-    """A `report_data_weeks` row."""
+class _OfAWeek:
+    """What a week's row and each of its executions' rows have in common."""
 
     id: uuid.UUID
     report: str
     amc_instance: str
     week_start_date: date
     week_end_date: date
+    created_at: datetime
+    updated_at: datetime
+    provisional: bool
+    final_at: datetime | None
+
+    @property
+    def key(self) -> WeekKey:
+        return WeekKey(self.report, self.amc_instance, self.week_start_date)
+
+
+@dataclass(frozen=True)
+class WeekRow(_OfAWeek):
+    """A `report_data_weeks` row."""
+
     status: WeekStatus
     execution_id: uuid.UUID | None
     amc_execution_id: str | None
@@ -117,16 +138,8 @@ class WeekRow:
     error_message: str | None
     started_at: datetime | None
     completed_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
     collection_id: uuid.UUID | None
     dagster_run_id: str | None
-    provisional: bool
-    final_at: datetime | None
-
-    @property
-    def key(self) -> WeekKey:
-        return WeekKey(self.report, self.amc_instance, self.week_start_date)
 
     @property
     def is_completed(self) -> bool:
@@ -134,14 +147,9 @@ class WeekRow:
 
 
 @dataclass(frozen=True)
-class ExecutionRow:
+class ExecutionRow(_OfAWeek):
     """A `workflow_executions` row (`id` is our execution_id)."""
 
-    id: uuid.UUID
-    report: str
-    amc_instance: str
-    week_start_date: date
-    week_end_date: date
     amc_instance_id: str
     amc_execution_id: str | None
     status: ExecutionState
@@ -158,14 +166,6 @@ class ExecutionRow:
     failure_reason: str | None
     data_gaps: list[Any] | None
     dagster_run_id: str | None
-    created_at: datetime
-    updated_at: datetime
-    provisional: bool
-    final_at: datetime | None
-
-    @property
-    def key(self) -> WeekKey:
-        return WeekKey(self.report, self.amc_instance, self.week_start_date)
 
     @property
     def is_loaded(self) -> bool:

@@ -28,7 +28,7 @@ from amc_reports.warehouse.connection import (
     validate_database_url,
 )
 from amc_reports.warehouse.identifiers import LINEAGE_COLUMNS, table_name_for_report
-from amc_reports.warehouse.loading import LoadOptions, LoadResult, replace_week
+from amc_reports.warehouse.loading import LoadOptions, LoadResult, WeekLoad, replace_week
 from amc_reports.warehouse.migrate import apply_migrations
 from amc_reports.warehouse.rows import (
     COLLECTION_COLUMNS,
@@ -55,15 +55,18 @@ _log = logging.getLogger(__name__)
 DEFAULT_RESULTS_SCHEMA = "amc_results"
 
 
-def _week_filter(
-    report: str, week_start: date, instance: str | None
-) -> tuple[sql.Composable, tuple[Any, ...]]:
-    if instance is None:
-        return sql.SQL("report = %s AND week_start_date = %s"), (report, week_start)
-    return (
-        sql.SQL("report = %s AND amc_instance = %s AND week_start_date = %s"),
-        (report, instance, week_start),
+RowFactory = Callable[[dict[str, Any] | None], Any]
+
+
+def _where(**equal: Any) -> tuple[sql.Composable, tuple[Any, ...]]:
+    """`col = %s AND ...` for the conditions given (None: not filtered), and their values."""
+    given = {column: value for column, value in equal.items() if value is not None}
+    if not given:
+        return sql.SQL("true"), ()
+    condition = sql.SQL(" AND ").join(
+        sql.SQL("{} = %s").format(sql.Identifier(column)) for column in given
     )
+    return condition, tuple(given.values())
 
 
 class Warehouse:
@@ -116,46 +119,53 @@ class Warehouse:
     def _results_ident(self, report: str) -> sql.Identifier:
         return sql.Identifier(self.results_schema, table_name_for_report(report))
 
+    def _rows(
+        self,
+        factory: RowFactory,
+        columns: sql.Composable,
+        table: str,
+        where: tuple[sql.Composable, tuple[Any, ...]],
+        order: str = "",
+        limit: int | None = None,
+    ) -> list[Any]:
+        """Typed rows of a control table: `SELECT columns FROM table WHERE ... ORDER BY ...`."""
+        condition, params = where
+        query = sql.SQL("SELECT {} FROM {} WHERE {}").format(
+            columns, sql.Identifier(table), condition
+        )
+        if order:
+            query += sql.SQL(" ORDER BY " + order)
+        if limit is not None:
+            query += sql.SQL(" LIMIT {}").format(sql.Literal(limit))
+        with self.connect() as conn, conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(query, params)
+            return [row for row in map(factory, cur.fetchall()) if row is not None]
+
     # -- executions ----------------------------------------------------------------------------
 
     def get_execution(self, execution_id: uuid.UUID) -> ExecutionRow | None:
-        with self.connect() as conn, conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(
-                sql.SQL("SELECT {} FROM workflow_executions WHERE id = %s").format(
-                    EXECUTION_COLUMNS
-                ),
-                (execution_id,),
-            )
-            return execution_row(cur.fetchone())
+        rows = self._rows(
+            execution_row, EXECUTION_COLUMNS, "workflow_executions", _where(id=execution_id)
+        )
+        return rows[0] if rows else None
 
     def get_executions(self, execution_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, ExecutionRow]:
         """The executions of these ids that exist, by id (one query)."""
         ids = sorted(set(execution_ids))
         if not ids:
             return {}
-        with self.connect() as conn, conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(
-                sql.SQL("SELECT {} FROM workflow_executions WHERE id = ANY(%s)").format(
-                    EXECUTION_COLUMNS
-                ),
-                (ids,),
-            )
-            rows = [execution_row(row) for row in cur.fetchall()]
-        return {row.id: row for row in rows if row is not None}
+        where = (sql.SQL("id = ANY(%s)"), (ids,))
+        rows = self._rows(execution_row, EXECUTION_COLUMNS, "workflow_executions", where)
+        return {row.id: row for row in rows}
 
     def list_executions(
         self, report: str, week_start: date, instance: str | None = None
     ) -> list[ExecutionRow]:
         """Every execution of the week (of one instance, or all), oldest first."""
-        where, params = _week_filter(report, week_start, instance)
-        with self.connect() as conn, conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(
-                sql.SQL(
-                    "SELECT {} FROM workflow_executions WHERE {} ORDER BY created_at, id"
-                ).format(EXECUTION_COLUMNS, where),
-                params,
-            )
-            return [row for row in map(execution_row, cur.fetchall()) if row is not None]
+        where = _where(report=report, amc_instance=instance, week_start_date=week_start)
+        return self._rows(
+            execution_row, EXECUTION_COLUMNS, "workflow_executions", where, "created_at, id"
+        )
 
     # -- weeks ---------------------------------------------------------------------------------
 
@@ -164,15 +174,8 @@ class Warehouse:
     ) -> WeekRow | None:
         """The week's row on `instance`; without one, the week's only row (an error when the
         report collects the week on several instances)."""
-        where, params = _week_filter(report, week_start, instance)
-        with self.connect() as conn, conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(
-                sql.SQL("SELECT {} FROM report_data_weeks WHERE {} LIMIT 2").format(
-                    WEEK_COLUMNS, where
-                ),
-                params,
-            )
-            rows = [row for row in map(week_row, cur.fetchall()) if row is not None]
+        where = _where(report=report, amc_instance=instance, week_start_date=week_start)
+        rows = self._rows(week_row, WEEK_COLUMNS, "report_data_weeks", where, limit=2)
         if len(rows) > 1:
             raise ValueError(
                 f"report {report!r} has week {week_start} on several AMC instances "
@@ -185,34 +188,21 @@ class Warehouse:
 
     def list_weeks(self, report: str | None = None, instance: str | None = None) -> list[WeekRow]:
         """Week rows (of one report and instance, or all), ordered by report, instance, week."""
-        conditions: list[sql.Composable] = []
-        params: list[Any] = []
-        if report is not None:
-            conditions.append(sql.SQL("report = %s"))
-            params.append(report)
-        if instance is not None:
-            conditions.append(sql.SQL("amc_instance = %s"))
-            params.append(instance)
-        query = sql.SQL("SELECT {} FROM report_data_weeks").format(WEEK_COLUMNS)
-        if conditions:
-            query += sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions)
-        query += sql.SQL(" ORDER BY report, amc_instance, week_start_date")
-        with self.connect() as conn, conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(query, params)
-            return [row for row in map(week_row, cur.fetchall()) if row is not None]
+        return self._rows(
+            week_row,
+            WEEK_COLUMNS,
+            "report_data_weeks",
+            _where(report=report, amc_instance=instance),
+            "report, amc_instance, week_start_date",
+        )
 
     def provisional_weeks_due(self, report: str, instance: str, now: datetime) -> list[WeekRow]:
         """Completed weeks whose stored numbers are provisional and whose final time has passed."""
-        with self.connect() as conn, conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(
-                sql.SQL(
-                    "SELECT {} FROM report_data_weeks WHERE report = %s AND amc_instance = %s"
-                    " AND status = 'completed' AND provisional AND final_at <= %s"
-                    " ORDER BY week_start_date"
-                ).format(WEEK_COLUMNS),
-                (report, instance, now),
-            )
-            return [row for row in map(week_row, cur.fetchall()) if row is not None]
+        condition, params = _where(report=report, amc_instance=instance, status="completed")
+        due = sql.SQL("{} AND provisional AND final_at <= %s").format(condition)
+        return self._rows(
+            week_row, WEEK_COLUMNS, "report_data_weeks", (due, (*params, now)), "week_start_date"
+        )
 
     def replace_week_results(
         self,
@@ -237,16 +227,16 @@ class Warehouse:
                 f"execution_id {execution_id} is of report {execution.report!r} week "
                 f"{execution.week_start_date}, not of {report!r} week {week_start}"
             )
-        return replace_week(
-            connect=self.connect,
-            schema=self.results_schema,
-            table=table_name_for_report(report),
-            key=execution.key,
-            execution_id=execution.id,
-            amc_execution_id=amc_execution_id,
-            source=csv_stream,
-            options=options,
+        load = WeekLoad(
+            self.connect,
+            self.results_schema,
+            table_name_for_report(report),
+            execution.key,
+            execution.id,
+            amc_execution_id,
+            options or LoadOptions(),
         )
+        return replace_week(load, csv_stream)
 
     def count_week_rows(
         self, report: str, week_start: date, instance: str | None = None
@@ -263,20 +253,11 @@ class Warehouse:
         self, report: str, week_start: date | None = None, instance: str | None = None
     ) -> dict[tuple[str, date], dict[uuid.UUID | None, int]]:
         """Stored result rows per (instance, week) and execution_id."""
-        conditions: list[sql.Composable] = []
-        params: list[Any] = []
-        if week_start is not None:
-            conditions.append(sql.SQL("week_start_date = %s"))
-            params.append(week_start)
-        if instance is not None:
-            conditions.append(sql.SQL("amc_instance = %s"))
-            params.append(instance)
+        condition, params = _where(week_start_date=week_start, amc_instance=instance)
         query = sql.SQL(
-            "SELECT amc_instance, week_start_date, execution_id, count(*) FROM {}"
-        ).format(self._results_ident(report))
-        if conditions:
-            query += sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions)
-        query += sql.SQL(" GROUP BY 1, 2, 3")
+            "SELECT amc_instance, week_start_date, execution_id, count(*) FROM {} WHERE {}"
+            " GROUP BY 1, 2, 3"
+        ).format(self._results_ident(report), condition)
         with self.connect() as conn:
             if not self._table_exists(conn, report):
                 return {}
@@ -338,33 +319,19 @@ class Warehouse:
         self, report: str, week_start: date | None = None, instance: str | None = None
     ) -> list[VersionRow]:
         """Stored versions of a report's weeks, oldest first."""
-        conditions = [sql.SQL("report = %s")]
-        params: list[Any] = [report]
-        if week_start is not None:
-            conditions.append(sql.SQL("week_start_date = %s"))
-            params.append(week_start)
-        if instance is not None:
-            conditions.append(sql.SQL("amc_instance = %s"))
-            params.append(instance)
-        with self.connect() as conn, conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(
-                sql.SQL(
-                    "SELECT {} FROM week_versions WHERE {}"
-                    " ORDER BY amc_instance, week_start_date, loaded_at, execution_id"
-                ).format(VERSION_COLUMNS, sql.SQL(" AND ").join(conditions)),
-                params,
-            )
-            return [row for row in map(version_row, cur.fetchall()) if row is not None]
+        return self._rows(
+            version_row,
+            VERSION_COLUMNS,
+            "week_versions",
+            _where(report=report, week_start_date=week_start, amc_instance=instance),
+            "amc_instance, week_start_date, loaded_at, execution_id",
+        )
 
     def get_version(self, execution_id: uuid.UUID) -> VersionRow | None:
-        with self.connect() as conn, conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(
-                sql.SQL("SELECT {} FROM week_versions WHERE execution_id = %s").format(
-                    VERSION_COLUMNS
-                ),
-                (execution_id,),
-            )
-            return version_row(cur.fetchone())
+        rows = self._rows(
+            version_row, VERSION_COLUMNS, "week_versions", _where(execution_id=execution_id)
+        )
+        return rows[0] if rows else None
 
     def count_version_rows(self, version: VersionRow) -> dict[uuid.UUID | None, int] | None:
         """A version's stored rows per execution_id (None when its table is gone)."""
@@ -420,25 +387,25 @@ class Warehouse:
                 f"unknown collection type {collection_type!r}; allowed: {allowed}"
             ) from None
         targeted = sorted(set(weeks))
+        values = (
+            report,
+            instance,
+            kind.value,
+            dagster_run_id,
+            backfill_id,
+            targeted,
+            len(targeted),
+        )
         with self.connect() as conn:
-            row = conn.execute(
+            [(collection_id,)] = conn.execute(
                 "INSERT INTO report_data_collections (report, amc_instance, collection_type,"
                 " dagster_run_id, backfill_id, weeks, weeks_total)"
                 " VALUES (%s, %s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (dagster_run_id, report, amc_instance) DO UPDATE"
                 " SET dagster_run_id = EXCLUDED.dagster_run_id RETURNING id",
-                (
-                    report,
-                    instance,
-                    kind.value,
-                    dagster_run_id,
-                    backfill_id,
-                    targeted,
-                    len(targeted),
-                ),
-            ).fetchone()
-        assert row is not None
-        return row[0]
+                values,
+            ).fetchall()
+        return collection_id
 
     def finish_collection(
         self,
@@ -449,26 +416,22 @@ class Warehouse:
         weeks_failed: int,
     ) -> None:
         state = parse_status(CollectionStatus, status, "collection")
+        finished = state is not CollectionStatus.RUNNING
         with self.connect() as conn:
-            cur = conn.execute(
+            found = conn.execute(
                 "UPDATE report_data_collections SET status = %s, weeks_completed = %s,"
-                " weeks_failed = %s,"
-                " completed_at = CASE WHEN %s = 'running' THEN NULL ELSE clock_timestamp() END"
-                " WHERE id = %s",
-                (state.value, weeks_completed, weeks_failed, state.value, collection_id),
-            )
-            if cur.rowcount == 0:
-                raise ValueError(f"collection {collection_id} does not exist")
+                " weeks_failed = %s, completed_at = CASE WHEN %s THEN clock_timestamp() END"
+                " WHERE id = %s RETURNING id",
+                (state.value, weeks_completed, weeks_failed, finished, collection_id),
+            ).fetchone()
+        if found is None:
+            raise ValueError(f"collection {collection_id} does not exist")
 
     def get_collection(self, collection_id: uuid.UUID) -> CollectionRow | None:
-        with self.connect() as conn, conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(
-                sql.SQL("SELECT {} FROM report_data_collections WHERE id = %s").format(
-                    COLLECTION_COLUMNS
-                ),
-                (collection_id,),
-            )
-            return collection_row(cur.fetchone())
+        rows = self._rows(
+            collection_row, COLLECTION_COLUMNS, "report_data_collections", _where(id=collection_id)
+        )
+        return rows[0] if rows else None
 
 
 _open: dict[str, Warehouse] = {}
