@@ -97,6 +97,7 @@ def compare(
                 (new.version.table_schema, new.version.table_name),
                 keys,
                 [name for name, _ in common],
+                (measured[0].rows, measured[1].rows),
             )
             if keys
             else None

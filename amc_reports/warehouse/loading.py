@@ -359,6 +359,7 @@ class WeekLoad:
                 (self.schema, staged),
                 keys,
                 [name for name, _ in columns],
+                (before.rows, after.rows),
             )
         previous_id = previous.execution_id if previous is not None else None
         summary = restatement.summarize(

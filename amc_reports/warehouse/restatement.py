@@ -88,8 +88,10 @@ def key_diff(
     new: tuple[str, str],
     keys: Sequence[str],
     columns: Sequence[str],
+    rows: tuple[int, int],
 ) -> KeyDiff:
-    """Rows added, removed and changed between two versions, matched by `keys`.
+    """Rows added, removed and changed between two versions of `rows` (old, new) rows, matched
+    by `keys`.
 
     One parallel hash full join on the key columns (a row whose key has a NULL is matched with
     the other side's as a multiset instead, by EXCEPT ALL). When a key is not unique in a
@@ -105,7 +107,7 @@ def key_diff(
     )
     # The join spends most of a re-collection's extra time: give it memory and both cores.
     cur.execute(
-        "SELECT set_config('work_mem', '128MB', true),"
+        "SELECT set_config('work_mem', '256MB', true),"
         " set_config('parallel_setup_cost', '0', true),"
         " set_config('parallel_tuple_cost', '0', true)"
     )
@@ -139,20 +141,23 @@ def key_diff(
             keys=key_list,
         )
     ).fetchone()
-    complete_rows = cur.execute(
-        sql.SQL(
-            "SELECT (SELECT count(*) FROM {} WHERE {}), (SELECT count(*) FROM {} WHERE {})"
-        ).format(old_table, complete, new_table, complete)
-    ).fetchone()
-    assert joined is not None and complete_rows is not None
+    assert joined is not None
     added, removed, changed, joined_old, joined_new = (int(v) for v in joined)
-    if (joined_old, joined_new) != tuple(int(v) for v in complete_rows):
-        # A key repeats in a version: compare everything as multisets.
-        added, removed, changed = _multiset_diff(cur, old_table, new_table, key_list, all_list)
-    else:
-        incomplete = sql.SQL("NOT ({})").format(complete)
-        extra = _multiset_diff(cur, old_table, new_table, key_list, all_list, where=incomplete)
-        added, removed, changed = added + extra[0], removed + extra[1], changed + extra[2]
+    if (joined_old, joined_new) != (rows[0], rows[1]):
+        # Every row took part in the join once unless a key has a NULL or repeats: count those.
+        complete_rows = cur.execute(
+            sql.SQL(
+                "SELECT (SELECT count(*) FROM {} WHERE {}), (SELECT count(*) FROM {} WHERE {})"
+            ).format(old_table, complete, new_table, complete)
+        ).fetchone()
+        assert complete_rows is not None
+        if (joined_old, joined_new) != tuple(int(v) for v in complete_rows):
+            # A key repeats in a version: compare everything as multisets.
+            added, removed, changed = _multiset_diff(cur, old_table, new_table, key_list, all_list)
+        else:
+            incomplete = sql.SQL("NOT ({})").format(complete)
+            extra = _multiset_diff(cur, old_table, new_table, key_list, all_list, where=incomplete)
+            added, removed, changed = added + extra[0], removed + extra[1], changed + extra[2]
     for setting in ("work_mem", "parallel_setup_cost", "parallel_tuple_cost"):
         cur.execute(sql.SQL("RESET {}").format(sql.Identifier(setting)))
     return KeyDiff(added, removed, changed, seconds=time.perf_counter() - started)
