@@ -18,7 +18,8 @@ FRESHNESS_JOB = "amc_freshness_checks"
 def build_definitions(config: ReportsConfig, resources: dict | None = None) -> dg.Definitions:
     assets, checks, jobs, schedules, freshness, sensors = [], [], [], [], [], []
     for report, instance in config.targets():
-        assets.append(build_report_asset(report, instance))
+        sql_path = (config.path.parent / report.sql_file).resolve() if report.sql_file else None
+        assets.append(build_report_asset(report, instance, sql_path))
         checks.extend(build_report_checks(report, instance))
         freshness.append(build_freshness_check(report, instance))
     for report in config.reports.values():

@@ -3,6 +3,8 @@
 import warnings
 from collections.abc import Iterator, Mapping
 from datetime import date
+from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -54,7 +56,24 @@ def describe_report(report: ReportConfig, instance: InstanceConfig) -> str:
     )
 
 
-def build_report_asset(report: ReportConfig, instance: InstanceConfig) -> dg.AssetsDefinition:
+def build_report_asset(
+    report: ReportConfig, instance: InstanceConfig, sql_path: Path | None = None
+) -> dg.AssetsDefinition:
+    """The asset `amc/<instance>/<report>`; `sql_path`: the report's SQL file, linked from the
+    asset page (code references)."""
+    metadata: dict[str, Any] = {
+        "dagster/table_name": f"amc_results.{report.name}",
+        "amc_instance": f"{instance.alias} ({instance.instance_id}, {instance.region})",
+        "week_starts_on": report.week_starts_on,
+        "timezone": report.timezone,
+        "lag_days": report.lag_days,
+        "provisional_weeks": report.provisional_weeks,
+    }
+    if sql_path is not None:
+        metadata["dagster/code_references"] = dg.CodeReferencesMetadataValue(
+            code_references=[dg.LocalFileCodeReference(file_path=str(sql_path), line_number=1)]
+        )
+
     @dg.asset(
         key=report_asset_key(report, instance),
         partitions_def=weekly_partitions(report),
@@ -74,14 +93,8 @@ def build_report_asset(report: ReportConfig, instance: InstanceConfig) -> dg.Ass
             if report.backfill_weeks_per_run > 1
             else None
         ),
-        metadata={
-            "dagster/table_name": f"amc_results.{report.name}",
-            "amc_instance": f"{instance.alias} ({instance.instance_id}, {instance.region})",
-            "week_starts_on": report.week_starts_on,
-            "timezone": report.timezone,
-            "lag_days": report.lag_days,
-            "provisional_weeks": report.provisional_weeks,
-        },
+        metadata=metadata,
+        tags={"amc_instance": instance.alias, "region": instance.region.lower()},
     )
     def collect_week(
         context: dg.AssetExecutionContext, amc: AmcResource, warehouse: WarehouseResource

@@ -31,22 +31,27 @@ def column_schema(columns: list[tuple[str, str]]) -> dg.TableSchema:
     )
 
 
-def preview_markdown(warehouse: Warehouse, report: str, outcome: WeekOutcome) -> str:
-    """The first rows of the week as a markdown table (lineage columns left out)."""
+def preview_table(warehouse: Warehouse, report: str, outcome: WeekOutcome) -> dg.TableMetadataValue:
+    """The first rows of the week as a table (lineage columns left out)."""
     names, rows = warehouse.preview_rows(
         report, outcome.window.week_start, outcome.execution_id, PREVIEW_ROWS
     )
-    if not rows:
-        return "_No rows._"
-    header = "| " + " | ".join(names) + " |"
-    rule = "| " + " | ".join("---" for _ in names) + " |"
-    body = ["| " + " | ".join(_cell(value) for value in row) + " |" for row in rows]
-    return "\n".join([header, rule, *body])
+    types = dict(outcome.load.columns)
+    schema = column_schema([(name, types.get(name, "text")) for name in names])
+    records = [
+        dg.TableRecord({name: _cell(value) for name, value in zip(names, row, strict=True)})
+        for row in rows
+    ]
+    return dg.MetadataValue.table(records=records, schema=schema)
 
 
-def _cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    return text.replace("|", "\\|").replace("\n", " ")[:60]
+def _cell(value: Any) -> str | int | float | bool | None:
+    """A value the UI's table shows as it is (numbers stay numbers)."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if value == value else None  # NaN: empty
+    return str(value)
 
 
 def materialization_metadata(
@@ -62,8 +67,7 @@ def materialization_metadata(
         "execution_id": str(outcome.execution_id),
         "amc_execution_id": outcome.amc_execution_id,
         "resumed_execution": outcome.resumed,
-        # Text, not a number: not worth a plot on the asset page.
-        "amc_submissions": dg.MetadataValue.text(str(outcome.submissions)),
+        "amc_submissions": outcome.submissions,
         "amc_time_window": (
             f"{window.amc_start} to {window.amc_end} (end exclusive), {window.time_zone}"
         ),
@@ -80,7 +84,7 @@ def materialization_metadata(
         "result_bytes": load.bytes,
         "load_seconds": round(load.seconds, 3),
         "amc_data_gaps": dg.MetadataValue.json(outcome.data_gaps),
-        "preview": dg.MetadataValue.md(preview_markdown(warehouse, report.name, outcome)),
+        "preview": preview_table(warehouse, report.name, outcome),
     }
     record = outcome.record
     if record.create_time:
