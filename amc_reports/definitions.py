@@ -8,7 +8,6 @@ from amc_reports.config import ReportsConfig, load_config
 from amc_reports.environment import build_resources
 from amc_reports.orchestration.assets import build_report_asset
 from amc_reports.orchestration.checks import build_freshness_check, build_report_checks
-from amc_reports.orchestration.partitions import report_asset_key
 from amc_reports.orchestration.schedules import build_report_schedule
 from amc_reports.orchestration.sensors import build_final_recollection_sensor
 
@@ -16,21 +15,14 @@ FRESHNESS_JOB = "amc_freshness_checks"
 
 
 def build_definitions(config: ReportsConfig, resources: dict | None = None) -> dg.Definitions:
-    assets, checks, jobs, schedules, freshness, sensors = [], [], [], [], [], []
+    assets, checks, schedules, freshness, sensors = [], [], [], [], []
     for report, instance in config.targets():
         sql_path = (config.path.parent / report.sql_file).resolve() if report.sql_file else None
         assets.append(build_report_asset(report, instance, sql_path))
         checks.extend(build_report_checks(report, instance))
         freshness.append(build_freshness_check(report, instance))
+    # No job per report: users backfill the assets themselves (a job backfill behaves otherwise).
     for report in config.reports.values():
-        keys = [report_asset_key(report, instance) for instance in report.instances]
-        jobs.append(
-            dg.define_asset_job(
-                f"collect_{report.name}",
-                selection=dg.AssetSelection.assets(*keys),
-                description=f"Collect weeks of {report.name} from AMC, with their checks.",
-            )
-        )
         if report.schedule:
             schedules.append(build_report_schedule(report))
     provisional = [t for t in config.targets() if t.report.provisional_weeks == "collect"]
@@ -53,7 +45,7 @@ def build_definitions(config: ReportsConfig, resources: dict | None = None) -> d
     return dg.Definitions(
         assets=assets,
         asset_checks=[*checks, *freshness],
-        jobs=[*jobs, freshness_job],
+        jobs=[freshness_job],
         schedules=schedules,
         sensors=sensors,
         resources=resources if resources is not None else build_resources(config=config),

@@ -11,9 +11,10 @@ import pytest
 
 from amc_reports.config import ReportsConfig
 from amc_reports.definitions import build_definitions
+from amc_reports.orchestration.partitions import report_asset_key
 from amc_reports.orchestration.resources import PostgresWarehouseResource, SandboxAmcResource
 from amc_reports.warehouse import Warehouse
-from amc_reports_tests.support.reports import new_instance_id, write_config
+from amc_reports_tests.support.reports import collection_job, new_instance_id, write_config
 
 
 @dataclass
@@ -36,7 +37,11 @@ class ReportHarness:
 
     def materialize(self, week: str, report: str | None = None) -> dg.ExecuteInProcessResult:
         name = report or self.report.name
-        job = self.definitions().resolve_job_def(f"collect_{name}")
+        keys = [
+            report_asset_key(self.config.reports[name], instance)
+            for instance in self.config.reports[name].instances
+        ]
+        job = collection_job(self.definitions(), keys)
         return job.execute_in_process(
             partition_key=week, instance=self.dagster, raise_on_error=False
         )

@@ -12,7 +12,9 @@ import dagster as dg
 
 from amc_reports.config import load_config
 from amc_reports.definitions import build_definitions
+from amc_reports.orchestration.partitions import report_asset_key
 from amc_reports.orchestration.resources import PostgresWarehouseResource, SandboxAmcResource
+from amc_reports_tests.support.reports import collection_job
 
 
 def main(argv: list[str]) -> int:
@@ -30,7 +32,9 @@ def main(argv: list[str]) -> int:
     instance = dg.DagsterInstance.local_temp(
         dagster_home, overrides={"telemetry": {"enabled": False}}
     )
-    result = defs.resolve_job_def(f"collect_{report}").execute_in_process(
+    config = load_config(config_path)
+    keys = [report_asset_key(config.reports[report], i) for i in config.reports[report].instances]
+    result = collection_job(defs, keys).execute_in_process(
         partition_key=week, instance=instance, raise_on_error=False
     )
     return 0 if result.success else 1

@@ -7,14 +7,16 @@ from datetime import date
 import dagster as dg
 
 from amc_reports.orchestration.checks import WEEKLY_CHECKS
-from amc_reports_tests.support.reports import report_yaml
+from amc_reports.orchestration.partitions import report_asset_key
+from amc_reports_tests.support.reports import collection_job, report_yaml
 
 RANGE = ("2026-03-01", "2026-03-15")
 WEEKS = [date(2026, 3, 1), date(2026, 3, 8), date(2026, 3, 15)]
 
 
 def run_range(harness, backfill_id: str | None = None) -> dg.ExecuteInProcessResult:
-    job = harness.definitions().resolve_job_def(f"collect_{harness.report.name}")
+    key = report_asset_key(harness.report)
+    job = collection_job(harness.definitions(), [key])
     tags = {
         "dagster/asset_partition_range_start": RANGE[0],
         "dagster/asset_partition_range_end": RANGE[1],

@@ -51,13 +51,14 @@ def test_one_asset_per_report_with_key_pool_group_owners_and_table():
         assert reference.file_path == str(CONFIG.path.parent / report.sql_file)
 
 
-def test_every_report_has_its_checks_and_job():
+def test_every_report_has_its_checks_and_no_job_of_its_own():
     graph = defs.resolve_asset_graph()
     check_keys = {(k.asset_key.path[-1], k.name) for k in graph.asset_check_keys}
     for report in CONFIG.reports.values():
         for name in (*WEEKLY_CHECKS, FRESHNESS_CHECK):
             assert (report.name, name) in check_keys
-        assert defs.resolve_job_def(f"collect_{report.name}") is not None
+    # Users backfill the assets: no per-report job that would invite a job backfill.
+    assert {job.name for job in defs.jobs} == {"amc_freshness_checks"}
 
 
 def test_schedules_only_for_reports_that_want_one():

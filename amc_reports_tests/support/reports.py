@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import dagster as dg
+
 from amc_reports.config import ReportsConfig, load_config
 
 REPORT_SQL = (
@@ -42,3 +44,9 @@ def write_config(folder: Path, instance_id: str, reports: str | None = None) -> 
         f"reports:\n{reports or report_yaml()}"
     )
     return load_config(path)
+
+
+def collection_job(defs: dg.Definitions, asset_keys: list[dg.AssetKey]) -> dg.JobDefinition:
+    """The run that materializing these assets from the UI launches: the assets and their checks
+    (there is no job per report)."""
+    return defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection=set(asset_keys))
