@@ -6,8 +6,14 @@ import dagster as dg
 
 from amc_reports.config import ReportsConfig, load_config
 from amc_reports.environment import build_resources
+from amc_reports.orchestration.alerts import build_alert_sensor
 from amc_reports.orchestration.assets import build_report_asset
-from amc_reports.orchestration.checks import build_freshness_check, build_report_checks
+from amc_reports.orchestration.checks import (
+    build_freshness_check,
+    build_report_checks,
+    build_weekly_checks_sensor,
+)
+from amc_reports.orchestration.resources import NotifierResource
 from amc_reports.orchestration.schedules import build_report_schedule
 from amc_reports.orchestration.sensors import build_final_recollection_sensor
 
@@ -28,6 +34,12 @@ def build_definitions(config: ReportsConfig, resources: dict | None = None) -> d
     provisional = [t for t in config.targets() if t.report.provisional_weeks == "collect"]
     if provisional:
         sensors.append(build_final_recollection_sensor(provisional))
+    if checks:
+        sensors.append(build_weekly_checks_sensor(checks))
+    sensors.append(build_alert_sensor(config.targets()))
+    resources = dict(resources if resources is not None else build_resources(config=config))
+    # Notifications are off unless configured (the alert sensor still needs its resource).
+    resources.setdefault("notifier", NotifierResource())
     freshness_job = dg.define_asset_job(
         FRESHNESS_JOB,
         selection=dg.AssetSelection.checks(*freshness),
@@ -48,7 +60,7 @@ def build_definitions(config: ReportsConfig, resources: dict | None = None) -> d
         jobs=[freshness_job],
         schedules=schedules,
         sensors=sensors,
-        resources=resources if resources is not None else build_resources(config=config),
+        resources=resources,
         # One process per run: runs are the unit of parallelism (queued, in per-instance pools),
         # so steps of a run need no process of their own.
         executor=dg.in_process_executor,

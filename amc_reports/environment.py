@@ -4,6 +4,8 @@
   through `dg.EnvVar`, never copied into config), the local sandbox when none is, an error when only
   some are.
 - The warehouse: the Postgres at `AMC_REPORTS_DATABASE_URL` when set, else the embedded PostgreSQL.
+- Notifications: to the apprise URLs of `AMC_REPORTS_NOTIFY_URLS` (read through `dg.EnvVar`: they
+  carry secrets) when set, off otherwise; run links point at `AMC_REPORTS_UI_URL`.
 - Local state (`AMC_REPORTS_HOME`, default `<project>/.amc_reports`): the sandbox's and the embedded
   PostgreSQL's folders, and their idle timeouts.
 
@@ -29,6 +31,7 @@ from amc_reports.orchestration.resources import (
     AmcResource,
     EmbeddedWarehouseResource,
     LiveAmcResource,
+    NotifierResource,
     PostgresWarehouseResource,
     SandboxAmcResource,
     WarehouseResource,
@@ -46,6 +49,8 @@ SANDBOX_IDLE_VAR = "AMC_REPORTS_SANDBOX_IDLE_TIMEOUT"
 HOME_VAR = "AMC_REPORTS_HOME"
 PGDATA_VAR = "AMC_REPORTS_PGDATA"
 PG_IDLE_VAR = "AMC_REPORTS_PG_IDLE_SECONDS"
+NOTIFY_URLS_VAR = "AMC_REPORTS_NOTIFY_URLS"
+UI_URL_VAR = "AMC_REPORTS_UI_URL"
 
 
 class HalfConfiguredError(ValueError):
@@ -142,10 +147,25 @@ def build_warehouse_resource(
     )
 
 
+def build_notifier_resource(env: Mapping[str, str] | None = None) -> NotifierResource:
+    """Notifications to `AMC_REPORTS_NOTIFY_URLS` when it is set (never copied: `dg.EnvVar`), off
+    otherwise. Run links point at `AMC_REPORTS_UI_URL` (default: the local UI of `make dev`)."""
+    env = os.environ if env is None else env
+    ui_url = _get(env, UI_URL_VAR)
+    settings: dict[str, object] = {"ui_url": ui_url} if ui_url else {}
+    if _get(env, NOTIFY_URLS_VAR):
+        return NotifierResource(urls=dg.EnvVar(NOTIFY_URLS_VAR), **settings)
+    return NotifierResource(**settings)
+
+
 def build_resources(
     env: Mapping[str, str] | None = None, config: ReportsConfig | None = None
 ) -> dict[str, dg.ConfigurableResource]:
-    return {"amc": build_amc_resource(env), "warehouse": build_warehouse_resource(env, config)}
+    return {
+        "amc": build_amc_resource(env),
+        "warehouse": build_warehouse_resource(env, config),
+        "notifier": build_notifier_resource(env),
+    }
 
 
 def resolved(resource: dg.ConfigurableResource) -> dg.ConfigurableResource:

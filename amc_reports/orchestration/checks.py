@@ -1,5 +1,16 @@
 """Asset checks: per-week lineage, row counts, schema and emptiness; per-report freshness.
 
+The weekly checks speak only of collected weeks: they are not planned in the run that collects a
+week (a failed collection would otherwise mark every check of the run "Execution failed"), but
+run in a check run of their own after each materialization of the week, requested by their
+automation condition (`AFTER_EACH_COLLECTED_WEEK`, evaluated by the `amc_weekly_checks`
+sensor). A week whose collection failed has no new materialization, so its checks are not run:
+the failure shows as the week's failure only.
+
+The ERROR checks (lineage, row counts) are blocking: an asset downstream of a report can wait
+for them with `AutomationCondition.all_deps_blocking_checks_passed()`, so a week that fails
+them never feeds it.
+
 Partitioned asset checks (`partitions_def=` on `@asset_check`) are a preview feature in
 Dagster 1.13.
 """
@@ -33,6 +44,18 @@ WEEKLY_CHECKS = (
     FINAL_CHECK,
     RESTATEMENT_CHECK,
 )
+
+WEEKLY_CHECKS_SENSOR = "amc_weekly_checks"
+
+# A week's checks are requested once its asset partition was materialized since the last
+# evaluation (a collection that failed materializes nothing), for any week, not only the latest,
+# and not while the week or the check is still running. A run that materialized the week and
+# ran its checks itself (a run launched from the UI with its checks) is not followed by another.
+AFTER_EACH_COLLECTED_WEEK = (
+    dg.AutomationCondition.any_deps_updated().since_last_handled()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("after each collected week")
 
 # We rely on partitioned checks knowingly (see the module docstring); say it once here, not on
 # every load of the code location.
@@ -187,7 +210,12 @@ def _build_weekly_check(
     instance: InstanceConfig,
 ) -> dg.AssetChecksDefinition:
     @dg.asset_check(
-        asset=asset_key, name=spec.name, partitions_def=partitions, description=spec.description
+        asset=asset_key,
+        name=spec.name,
+        partitions_def=partitions,
+        description=spec.description,
+        blocking=spec.severity == dg.AssetCheckSeverity.ERROR,
+        automation_condition=AFTER_EACH_COLLECTED_WEEK,
     )
     def weekly_check(
         context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
@@ -202,6 +230,24 @@ def _build_weekly_check(
         )
 
     return weekly_check
+
+
+def build_weekly_checks_sensor(
+    checks: list[dg.AssetChecksDefinition],
+) -> dg.AutomationConditionSensorDefinition:
+    """Evaluates the weekly checks' automation condition: after a week is materialized, its
+    checks run in a run of their own (one run per week, all of its checks)."""
+    return dg.AutomationConditionSensorDefinition(
+        WEEKLY_CHECKS_SENSOR,
+        target=dg.AssetSelection.checks(*checks),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=30,
+        description=(
+            "Runs the weekly checks of each week after it is materialized, in a run of their "
+            "own: a week whose collection failed is not checked, so its failure shows as the "
+            "week's failure only."
+        ),
+    )
 
 
 def build_freshness_check(

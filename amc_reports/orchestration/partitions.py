@@ -1,4 +1,5 @@
-"""Weekly partitions and asset keys, built in one place for assets, checks and schedules."""
+"""Weekly partitions, asset keys and what a collection run selects, built in one place for assets,
+checks, jobs, schedules and sensors."""
 
 from __future__ import annotations
 
@@ -13,6 +14,13 @@ from amc_reports.weeks import hidden_weeks
 def report_asset_key(report: ReportConfig, instance: InstanceConfig | None = None) -> dg.AssetKey:
     """`amc/<instance alias>/<report>`: where the data comes from, then what it is."""
     return dg.AssetKey(["amc", (instance or report.instance).alias, report.name])
+
+
+def collection_selection(keys: list[dg.AssetKey]) -> dg.AssetSelection:
+    """What a run that collects weeks selects: the report assets, without their checks. The weekly
+    checks run after each collected week in a run of their own (see `checks`), so a collection
+    that fails leaves no check marked failed."""
+    return dg.AssetSelection.assets(*keys).without_checks()
 
 
 def collects_provisional(report: ReportConfig) -> bool:

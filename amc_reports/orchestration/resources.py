@@ -1,6 +1,6 @@
-"""Resources: where AMC is (live, or the local sandbox) and where the warehouse is (a Postgres URL,
-or the embedded PostgreSQL). Each is one class per target behind one interface; which one a
-deployment gets is decided once, in `amc_reports.environment`.
+"""Resources: where AMC is (live, or the local sandbox), where the warehouse is (a Postgres URL,
+or the embedded PostgreSQL), and where notifications go. Each is one class per target behind one
+interface; which one a deployment gets is decided once, in `amc_reports.environment`.
 
 Live AMC and the sandbox use the same client: only the base URL and the credentials differ.
 """
@@ -20,6 +20,7 @@ from amc_reports.collection import PollPolicy, RejectionPolicy
 from amc_reports.config import InstanceConfig
 from amc_reports.local.postgres import EmbeddedPostgres, embedded_server
 from amc_reports.local.sandbox import ensure_sandbox, sandbox_client_config
+from amc_reports.notify import DEFAULT_UI_URL, Notifier
 from amc_reports.paths import DEFAULT_HOME
 from amc_reports.warehouse import Warehouse
 from amc_reports.warehouse.connection import CONNECTION_HINT, validate_database_url
@@ -234,3 +235,24 @@ def _embedded_uri(server: EmbeddedPostgres) -> str:
             f"could not be started: {exc}. Its log is {server.log_path}. Set "
             "AMC_REPORTS_DATABASE_URL to use another server."
         ) from None
+
+
+class NotifierResource(dg.ConfigurableResource):
+    """Where alerts go: apprise URLs (Slack, Teams, e-mail, webhooks...). No URL: notifications
+    are off. The URLs carry secrets: they come from an environment variable (`dg.EnvVar`)."""
+
+    urls: str = Field(
+        default="",
+        description="apprise notification URLs (AMC_REPORTS_NOTIFY_URLS); empty: notifications off",
+    )
+    ui_url: str = Field(
+        default=DEFAULT_UI_URL,
+        description="Base URL of the Dagster UI, for links to runs (AMC_REPORTS_UI_URL)",
+    )
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.urls.strip())
+
+    def get_notifier(self) -> Notifier:
+        return Notifier(self.urls, self.ui_url)

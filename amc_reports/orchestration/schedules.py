@@ -10,7 +10,11 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from amc_reports.config import ReportConfig
-from amc_reports.orchestration.partitions import collects_provisional, report_asset_key
+from amc_reports.orchestration.partitions import (
+    collection_selection,
+    collects_provisional,
+    report_asset_key,
+)
 from amc_reports.weeks import newest_offered_week
 
 SCHEDULE_HOUR = 6
@@ -34,7 +38,7 @@ def build_report_schedule(report: ReportConfig) -> dg.ScheduleDefinition:
         name=f"{report.name}_weekly",
         cron_schedule=cron_for(report),
         execution_timezone=report.timezone,
-        target=dg.AssetSelection.assets(*keys),
+        target=collection_selection(keys),
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description=f"Collects {offered} of {report.name} ({report.timezone}), on each instance.",
     )

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from amc_reports.config import ReportTarget
-from amc_reports.orchestration.partitions import report_asset_key
+from amc_reports.orchestration.partitions import collection_selection, report_asset_key
 from amc_reports.orchestration.resources import WarehouseResource
 
 FINAL_RECOLLECTION_SENSOR = "amc_provisional_weeks_final"
@@ -45,7 +45,7 @@ def build_final_recollection_sensor(targets: list[ReportTarget]) -> dg.SensorDef
         name=FINAL_RECOLLECTION_SENSOR,
         minimum_interval_seconds=CHECK_EVERY_SECONDS,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        target=dg.AssetSelection.assets(*keys),
+        target=collection_selection(keys),
         description=(
             "Collects again, once, every week that was collected while PROVISIONAL and has "
             "since become final (reports with provisional_weeks: collect)."

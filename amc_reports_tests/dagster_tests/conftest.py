@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,8 @@ class ReportHarness:
     instance_id: str
     sandbox: Any
     dagster: dg.DagsterInstance
+    # Where the weekly checks' automation condition was last evaluated (see `run_weekly_checks`).
+    automation_cursor: Any = None
 
     @property
     def report(self):
@@ -36,6 +39,7 @@ class ReportHarness:
         return build_definitions(self.config, resources=self.resources)
 
     def materialize(self, week: str, report: str | None = None) -> dg.ExecuteInProcessResult:
+        self.start_automation()
         name = report or self.report.name
         keys = [
             report_asset_key(self.config.reports[name], instance)
@@ -50,8 +54,52 @@ class ReportHarness:
         """The same AMC instance, database and Dagster instance with other report settings."""
         config = write_config(self.config.path.parent, self.instance_id, reports)
         return ReportHarness(
-            config, self.resources, self.warehouse, self.instance_id, self.sandbox, self.dagster
+            config,
+            self.resources,
+            self.warehouse,
+            self.instance_id,
+            self.sandbox,
+            self.dagster,
+            self.automation_cursor,
         )
+
+    def start_automation(self) -> None:
+        """The first evaluation of the automation conditions (what the amc_weekly_checks sensor's
+        first tick does): weeks materialized from now on get their checks."""
+        if self.automation_cursor is None:
+            self.automation_cursor = dg.evaluate_automation_conditions(
+                defs=self.definitions(), instance=self.dagster
+            ).cursor
+
+    def run_weekly_checks(self) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
+        """What the amc_weekly_checks sensor and the daemon do: evaluate the weekly checks'
+        automation condition, execute each requested check run (one per week, all of its
+        requested checks) for real, and tick again until nothing more is requested (the next
+        tick notices the checks' own runs). Returns the evaluations by (week, check name)."""
+        self.start_automation()
+        defs = self.definitions()
+        job = defs.resolve_implicit_global_asset_job_def()
+        evaluations = {}
+        for _ in range(3):
+            result = dg.evaluate_automation_conditions(
+                defs=defs, instance=self.dagster, cursor=self.automation_cursor
+            )
+            self.automation_cursor = result.cursor
+            requested: dict[str, set[dg.AssetCheckKey]] = defaultdict(set)
+            for outcome in result.results:
+                if isinstance(outcome.key, dg.AssetCheckKey) and outcome.true_subset.size:
+                    for week in outcome.true_subset.expensively_compute_partition_keys():
+                        requested[week].add(outcome.key)
+            if not requested:
+                break
+            for week, keys in sorted(requested.items()):
+                run = job.get_subset(asset_selection=set(), asset_check_selection=keys)
+                executed = run.execute_in_process(
+                    partition_key=week, instance=self.dagster, raise_on_error=False
+                )
+                for evaluation in executed.get_asset_check_evaluations():
+                    evaluations[(week, evaluation.check_name)] = evaluation
+        return evaluations
 
     def submissions(self) -> list[dict[str, Any]]:
         return [e for e in self.sandbox.executions() if e["instance_id"] == self.instance_id]

@@ -15,6 +15,7 @@ WEEKS = [date(2026, 3, 1), date(2026, 3, 8), date(2026, 3, 15)]
 
 
 def run_range(harness, backfill_id: str | None = None) -> dg.ExecuteInProcessResult:
+    harness.start_automation()
     key = report_asset_key(harness.report)
     job = collection_job(harness.definitions(), [key])
     tags = {
@@ -55,11 +56,12 @@ def test_a_range_run_collects_each_week_with_its_own_ids(harness_factory):
         harness.warehouse.get_week(harness.report.name, WEEKS[0]).collection_id
     )
     assert collection.weeks == WEEKS and collection.weeks_completed == 3
-    # Checks ran over the range and passed.
-    evaluations = [e for e in result.get_asset_check_evaluations() if e.check_name in WEEKLY_CHECKS]
-    assert len(evaluations) == len(WEEKLY_CHECKS)
-    failing = [(e.check_name, e.description) for e in evaluations if not e.passed]
-    assert evaluations and not failing, failing
+    # The range run ran no check; then each week's checks ran, and passed, week by week.
+    assert result.get_asset_check_evaluations() == []
+    evaluations = harness.run_weekly_checks()
+    assert set(evaluations) == {(w.isoformat(), name) for w in WEEKS for name in WEEKLY_CHECKS}
+    failing = [(key, e.description) for key, e in evaluations.items() if not e.passed]
+    assert not failing, failing
 
 
 def test_one_failing_week_fails_the_run_but_keeps_the_others(harness_factory):
@@ -85,6 +87,10 @@ def test_one_failing_week_fails_the_run_but_keeps_the_others(harness_factory):
             continue
         metadata = records[0].asset_materialization.metadata
         assert metadata["execution_id"].value == str(rows[week].execution_id)
+
+    # Only the weeks that were collected are checked; the failed one is the run's failure only.
+    checked = {week for week, _ in harness.run_weekly_checks()}
+    assert checked == {w.isoformat() for w in WEEKS if w not in failed}
 
 
 def test_a_retried_batch_reuses_the_weeks_its_backfill_already_collected(harness_factory):

@@ -47,6 +47,9 @@ def write_config(folder: Path, instance_id: str, reports: str | None = None) -> 
 
 
 def collection_job(defs: dg.Definitions, asset_keys: list[dg.AssetKey]) -> dg.JobDefinition:
-    """The run that materializing these assets from the UI launches: the assets and their checks
-    (there is no job per report)."""
-    return defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection=set(asset_keys))
+    """A run that collects weeks of these assets, as a per-week backfill of them plans it: the
+    assets and none of their checks (there is no job per report). Each collected week's checks
+    are evaluated afterwards (`ReportHarness.run_weekly_checks`)."""
+    return defs.resolve_implicit_global_asset_job_def().get_subset(
+        asset_selection=set(asset_keys), asset_check_selection=set()
+    )

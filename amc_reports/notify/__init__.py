@@ -1,0 +1,49 @@
+"""Telling people (no Dagster): which finished runs deserve a message (`decide`), what the message
+says (`messages`) and sending it through apprise (`send`)."""
+
+from amc_reports.notify.decide import (
+    AlertCursor,
+    AlertMemory,
+    CheckEvaluation,
+    FinishedRun,
+    StepFailure,
+    TargetIndex,
+    WarehouseWeeks,
+    WeekLookup,
+    WeekState,
+    alerts_for_run,
+)
+from amc_reports.notify.messages import (
+    DEFAULT_UI_URL,
+    Alert,
+    AlertKind,
+    Message,
+    Severity,
+    TargetRef,
+    render,
+)
+from amc_reports.notify.send import Delivery, NotificationConfigError, Notifier, parse_targets
+
+__all__ = [
+    "DEFAULT_UI_URL",
+    "Alert",
+    "AlertCursor",
+    "AlertKind",
+    "AlertMemory",
+    "CheckEvaluation",
+    "Delivery",
+    "FinishedRun",
+    "Message",
+    "NotificationConfigError",
+    "Notifier",
+    "Severity",
+    "StepFailure",
+    "TargetIndex",
+    "TargetRef",
+    "WarehouseWeeks",
+    "WeekLookup",
+    "WeekState",
+    "alerts_for_run",
+    "parse_targets",
+    "render",
+]

@@ -1,0 +1,182 @@
+"""The notification sensor: reads the runs that finished since its last tick and hands their facts
+to `amc_reports.notify`, which decides what deserves a message and sends it.
+
+A failed collection run, a tripped circuit breaker, a failing freshness check (a stale report)
+and an ERROR check all end a run; the sensor follows run failures and successes through the
+event log (its cursor), so each run is looked at once. With no notification URL configured it
+only keeps its cursor current (nothing old is sent when notifications are turned on) and says
+how to turn them on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import dagster as dg
+
+from amc_reports.config import ReportTarget
+from amc_reports.notify import (
+    AlertCursor,
+    CheckEvaluation,
+    FinishedRun,
+    StepFailure,
+    TargetIndex,
+    TargetRef,
+    WarehouseWeeks,
+    alerts_for_run,
+)
+from amc_reports.orchestration.checks import FRESHNESS_CHECK
+from amc_reports.orchestration.partitions import report_asset_key
+from amc_reports.orchestration.resources import NotifierResource, WarehouseResource
+
+ALERT_SENSOR = "amc_notifications"
+CHECK_EVERY_SECONDS = 30
+RUNS_PER_TICK = 100
+OFF = (
+    "Notifications are off: set AMC_REPORTS_NOTIFY_URLS to one or more apprise URLs (Slack, "
+    "Teams, e-mail, webhooks) to be told about failed weeks, stale reports and ERROR checks."
+)
+
+
+def target_index(targets: Sequence[ReportTarget]) -> TargetIndex:
+    refs = {}
+    for report, instance in targets:
+        key = report_asset_key(report, instance)
+        refs[key] = TargetRef(
+            report=report.name,
+            instance=instance.alias,
+            instance_id=instance.instance_id,
+            asset_path=tuple(key.path),
+        )
+    return TargetIndex(
+        by_asset_path={tuple(key.path): ref for key, ref in refs.items()},
+        # The op of an asset is named after its key (amc__us__weekly_perf).
+        by_step_key={key.to_python_identifier(): ref for key, ref in refs.items()},
+        freshness_check=FRESHNESS_CHECK,
+    )
+
+
+def _latest(instance: dg.DagsterInstance, status: dg.DagsterEventType) -> str | None:
+    return instance.fetch_run_status_changes(status, limit=1).cursor
+
+
+def _text(metadata: dict) -> dict[str, str]:
+    return {name: str(getattr(value, "value", value)) for name, value in metadata.items()}
+
+
+def finished_run(instance: dg.DagsterInstance, run_id: str, failed: bool) -> FinishedRun | None:
+    """What the notification rules need to know of a run that ended."""
+    run = instance.get_run_by_id(run_id)
+    if run is None:
+        return None
+    failures = []
+    if failed:
+        for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
+            event = entry.dagster_event
+            if event is None or event.step_key is None:
+                continue
+            data = event.step_failure_data
+            user = data.user_failure_data
+            description = (user.description if user else None) or (
+                data.error.message if data.error else "the step failed"
+            )
+            failures.append(
+                StepFailure(event.step_key, description, _text(dict(user.metadata)) if user else {})
+            )
+    checks = []
+    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
+        if entry.dagster_event is None:
+            continue
+        evaluation = entry.dagster_event.asset_check_evaluation_data
+        checks.append(
+            CheckEvaluation(
+                asset_path=tuple(evaluation.asset_key.path),
+                check=evaluation.check_name,
+                partition=evaluation.partition,
+                passed=evaluation.passed,
+                severity=evaluation.severity.value,
+                description=evaluation.description or "",
+                metadata=_text(dict(evaluation.metadata)),
+            )
+        )
+    return FinishedRun(run_id, failed, dict(run.tags), failures, checks)
+
+
+def build_alert_sensor(targets: Sequence[ReportTarget]) -> dg.SensorDefinition:
+    index = target_index(targets)
+
+    @dg.sensor(
+        name=ALERT_SENSOR,
+        minimum_interval_seconds=CHECK_EVERY_SECONDS,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            "Tells people (AMC_REPORTS_NOTIFY_URLS: Slack, Teams, e-mail, webhooks) about failed "
+            "weeks, a tripped circuit breaker, stale reports and ERROR checks, with the report, "
+            "the week, both ids and a link to the run. Off when no URL is configured."
+        ),
+    )
+    def amc_notifications(
+        context: dg.SensorEvaluationContext,
+        notifier: NotifierResource,
+        warehouse: WarehouseResource,
+    ) -> dg.SkipReason:
+        instance = context.instance
+        cursor = AlertCursor.parse(context.cursor)
+        if cursor is None:  # first tick: start from now, never from the history
+            cursor = AlertCursor(
+                failure=_latest(instance, dg.DagsterEventType.RUN_FAILURE),
+                success=_latest(instance, dg.DagsterEventType.RUN_SUCCESS),
+            )
+            context.update_cursor(cursor.dump())
+            return dg.SkipReason("Started: runs that end from now on are looked at.")
+        failures = instance.fetch_run_status_changes(
+            dg.DagsterEventType.RUN_FAILURE,
+            limit=RUNS_PER_TICK,
+            cursor=cursor.failure,
+            ascending=True,
+        )
+        successes = instance.fetch_run_status_changes(
+            dg.DagsterEventType.RUN_SUCCESS,
+            limit=RUNS_PER_TICK,
+            cursor=cursor.success,
+            ascending=True,
+        )
+        cursor.failure, cursor.success = failures.cursor, successes.cursor
+        if not notifier.enabled:
+            context.update_cursor(cursor.dump())
+            return dg.SkipReason(OFF)
+
+        sender = notifier.get_notifier()
+        for problem in sender.problems:
+            context.log.error(problem)
+        weeks = WarehouseWeeks(warehouse.get_warehouse())
+        sent, undelivered = [], []
+        ended = [(r.event_log_entry.run_id, True) for r in failures.records]
+        ended += [(r.event_log_entry.run_id, False) for r in successes.records]
+        for run_id, failed in ended:
+            run = finished_run(instance, run_id, failed)
+            if run is None:
+                continue
+            for alert in alerts_for_run(run, index, weeks):
+                if cursor.memory.seen(alert.dedupe_key):
+                    continue
+                delivery = sender.send(alert)
+                cursor.memory.remember(alert.dedupe_key)
+                summary = f"{alert.kind} {alert.target.report}/{alert.target.instance} {alert.week}"
+                if delivery.sent:
+                    sent.append(summary)
+                if delivery.failed:
+                    undelivered.append(summary)
+                    context.log.warning(
+                        f"{summary}: not delivered to "
+                        + "; ".join(f"{t}: {why}" for t, why in delivery.failed.items())
+                    )
+        context.update_cursor(cursor.dump())
+        if sent:
+            context.log.info(f"sent {len(sent)} notification(s): " + ", ".join(sent))
+        return dg.SkipReason(
+            f"Looked at {len(ended)} finished run(s); sent {len(sent)} notification(s)"
+            + (f", {len(undelivered)} not delivered (see the tick's log)." if undelivered else ".")
+        )
+
+    return amc_notifications
