@@ -7,11 +7,25 @@ import pytest
 
 from amc_reports.config import DEFAULT_CONFIG_PATH, load_config
 from amc_reports.definitions import build_definitions, defs
-from amc_reports.environment import HalfConfiguredError, build_amc_resource, build_resources
-from amc_reports.orchestration.checks import FRESHNESS_CHECK, WEEKLY_CHECKS
+from amc_reports.environment import (
+    HalfConfiguredError,
+    build_amc_resource,
+    build_notifier_resource,
+    build_resources,
+)
+from amc_reports.orchestration.alerts import ALERT_SENSOR
+from amc_reports.orchestration.checks import (
+    AFTER_EACH_COLLECTED_WEEK,
+    FRESHNESS_CHECK,
+    LINEAGE_CHECK,
+    ROW_COUNT_CHECK,
+    WEEKLY_CHECKS,
+    WEEKLY_CHECKS_SENSOR,
+)
 from amc_reports.orchestration.resources import (
     EmbeddedWarehouseResource,
     LiveAmcResource,
+    NotifierResource,
     SandboxAmcResource,
 )
 from amc_reports.orchestration.schedules import cron_for
@@ -59,6 +73,41 @@ def test_every_report_has_its_checks_and_no_job_of_its_own():
             assert (report.name, name) in check_keys
     # Users backfill the assets: no per-report job that would invite a job backfill.
     assert {job.name for job in defs.jobs} == {"amc_freshness_checks"}
+
+
+def test_runs_that_collect_weeks_plan_no_checks():
+    """A failed collection would mark every check planned in its run "Execution failed": the
+    jobs and schedules that collect weeks select the assets only."""
+    graph = defs.resolve_asset_graph()
+    jobs = [f"collect_{r.name}" for r in CONFIG.reports.values()]
+    jobs += [s.job_name for s in defs.schedules if s.name != "amc_freshness_daily"]
+    for name in jobs:
+        job = defs.resolve_job_def(name)
+        assert job.asset_layer.asset_graph.asset_check_keys == set(), name
+        assert job.asset_layer.asset_graph.get_all_asset_keys()
+    # The weekly checks run after each collected week, in runs of their own; the ERROR ones
+    # block what is built downstream of a report.
+    for key in graph.asset_check_keys:
+        node = graph.get(key)
+        if key.name in WEEKLY_CHECKS:
+            assert node.automation_condition == AFTER_EACH_COLLECTED_WEEK
+            assert node.blocking == (key.name in (LINEAGE_CHECK, ROW_COUNT_CHECK))
+        else:
+            assert key.name == FRESHNESS_CHECK and node.automation_condition is None
+    sensors = {s.name: s for s in defs.sensors}
+    assert sensors[WEEKLY_CHECKS_SENSOR].default_status == dg.DefaultSensorStatus.RUNNING
+    assert sensors[ALERT_SENSOR].default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_notifications_are_an_env_var_and_off_when_unset():
+    resource = build_notifier_resource(
+        {"AMC_REPORTS_NOTIFY_URLS": "slack://T/B/C", "AMC_REPORTS_UI_URL": "https://dagster.x"}
+    )
+    assert isinstance(resource.urls, dg.EnvVar)  # never the value itself
+    assert resource.ui_url == "https://dagster.x"
+    off = build_resources({})["notifier"]
+    assert isinstance(off, NotifierResource) and not off.enabled
+    assert off.ui_url == "http://127.0.0.1:3000"
 
 
 def test_schedules_only_for_reports_that_want_one():

@@ -1,0 +1,94 @@
+"""Checks speak only of what was collected: a failed week is the week's failure, not five failed
+checks; each collected week gets its own check results, in a check run of its own."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import dagster as dg
+
+from amc_reports.orchestration.checks import LINEAGE_CHECK, WEEKLY_CHECKS
+from amc_reports.orchestration.partitions import weekly_partitions
+
+GOOD, FAILED = "2026-03-01", "2026-03-08"
+
+
+def check_records(harness) -> list:
+    key = dg.AssetKey(["amc", "test", harness.report.name])
+    storage = harness.dagster.event_log_storage
+    return [
+        record
+        for name in WEEKLY_CHECKS
+        for record in storage.get_asset_check_execution_history(
+            dg.AssetCheckKey(key, name), limit=100
+        )
+    ]
+
+
+def test_a_failed_week_leaves_no_check_marked_failed(harness):
+    assert harness.materialize(GOOD).success
+    harness.set_faults(fail_next=1, failure_reason="Column 'bogus' does not exist")
+    failed = harness.materialize(FAILED)
+    assert not failed.success  # the week's failure is the run's failure...
+    assert harness.warehouse.get_week(harness.report.name, date.fromisoformat(FAILED)).status == (
+        "failed"
+    )
+    # ... and no check was planned in it, so none can show "Execution failed".
+    assert failed.get_asset_check_evaluations() == []
+    assert not [r for r in check_records(harness) if r.run_id == failed.run_id]
+
+    evaluations = harness.run_weekly_checks()
+    # Only the collected week was checked, every check with its week named, and all passed.
+    assert set(evaluations) == {(GOOD, name) for name in WEEKLY_CHECKS}
+    assert all(e.passed and e.partition == GOOD for e in evaluations.values())
+    records = check_records(harness)
+    assert {r.partition for r in records} == {GOOD}
+    assert {r.status.value for r in records} == {"SUCCEEDED"}
+
+    # Once collected, the week gets its own results, next to the other week's.
+    assert harness.materialize(FAILED).success
+    again = harness.run_weekly_checks()
+    assert set(again) == {(FAILED, name) for name in WEEKLY_CHECKS}
+    assert all(e.passed for e in again.values())
+    assert {r.partition for r in check_records(harness)} == {GOOD, FAILED}
+
+
+def test_a_downstream_asset_can_wait_for_a_weeks_blocking_checks(harness):
+    """What a KPI asset built on a report will do: its week waits until the report's ERROR checks
+    (blocking) pass for that week, so a week with broken lineage never feeds it."""
+    report_key = dg.AssetKey(["amc", "test", harness.report.name])
+
+    @dg.asset(
+        key=["kpi"],
+        partitions_def=weekly_partitions(harness.report),
+        deps=[report_key],
+        automation_condition=(
+            dg.AutomationCondition.eager().without(dg.AutomationCondition.in_latest_time_window())
+            & dg.AutomationCondition.all_deps_blocking_checks_passed()
+        ),
+    )
+    def kpi() -> None: ...
+
+    with_kpi = dg.Definitions.merge(harness.definitions(), dg.Definitions(assets=[kpi]))
+    only_kpi = dg.AssetSelection.assets(kpi)
+    cursor = dg.evaluate_automation_conditions(
+        defs=with_kpi, instance=harness.dagster, asset_selection=only_kpi
+    ).cursor
+
+    assert harness.materialize(GOOD).success
+    assert harness.materialize(FAILED).success
+    with harness.warehouse.connect() as conn:  # the week row now names another AMC execution
+        conn.execute(
+            "UPDATE report_data_weeks SET amc_execution_id = 'tampered' "
+            "WHERE report = %s AND week_start_date = %s",
+            (harness.report.name, date.fromisoformat(FAILED)),
+        )
+    checks = harness.run_weekly_checks()
+    assert checks[(GOOD, LINEAGE_CHECK)].passed
+    broken = checks[(FAILED, LINEAGE_CHECK)]
+    assert not broken.passed and broken.blocking and broken.partition == FAILED
+
+    result = dg.evaluate_automation_conditions(
+        defs=with_kpi, instance=harness.dagster, asset_selection=only_kpi, cursor=cursor
+    )
+    assert result.get_requested_partitions(kpi.key) == {GOOD}

@@ -1,0 +1,110 @@
+"""Sending through apprise to a real local HTTP webhook receiver; the URLs' secrets never show."""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+import pytest
+
+from amc_reports.notify import (
+    Alert,
+    AlertKind,
+    NotificationConfigError,
+    Notifier,
+    TargetRef,
+    parse_targets,
+)
+from amc_reports_tests.support.webhook import start_receiver
+
+TARGET = TargetRef("weekly_perf", "us", "amc1abc", ("amc", "us", "weekly_perf"))
+TOKEN = "S3cretT0ken9f8e7d6c"
+ALERT = Alert(
+    kind=AlertKind.WEEK_FAILED,
+    target=TARGET,
+    week="2026-03-08",
+    execution_id="exec-1",
+    amc_execution_id="amc-1",
+    reason="AMC said FAILED: Column 'bogus' does not exist",
+    run_id="run-123",
+)
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_message_reaches_a_webhook_with_title_body_and_type(webhook):
+    notifier = Notifier(webhook.url(f"/hooks/{TOKEN}"), ui_url="http://dagster.internal:3000")
+    delivery = notifier.send(ALERT)
+    assert delivery.ok and delivery.sent == ["#1 (json://)"]
+    [received] = webhook.messages()
+    assert received.path == f"/hooks/{TOKEN}"
+    assert received.title == "[amc_reports] weekly_perf on us: week 2026-03-08 failed"
+    assert received.body["type"] == "failure"
+    for expected in (
+        "exec-1",
+        "amc-1",
+        "Column 'bogus'",
+        "http://dagster.internal:3000/runs/run-123",
+    ):
+        assert expected in received.message
+
+
+def test_one_target_down_does_not_stop_the_others_and_says_why(webhook):
+    broken = start_receiver()
+    broken.status = 500
+    try:
+        urls = f"{broken.url(f'/x/{TOKEN}')}, {webhook.url()}"
+        delivery = Notifier(urls).send(ALERT)
+    finally:
+        broken.close()
+    assert delivery.sent == ["#2 (json://)"]
+    assert list(delivery.failed) == ["#1 (json://)"]
+    assert "500" in delivery.failed["#1 (json://)"]
+    assert TOKEN not in delivery.failed["#1 (json://)"]
+    assert len(webhook.messages()) == 1
+
+
+def test_secrets_of_the_urls_never_reach_a_log_or_an_error(caplog):
+    caplog.set_level(logging.DEBUG)  # even with every logger at DEBUG
+    password = "pa55-w0rd-Zq"
+    urls = (
+        f"json://user:{password}@127.0.0.1:{closed_port()}/hooks/{TOKEN}?-X-Api-Key=K3yK3yK3y99, "
+        f"slack://T0ABCDEFG/B0HIJKLMN/{TOKEN}xyz, notaservice://{TOKEN}"
+    )
+    notifier = Notifier(urls)
+    delivery = notifier.send(ALERT)
+    assert not delivery.sent and set(delivery.failed) == {
+        "#1 (json://)",
+        "#2 (slack://)",
+        "#3 (notaservice://)",
+    }
+    [problem] = notifier.problems
+    assert "#3 (notaservice://)" in problem
+    with pytest.raises(NotificationConfigError) as raised:
+        notifier.check()
+    shown = [repr(notifier), str(raised.value), *delivery.failed.values()]
+    shown += [r.getMessage() for r in caplog.records]
+    for text in shown:
+        for secret in (TOKEN, password, "K3yK3yK3y99", "B0HIJKLMN"):
+            assert secret not in text, (secret, text)
+
+
+def test_urls_split_on_spaces_commas_and_lines_but_not_inside_a_url():
+    targets = parse_targets(
+        "json://a.example/x, slack://T/B/C\n  mailto://u:p@h.example?to=a@x.com,b@y.com  ,"
+    )
+    assert [t.scheme for t in targets] == ["json", "slack", "mailto"]
+    assert targets[2].url.endswith("to=a@x.com,b@y.com")
+    assert [t.label for t in targets][:2] == ["#1 (json://)", "#2 (slack://)"]
+    assert TOKEN not in repr(parse_targets(f"json://h/{TOKEN}")[0])
+
+
+def test_no_url_means_off():
+    notifier = Notifier("  ")
+    assert not notifier.enabled
+    delivery = notifier.send(ALERT)
+    assert delivery.sent == [] and delivery.failed == {}
