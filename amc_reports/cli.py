@@ -1,4 +1,5 @@
-"""`amc-reports`: operator commands (verify lineage, validate config, run the sandbox, migrate)."""
+"""`amc-reports`: operator commands (verify lineage, validate config, run the sandbox, migrate,
+test notifications)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pools.set_defaults(func=_init_pools)
 
+    notify = sub.add_parser(
+        "notify-test",
+        help="send a test notification to every AMC_REPORTS_NOTIFY_URLS target, say which got it",
+    )
+    notify.set_defaults(func=_notify_test)
+
     stop = sub.add_parser(
         "stop-local",
         help="stop the background AMC sandbox and embedded PostgreSQL of this project",
@@ -64,6 +71,39 @@ def _stop_local(args: argparse.Namespace) -> int:
     postgres = embedded_server(local.pgdata, local.pg_idle_seconds).stop()
     print("embedded PostgreSQL: " + ("stopped" if postgres else "not running"))
     return 0
+
+
+def _notify_test(args: argparse.Namespace) -> int:
+    """Send one test message through the notification settings the deployment would use."""
+    from amc_reports.environment import NOTIFY_URLS_VAR, build_notifier_resource, resolved
+    from amc_reports.notify import Message, Severity
+
+    notifier = resolved(build_notifier_resource()).get_notifier()
+    if not notifier.enabled:
+        print(
+            f"Notifications are off: set {NOTIFY_URLS_VAR} to one or more apprise URLs "
+            "(https://github.com/caronc/apprise/wiki), separated by spaces or commas.",
+            file=sys.stderr,
+        )
+        return 1
+    for problem in notifier.problems:
+        print(problem, file=sys.stderr)
+    delivery = notifier.send_message(
+        Message(
+            title="[amc_reports] test notification",
+            body=(
+                "Notifications from amc_reports reach this channel: failed weeks, a tripped "
+                "circuit breaker, stale reports and ERROR checks. Runs are linked at "
+                f"{notifier.ui_url}."
+            ),
+            severity=Severity.WARNING,
+        )
+    )
+    for label in delivery.sent:
+        print(f"notification target {label}: sent")
+    for label, why in delivery.failed.items():
+        print(f"notification target {label}: NOT sent: {why}", file=sys.stderr)
+    return 0 if delivery.ok else 1
 
 
 def _init_pools(args: argparse.Namespace) -> int:

@@ -317,11 +317,41 @@ class Stack:
     def runs(self) -> list[dict[str, Any]]:
         return self.graphql(RUNS)["runsOrError"]["results"]
 
+    def sensor_ticks(self, name: str) -> list[dict[str, Any]]:
+        """The sensor's latest ticks (newest first), as the UI shows them."""
+        selector = {
+            "repositoryLocationName": "amc_reports",
+            "repositoryName": "__repository__",
+            "sensorName": name,
+        }
+        sensor = self.graphql(SENSOR_TICKS, {"selector": selector})["sensorOrError"]
+        if sensor["__typename"] != "Sensor":
+            raise RuntimeError(f"sensor {name}: {sensor}")
+        return sensor["sensorState"]["ticks"]
+
+    def wait_sensor_ticked(self, name: str, timeout: float = 300) -> None:
+        """Wait until the daemon has evaluated the sensor once (its cursor starts from there)."""
+        wait_for(
+            lambda: any(t["status"] != "STARTED" for t in self.sensor_ticks(name)),
+            f"a first tick of sensor {name}",
+            timeout=timeout,
+            interval=2.0,
+        )
+
     def processes_alive(self) -> Iterator[str]:
         for name, process in self.processes.items():
             if process.poll() is None:
                 yield name
 
+
+SENSOR_TICKS = """
+query SensorTicks($selector: SensorSelector!) {
+  sensorOrError(sensorSelector: $selector) {
+    __typename
+    ... on Sensor { sensorState { ticks(limit: 5) { status timestamp } } }
+  }
+}
+"""
 
 LAUNCH_BACKFILL = """
 mutation LaunchBackfill($backfillParams: LaunchBackfillParams!) {

@@ -2,7 +2,7 @@
 
 Postgres (embedded) for Dagster's storage and the warehouse, the AMC sandbox, `dagster api
 grpc`, `dagster-webserver` and `dagster-daemon`, configured from deploy/dagster.yaml. A backfill
-is launched through GraphQL with the mutation the UI sends.
+is launched through GraphQL with the mutation the UI sends. Notifications go to a local webhook.
 """
 
 from __future__ import annotations
@@ -16,9 +16,12 @@ import dagster as dg
 import pytest
 
 from amc_reports.local.stack import Stack, wait_for
+from amc_reports.orchestration.alerts import ALERT_SENSOR
+from amc_reports.orchestration.checks import WEEKLY_CHECKS, WEEKLY_CHECKS_SENSOR
 from amc_reports.run_launcher import run_worker_pid
 from amc_reports.warehouse import Warehouse
 from amc_reports_tests.fixtures_postgres import server_temp_dir
+from amc_reports_tests.support.webhook import WebhookReceiver, start_receiver
 
 pytestmark = pytest.mark.e2e
 
@@ -50,7 +53,14 @@ reports:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory) -> Stack:
+def alerts() -> WebhookReceiver:
+    receiver = start_receiver()
+    yield receiver
+    receiver.close()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, alerts: WebhookReceiver) -> Stack:
     root = tmp_path_factory.mktemp("stack")
     config = root / "reports.yaml"
     config.write_text(REPORTS_YAML)
@@ -62,9 +72,17 @@ def stack(tmp_path_factory) -> Stack:
         # be what keeps it to POOL_LIMIT.
         sandbox_config={"latency_seconds": 4, "rows": 30, "max_running": 10},
         postgres_dir=server_temp_dir(),
+        extra_env={
+            "AMC_REPORTS_NOTIFY_URLS": alerts.url("/hooks/e2e-S3cretT0ken"),
+            "AMC_REPORTS_UI_URL": "http://dagster.e2e:3000",
+        },
     )
     try:
-        yield stack.start()
+        stack.start()
+        # The sensors start from their first tick: weeks materialized before it are not theirs.
+        for sensor in (WEEKLY_CHECKS_SENSOR, ALERT_SENSOR):
+            stack.wait_sensor_ticked(sensor)
+        yield stack
     finally:
         stack.stop()
         shutil.rmtree(stack.postgres_dir, ignore_errors=True)
@@ -77,6 +95,15 @@ def metadata_of(entry_list: list[dict]) -> dict[str, object]:
             if key in entry:
                 values[entry["label"]] = entry[key]
     return values
+
+
+def passed_check_weeks(instance: dg.DagsterInstance, key: dg.AssetCheckKey) -> set[str]:
+    executions = instance.event_log_storage.get_asset_check_execution_history(key, limit=100)
+    return {
+        e.event.asset_check_evaluation.partition
+        for e in executions
+        if e.event and e.event.asset_check_evaluation and e.event.asset_check_evaluation.passed
+    }
 
 
 def test_backfill_through_graphql_collects_every_week_with_lineage(stack: Stack):
@@ -104,15 +131,14 @@ def test_backfill_through_graphql_collects_every_week_with_lineage(stack: Stack)
             assert metadata["execution_id"] == str(row.execution_id)
             assert metadata["amc_execution_id"] == row.amc_execution_id
             assert metadata["dagster/row_count"] == row.record_count == 30
-        # Check results were recorded per partition.
+        # The daemon ran each collected week's checks in runs of their own, per partition.
         key = dg.AssetCheckKey(dg.AssetKey(["amc", "us", name]), "lineage_complete")
-        executions = instance.event_log_storage.get_asset_check_execution_history(key, limit=100)
-        partitions = {
-            e.event.asset_check_evaluation.partition
-            for e in executions
-            if e.event and e.event.asset_check_evaluation and e.event.asset_check_evaluation.passed
-        }
-        assert partitions == {w.isoformat() for w in WEEKS}
+        wait_for(
+            lambda key=key: passed_check_weeks(instance, key) == {w.isoformat() for w in WEEKS},
+            f"the weekly checks of {name}",
+            timeout=600,
+            interval=2,
+        )
 
         # Each run recorded its collection, typed as part of this backfill.
         for week in WEEKS:
@@ -173,7 +199,9 @@ def test_killed_run_worker_is_retried_and_resumes_the_same_amc_execution(stack: 
     assert instance.get_run_by_id(first_run).status == dg.DagsterRunStatus.FAILURE
 
 
-def test_a_week_that_failed_at_amc_is_not_resubmitted_by_run_retries(stack: Stack):
+def test_a_week_that_failed_at_amc_is_not_resubmitted_by_run_retries(
+    stack: Stack, alerts: WebhookReceiver
+):
     stack.set_sandbox_config({"instances": {INSTANCE_ID: {"latency_seconds": 2, "fail_next": 1}}})
     week = "2026-04-19"
     backfill_id = stack.launch_backfill([["amc", "us", REPORTS[1]]], week, week)
@@ -198,3 +226,14 @@ def test_a_week_that_failed_at_amc_is_not_resubmitted_by_run_retries(stack: Stac
         if e["time_window_start"].startswith(week) and "purchases" in e["sql"]
     ]
     assert len(submitted) == 1
+
+    # Someone is told, with the week's ids and a link to the run ...
+    [message] = alerts.wait_for(lambda m: week in m.title and REPORTS[1] in m.title, timeout=300)
+    assert message.title == f"[amc_reports] {REPORTS[1]} on us: week {week} failed"
+    assert f"amc_execution_id: {row.amc_execution_id}" in message.message
+    assert f"Run: http://dagster.e2e:3000/runs/{run['runId']}" in message.message
+    # ... and the failure is the week's only: no check of the week was planned, none failed.
+    for name in WEEKLY_CHECKS:
+        key = dg.AssetCheckKey(dg.AssetKey(["amc", "us", REPORTS[1]]), name)
+        records = instance.event_log_storage.get_asset_check_execution_history(key, limit=100)
+        assert not [r for r in records if r.partition == week or r.run_id == run["runId"]]

@@ -108,3 +108,23 @@ def test_no_url_means_off():
     assert not notifier.enabled
     delivery = notifier.send(ALERT)
     assert delivery.sent == [] and delivery.failed == {}
+
+
+def test_notify_test_command_sends_through_the_configured_urls(webhook, monkeypatch, capsys):
+    from amc_reports.cli import main
+
+    monkeypatch.delenv("AMC_REPORTS_NOTIFY_URLS", raising=False)
+    assert main(["notify-test"]) == 1
+    assert "AMC_REPORTS_NOTIFY_URLS" in capsys.readouterr().err
+
+    port = closed_port()
+    urls = f"{webhook.url(f'/hooks/{TOKEN}')} json://127.0.0.1:{port}/x/{TOKEN}"
+    monkeypatch.setenv("AMC_REPORTS_NOTIFY_URLS", urls)
+    monkeypatch.setenv("AMC_REPORTS_UI_URL", "https://dagster.example.com")
+    assert main(["notify-test"]) == 1  # one of the two targets is down
+    out = capsys.readouterr()
+    assert "#1 (json://): sent" in out.out and "#2 (json://): NOT sent" in out.err
+    assert TOKEN not in out.out + out.err
+    [received] = webhook.messages()
+    assert received.title == "[amc_reports] test notification"
+    assert "https://dagster.example.com" in received.message
