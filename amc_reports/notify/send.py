@@ -4,7 +4,7 @@ URLs (https://github.com/caronc/apprise/wiki lists the URL of each service).
 The URLs carry secrets (webhook tokens, passwords): they are never logged, never put in an error,
 and each target is named by its position and scheme only (`#2 (slack://)`). Their secret parts
 are registered for redaction, and apprise's own debug output (which prints request URLs) is not
-let through.
+let through. apprise itself (a second to import) is imported only when there is a target.
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
-
-import apprise
 
 from amc_reports.amc.redact import install_log_redaction, redact_text, register_secret
 from amc_reports.notify.messages import DEFAULT_UI_URL, Alert, Message, Severity, render
@@ -29,10 +28,8 @@ APPRISE_LOGGER = "apprise"
 # one URL (mailto://...?to=a@x.com,b@y.com) stays in it.
 _SPLIT = re.compile(r"[\s,]+(?=[A-Za-z][A-Za-z0-9+.\-]*://)")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
-_NOTIFY_TYPE = {
-    Severity.FAILURE: apprise.NotifyType.FAILURE,
-    Severity.WARNING: apprise.NotifyType.WARNING,
-}
+if TYPE_CHECKING:
+    import apprise
 
 
 class NotificationConfigError(ValueError):
@@ -148,8 +145,11 @@ class Notifier:
         self.targets = parse_targets(urls)
         self._services: dict[int, apprise.Apprise] = {}
         self.problems: list[str] = []
-        if self.targets:
-            _guard_apprise_logging()
+        if not self.targets:
+            return
+        import apprise
+
+        _guard_apprise_logging()
         for target in self.targets:
             _register(target.url)
             service = apprise.Apprise()
@@ -177,6 +177,15 @@ class Notifier:
         return self.send_message(render(alert, self.ui_url))
 
     def send_message(self, message: Message) -> Delivery:
+        if not self.targets:
+            return Delivery(sent=[], failed={})
+        import apprise
+
+        notify_type: Any = (
+            apprise.NotifyType.WARNING
+            if message.severity is Severity.WARNING
+            else apprise.NotifyType.FAILURE
+        )
         sent: list[str] = []
         failed: dict[str, str] = {}
         for target in self.targets:
@@ -189,7 +198,7 @@ class Notifier:
                     ok = service.notify(
                         title=message.title,
                         body=message.body,
-                        notify_type=_NOTIFY_TYPE[message.severity],
+                        notify_type=notify_type,
                         body_format=apprise.NotifyFormat.TEXT,
                     )
                 except Exception as exc:  # a plugin bug must not stop the other targets
