@@ -10,13 +10,12 @@ from amc_reports.notify import (
     FinishedRun,
     StepFailure,
     TargetIndex,
-    TargetRef,
     WeekState,
     alerts_for_run,
 )
 from amc_reports.notify.decide import MEMORY_SIZE
+from amc_reports_tests.support.alerts import TARGET
 
-TARGET = TargetRef("weekly_perf", "us", "amc1abc", ("amc", "us", "weekly_perf"))
 STEP = "amc__us__weekly_perf"
 INDEX = TargetIndex({TARGET.asset_path: TARGET}, {STEP: TARGET}, "newest_final_week_collected")
 

@@ -1,23 +1,8 @@
 """What a message says: report, instance, week, both ids, the run's link, what to do."""
 
-from amc_reports.notify import Alert, AlertKind, Severity, TargetRef, render
+from amc_reports.notify import AlertKind, Severity, render
 from amc_reports.notify.messages import REASON_LIMIT, asset_url, run_url
-
-TARGET = TargetRef("weekly_perf", "us", "amc1abc", ("amc", "us", "weekly_perf"))
-
-
-def alert(kind: AlertKind, **changes) -> Alert:
-    values = dict(
-        kind=kind,
-        target=TARGET,
-        week="2026-03-08",
-        execution_id="6f0c2c7e-0000-4000-8000-000000000001",
-        amc_execution_id="amc-exec-42",
-        reason="Column 'bogus' does not exist",
-        run_id="run-123",
-    )
-    values.update(changes)
-    return Alert(**values)
+from amc_reports_tests.support.alerts import sample_alert as alert
 
 
 def test_a_failed_week_names_everything_a_person_needs():

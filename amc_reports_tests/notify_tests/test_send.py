@@ -7,26 +7,15 @@ import socket
 
 import pytest
 
-from amc_reports.notify import (
-    Alert,
-    AlertKind,
-    NotificationConfigError,
-    Notifier,
-    TargetRef,
-    parse_targets,
-)
+from amc_reports.notify import NotificationConfigError, Notifier, parse_targets
+from amc_reports_tests.support.alerts import sample_alert
 from amc_reports_tests.support.webhook import start_receiver
 
-TARGET = TargetRef("weekly_perf", "us", "amc1abc", ("amc", "us", "weekly_perf"))
 TOKEN = "S3cretT0ken9f8e7d6c"
-ALERT = Alert(
-    kind=AlertKind.WEEK_FAILED,
-    target=TARGET,
-    week="2026-03-08",
+ALERT = sample_alert(
     execution_id="exec-1",
     amc_execution_id="amc-1",
     reason="AMC said FAILED: Column 'bogus' does not exist",
-    run_id="run-123",
 )
 
 
