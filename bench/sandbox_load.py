@@ -37,7 +37,10 @@ from amc_reports.local.sandbox import (  # noqa: E402
 )
 
 INSTANCE = "amcbench01"
-SQL = "SELECT event_date, campaign_id, SUM(impressions) AS impressions FROM t GROUP BY 1, 2"
+SQL = (
+    "SELECT event_date, campaign_id, SUM(impressions) AS impressions "
+    "FROM sponsored_ads_traffic GROUP BY 1, 2"
+)
 
 
 def _worker(

@@ -4,7 +4,7 @@ A configuration is a mapping of the keys in :data:`DEFAULTS` (the global values)
 ``instances`` mapping of instance id -> the same keys (per-instance overrides)::
 
     latency_seconds: 2          # global
-    rows: 500
+    impressions_per_day: 20000
     instances:
       amcflaky01:
         fail_rate: 0.5
@@ -24,6 +24,7 @@ import math
 import random
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,9 @@ DEFAULTS: dict[str, Any] = {
     "extra_latency_seconds": 0.0,  # added to the run time (a slow instance)
     "max_running": 10,  # RUNNING executions per instance; the rest wait PENDING
     # -- results --
-    "rows": 100,  # data rows per execution (all parts together)
+    "rows": None,  # None: run the SQL on synthetic AMC data; N: N invented rows, SQL only parsed
+    "impressions_per_day": 50000,  # synthetic data volume: ad impressions per instance and day
+    "data_as_of": None,  # ISO time: what AMC has received by then (None: the real clock)
     "parts": 1,  # number of CSV files the result is split into (each with a header)
     "csv_fault": None,  # None | "malformed" | "truncated"
     "url_expires_seconds": 600,  # validity of pre-signed download URLs
@@ -100,6 +103,7 @@ _INTS = {  # key -> minimum
     "max_running": 1,
     "rows": 0,
     "parts": 1,
+    "impressions_per_day": 0,
     "url_expires_seconds": 1,
     "token_expires_in": 1,
     "rate_limit_burst": 1,
@@ -126,6 +130,10 @@ def _check_value(key: str, value: Any, where: str) -> Any:
                 f"{where}: {key} must be a probability between 0 and 1, got {value!r}"
             )
         return float(value)
+    if key == "rows" and value is None:
+        return None
+    if key == "data_as_of":
+        return _check_instant(value, where)
     if key in _INTS:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
@@ -153,6 +161,34 @@ def _check_value(key: str, value: Any, where: str) -> Any:
             raise ConfigError(f"{where}: seed must be an integer or null")
         return value
     raise ConfigError(f"{where}: unknown key {key!r}")  # pragma: no cover - guarded by caller
+
+
+def _check_instant(value: Any, where: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            moment = None
+    else:
+        moment = None
+    if moment is None:
+        raise ConfigError(
+            f"{where}: data_as_of must be an ISO time such as 2026-03-20T00:00:00Z, or null "
+            f"(the real clock), got {value!r}"
+        )
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def data_as_of(settings: dict[str, Any]) -> datetime | None:
+    """The ``data_as_of`` of effective settings, as an aware time (None: the real clock)."""
+    value = settings.get("data_as_of")
+    return None if value is None else datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def validate_config(data: Any, *, where: str = "sandbox config") -> dict[str, Any]:

@@ -25,6 +25,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from amc_reports.local.sandbox import synth
+from amc_reports.local.sandbox.sql_runs import SqlRuns
 from amc_reports.local.sandbox.state import Execution
 
 PART_RE = re.compile(r"^part-(\d{5})\.csv$")
@@ -114,8 +115,9 @@ def spec_of(execution: Execution) -> synth.ResultSpec:
 class ResultFiles:
     """Generated result parts on disk, created once per (execution, part)."""
 
-    def __init__(self, root: Path, max_bytes: int = 1 << 30) -> None:
+    def __init__(self, root: Path, sql_runs: SqlRuns, max_bytes: int = 1 << 30) -> None:
         self.root = Path(root)
+        self.sql_runs = sql_runs
         self.max_bytes = max_bytes
         self._locks: dict[tuple[str, int], asyncio.Lock] = {}
 
@@ -134,8 +136,10 @@ class ResultFiles:
         self._locks.pop((execution.id, part), None)
         return path
 
-    @staticmethod
-    def _generate(execution: Execution, part: int, path: Path) -> None:
+    def _generate(self, execution: Execution, part: int, path: Path) -> None:
+        if execution.runs_sql:
+            self.sql_runs.materialize(execution)  # every part at once
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         synth.write_part(spec_of(execution), part, tmp)

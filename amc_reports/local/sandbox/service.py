@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import logging
 import os
 import secrets
 import threading
@@ -24,8 +25,9 @@ from amc_reports.local.sandbox.constants import (
     SANDBOX_MARKETPLACE_ID,
     SANDBOX_REFRESH_TOKEN,
 )
-from amc_reports.local.sandbox.faults import Faults
-from amc_reports.local.sandbox.lifecycle import Scheduler, max_concurrency
+from amc_reports.local.sandbox.faults import Faults, data_as_of
+from amc_reports.local.sandbox.lifecycle import Observed, Scheduler, max_concurrency
+from amc_reports.local.sandbox.sql_runs import SqlRuns
 from amc_reports.local.sandbox.state import Execution, Store
 from amc_reports.local.sandbox.validation import (
     DEFAULT_TIMEOUT_SECONDS,
@@ -37,10 +39,14 @@ from amc_reports.local.sandbox.validation import (
     check_parameters,
     check_sql,
     check_workflow_body,
+    parameter_defaults,
     resolve_window,
+    threshold_options,
 )
 
 REQUEST_LOG_SIZE = 20000
+
+log = logging.getLogger("amc_reports.local.sandbox")
 
 
 def iso(ts: float | None) -> str | None:
@@ -65,7 +71,12 @@ class SandboxService:
         self.store = Store(self.state_dir / DB_FILE)
         self.faults = Faults(base_config or {})
         self.scheduler = Scheduler(self.store, lambda i: self.faults.settings(i)["max_running"])
-        self.files = results.ResultFiles(self.state_dir / RESULTS_DIR)
+        self.sql_runs = SqlRuns(
+            self.state_dir / RESULTS_DIR,
+            self._sql_failed,
+            lambda execution_id: execution_id in self.store.executions,
+        )
+        self.files = results.ResultFiles(self.state_dir / RESULTS_DIR, self.sql_runs)
         self.url_key = (self.store.meta("url_signing_key") or "").encode()
         self.url_epoch = int(self.store.meta("url_epoch") or 0)
         self.started_at = time.time()
@@ -190,10 +201,12 @@ class SandboxService:
             sql = saved["sqlQuery"]
             input_parameters = saved.get("inputParameters") or []
             workflow_id, transient = saved_id, False
+            options = threshold_options(saved)
         elif isinstance(workflow, dict):
             sql = check_sql(workflow.get("sqlQuery"), what="workflow.sqlQuery")
             input_parameters = workflow.get("inputParameters") or []
             workflow_id, transient = f"transient_{uuid.uuid4()}", True
+            options = threshold_options(workflow)
         else:
             raise bad_request("Either workflowId or workflow.sqlQuery is required")
         window = resolve_window(body, datetime.now(UTC))
@@ -228,6 +241,14 @@ class SandboxService:
             )
         elif self.faults.fault("fail_next", "fail_rate", instance_id):
             outcome, reason = "FAILED", s["failure_reason"]
+        defaults = parameter_defaults(input_parameters)
+        as_of = data_as_of(s)
+        if outcome == "SUCCEEDED":
+            problem = self._validate_sql(
+                sql, s["rows"], window, {**defaults, **parameter_values}, instance_id
+            )
+            if problem is not None:
+                outcome, reason = "FAILED", problem
         missing_id = self.faults.fault("missing_id_next", "missing_id_rate", instance_id)
         location_only = not missing_id and self.faults.fault(
             "location_only_next", "location_only_rate", instance_id
@@ -255,12 +276,17 @@ class SandboxService:
             publish_s=float(min(publish_s, run_s)),
             outcome=outcome,
             failure_reason=reason,
-            rows=int(s["rows"]),
+            rows=None if s["rows"] is None else int(s["rows"]),
             parts=int(s["parts"]),
             csv_fault=s["csv_fault"],
             result_key=secrets.token_hex(16),
             missing_id=missing_id,
             data_gaps=list(s["data_gaps"]),
+            impressions_per_day=int(s["impressions_per_day"]),
+            data_as_of=as_of.timestamp() if as_of is not None else now,
+            parameter_defaults=defaults,
+            filtered_metrics_column=options.get("filteredMetricsDiscriminatorColumn"),
+            user_count_column=options.get("distinctUserCountColumn"),
         )
         self.store.add_execution(execution)
         doc = self.execution_doc(execution, now)
@@ -275,8 +301,59 @@ class SandboxService:
             headers["Location"] = location
         return execution, doc, headers
 
-    def execution_doc(self, e: Execution, now: float) -> dict[str, Any]:
+    def _validate_sql(
+        self,
+        sql: str,
+        rows: int | None,
+        window: Any,
+        parameters: dict[str, Any],
+        instance_id: str,
+    ) -> str | None:
+        """Why the query cannot run (an AMC-like failure reason), or None.
+
+        Invented results (``rows: N``) only need a query that parses; a query that runs is also
+        bound against the AMC tables (unknown tables, columns, functions, types).
+        """
+        from amc_reports.amc_sql import AmcSqlError, parse_query
+
+        try:
+            if rows is not None:
+                parse_query(sql)
+                return None
+            from amc_reports.local.sandbox import query
+
+            query.check(
+                query.prepare(
+                    sql, query.Window.parse(window.start, window.end, window.time_zone), parameters
+                )
+            )
+        except AmcSqlError as exc:
+            log.info("execution on %s: query validation failed: %s", instance_id, exc)
+            return f"Query validation failed: {exc}"
+        return None
+
+    def _sql_failed(self, execution: Execution, reason: str) -> None:
+        """The worker could not run an execution's query: the execution ends FAILED."""
+        execution.outcome = "FAILED"
+        execution.failure_reason = reason
+        self.store.update_execution(execution)
+
+    def observe(self, e: Execution, now: float) -> Observed:
+        """An execution's status at ``now``: its schedule; once it runs, its query is handed to
+        the worker, and it stays RUNNING until the result is computed."""
         seen = self.scheduler.observe(e, now)
+        if (
+            e.runs_sql
+            and e.outcome == "SUCCEEDED"
+            and seen.status in ("RUNNING", "PUBLISHING", "SUCCEEDED")
+            and not self.sql_runs.done(e)
+            and seen.status != "RUNNING"
+        ):
+            return Observed("RUNNING", seen.start, None, None)
+        return seen
+
+    def execution_doc(self, e: Execution, now: float) -> dict[str, Any]:
+        seen = self.observe(e, now)
         doc: dict[str, Any] = {
             "workflowExecutionId": e.id,
             "workflowId": e.workflow_id,
@@ -382,7 +459,7 @@ class SandboxService:
 
     def cancel(self, execution: Execution) -> dict[str, Any]:
         now = time.time()
-        seen = self.scheduler.observe(execution, now)
+        seen = self.scheduler.observe(execution, now)  # a query still running is not cancellable
         if seen.status not in ("PENDING", "RUNNING"):
             raise bad_request(
                 f"Workflow execution {execution.id} cannot be cancelled: its status is "
@@ -395,7 +472,7 @@ class SandboxService:
     def download_urls(self, instance_id: str, execution_id: str, base_url: str) -> list[str]:
         execution = self.get_execution(instance_id, execution_id)
         now = time.time()
-        seen = self.scheduler.observe(execution, now)
+        seen = self.observe(execution, now)
         if seen.status != "SUCCEEDED":
             raise bad_request(
                 f"Workflow execution {execution_id} is {seen.status}: its results are unavailable "
@@ -500,7 +577,7 @@ class SandboxService:
         for e in self.store.all_executions():
             if instance_id and e.instance_id != instance_id:
                 continue
-            seen = self.scheduler.observe(e, now)
+            seen = self.observe(e, now)
             out.append(
                 {
                     "execution_id": e.id,
@@ -524,6 +601,9 @@ class SandboxService:
                     "planned_outcome": e.outcome,
                     "response_had_id": not e.missing_id,
                     "rows": e.rows,
+                    "runs_sql": e.runs_sql,
+                    "data_as_of": iso(e.data_as_of) if e.runs_sql else None,
+                    "impressions_per_day": e.impressions_per_day if e.runs_sql else None,
                     "parts": e.parts,
                     "csv_fault": e.csv_fault,
                 }
@@ -565,6 +645,7 @@ class SandboxService:
         config = bool(options.get("config", True))
         self.store.reset(executions=executions, workflows=workflows, tokens=tokens)
         if executions:
+            self.sql_runs.clear()
             self.files.clear()
             self.scheduler.invalidate()
         if config:

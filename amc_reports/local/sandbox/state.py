@@ -50,13 +50,24 @@ class Execution:
     publish_s: float = 0.4
     outcome: str = "SUCCEEDED"  # SUCCEEDED | FAILED | REJECTED (when not cancelled)
     failure_reason: str | None = None
-    rows: int = 100
+    rows: int | None = 100  # None: the result is the SQL run on synthetic AMC data
     parts: int = 1
     csv_fault: str | None = None
     result_key: str = ""
     cancel_time: float | None = None
     missing_id: bool = False
     data_gaps: list[Any] = field(default_factory=list)
+    # What the SQL sees (when rows is None): the data volume, what had arrived by when (epoch
+    # seconds), the workflow's parameter defaults and its aggregation-threshold options.
+    impressions_per_day: int = 0
+    data_as_of: float | None = None
+    parameter_defaults: dict[str, Any] = field(default_factory=dict)
+    filtered_metrics_column: str | None = None
+    user_count_column: str | None = None
+
+    @property
+    def runs_sql(self) -> bool:
+        return self.rows is None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True)

@@ -13,7 +13,7 @@ import io
 import math
 import random
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -455,22 +455,32 @@ def iter_part(spec: ResultSpec, part: int) -> Iterator[bytes]:
     columns = select_columns(spec.sql)
     gen = _Gen(columns, spec.window_start, spec.window_end, id_pool=max(5, spec.rows // 8))
     first, last = spec.part_rows(part)
+
+    def rows() -> Iterator[list[str]]:
+        row = first
+        while row < last:
+            chunk = row // _CHUNK_ROWS
+            offset = row - chunk * _CHUNK_ROWS
+            take = _row_chunk(spec, gen, chunk)[offset : offset + (last - row)]
+            yield from take
+            row += len(take)
+
+    malformed_at = (last - first) // 2 if spec.csv_fault == "malformed" and part == 0 else None
+    return csv_chunks(columns, rows(), malformed_at=malformed_at)
+
+
+def csv_chunks(
+    columns: list[str], rows: Iterable[list[str]], *, malformed_at: int | None = None
+) -> Iterator[bytes]:
+    """A CSV file (header, then ``rows``) in chunks; row ``malformed_at`` gets broken quoting."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(columns)
-    malformed_at = (first + last) // 2 if spec.csv_fault == "malformed" and part == 0 else None
-    row = first
-    while row < last:
-        chunk = row // _CHUNK_ROWS
-        rows = _row_chunk(spec, gen, chunk)
-        offset = row - chunk * _CHUNK_ROWS
-        take = rows[offset : offset + (last - row)]
-        for i, values in enumerate(take):
-            if malformed_at is not None and row + i == malformed_at:
-                buf.write('"unterminated quote,' + ",".join(values[1:] + ["extra"]) + "\n")
-                continue
+    for i, values in enumerate(rows):
+        if i == malformed_at:
+            buf.write('"unterminated quote,' + ",".join(list(values[1:]) + ["extra"]) + "\n")
+        else:
             writer.writerow(values)
-        row += len(take)
         if buf.tell() > 1 << 16:
             yield buf.getvalue().encode("utf-8")
             buf.seek(0)
@@ -482,12 +492,21 @@ def iter_part(spec: ResultSpec, part: int) -> Iterator[bytes]:
 
 def write_part(spec: ResultSpec, part: int, path) -> int:
     """Write one part to ``path`` (applying the ``truncated`` fault); return its size."""
+    return write_chunks(
+        iter_part(spec, part),
+        path,
+        truncate=spec.csv_fault == "truncated" and part == max(1, spec.parts) - 1,
+    )
+
+
+def write_chunks(chunks: Iterable[bytes], path, *, truncate: bool = False) -> int:
+    """Write ``chunks`` to ``path``; ``truncate`` cuts the last line short (a partial row and no
+    trailing newline). Returns the size written."""
     with open(path, "wb") as fh:
-        for chunk in iter_part(spec, part):
+        for chunk in chunks:
             fh.write(chunk)
         size = fh.tell()
-    if spec.csv_fault == "truncated" and part == max(1, spec.parts) - 1 and size > 0:
-        # Cut the last line short: a partial row and no trailing newline.
+    if truncate and size > 0:
         with open(path, "rb+") as fh:
             tail_len = min(size, 1 << 16)
             fh.seek(size - tail_len)

@@ -181,17 +181,42 @@ def check_parameters(
         values = {}
     if not isinstance(values, dict):
         raise bad_request("parameterValues must be an object mapping parameter names to values")
-    defaults = {
-        str(p.get("name")): p.get("defaultValue")
-        for p in (input_parameters or [])
-        if isinstance(p, dict) and p.get("defaultValue") is not None
-    }
+    defaults = parameter_defaults(input_parameters)
     missing = [
         name for name in synth.custom_parameters(sql) if name not in values and name not in defaults
     ]
     if missing:
         raise bad_request("Missing value for custom parameter(s): " + ", ".join(sorted(missing)))
     return dict(values)
+
+
+THRESHOLD_OPTIONS = (
+    "distinctUserCountColumn",
+    "filteredMetricsDiscriminatorColumn",
+    "filteredReasonColumn",
+)
+
+
+def threshold_options(workflow: dict[str, Any]) -> dict[str, str]:
+    """A workflow's aggregation-threshold options (the extra result columns it asks for)."""
+    out: dict[str, str] = {}
+    for key in THRESHOLD_OPTIONS:
+        value = workflow.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,127}", value):
+            raise bad_request(f"{key} must be a column name (letters, digits, underscores)")
+        out[key] = value
+    return out
+
+
+def parameter_defaults(input_parameters: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """The default values of a workflow's input parameters."""
+    return {
+        str(p.get("name")): p.get("defaultValue")
+        for p in (input_parameters or [])
+        if isinstance(p, dict) and p.get("defaultValue") is not None
+    }
 
 
 def check_workflow_body(body: Any, *, workflow_id: str | None = None) -> dict[str, Any]:
@@ -212,13 +237,5 @@ def check_workflow_body(body: Any, *, workflow_id: str | None = None) -> dict[st
     ):
         raise bad_request("inputParameters must be a list of objects with a name")
     doc: dict[str, Any] = {"workflowId": wid, "sqlQuery": sql, "inputParameters": params}
-    for key in (
-        "distinctUserCountColumn",
-        "filteredMetricsDiscriminatorColumn",
-        "filteredReasonColumn",
-    ):
-        if body.get(key) is not None:
-            if not isinstance(body[key], str):
-                raise bad_request(f"{key} must be a string")
-            doc[key] = body[key]
+    doc.update(threshold_options(body))
     return doc

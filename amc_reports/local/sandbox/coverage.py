@@ -1,0 +1,257 @@
+"""Which users each result row covers: the rewrite behind AMC's aggregation threshold.
+
+AMC drops (or, when the workflow asks, blanks and marks) every output row that covers fewer than
+100 distinct users. To know how many users a row covers, the query is rewritten so that every
+relation it reads carries one hidden column, ``__amc_users``:
+
+- a base table contributes its ``user_id``;
+- a SELECT that aggregates collects the distinct users of its groups (``list(DISTINCT user_id)``,
+  or the union of its inputs' lists), one that does not passes its input's users through; a join
+  unites the users of both sides;
+- the outermost SELECT turns that into a count, the last column of the result, which the engine
+  compares with the threshold and then removes.
+
+Subqueries and CTEs in FROM and JOIN positions are rewritten the same way (a CTE once, however
+often it is read); scalar and IN subqueries do not produce rows and are left alone. What the
+rewrite cannot follow raises `CoverageUnsupported` and the engine falls back to the plain query.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+
+HIDDEN = "__amc_users"
+DIALECT = "duckdb"
+
+
+class CoverageUnsupported(Exception):
+    """The query has a shape the user-coverage rewrite does not follow."""
+
+
+@dataclass(frozen=True)
+class _Users:
+    kind: str  # "scalar" (one user id per row), "list" (a list of user ids) or "none"
+    expr: exp.Expression | None = None
+
+
+def _fn(name: str, *args: exp.Expression) -> exp.Expression:
+    return exp.Anonymous(this=name, expressions=list(args))
+
+
+def _empty_list() -> exp.Expression:
+    return sqlglot.parse_one("CAST([] AS VARCHAR[])", read=DIALECT)
+
+
+def _column(name: str, table: str | None) -> exp.Column:
+    return exp.column(name, table=table, quoted=False)
+
+
+class _Rewriter:
+    def __init__(self, query: exp.Query, user_tables: frozenset[str]) -> None:
+        self.user_tables = user_tables
+        self.ctes: dict[str, exp.CTE] = {}
+        for cte in query.find_all(exp.CTE):
+            self.ctes.setdefault(cte.alias_or_name.lower(), cte)
+        self.done: set[str] = set()
+        self.aliases = 0
+
+    def query(self, node: exp.Expression, *, final: bool) -> exp.Expression:
+        """Rewrite ``node`` in place; returns the node that takes its place (usually itself)."""
+        if isinstance(node, exp.Subquery):
+            node.set("this", self.query(node.this, final=final))
+        elif isinstance(node, exp.SetOperation):
+            node.set("this", self.query(node.left, final=final))
+            node.set("expression", self.query(node.right, final=final))
+        elif isinstance(node, exp.Select):
+            return self.select(node, final=final)
+        else:
+            raise CoverageUnsupported(f"cannot follow users through {node.key}")
+        return node
+
+    def select(self, select: exp.Select, *, final: bool) -> exp.Expression:
+        relations = []
+        from_ = select.args.get("from_")
+        if from_ is not None:
+            relations.append(from_.this)
+        relations.extend(join.this for join in select.args.get("joins") or [])
+        if select.args.get("laterals"):
+            raise CoverageUnsupported("LATERAL VIEW")
+        found = [self.relation(r) for r in relations]
+        users = _combine([u for u in found if u.kind != "none"])
+        carriers = {
+            relation.alias_or_name.lower()
+            for relation, u in zip(relations, found, strict=True)
+            if u.kind == "list"
+        }
+        if carriers:
+            _exclude_hidden_from_stars(select, carriers)
+        aggregated = is_aggregate(select)
+        if select.args.get("distinct") is not None and not aggregated:
+            return self._distinct(select, users, final=final)
+        select.append("expressions", exp.alias_(_hidden(users, aggregated, final), HIDDEN))
+        return select
+
+    def _distinct(self, select: exp.Select, users: _Users, *, final: bool) -> exp.Expression:
+        """Rows that DISTINCT merges are one group: the users of the rows it merges add up.
+
+        ``SELECT DISTINCT x ... ORDER BY o LIMIT n`` becomes ``SELECT * EXCLUDE (users),
+        merged users FROM (SELECT x, row users ...) GROUP BY ALL ORDER BY o LIMIT n``.
+        """
+        if select.args["distinct"].args.get("on") is not None:
+            raise CoverageUnsupported("DISTINCT ON")
+        select.set("distinct", None)
+        moved = {key: select.args.get(key) for key in ("order", "limit", "offset")}
+        for key in moved:
+            select.set(key, None)
+        select.append("expressions", exp.alias_(_hidden(users, False, False), HIDDEN))
+        merged = _hidden(_Users("list", exp.column(HIDDEN)), True, final).sql(dialect=DIALECT)
+        self.aliases += 1
+        wrapper = sqlglot.parse_one(
+            f"SELECT * EXCLUDE ({HIDDEN}), {merged} AS {HIDDEN} "
+            f"FROM (SELECT 1) AS __amc_d{self.aliases} GROUP BY ALL",
+            read=DIALECT,
+        )
+        wrapper.args["from_"].this.set("this", select)
+        for key, value in moved.items():
+            if value is not None:
+                wrapper.set(key, value)
+        return wrapper
+
+    def relation(self, node: exp.Expression) -> _Users:
+        if isinstance(node, exp.Table):
+            name = node.name.lower()
+            reference = node.alias_or_name
+            if not node.args.get("db") and name in self.ctes:
+                if name not in self.done:
+                    self.done.add(name)
+                    cte = self.ctes[name]
+                    cte.set("this", self.query(cte.this, final=False))
+                return _Users("list", _column(HIDDEN, reference))
+            if name in self.user_tables:
+                return _Users("scalar", _column("user_id", reference))
+            return _Users("none")
+        if isinstance(node, exp.Subquery):
+            if not node.alias:
+                self.aliases += 1
+                node.set("alias", exp.TableAlias(this=exp.to_identifier(f"__amc_s{self.aliases}")))
+            node.set("this", self.query(node.this, final=False))
+            return _Users("list", _column(HIDDEN, node.alias))
+        return _Users("none")  # UNNEST, VALUES, table functions: no users of their own
+
+
+def _combine(users: list[_Users]) -> _Users:
+    if not users:
+        return _Users("none")
+    if len(users) == 1:
+        return users[0]
+    lists = [
+        _fn("list_value", u.expr)
+        if u.kind == "scalar"
+        else exp.func("coalesce", u.expr, _empty_list())
+        for u in users
+        if u.expr is not None
+    ]
+    combined = lists[0]
+    for other in lists[1:]:
+        combined = _fn("list_concat", combined, other)
+    return _Users("list", combined)
+
+
+def _hidden(users: _Users, aggregated: bool, final: bool) -> exp.Expression:
+    if users.kind == "none" or users.expr is None:
+        return exp.Literal.number(0) if final else _empty_list()
+    expr = users.expr
+    if aggregated:
+        if users.kind == "scalar":
+            if final:
+                return exp.Count(this=exp.Distinct(expressions=[expr.copy()]))
+            return _fn("list", exp.Distinct(expressions=[expr.copy()]))
+        merged = _fn("list_distinct", _fn("flatten", _fn("list", expr.copy())))
+        return _fn("len", merged) if final else merged
+    if users.kind == "scalar":
+        if final:
+            return exp.Case(
+                ifs=[
+                    exp.If(
+                        this=exp.Is(this=expr.copy(), expression=exp.Null()),
+                        true=exp.Literal.number(0),
+                    )
+                ],
+                default=exp.Literal.number(1),
+            )
+        return _fn("list_value", expr.copy())
+    return _fn("len", _fn("list_distinct", expr.copy())) if final else expr.copy()
+
+
+def _exclude_hidden_from_stars(select: exp.Select, carriers: set[str]) -> None:
+    """``*`` (and ``t.*`` of a relation carrying users) must not select the hidden column."""
+    for projection in select.expressions:
+        star = projection.this if isinstance(projection, exp.Column) else projection
+        if isinstance(projection, exp.Column) and projection.table.lower() not in carriers:
+            continue
+        if isinstance(star, exp.Star):
+            excluded = list(star.args.get("except_") or [])
+            excluded.append(exp.column(HIDDEN))
+            star.set("except_", excluded)
+
+
+def is_aggregate(select: exp.Select) -> bool:
+    """Whether a SELECT aggregates (GROUP BY, or an aggregate outside window functions)."""
+    if select.args.get("group") is not None:
+        return True
+    for part in [*select.expressions, select.args.get("having")]:
+        if part is None:
+            continue
+        for agg in part.find_all(exp.AggFunc):
+            if not _in_window_or_subquery(agg, part):
+                return True
+    return False
+
+
+def _in_window_or_subquery(node: exp.Expression, root: exp.Expression) -> bool:
+    parent = node.parent
+    while parent is not None and parent is not root:
+        if isinstance(parent, exp.Window | exp.Subquery | exp.Select):
+            return True
+        parent = parent.parent
+    return isinstance(root, exp.Window)
+
+
+def track_users(query: exp.Query, user_tables: frozenset[str]) -> exp.Query:
+    """A copy of ``query`` whose result has one more, last column: the users each row covers."""
+    rewritten = query.copy()
+    result = _Rewriter(rewritten, user_tables).query(rewritten, final=True)
+    if result is not rewritten and rewritten.args.get("with_") is not None:
+        result.set("with_", rewritten.args["with_"])  # the WITH clause stays outermost
+        rewritten.set("with_", None)
+    return result
+
+
+def dimension_columns(query: exp.Query) -> list[bool]:
+    """Per output column of ``query``: whether it is a dimension (a GROUP BY key), not a metric.
+
+    A query that does not aggregate has only dimensions.
+    """
+    select = query
+    while isinstance(select, exp.SetOperation | exp.Subquery):
+        select = select.left if isinstance(select, exp.SetOperation) else select.this
+    if not isinstance(select, exp.Select):
+        return []
+    if not is_aggregate(select):
+        return [True] * len(select.expressions)
+    group = select.args.get("group")
+    keys = list(group.expressions) if group is not None else []
+    ordinals = {int(k.name) for k in keys if isinstance(k, exp.Literal) and k.is_int}
+    key_sql = {k.sql(dialect="spark").lower() for k in keys}
+    out = []
+    for i, projection in enumerate(select.expressions):
+        inner = projection.this if isinstance(projection, exp.Alias) else projection
+        out.append(
+            (i + 1) in ordinals
+            or inner.sql(dialect="spark").lower() in key_sql
+            or projection.alias_or_name.lower() in key_sql
+        )
+    return out

@@ -1,0 +1,525 @@
+"""Run a report's AMC SQL on one window of synthetic AMC data: sqlglot reads it, DuckDB runs it.
+
+``prepare`` parses the query (Spark-SQL-like, as AMC writes it), replaces AMC's parameters
+(``BUILT_IN_PARAMETER('TIME_WINDOW_START')`` / ``'TIME_WINDOW_END'``, ``CUSTOM_PARAMETER('name')``),
+checks that it reads only AMC tables, and adds the user-coverage column (see `coverage`).
+``check`` binds it against empty tables: an unknown column or function, or a type error, is an
+`AmcSqlError` naming the problem and where it is in the query, like AMC's validation. ``run``
+loads the window's events (see `world`) and runs it, then applies AMC's aggregation threshold.
+
+The time window applies to the events themselves, as in AMC: each table holds only the events of
+the window (the attributed-events tables by traffic or conversion time, as their names say), and
+only what has arrived by ``data_as_of``. AMC's functions ``SECONDS_BETWEEN`` (and minutes, hours,
+days) exist as DuckDB macros; Spark's functions are translated by sqlglot.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import duckdb
+import numpy as np
+import pandas as pd
+from sqlglot import exp
+
+from amc_reports.amc_sql import AmcSqlError, SqlError, parse_query, position_of
+from amc_reports.local.sandbox import coverage, tables, world
+
+AGGREGATION_THRESHOLD = 100  # distinct users an output row must cover (AMC's default)
+MARKETPLACES = {
+    "ATVPDKIKX0DER": ("AMAZON.COM", 1, "USD"),
+    "A2EUQ1WTGCTBG2": ("AMAZON.CA", 7, "CAD"),
+    "A1F83G8C2ARO7P": ("AMAZON.CO.UK", 3, "GBP"),
+    "A1PA6795UKMFR9": ("AMAZON.DE", 4, "EUR"),
+    "A13V1IB3VIYZZH": ("AMAZON.FR", 5, "EUR"),
+    "A1VC38T7YXB528": ("AMAZON.CO.JP", 6, "JPY"),
+}
+_MACROS = tuple(
+    f"CREATE MACRO {unit}s_between(a, b) AS "
+    f"date_diff('{unit}', CAST(a AS TIMESTAMP), CAST(b AS TIMESTAMP))"
+    for unit in ("second", "minute", "hour", "day")
+)
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
+
+
+@dataclass(frozen=True)
+class Window:
+    """An execution's time window: naive local times in ``time_zone``."""
+
+    start: datetime
+    end: datetime
+    time_zone: str = "UTC"
+
+    @classmethod
+    def parse(cls, start: str, end: str, time_zone: str) -> Window:
+        return cls(
+            datetime.strptime(start[:19], _TIME_FORMAT),
+            datetime.strptime(end[:19], _TIME_FORMAT),
+            time_zone,
+        )
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A parsed, parameter-substituted query, ready for DuckDB."""
+
+    sql: str  # the query in DuckDB's dialect
+    tracked_sql: str | None  # the same with the users column last (None: not followable)
+    tables: frozenset[str]
+    dimensions: tuple[bool, ...]  # per output column: a GROUP BY key (not a metric)
+    tree: exp.Query = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # AMC-like: STRING, LONG, DOUBLE, DECIMAL(38,4), DATE, TIMESTAMP, BOOLEAN, ...
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    columns: tuple[Column, ...]
+    rows: list[tuple[Any, ...]]
+    filtered_rows: int  # rows under the aggregation threshold (dropped, or blanked and marked)
+    threshold_applied: bool
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """What data a query sees: whose, how much, and what has arrived by when."""
+
+    instance_id: str
+    impressions_per_day: int
+    data_as_of: datetime  # aware
+    marketplace_id: str = "ATVPDKIKX0DER"
+
+
+# -- preparing ------------------------------------------------------------------------------------
+
+
+def prepare(sql: str, window: Window, parameters: Mapping[str, Any] | None = None) -> Prepared:
+    """Parse and rewrite ``sql`` for one window; raises `AmcSqlError`."""
+    tree = parse_query(sql)
+    _substitute_parameters(tree, window, parameters or {})
+    ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+    used: set[str] = set()
+    for table in tree.find_all(exp.Table):
+        name = table.name.lower()
+        if not name:
+            continue  # a table function
+        if not table.args.get("db") and name in ctes:
+            continue
+        if table.args.get("db") or name not in tables.TABLES:
+            line, column = position_of(table) or (None, None)
+            raise AmcSqlError(
+                SqlError(f"Table {table.sql(dialect='spark')!r} does not exist", line, column)
+            )
+        used.add(name)
+    dimensions = tuple(coverage.dimension_columns(tree))
+    try:
+        tracked = coverage.track_users(tree, tables.TABLES).sql(dialect="duckdb")
+    except coverage.CoverageUnsupported:
+        tracked = None
+    return Prepared(tree.sql(dialect="duckdb"), tracked, frozenset(used), dimensions, tree)
+
+
+def _substitute_parameters(tree: exp.Query, window: Window, values: Mapping[str, Any]) -> None:
+    for call in list(tree.find_all(exp.Anonymous)):
+        name = str(call.this).upper()
+        if name not in ("BUILT_IN_PARAMETER", "CUSTOM_PARAMETER"):
+            continue
+        line, column = position_of(call) or (None, None)
+        args = call.expressions
+        if len(args) != 1 or not (isinstance(args[0], exp.Literal) and args[0].is_string):
+            raise AmcSqlError(SqlError(f"{name} takes one quoted parameter name", line, column))
+        key = args[0].name
+        if name == "BUILT_IN_PARAMETER":
+            moments = {"TIME_WINDOW_START": window.start, "TIME_WINDOW_END": window.end}
+            if key.upper() not in moments:
+                known = ", ".join(sorted(moments))
+                raise AmcSqlError(
+                    SqlError(f"unknown BUILT_IN_PARAMETER {key!r} (known: {known})", line, column)
+                )
+            literal = exp.cast(
+                exp.Literal.string(f"{moments[key.upper()]:%Y-%m-%d %H:%M:%S}"), "TIMESTAMP"
+            )
+            call.replace(literal)
+        else:
+            if key not in values:
+                raise AmcSqlError(SqlError(f"no value for CUSTOM_PARAMETER {key!r}", line, column))
+            call.replace(_literal(values[key]))
+
+
+def _literal(value: Any) -> exp.Expression:
+    if value is None:
+        return exp.Null()
+    if isinstance(value, bool):
+        return exp.Boolean(this=value)
+    if isinstance(value, int | float | Decimal):
+        return exp.Literal.number(value)
+    if isinstance(value, list | tuple):
+        return exp.Array(expressions=[_literal(v) for v in value])
+    return exp.Literal.string(str(value))
+
+
+# -- DuckDB ---------------------------------------------------------------------------------------
+
+
+def _connect() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(":memory:", config={"threads": 2})
+    for macro in (*_MACROS, *tables.MACROS):
+        con.execute(macro)
+    for name, columns in tables.RAW.items():
+        cols = ", ".join(f"{c} {t}" for c, t in columns.items())
+        con.execute(f"CREATE TABLE {name} ({cols})")
+    for name, body in tables.VIEWS.items():
+        con.execute(f"CREATE VIEW {name} AS {body}")
+    return con
+
+
+_empty: duckdb.DuckDBPyConnection | None = None
+_empty_lock = threading.Lock()
+
+
+def check(prepared: Prepared) -> Prepared:
+    """Bind the query against empty AMC tables; raises `AmcSqlError` (unknown column, ...)."""
+    global _empty
+    with _empty_lock:
+        if _empty is None:
+            _empty = _connect()
+        con = _empty
+        _set_window(con, Window(datetime(2000, 1, 1), datetime(2000, 1, 2)))
+        try:
+            con.execute(prepared.sql).fetchall()
+        except duckdb.Error as exc:
+            raise AmcSqlError(_duckdb_error(exc, prepared.tree)) from None
+        if prepared.tracked_sql is not None:
+            try:
+                con.execute(prepared.tracked_sql).fetchall()
+            except duckdb.Error:
+                return Prepared(
+                    prepared.sql, None, prepared.tables, prepared.dimensions, prepared.tree
+                )
+    return prepared
+
+
+def _set_window(con: duckdb.DuckDBPyConnection, window: Window) -> None:
+    con.execute(f"SET VARIABLE window_start = {_local_seconds(window.start)}")
+    con.execute(f"SET VARIABLE window_end = {_local_seconds(window.end)}")
+
+
+def _local_seconds(moment: datetime) -> int:
+    """Seconds of a naive local time since 1970-01-01 00:00 of the same clock."""
+    seconds = moment.hour * 3600 + moment.minute * 60 + moment.second
+    return world.local_epoch(moment.date()) + seconds
+
+
+_QUOTED = re.compile(r'"([^"]+)"')
+
+
+def _duckdb_error(exc: duckdb.Error, tree: exp.Query) -> SqlError:
+    """DuckDB's error in AMC's words, pointing into the original query where possible."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    message = re.sub(r"^[A-Za-z ]+ Error: ", "", first).rstrip("!")
+    message = message.replace("__amc_users", "users")
+    line = column = None
+    names = _QUOTED.findall(message) + re.findall(r"with name (\w+)", message)
+    for name in names:
+        node = _find_named(tree, name.split(".")[-1])
+        if node is not None:
+            line, column = position_of(node) or (None, None)
+            break
+    if "not found in FROM clause" in message and names:
+        message = f"Column {names[0]!r} cannot be resolved" + _did_you_mean(str(exc))
+    elif "does not exist" in message and "Function" in message and names:
+        message = f"Function {names[0]!r} is not registered"
+    return SqlError(message, line, column)
+
+
+def _did_you_mean(message: str) -> str:
+    match = re.search(r'Candidate bindings: "([^"]+)"', message)
+    if match:
+        return f" (did you mean {match.group(1).split('.')[-1]!r}?)"
+    return ""
+
+
+def _find_named(tree: exp.Expression, name: str) -> exp.Expression | None:
+    wanted = name.lower()
+    for node in tree.walk():
+        if isinstance(node, exp.Column | exp.Anonymous | exp.Func | exp.Identifier):
+            own = (
+                node.name
+                if not isinstance(node, exp.Func)
+                else (node.sql_name() if not isinstance(node, exp.Anonymous) else str(node.this))
+            )
+            if str(own).lower() == wanted:
+                return node
+    return None
+
+
+# -- running --------------------------------------------------------------------------------------
+
+
+def run(
+    prepared: Prepared,
+    window: Window,
+    data: DataSettings,
+    *,
+    threshold: int = AGGREGATION_THRESHOLD,
+    discriminator_column: str | None = None,
+    user_count_column: str | None = None,
+) -> QueryResult:
+    """Run a prepared query on the window's data; raises `AmcSqlError` on a runtime error."""
+    con = _connect()
+    try:
+        _load(con, prepared.tables, window, data)
+        _set_window(con, window)
+        sql = prepared.tracked_sql or prepared.sql
+        try:
+            cursor = con.execute(sql)
+            description = cursor.description or []
+            rows = cursor.fetchall()
+        except duckdb.Error as exc:
+            raise AmcSqlError(_duckdb_error(exc, prepared.tree)) from None
+    finally:
+        con.close()
+    columns = [Column(str(d[0]), _amc_type(d[1])) for d in description]
+    if prepared.tracked_sql is None:
+        return QueryResult(tuple(columns), rows, 0, False)
+    columns = columns[:-1]
+    kept: list[tuple[Any, ...]] = []
+    filtered = 0
+    dims = list(prepared.dimensions) + [True] * (len(columns) - len(prepared.dimensions))
+    for row in rows:
+        users = int(row[-1] or 0)
+        values = row[:-1]
+        if users >= threshold:
+            out = values
+            marked = False
+        else:
+            filtered += 1
+            if discriminator_column is None or all(dims):
+                continue
+            out = tuple(v if dim else None for v, dim in zip(values, dims, strict=True))
+            marked = True
+        if discriminator_column is not None:
+            out = (*out, marked)
+        if user_count_column is not None:
+            out = (*out, users if not marked else None)
+        kept.append(out)
+    if discriminator_column is not None:
+        columns.append(Column(discriminator_column, "BOOLEAN"))
+    if user_count_column is not None:
+        columns.append(Column(user_count_column, "LONG"))
+    return QueryResult(tuple(columns), kept, filtered, True)
+
+
+def _amc_type(duck_type: Any) -> str:
+    text = str(duck_type).upper()
+    mapping = {
+        "BIGINT": "LONG",
+        "HUGEINT": "LONG",
+        "INTEGER": "INTEGER",
+        "SMALLINT": "INTEGER",
+        "TINYINT": "INTEGER",
+        "UBIGINT": "LONG",
+        "VARCHAR": "STRING",
+        "STRING": "STRING",
+        "DOUBLE": "DOUBLE",
+        "FLOAT": "DOUBLE",
+        "BOOLEAN": "BOOLEAN",
+        "BOOL": "BOOLEAN",
+        "DATE": "DATE",
+        "TIMESTAMP": "TIMESTAMP",
+        "NUMBER": "DECIMAL",
+    }
+    if text.endswith("[]"):
+        return f"ARRAY<{_amc_type(text[:-2])}>"
+    return mapping.get(text, text.replace(" ", ""))
+
+
+def _load(
+    con: duckdb.DuckDBPyConnection, used: frozenset[str], window: Window, data: DataSettings
+) -> None:
+    """Fill the raw relations with what the used tables need of the window's events."""
+    w = world.world(data.instance_id, data.impressions_per_day)
+    zone = ZoneInfo(window.time_zone)
+    as_of = _local_seconds(data.data_as_of.astimezone(zone).replace(tzinfo=None))
+    start, end = _local_seconds(window.start), _local_seconds(window.end)
+    needs_traffic = bool(used - {tables.CONVERSIONS_BY_TRAFFIC} - tables.READS_EARLIER_TRAFFIC)
+    needs_conversions = bool(
+        used & ({tables.CONVERSIONS_BY_TRAFFIC} | tables.READS_EARLIER_TRAFFIC)
+    )
+    first_day = (
+        window.start - timedelta(days=14) if used & tables.READS_EARLIER_TRAFFIC else window.start
+    )
+    days = [d for d in world.days_between(first_day, window.end)]
+    traffic_parts: list[pd.DataFrame] = []
+    conversion_parts: list[pd.DataFrame] = []
+    for day in days:
+        events = world.day_events(data.instance_id, data.impressions_per_day, day)
+        eid = day.toordinal() * 100_000_000 + np.arange(events.traffic_count, dtype=np.int64)
+        if needs_traffic:
+            keep = (events.ts >= start) & (events.ts < end) & (events.ts <= as_of)
+            if keep.any():
+                traffic_parts.append(_traffic_frame(events, eid, keep, zone))
+        if needs_conversions:
+            keep = events.arrival_ts <= as_of
+            if keep.any():
+                conversion_parts.append(_conversion_frame(events, eid, keep, zone, day))
+    _insert(con, "_traffic", traffic_parts)
+    _insert(con, "_conversions", conversion_parts)
+    _insert_dimensions(con, w, data.marketplace_id)
+
+
+def _insert(con: duckdb.DuckDBPyConnection, name: str, parts: Sequence[pd.DataFrame]) -> None:
+    if not parts:
+        return
+    frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    con.register("_frame", frame)
+    columns = ", ".join(tables.RAW[name])
+    con.execute(f"INSERT INTO {name} ({columns}) SELECT {columns} FROM _frame")
+    con.unregister("_frame")
+
+
+def _utc(local: np.ndarray, zone: ZoneInfo) -> np.ndarray:
+    """Local-clock seconds to UTC seconds (offsets looked up once per hour)."""
+    if len(local) == 0:
+        return local
+    hours = local // 3600
+    unique, inverse = np.unique(hours, return_inverse=True)
+    offsets = np.array(
+        [
+            int(
+                (datetime(1970, 1, 1) + timedelta(hours=int(h)))
+                .replace(tzinfo=zone)
+                .utcoffset()
+                .total_seconds()  # type: ignore[union-attr]
+            )
+            for h in unique
+        ],
+        dtype=np.int64,
+    )
+    return local - offsets[inverse]
+
+
+# Raw column -> DayEvents field, of a traffic event (also copied onto its conversions).
+_TRAFFIC_FIELDS = {
+    "kind": "kind",
+    "campaign": "campaign",
+    "line_item": "line_item",
+    "creative": "creative",
+    "usr": "user",
+    "term": "search_term",
+    "match": "match_type",
+}
+
+
+def _traffic_of(events: world.DayEvents, index: np.ndarray) -> dict[str, np.ndarray]:
+    return {column: getattr(events, field)[index] for column, field in _TRAFFIC_FIELDS.items()}
+
+
+def _traffic_frame(
+    events: world.DayEvents, eid: np.ndarray, keep: np.ndarray, zone: ZoneInfo
+) -> pd.DataFrame:
+    ts = events.ts[keep]
+    return pd.DataFrame(
+        {
+            "eid": eid[keep],
+            "ts": ts,
+            "ts_utc": _utc(ts, zone),
+            **_traffic_of(events, keep),
+            "device": events.device[keep],
+            "cost": events.cost[keep],
+            "viewable": events.viewable[keep],
+        }
+    )
+
+
+def _conversion_frame(
+    events: world.DayEvents, eid: np.ndarray, keep: np.ndarray, zone: ZoneInfo, day: date
+) -> pd.DataFrame:
+    source = events.traffic[keep]
+    ts = events.conversion_ts[keep]
+    t_ts = events.ts[source]
+    return pd.DataFrame(
+        {
+            "cid": day.toordinal() * 100_000_000 + np.nonzero(keep)[0].astype(np.int64),
+            "ts": ts,
+            "ts_utc": _utc(ts, zone),
+            "subtype": events.subtype[keep],
+            "asin": events.asin[keep],
+            "units": events.units[keep],
+            "sales_cents": events.sales_cents[keep],
+            "halo": events.halo[keep],
+            "eid": eid[source],
+            "t_ts": t_ts,
+            "t_ts_utc": _utc(t_ts, zone),
+            **_traffic_of(events, source),
+        }
+    )
+
+
+def _insert_dimensions(con: duckdb.DuckDBPyConnection, w: world.World, marketplace_id: str) -> None:
+    """The instance's campaigns, line items, creatives, users, ASINs and the lookup tables."""
+    campaigns, items, creatives = w.campaigns, w.line_items, w.creatives
+    market = MARKETPLACES.get(marketplace_id, MARKETPLACES["ATVPDKIKX0DER"])
+    tables_columns: dict[str, dict[str, Any]] = {
+        "_campaigns": {
+            "campaign": [c.index for c in campaigns],
+            "campaign_id": [c.campaign_id for c in campaigns],
+            "campaign_name": [c.name for c in campaigns],
+            "ad_product_type": [c.ad_product_type for c in campaigns],
+            "advertiser": [w.brand] * len(campaigns),
+            "advertiser_id": [w.advertiser_id] * len(campaigns),
+        },
+        "_line_items": {
+            "line_item": [li.index for li in items],
+            "line_item_id": [li.line_item_id for li in items],
+            "line_item_name": [li.name for li in items],
+        },
+        "_creatives": {
+            "creative": [c.index for c in creatives],
+            "creative_id": [c.creative_id for c in creatives],
+            "creative_name": [c.name for c in creatives],
+            "creative_type": [c.creative_type for c in creatives],
+            "creative_size": [c.creative_size for c in creatives],
+            "creative_asin": [w.asins[c.asin] for c in creatives],
+        },
+        "_asins": {"asin": range(len(w.asins)), "asin_code": w.asins, "unit_price": w.asin_prices},
+        "_devices": {
+            "device": range(len(world.DEVICES)),
+            "device_type": [device for device, _ in world.DEVICES],
+            "operating_system": [system for _, system in world.DEVICES],
+        },
+        "_terms": {"term": range(len(w.search_terms)), "search_term": w.search_terms},
+        "_match_types": {"match": range(len(world.MATCH_TYPES)), "match_type": world.MATCH_TYPES},
+        "_market": {
+            "marketplace_name": [market[0]],
+            "marketplace_id": [market[1]],
+            "currency": [market[2]],
+        },
+    }
+    for name, columns in tables_columns.items():
+        _insert(con, name, [pd.DataFrame(columns)])
+    users = pd.DataFrame(
+        {"usr": np.arange(w.users, dtype=np.int32), "user_new_to_brand": w.user_new_to_brand}
+    )
+    con.register("_frame", users)
+    con.execute(
+        "INSERT INTO _users "
+        "SELECT usr, substr(md5(? || usr), 1, 24), user_new_to_brand FROM _frame",
+        [w.user_salt],
+    )
+    con.unregister("_frame")
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)

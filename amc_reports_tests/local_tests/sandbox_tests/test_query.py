@@ -1,0 +1,90 @@
+"""The SQL engine offline: users per row (AMC's threshold) through the shapes analysts write."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from amc_reports.amc_sql import AmcSqlError
+from amc_reports.local.sandbox import query
+
+WINDOW = query.Window.parse("2026-03-01T00:00:00", "2026-03-08T00:00:00", "America/New_York")
+DATA = query.DataSettings("amcquerytest", 5_000, datetime(2026, 4, 1, tzinfo=UTC))
+
+
+def _run(sql: str, **kw) -> list[dict]:
+    result = query.run(query.check(query.prepare(sql, WINDOW)), WINDOW, DATA, **kw)
+    names = [c.name for c in result.columns]
+    return [dict(zip(names, row, strict=True)) for row in result.rows]
+
+
+# Each query computes its own distinct users per row as `users`: the coverage the engine works out
+# independently (`covered`) must agree.
+SHAPES = {
+    "aggregate": "SELECT campaign, COUNT(DISTINCT user_id) users FROM dsp_impressions GROUP BY 1",
+    "over a CTE": """
+        WITH per_user AS (
+            SELECT user_id, campaign, SUM(impressions) AS seen FROM dsp_impressions GROUP BY 1, 2
+        )
+        SELECT campaign, COUNT(*) AS users, SUM(seen) AS impressions FROM per_user GROUP BY 1""",
+    "subquery and star": """
+        SELECT ad_product_type, COUNT(DISTINCT user_id) AS users
+        FROM (SELECT * FROM sponsored_ads_traffic WHERE clicks = 1) clicked
+        GROUP BY ad_product_type""",
+    "union all": """
+        WITH touches AS (
+            SELECT user_id, 'dsp' AS channel FROM dsp_impressions
+            UNION ALL
+            SELECT user_id, ad_product_type AS channel FROM sponsored_ads_traffic
+        )
+        SELECT channel, COUNT(DISTINCT user_id) AS users FROM touches GROUP BY channel""",
+    "distinct": """
+        SELECT DISTINCT campaign, COUNT(DISTINCT user_id) OVER (PARTITION BY campaign) AS users
+        FROM dsp_impressions""",
+    "window in a CTE": """
+        WITH ranked AS (
+            SELECT user_id, campaign,
+                   ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY impression_dt) AS n
+            FROM dsp_impressions
+        )
+        SELECT campaign, COUNT(DISTINCT user_id) AS users FROM ranked WHERE n = 1 GROUP BY 1""",
+}
+
+
+@pytest.mark.parametrize("sql", SHAPES.values(), ids=SHAPES.keys())
+def test_users_per_row_follow_the_query(sql):
+    rows = _run(sql, threshold=1, user_count_column="covered")
+    assert rows
+    for row in rows:
+        assert row["covered"] == row["users"] > 0
+
+
+def test_a_join_covers_the_users_of_both_sides():
+    rows = _run(
+        """
+        WITH viewers AS (SELECT campaign_id, user_id FROM dsp_impressions),
+             buyers AS (
+                 SELECT campaign_id, user_id FROM amazon_attributed_events_by_traffic_time
+                 WHERE purchases > 0
+             )
+        SELECT v.campaign_id, COUNT(DISTINCT v.user_id) AS viewers, COUNT(DISTINCT b.user_id) AS b
+        FROM viewers v JOIN buyers b ON b.campaign_id = v.campaign_id
+        GROUP BY v.campaign_id""",
+        threshold=1,
+        user_count_column="covered",
+    )
+    assert rows
+    for row in rows:
+        assert row["covered"] >= max(row["viewers"], row["b"])
+
+
+def test_rows_of_single_events_never_pass_the_threshold():
+    assert _run("SELECT campaign, impression_dt FROM dsp_impressions LIMIT 50") == []
+
+
+def test_unknown_names_are_reported_where_they_are():
+    with pytest.raises(AmcSqlError) as caught:
+        query.check(query.prepare("SELECT impresions\nFROM dsp_impressions", WINDOW))
+    assert (caught.value.error.line, caught.value.error.column) == (1, 8)
+    assert "did you mean 'impressions'" in caught.value.error.message
