@@ -1,9 +1,10 @@
--- Unique reach and average frequency per day and campaign across display and video.
+-- Unique reach and average frequency per day and Amazon DSP campaign (display and video).
 SELECT
-    event_date,
+    impression_date AS event_date,
     campaign_id,
+    campaign AS campaign_name,
     COUNT(DISTINCT user_id) AS reach,
     SUM(impressions) AS impressions,
-    SUM(impressions) / NULLIF(COUNT(DISTINCT user_id), 0) AS average_frequency
+    SUM(impressions) / COUNT(DISTINCT user_id) AS average_frequency
 FROM dsp_impressions
-GROUP BY event_date, campaign_id
+GROUP BY impression_date, campaign_id, campaign

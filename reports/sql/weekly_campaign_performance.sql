@@ -1,14 +1,35 @@
--- Weekly delivery and conversions per campaign: the basic health report of an AMC instance.
+-- Weekly delivery and results per sponsored ads campaign: the basic health report of an instance.
+-- Traffic comes from sponsored_ads_traffic (one row per impression or click; spend in microcents,
+-- charged per click); purchases and sales are the conversions attributed to that week's traffic
+-- (by traffic time), so a week's results keep growing for 14 days after it ends (lag_days: 14).
+WITH traffic AS (
+    SELECT
+        campaign_id,
+        campaign,
+        SUM(impressions) AS impressions,
+        SUM(clicks) AS clicks,
+        SUM(spend) AS spend_microcents
+    FROM sponsored_ads_traffic
+    GROUP BY campaign_id, campaign
+),
+attributed AS (
+    SELECT
+        campaign_id,
+        SUM(purchases) AS purchases,
+        SUM(product_sales) AS sales
+    FROM amazon_attributed_events_by_traffic_time
+    WHERE ad_product_type IS NOT NULL
+    GROUP BY campaign_id
+)
 SELECT
-    campaign_id,
-    campaign AS campaign_name,
-    SUM(impressions) AS impressions,
-    SUM(clicks) AS clicks,
-    SUM(total_cost) / 100000 AS spend,
-    SUM(purchases) AS purchases,
-    SUM(product_sales) AS sales,
-    SUM(clicks) / NULLIF(SUM(impressions), 0) AS click_through_rate
-FROM sponsored_ads_traffic
-WHERE event_dt >= BUILT_IN_PARAMETER('TIME_WINDOW_START')
-  AND event_dt < BUILT_IN_PARAMETER('TIME_WINDOW_END')
-GROUP BY campaign_id, campaign
+    t.campaign_id,
+    t.campaign AS campaign_name,
+    t.impressions,
+    t.clicks,
+    t.spend_microcents / 100000000 AS spend,
+    COALESCE(a.purchases, 0) AS purchases,
+    COALESCE(a.sales, 0) AS sales,
+    t.clicks / NULLIF(t.impressions, 0) AS click_through_rate,
+    COALESCE(a.sales, 0) / NULLIF(t.spend_microcents / 100000000, 0) AS return_on_ad_spend
+FROM traffic t
+LEFT JOIN attributed a ON a.campaign_id = t.campaign_id
