@@ -14,6 +14,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     from amc_reports.commands import history as history_cli
+    from amc_reports.commands import sql as sql_cli
     from amc_reports.commands import warehouse as warehouse_cli
     from amc_reports.environment import local_settings
     from amc_reports.local.sandbox import cli as sandbox_cli
@@ -21,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     warehouse_cli.register(sub)
     history_cli.register(sub)
     sandbox_cli.register(sub, default_state_dir=local_settings().sandbox_dir)
+    sql_cli.register(sub)
 
     validate = sub.add_parser(
         "validate-config", help="check reports.yaml and list the reports it defines"
@@ -117,12 +119,11 @@ def _init_pools(args: argparse.Namespace) -> int:
     """
     import dagster as dg
 
-    from amc_reports.config import AMC_MAX_RUNNING_PER_INSTANCE, ConfigError, load_config
+    from amc_reports.commands import load_config_or_explain
+    from amc_reports.config import AMC_MAX_RUNNING_PER_INSTANCE
 
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    config = load_config_or_explain(args.config)
+    if config is None:
         return 1
     instance = dg.DagsterInstance.get()
     storage = instance.event_log_storage
@@ -152,12 +153,20 @@ def _init_pools(args: argparse.Namespace) -> int:
 
 
 def _validate_config(args: argparse.Namespace) -> int:
-    from amc_reports.config import ConfigError, load_config
+    from amc_reports.commands import load_config_or_explain
+    from amc_reports.commands.sql import sql_problems
 
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    config = load_config_or_explain(args.config)
+    if config is None:
+        return 1
+    problems = sql_problems(config)
+    if problems:
+        print(
+            f"{config.path}: {len(problems)} report(s) with SQL that does not parse:",
+            file=sys.stderr,
+        )
+        for problem in problems:
+            print(f"  - {problem}", file=sys.stderr)
         return 1
     targets = config.targets()
     print(

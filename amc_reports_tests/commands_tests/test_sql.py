@@ -1,0 +1,104 @@
+"""`amc-reports check-sql` and the SQL part of `validate-config`, as an analyst runs them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from amc_reports.paths import PROJECT_ROOT
+
+CLI = [sys.executable, "-m", "amc_reports.cli"]
+
+GOOD = """\
+-- Clicks per sponsored ads product
+SELECT ad_product_type, SUM(clicks) AS clicks, COUNT(DISTINCT user_id) AS users
+FROM sponsored_ads_traffic
+GROUP BY ad_product_type
+"""
+TYPO = """\
+-- a typo in a column name, on line 3
+SELECT ad_product_type,
+       SUM(clikcs) AS clicks
+FROM sponsored_ads_traffic
+GROUP BY ad_product_type
+"""
+BROKEN = "SELECT campaign FROM dsp_impressions WHERE (campaign = 'x'"
+
+
+def _project(tmp_path: Path, reports: dict[str, str]) -> Path:
+    sql_dir = tmp_path / "sql"
+    sql_dir.mkdir()
+    lines = [
+        "instances:",
+        "  us: {instance_id: amccheck01, advertiser_id: ENTITYX, marketplace_id: ATVPDKIKX0DER,",
+        "       region: NA}",
+        "reports:",
+    ]
+    for name, sql in reports.items():
+        (sql_dir / f"{name}.sql").write_text(sql, encoding="utf-8")
+        lines += [
+            f"  {name}:",
+            "    instance: us",
+            f"    sql_file: sql/{name}.sql",
+            "    start_date: 2026-03-01",
+            "    timezone: America/New_York",
+        ]
+    path = tmp_path / "reports.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=300)
+
+
+def test_check_sql_prints_columns_and_rows_or_the_error_and_where(tmp_path):
+    config = _project(tmp_path, {"good": GOOD, "typo": TYPO, "broken": BROKEN})
+    done = _cli("check-sql", "--all", "--config", str(config), "--impressions-per-day", "20000")
+    assert done.returncode == 1, done.stderr  # two reports fail
+    out = done.stdout
+    good = out.split("amc/us/good: ", 1)[1].split("\namc/", 1)[0]
+    assert good.startswith("ok, 3 row(s) for the week of ")
+    columns = "    ad_product_type  STRING\n    clicks           LONG\n    users            LONG"
+    assert columns in good
+    assert (
+        "amc/us/typo: sql/typo.sql line 3, column 12: Column 'clikcs' cannot be resolved "
+        "(did you mean 'clicks'?)\n"
+        "             SUM(clikcs) AS clicks\n"
+        "                 ^\n"
+    ) in out
+    assert (
+        "amc/us/broken: sql/broken.sql line 1, column 56: syntax error: the query ends "
+        "unexpectedly after \"'x'\" (expecting ')')\n"
+    ) in out
+
+
+def test_check_sql_on_one_good_report_and_unknown_names(tmp_path):
+    config = _project(tmp_path, {"good": GOOD})
+    ok = _cli("check-sql", "good", "--config", str(config), "--impressions-per-day", "20000")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "amc/us/good: ok, 3 row(s)" in ok.stdout
+    missing = _cli("check-sql", "nope", "--config", str(config))
+    assert missing.returncode == 2
+    assert "no report nope" in missing.stderr and "(reports: good)" in missing.stderr
+
+
+def test_every_example_report_runs(tmp_path):
+    done = _cli("check-sql", "--all", "--config", str(PROJECT_ROOT / "reports.yaml"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    config_reports = ("weekly_campaign_performance", "new_to_brand", "reach_and_frequency")
+    for name in (*config_reports, "path_to_conversion"):
+        assert f"/{name}: ok, " in done.stdout
+
+
+def test_validate_config_reports_sql_that_does_not_parse(tmp_path):
+    config = _project(tmp_path, {"good": GOOD, "broken": BROKEN, "typo": TYPO})
+    done = _cli("validate-config", "--config", str(config))
+    assert done.returncode == 1
+    assert (
+        f"{config}: 1 report(s) with SQL that does not parse:\n"
+        f"  - {config}: report 'broken': sql/broken.sql line 1, column 56: syntax error: the "
+        "query ends unexpectedly after \"'x'\" (expecting ')')\n"
+    ) in done.stderr
+    assert "typo" not in done.stderr  # a wrong column name parses: AMC (or check-sql) says more
