@@ -97,11 +97,13 @@ class Stack:
         dagster_pg_url = storage_url.replace("postgresql://", "postgresql+psycopg2://", 1)
 
         sandbox_port = free_port()
+        sandbox_dir = self.root / "sandbox"
+        sandbox_dir.mkdir(parents=True, exist_ok=True)
+        # The stack's sandbox settings are its base config: set_sandbox_config() overlays them.
+        (sandbox_dir / "sandbox.yaml").write_text(yaml.safe_dump(self.sandbox_config))
         self.sandbox_url = ensure_sandbox(
-            host="127.0.0.1", port=sandbox_port, state_dir=self.root / "sandbox"
+            host="127.0.0.1", port=sandbox_port, state_dir=sandbox_dir
         )
-        if self.sandbox_config:
-            self.set_sandbox_config(self.sandbox_config)
 
         home = self.root / "dagster_home"
         home.mkdir(exist_ok=True)
