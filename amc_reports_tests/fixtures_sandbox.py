@@ -52,6 +52,8 @@ class SandboxHandle:
         return self.state_dir / "sandbox.log"
 
     def _admin(self, method: str, path: str, **kw: Any) -> Any:
+        if method != "GET":
+            kw.setdefault("json", {})  # the sandbox takes only JSON admin requests
         resp = self._http.request(method, f"{self.base_url}/_sandbox/{path}", timeout=30, **kw)
         if resp.status_code >= 400:
             raise AssertionError(f"sandbox admin {method} {path}: {resp.status_code} {resp.text}")

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -317,6 +317,57 @@ async def s3_get(request: Request) -> Response | _FileResponse:
 
 # -- admin -----------------------------------------------------------------------------------------
 
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _hostname(value: str) -> str:
+    """``host[:port]`` or ``[v6]:port`` -> the host, lower case."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        return value[1 : value.find("]")] if "]" in value else value[1:]
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+def _admin_refusal(request: Request) -> Response | None:
+    """Why an admin request is refused (cross-site or DNS-rebinding), or None.
+
+    The admin endpoints change faults and wipe state, with no credentials: a web page the user
+    visits must not reach them. Browsers send ``Origin`` with cross-site requests and cannot send
+    ``Content-Type: application/json`` cross-site without a CORS preflight (which the sandbox never
+    grants); a rebinding page sends its own ``Host``.
+    """
+    allowed = getattr(request.app.state, "allowed_hosts", LOOPBACK_HOSTS)
+    host = _hostname(request.headers.get("host", ""))
+    if host not in allowed:
+        details = f"Host {host!r} is not this sandbox (loopback only): request refused"
+        return _json({"code": "403", "details": details}, 403)
+    origin = request.headers.get("origin")
+    if origin is not None:
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or (parts.hostname or "") not in allowed:
+            details = f"cross-site request from Origin {origin!r} refused"
+            return _json({"code": "403", "details": details}, 403)
+    if request.method not in ("GET", "HEAD"):
+        media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media != "application/json":
+            details = "admin requests that change state must send Content-Type: application/json"
+            return _json({"code": "415", "details": details}, 415)
+    return None
+
+
+def admin_endpoint(handler: Callable[[Request], Any]):
+    async def endpoint(request: Request) -> Response:
+        refusal = _admin_refusal(request)
+        if refusal is not None:
+            log.warning(
+                "refused %s %s: %s", request.method, request.url.path, refusal.body.decode()
+            )
+            return refusal
+        return await handler(request)
+
+    endpoint.__name__ = handler.__name__
+    return endpoint
+
 
 async def health(request: Request) -> Response:
     return _json(_svc(request).health())
@@ -501,8 +552,12 @@ def create_app(
     *,
     access_log_enabled: bool = True,
     idle_timeout: float = 0,
+    host: str | None = None,
 ) -> Any:
-    """The ASGI app serving one state dir. ``app.state.svc`` is the :class:`SandboxService`."""
+    """The ASGI app serving one state dir. ``app.state.svc`` is the :class:`SandboxService`.
+
+    ``host`` (the address it listens on) is accepted in ``Host`` headers besides loopback names.
+    """
     svc = SandboxService(Path(state_dir), base_config)
     rep = "/amc/reporting/{instance_id}"
     routes = [
@@ -539,16 +594,16 @@ def create_app(
             f"{rep}/workflows/{{workflow_id}}", amc_endpoint(delete_workflow), methods=["DELETE"]
         ),
         Route("/_sandbox/s3/{result_key}/{name}", s3_get, methods=["GET", "HEAD"]),
-        Route("/_sandbox/health", health, methods=["GET"]),
-        Route("/_sandbox/config", get_config, methods=["GET"]),
-        Route("/_sandbox/config", put_config, methods=["PUT", "PATCH"]),
-        Route("/_sandbox/executions", admin_executions, methods=["GET"]),
-        Route("/_sandbox/stats", admin_stats, methods=["GET"]),
-        Route("/_sandbox/requests", admin_requests, methods=["GET"]),
-        Route("/_sandbox/reset", admin_reset, methods=["POST"]),
-        Route("/_sandbox/expire-urls", admin_expire_urls, methods=["POST"]),
-        Route("/_sandbox/revoke-tokens", admin_revoke_tokens, methods=["POST"]),
-        Route("/_sandbox/shutdown", admin_shutdown, methods=["POST"]),
+        Route("/_sandbox/health", admin_endpoint(health), methods=["GET"]),
+        Route("/_sandbox/config", admin_endpoint(get_config), methods=["GET"]),
+        Route("/_sandbox/config", admin_endpoint(put_config), methods=["PUT", "PATCH"]),
+        Route("/_sandbox/executions", admin_endpoint(admin_executions), methods=["GET"]),
+        Route("/_sandbox/stats", admin_endpoint(admin_stats), methods=["GET"]),
+        Route("/_sandbox/requests", admin_endpoint(admin_requests), methods=["GET"]),
+        Route("/_sandbox/reset", admin_endpoint(admin_reset), methods=["POST"]),
+        Route("/_sandbox/expire-urls", admin_endpoint(admin_expire_urls), methods=["POST"]),
+        Route("/_sandbox/revoke-tokens", admin_endpoint(admin_revoke_tokens), methods=["POST"]),
+        Route("/_sandbox/shutdown", admin_endpoint(admin_shutdown), methods=["POST"]),
     ]
     app = Starlette(
         routes=routes,
@@ -557,6 +612,7 @@ def create_app(
     )
     app.state.svc = svc
     app.state.request_shutdown = None
+    app.state.allowed_hosts = LOOPBACK_HOSTS | ({host.strip("[]").lower()} if host else set())
     wrapped = RequestRecorder(app, svc, access_log_enabled=access_log_enabled)
     wrapped.state = app.state  # type: ignore[attr-defined]
     return wrapped

@@ -99,17 +99,21 @@ _RATES = {
     "location_only_rate",
     "download_error_rate",
 }
-_INTS = {  # key -> minimum
-    "max_running": 1,
-    "rows": 0,
-    "parts": 1,
-    "impressions_per_day": 0,
-    "url_expires_seconds": 1,
-    "token_expires_in": 1,
-    "rate_limit_burst": 1,
-    "drop_connection_after_bytes": 0,
-    **{k: 0 for k in COUNTER_KEYS},
+_DAY = 86400
+# Bounds keep one request from making the sandbox write gigabytes or sleep for days.
+_INTS = {  # key -> (minimum, maximum)
+    "max_running": (1, 1000),
+    "rows": (0, 1_000_000),
+    "parts": (1, 100),
+    "impressions_per_day": (0, 2_000_000),
+    "url_expires_seconds": (1, 7 * _DAY),
+    "token_expires_in": (1, _DAY),
+    "rate_limit_burst": (1, 100_000),
+    "drop_connection_after_bytes": (0, 1 << 30),
+    **{k: (0, 1_000_000) for k in COUNTER_KEYS},
 }
+_FLOAT_MAXIMA = {"response_delay_seconds": 60.0, "retry_after_seconds": 3600.0}
+_FLOAT_MAXIMUM = 30.0 * _DAY  # latencies: a month
 _CSV_FAULTS = (None, "malformed", "truncated")
 
 
@@ -121,8 +125,9 @@ def _check_value(key: str, value: Any, where: str) -> Any:
     if key in _NON_NEGATIVE_FLOATS:
         if value is None and key in {"queue_seconds", "run_seconds", "publishing_seconds"}:
             return None
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise ConfigError(f"{where}: {key} must be a number >= 0, got {value!r}")
+        top = _FLOAT_MAXIMA.get(key, _FLOAT_MAXIMUM)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= top:
+            raise ConfigError(f"{where}: {key} must be a number from 0 to {top:g}, got {value!r}")
         return float(value)
     if key in _RATES:
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
@@ -137,8 +142,11 @@ def _check_value(key: str, value: Any, where: str) -> Any:
     if key in _INTS:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int) or value < _INTS[key]:
-            raise ConfigError(f"{where}: {key} must be an integer >= {_INTS[key]}, got {value!r}")
+        low, high = _INTS[key]
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ConfigError(
+                f"{where}: {key} must be an integer from {low} to {high}, got {value!r}"
+            )
         return value
     if key == "expired_urls":
         if not isinstance(value, bool):
@@ -149,12 +157,12 @@ def _check_value(key: str, value: Any, where: str) -> Any:
             raise ConfigError(f"{where}: csv_fault must be null, 'malformed' or 'truncated'")
         return value
     if key == "failure_reason":
-        if not isinstance(value, str) or not value:
-            raise ConfigError(f"{where}: failure_reason must be a non-empty string")
+        if not isinstance(value, str) or not value or len(value) > 2000:
+            raise ConfigError(f"{where}: failure_reason must be a string of 1 to 2000 characters")
         return value
     if key == "data_gaps":
-        if not isinstance(value, list):
-            raise ConfigError(f"{where}: data_gaps must be a list")
+        if not isinstance(value, list) or len(value) > 1000:
+            raise ConfigError(f"{where}: data_gaps must be a list of at most 1000 entries")
         return value
     if key == "seed":
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
@@ -291,33 +299,44 @@ class Faults:
 
     # -- configuration --------------------------------------------------------------------------
 
-    def _rebuild(self) -> None:
+    def _rebuild(self, armed: dict[str, dict[str, Any]] | None = None) -> None:
+        """Recompute the effective settings; arm the one-shot counters that ``armed`` sets.
+
+        ``armed`` is the configuration a PUT or PATCH sent: its ``*_next`` keys (re)arm their
+        counters; every other counter keeps what is left of it, so changing one switch does not
+        re-arm faults already spent. ``None`` (start, reset) arms every counter afresh.
+        """
         self.effective = merge_config(self.base, self.overlay)
         seed = self.effective.get("seed")
         self._rng = random.Random(seed)
         self._settings_cache: dict[str | None, dict[str, Any]] = {}
         self._buckets: dict[str, TokenBucket] = {}
+        old = getattr(self, "counters", {})
         # Counters: scope ("*" or instance id) -> key -> remaining.
         self.counters: dict[str, dict[str, int]] = {}
-        for key in COUNTER_KEYS:
-            if self.effective.get(key):
-                self.counters.setdefault("*", {})[key] = int(self.effective[key])
+        scopes = [("*", self.effective, armed)]
         for instance_id, settings in (self.effective.get("instances") or {}).items():
+            sent = (armed or {}).get("instances", {}).get(instance_id, {})
+            scopes.append((instance_id, settings, None if armed is None else sent))
+        for scope, settings, sent in scopes:
             for key in COUNTER_KEYS:
-                if settings.get(key):
-                    self.counters.setdefault(instance_id, {})[key] = int(settings[key])
+                if not settings.get(key):
+                    continue
+                kept = old.get(scope, {}).get(key)
+                fresh = sent is None or key in sent or kept is None
+                self.counters.setdefault(scope, {})[key] = int(settings[key]) if fresh else kept
 
     def set_overlay(self, overlay: dict[str, Any]) -> None:
         checked = validate_config(overlay, where="PUT /_sandbox/config")
         with self._lock:
             self.overlay = checked
-            self._rebuild()
+            self._rebuild(armed=checked)
 
     def patch_overlay(self, patch: dict[str, Any]) -> None:
         checked = validate_config(patch, where="PATCH /_sandbox/config")
         with self._lock:
             self.overlay = merge_config(self.overlay, checked)
-            self._rebuild()
+            self._rebuild(armed=checked)
 
     def reset(self) -> None:
         with self._lock:

@@ -135,7 +135,11 @@ def serve(
         )
 
         app = create_app(
-            state_dir, base_config, access_log_enabled=access_log, idle_timeout=idle_timeout
+            state_dir,
+            base_config,
+            access_log_enabled=access_log,
+            idle_timeout=idle_timeout,
+            host=host,
         )
         config = uvicorn.Config(
             app,
