@@ -32,7 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="time from create to SUCCEEDED when a RUNNING slot is free (config latency_seconds)",
     )
     parser.add_argument(
-        "--rows", type=int, default=None, metavar="N", help="data rows per execution (config rows)"
+        "--rows",
+        type=int,
+        default=None,
+        metavar="N",
+        help="invented rows per execution instead of running the SQL (config rows)",
     )
     parser.add_argument(
         "--parts", type=int, default=None, metavar="N", help="CSV parts per result (config parts)"

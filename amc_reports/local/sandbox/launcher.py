@@ -1,14 +1,18 @@
 """Make sure a sandbox is running (start one in the background if not), and stop it.
 
-One sandbox per state dir: concurrent callers (webserver, run workers, tests) serialise on a lock
-file, the first one starts a detached server (its own session, so it outlives the caller), the
-others find it by its health check or by the runtime file the server writes (``sandbox.json``).
-The server also holds a lock of its own, so two servers can never share a state dir.
+One sandbox per state dir, and so per project (its ``.amc_reports/sandbox``): concurrent callers
+(webserver, run workers, tests) serialise on a lock file, the first one starts a detached server
+(its own session, so it outlives the caller), the others find it by the runtime file the server
+writes (``sandbox.json``) and a health check that names the state dir it serves. A sandbox of
+another state dir (another checkout on the same machine, with its own faults) is never reused
+unless its address is asked for explicitly. The server also holds a lock of its own, so two
+servers can never share a state dir.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import logging
 import os
@@ -135,18 +139,25 @@ def ensure_sandbox(
     state_dir: Path,
     url: str | None = None,
     host: str = DEFAULT_HOST,
-    port: int = DEFAULT_PORT,
+    port: int | None = None,
     startup_timeout: float = 30,
     config_file: Path | None = None,
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
     extra_args: Sequence[str] = (),
+    preferred_port: int = DEFAULT_PORT,
 ) -> str:
     """Return the base URL of a healthy sandbox, starting one in the background if needed.
 
-    With `url`: use the sandbox there, or start one there (a loopback address with a port).
-    Otherwise the sandbox of `state_dir` (found by its runtime file), or a new one on `host` and
-    `port` (`port=0` picks a free port). The started server is detached (own session), logs to
-    `<state_dir>/sandbox.log` and stops after `idle_timeout` seconds without requests (0: never).
+    - With ``url`` (or ``port``): the sandbox at that address, whichever project's it is (it was
+      asked for), or a new one started there (a loopback address with a port; ``port=0``: any
+      free port).
+    - Otherwise the project's own sandbox: the one serving ``state_dir`` (found by its runtime
+      file, confirmed by a health check naming that state dir), else a new one on
+      ``preferred_port`` (8765) unless another sandbox holds it, else on a free port. A sandbox
+      of another state dir (another checkout's, with its own faults) is never taken for ours.
+
+    The started server is detached (own session), logs to ``<state_dir>/sandbox.log`` and stops
+    after ``idle_timeout`` seconds without requests (0: never).
     """
     if url:
         url = url.rstrip("/")
@@ -163,9 +174,8 @@ def ensure_sandbox(
         raise SandboxError(f"the sandbox only listens on loopback addresses, not {host!r}")
     state_dir = Path(state_dir).resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
-    url = f"http://{host}:{port}" if ":" not in host else f"http://[{host}]:{port}"
-    if port and sandbox_health(url):
-        return url
+    if port and sandbox_health(_url(host, port)):
+        return _url(host, port)
 
     with contextlib.ExitStack() as launching:
         lock_path = state_dir / LAUNCH_LOCK_FILE
@@ -176,53 +186,122 @@ def ensure_sandbox(
                 f"timed out after {exc.timeout:.0f}s waiting for {lock_path} (another process is "
                 "starting the sandbox)"
             ) from None
-        if port and sandbox_health(url):
-            return url
-        info = read_runtime_info(state_dir)
-        if info and info.get("url"):
-            health = sandbox_health(str(info["url"]))
-            if health and (port == 0 or info.get("port") == port):
-                return str(info["url"])
-            if health:
-                log.warning(
-                    "the sandbox of %s already runs at %s; using it instead of port %s",
-                    state_dir,
-                    info["url"],
-                    port,
-                )
-                return str(info["url"])
-        proc = _start_process(
+        if port and sandbox_health(_url(host, port)):
+            return _url(host, port)
+        own = _own_sandbox(state_dir)
+        if own is not None:
+            own_url, own_port = own
+            if port is None or port == 0 or own_port == port:
+                return own_url
+            log.warning(
+                "the sandbox of %s already runs at %s; using it instead of port %s",
+                state_dir,
+                own_url,
+                port,
+            )
+            return own_url
+        if port is not None:
+            candidates = [port]
+        elif sandbox_health(_url(host, preferred_port)):
+            candidates = [0]  # another project's sandbox holds the usual port
+        else:
+            candidates = [preferred_port, 0]
+        launch = functools.partial(
+            _launch,
             host,
-            port,
-            state_dir,
+            state_dir=state_dir,
+            startup_timeout=startup_timeout,
             config_file=config_file,
             idle_timeout=idle_timeout,
             extra_args=extra_args,
         )
-        deadline = time.monotonic() + startup_timeout
-        while True:
-            candidate = url if port else None
-            if not port:
-                info = read_runtime_info(state_dir)
-                if info and info.get("pid") == proc.pid:
-                    candidate = str(info["url"])
-            if candidate:
-                health = sandbox_health(candidate, timeout=1.0)
-                if health and health.get("pid") == proc.pid:
-                    return candidate
-            rc = proc.poll()
-            if rc is not None:
-                raise SandboxError(
-                    f"the AMC sandbox exited with code {rc} while starting on {host}:{port}; "
-                    f"last lines of {state_dir / LOG_FILE}:\n{_log_tail(state_dir / LOG_FILE)}"
-                )
-            if time.monotonic() > deadline:
-                terminate(proc.pid, timeout=5)
-                raise SandboxError(
-                    f"the AMC sandbox did not become healthy within {startup_timeout:.0f}s; last "
-                    f"lines of {state_dir / LOG_FILE}:\n{_log_tail(state_dir / LOG_FILE)}"
-                )
-            time.sleep(0.1)  # polling the health check with a deadline
+        for candidate in candidates[:-1]:
+            try:
+                return launch(candidate)
+            except _PortTaken:
+                log.info("port %s taken: the sandbox of %s takes a free one", candidate, state_dir)
+        return launch(candidates[-1])
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://{host}:{port}" if ":" not in host else f"http://[{host}]:{port}"
+
+
+def _own_sandbox(state_dir: Path) -> tuple[str, int] | None:
+    """(url, port) of the running sandbox that serves ``state_dir``, if any.
+
+    Its runtime file says where it runs; the health check must confirm that what answers there
+    is the sandbox of this very state dir (a stale file can point at a port another project's
+    sandbox has taken since).
+    """
+    info = read_runtime_info(state_dir)
+    if not info or not info.get("url"):
+        return None
+    health = sandbox_health(str(info["url"]))
+    if not health or not _same_dir(health.get("state_dir"), state_dir):
+        return None
+    return str(info["url"]), int(info.get("port") or 0)
+
+
+def _same_dir(reported: Any, state_dir: Path) -> bool:
+    if not reported:
+        return False
+    try:
+        return Path(str(reported)).resolve() == state_dir
+    except OSError:
+        return False
+
+
+class _PortTaken(SandboxError):
+    """The sandbox could not listen on the port it was given (another process holds it)."""
+
+
+def _launch(
+    host: str,
+    port: int,
+    *,
+    state_dir: Path,
+    startup_timeout: float,
+    config_file: Path | None,
+    idle_timeout: float,
+    extra_args: Sequence[str],
+) -> str:
+    """Start a sandbox for ``state_dir`` on ``host:port`` (0: a free port); wait until healthy."""
+    from amc_reports.local.sandbox.server import EXIT_BIND
+
+    proc = _start_process(
+        host,
+        port,
+        state_dir,
+        config_file=config_file,
+        idle_timeout=idle_timeout,
+        extra_args=extra_args,
+    )
+    deadline = time.monotonic() + startup_timeout
+    while True:
+        candidate = _url(host, port) if port else None
+        if not port:
+            info = read_runtime_info(state_dir)
+            if info and info.get("pid") == proc.pid:
+                candidate = str(info["url"])
+        if candidate:
+            health = sandbox_health(candidate, timeout=1.0)
+            if health and health.get("pid") == proc.pid:
+                return candidate
+        rc = proc.poll()
+        if rc is not None:
+            error = _PortTaken if rc == EXIT_BIND and port else SandboxError
+            raise error(
+                f"the AMC sandbox exited with code {rc} while starting on {host}:{port}; "
+                f"last lines of {state_dir / LOG_FILE}:\n{_log_tail(state_dir / LOG_FILE)}"
+            )
+        if time.monotonic() > deadline:
+            terminate(proc.pid, timeout=5)
+            raise SandboxError(
+                f"the AMC sandbox did not become healthy within {startup_timeout:.0f}s; last "
+                f"lines of {state_dir / LOG_FILE}:\n{_log_tail(state_dir / LOG_FILE)}"
+            )
+        time.sleep(0.1)  # polling the health check with a deadline
 
 
 # Module names a sandbox process runs as (the second: started before the sandbox moved to local/).

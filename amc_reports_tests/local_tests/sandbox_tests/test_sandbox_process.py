@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
+import socket
 import sqlite3
 import subprocess
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 
@@ -169,3 +172,39 @@ def test_admin_endpoints(sandbox, amc_client):
     config = requests.get(f"{base}/config", timeout=10).json()
     assert config["base"]["latency_seconds"] == 0.3 and "defaults" in config
     assert requests.get(sandbox.base_url + "/nope", timeout=10).status_code == 404
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_two_projects_on_one_machine_get_two_sandboxes(tmp_path):
+    """Each checkout's sandbox serves its own state folder: a second project does not adopt the
+    first one's sandbox (and its faults) on the usual port, but starts its own on a free one."""
+    usual = _free_port()  # stands in for 8765, which other work on this machine may hold
+    first, second = tmp_path / "a" / "sandbox", tmp_path / "b" / "sandbox"
+    second.mkdir(parents=True)
+    try:
+        url_a = ensure_sandbox(state_dir=first, preferred_port=usual)
+        assert urlsplit(url_a).port == usual  # the usual port, while it is free
+        # a stale runtime file of the second project pointing at the first one's address
+        (second / "sandbox.json").write_text(json.dumps({"url": url_a, "port": usual, "pid": 1}))
+        url_b = ensure_sandbox(state_dir=second, preferred_port=usual)
+        assert url_b != url_a
+        assert sandbox_health(url_a)["state_dir"] == str(first.resolve())
+        assert sandbox_health(url_b)["state_dir"] == str(second.resolve())
+        # each project finds its own again
+        assert ensure_sandbox(state_dir=first, preferred_port=usual) == url_a
+        assert ensure_sandbox(state_dir=second, preferred_port=usual) == url_b
+        # faults injected into one do not reach the other
+        armed = requests.put(f"{url_a}/_sandbox/config", json={"error_rate": 1}, timeout=10)
+        assert armed.ok
+        config_b = requests.get(f"{url_b}/_sandbox/config", timeout=10).json()
+        assert config_b["effective"].get("error_rate") is None
+        # an address asked for explicitly is used, whoever's sandbox answers there
+        assert ensure_sandbox(port=usual, state_dir=second) == url_a
+    finally:
+        stop_sandbox(first)
+        stop_sandbox(second)
