@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -172,8 +172,8 @@ def _literal(value: Any) -> exp.Expression:
 # -- DuckDB ---------------------------------------------------------------------------------------
 
 
-def _connect() -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(":memory:", config={"threads": 2})
+def _connect(threads: int = 2) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(":memory:", config={"threads": threads})
     for macro in (*_MACROS, *tables.MACROS):
         con.execute(macro)
     for name, columns in tables.RAW.items():
@@ -266,6 +266,20 @@ def _find_named(tree: exp.Expression, name: str) -> exp.Expression | None:
 
 # -- running --------------------------------------------------------------------------------------
 
+_running: set[duckdb.DuckDBPyConnection] = set()
+_running_lock = threading.Lock()
+
+
+class QueryInterrupted(Exception):
+    """A query stopped by `interrupt_all` (the sandbox is shutting down)."""
+
+
+def interrupt_all() -> None:
+    """Interrupt every query running in this process."""
+    with _running_lock:
+        for con in _running:
+            con.interrupt()
+
 
 def run(
     prepared: Prepared,
@@ -275,20 +289,32 @@ def run(
     threshold: int = AGGREGATION_THRESHOLD,
     discriminator_column: str | None = None,
     user_count_column: str | None = None,
+    threads: int = 2,
+    cancelled: Callable[[], bool] = lambda: False,
 ) -> QueryResult:
-    """Run a prepared query on the window's data; raises `AmcSqlError` on a runtime error."""
-    con = _connect()
+    """Run a prepared query on the window's data; raises `AmcSqlError` on a runtime error.
+
+    `interrupt_all` stops a running query, ``cancelled`` the loading of its data (then
+    `QueryInterrupted`).
+    """
+    con = _connect(threads)
+    with _running_lock:
+        _running.add(con)
     try:
-        _load(con, prepared.tables, window, data)
+        _load(con, prepared.tables, window, data, cancelled)
         _set_window(con, window)
         sql = prepared.tracked_sql or prepared.sql
         try:
             cursor = con.execute(sql)
             description = cursor.description or []
             rows = cursor.fetchall()
+        except duckdb.InterruptException:
+            raise QueryInterrupted() from None
         except duckdb.Error as exc:
             raise AmcSqlError(_duckdb_error(exc, prepared.tree)) from None
     finally:
+        with _running_lock:
+            _running.discard(con)
         con.close()
     columns = [Column(str(d[0]), _amc_type(d[1])) for d in description]
     if prepared.tracked_sql is None:
@@ -346,7 +372,11 @@ def _amc_type(duck_type: Any) -> str:
 
 
 def _load(
-    con: duckdb.DuckDBPyConnection, used: frozenset[str], window: Window, data: DataSettings
+    con: duckdb.DuckDBPyConnection,
+    used: frozenset[str],
+    window: Window,
+    data: DataSettings,
+    cancelled: Callable[[], bool],
 ) -> None:
     """Fill the raw relations with what the used tables need of the window's events."""
     w = world.world(data.instance_id, data.impressions_per_day)
@@ -364,6 +394,8 @@ def _load(
     traffic_parts: list[pd.DataFrame] = []
     conversion_parts: list[pd.DataFrame] = []
     for day in days:
+        if cancelled():
+            raise QueryInterrupted()
         events = world.day_events(data.instance_id, data.impressions_per_day, day)
         eid = day.toordinal() * 100_000_000 + np.arange(events.traffic_count, dtype=np.int64)
         if needs_traffic:

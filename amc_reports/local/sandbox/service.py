@@ -88,6 +88,7 @@ class SandboxService:
         self._lock = threading.RLock()
 
     def close(self) -> None:
+        self.sql_runs.close()
         self.store.close()
 
     # -- request log ----------------------------------------------------------------------------

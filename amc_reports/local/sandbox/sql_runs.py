@@ -46,7 +46,9 @@ def query_inputs(execution: Execution) -> tuple[Any, Any, dict[str, Any]]:
     return window, data, {**execution.parameter_defaults, **execution.parameter_values}
 
 
-def run_execution(execution: Execution) -> tuple[list[str], list[list[str]]]:
+def run_execution(
+    execution: Execution, cancelled: Callable[[], bool] = lambda: False
+) -> tuple[list[str], list[list[str]]]:
     """The CSV header and rows of an execution's query; raises `AmcSqlError`."""
     from amc_reports.local.sandbox import query
 
@@ -58,6 +60,8 @@ def run_execution(execution: Execution) -> tuple[list[str], list[list[str]]]:
         data,
         discriminator_column=execution.filtered_metrics_column,
         user_count_column=execution.user_count_column,
+        threads=1,  # leave the other core to the requests being served meanwhile
+        cancelled=cancelled,
     )
     rows = [[csv_value(v) for v in row] for row in result.rows]
     if not prepared.tree.args.get("order"):
@@ -122,10 +126,11 @@ class SqlRuns:
         self.completed: set[str] = set()
         self._on_failure = on_failure
         self._exists = exists
-        self._queue: queue.Queue[Execution] = queue.Queue()
+        self._queue: queue.Queue[Execution | None] = queue.Queue()  # None: stop
         self._locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._closing = False
 
     def directory(self, execution: Execution) -> Path:
         return self.root / execution.id
@@ -152,6 +157,17 @@ class SqlRuns:
             self._thread = threading.Thread(target=self._work, name="sandbox-sql", daemon=True)
             self._thread.start()
 
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the worker: the running query is interrupted, the queued ones are dropped."""
+        self._closing = True
+        self.clear()
+        if self._thread is not None and self._thread.is_alive():
+            from amc_reports.local.sandbox import query
+
+            query.interrupt_all()
+            self._queue.put(None)  # wakes the worker up
+            self._thread.join(timeout)
+
     def clear(self) -> None:
         """Forget pending and completed runs (after a reset)."""
         self.pending.clear()
@@ -168,18 +184,23 @@ class SqlRuns:
             parts = [directory / f"part-{p:05d}.csv" for p in range(max(1, execution.parts))]
             if self.is_complete(execution) and all(p.exists() for p in parts):
                 return
-            columns, rows = run_execution(execution)
+            columns, rows = run_execution(execution, lambda: self._closing)
             if self._exists(execution.id):
                 write_parts(execution, directory, columns, rows)
 
     def _work(self) -> None:
         from amc_reports.amc_sql import AmcSqlError
+        from amc_reports.local.sandbox.query import QueryInterrupted
 
         for execution in self._drain():
+            if self._closing or execution is None:
+                return
             try:
                 if self._exists(execution.id):
                     self.materialize(execution)
                     self.completed.add(execution.id)
+            except QueryInterrupted:
+                return  # shutting down: the result is computed again after a restart
             except AmcSqlError as exc:
                 log.info("execution %s: the query failed: %s", execution.id, exc)
                 if self._exists(execution.id):
@@ -191,6 +212,6 @@ class SqlRuns:
             finally:
                 self.pending.discard(execution.id)
 
-    def _drain(self) -> Iterator[Execution]:
+    def _drain(self) -> Iterator[Execution | None]:
         while True:
             yield self._queue.get()
