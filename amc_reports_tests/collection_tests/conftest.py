@@ -57,9 +57,9 @@ def setup_factory(tmp_path, sandbox, warehouse) -> Iterator[Callable[..., Collec
     """`setup_factory(extra_settings)`: the test's report with more settings (YAML lines)."""
     clients: list[AmcClient] = []
 
-    def make(extra: str = "") -> CollectionSetup:
+    def make(extra: str = "", **report: str) -> CollectionSetup:
         instance_id = new_instance_id()
-        config = write_config(tmp_path, instance_id, report_yaml() + extra)
+        config = write_config(tmp_path, instance_id, report_yaml(**report) + extra)
         sandbox.patch_config({"instances": {instance_id: {"latency_seconds": 0.3, "rows": 25}}})
         client = sandbox.client()
         clients.append(client)

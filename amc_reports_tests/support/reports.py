@@ -16,12 +16,12 @@ REPORT_SQL = (
 INSTANCE_ALIAS = "test"
 
 
-def report_yaml(sql_text: str = REPORT_SQL, name: str = "weekly_perf") -> str:
+def report_yaml(sql: str = REPORT_SQL, name: str = "weekly_perf") -> str:
     """One report entry of `reports.yaml` (append more settings with `+ "    key: value\\n"`)."""
     return (
         f"  {name}:\n"
         f"    instance: {INSTANCE_ALIAS}\n"
-        f"    sql: {sql_text}\n"
+        f"    sql: {sql}\n"
         "    start_date: 2026-03-01\n"
         "    timezone: America/New_York\n"
         "    owners: [team:qa]\n"
