@@ -1,11 +1,17 @@
-"""Cancel, FAILED, REJECTED, timeouts, and an accepted create without an id."""
+"""Cancel, FAILED, REJECTED, timeouts, an accepted create without an id, a create whose answer
+is cut, and an execution AMC forgot."""
 
 from __future__ import annotations
 
 import pytest
 
-from amc_reports.amc import AmcApiError, AmcMissingExecutionIdError, ExecutionStatus
-from amc_reports_tests.amc_tests.helpers import INSTANCE, create, wait_terminal
+from amc_reports.amc import (
+    AmcApiError,
+    AmcCreateOutcomeUnknownError,
+    AmcMissingExecutionIdError,
+    ExecutionStatus,
+)
+from amc_reports_tests.amc_tests.helpers import INSTANCE, SQL, create, wait_terminal
 
 
 def test_cancel_pending_and_running(amc_client, sandbox):
@@ -96,3 +102,24 @@ def test_id_from_location_header(amc_client, sandbox):
     assert (
         amc_client.get_execution(INSTANCE, record.execution_id).execution_id == record.execution_id
     )
+
+
+def test_a_create_whose_answer_is_cut_is_an_unknown_outcome_but_amc_ran_it(amc_client, sandbox):
+    sandbox.set_config({"drop_create_next": 1})
+    with pytest.raises(AmcCreateOutcomeUnknownError) as err:
+        create(amc_client)
+    assert "not retried automatically" in str(err.value)
+    # The request reached AMC, which created the execution, and was not sent twice.
+    [seen] = sandbox.executions()
+    listed = list(amc_client.list_executions(INSTANCE))
+    assert [record.execution_id for record in listed] == [seen["execution_id"]]
+    assert listed[0].raw["workflow"]["sqlQuery"] == SQL  # what adoption matches on
+
+
+def test_an_execution_amc_forgot_answers_404(amc_client, sandbox):
+    sandbox.set_config({"lose_next": 1})
+    record = create(amc_client)
+    with pytest.raises(AmcApiError) as err:
+        amc_client.get_execution(INSTANCE, record.execution_id)
+    assert err.value.status_code == 404
+    assert sandbox.executions() == [] and sandbox.stats()["executions_lost"] == 1

@@ -95,6 +95,10 @@ async def _body(request: Request) -> Any:
 async def create_execution(request, svc: SandboxService, instance_id, advertiser, marketplace):
     body = await _body(request)
     execution, doc, headers = svc.create_execution(instance_id, body, advertiser, marketplace)
+    if svc.faults.take("drop_create_next", instance_id):
+        _note(request, "dropped_create")
+        log.info("fault injection: created execution %s, then cut the connection", execution.id)
+        return _CutResponse()
     if execution.missing_id:
         _note(request, "missing_id")
     log.info(
@@ -191,6 +195,17 @@ async def lwa_token(request: Request) -> Response:
 # -- S3-like downloads -----------------------------------------------------------------------------
 
 
+class _CutResponse:
+    """Headers promising a body that never comes: the client sees the connection break after
+    its request was handled (as when a network drops AMC's answer)."""
+
+    async def __call__(self, scope, receive, send) -> None:
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"512")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b'{"workflowExecut', "more_body": True})
+        # Returning now makes uvicorn close the connection mid-body.
+
+
 class _FileResponse:
     """Serve a byte range of a file; optionally cut the connection after ``drop_after`` bytes."""
 
@@ -278,6 +293,9 @@ async def s3_get(request: Request) -> Response | _FileResponse:
     if code:
         return _s3_error(403, code, "The request signature is not valid.", request)
     instance_id = execution.instance_id
+    delay = svc.faults.settings(instance_id)["download_delay_seconds"]
+    if delay:
+        await asyncio.sleep(delay)
     if svc.faults.fault("download_error_next", "download_error_rate", instance_id):
         _note(request, "error")
         return _s3_error(503, "SlowDown", "Please reduce your request rate.", request)

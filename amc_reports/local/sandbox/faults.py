@@ -63,6 +63,7 @@ DEFAULTS: dict[str, Any] = {
     # -- download faults --
     "drop_connection_after_bytes": 4096,  # where drop_connection_next cuts a download
     "download_error_rate": 0.0,  # probability of a 503 SlowDown on a download
+    "download_delay_seconds": 0.0,  # wait before serving a result part (a slow download)
     # -- one-shot counters: the next N matching requests / executions get the fault --
     "throttle_next": 0,  # AMC API requests answered 429
     "error_next": 0,  # AMC API requests answered 500
@@ -73,6 +74,8 @@ DEFAULTS: dict[str, Any] = {
     "expired_urls_next": 0,  # downloadUrls responses whose URLs are already expired
     "drop_connection_next": 0,  # downloads cut after drop_connection_after_bytes
     "download_error_next": 0,  # downloads answered 503
+    "drop_create_next": 0,  # creates that start an execution, then cut the connection unanswered
+    "lose_next": 0,  # new executions AMC forgets at once: HTTP 404 on every later call
     # -- misc --
     "seed": None,  # seed of the fault dice (global only); None = random
 }
@@ -87,6 +90,7 @@ _NON_NEGATIVE_FLOATS = {
     "publishing_seconds",
     "extra_latency_seconds",
     "response_delay_seconds",
+    "download_delay_seconds",
     "retry_after_seconds",
     "rate_limit_rps",
 }
@@ -112,7 +116,11 @@ _INTS = {  # key -> (minimum, maximum)
     "drop_connection_after_bytes": (0, 1 << 30),
     **{k: (0, 1_000_000) for k in COUNTER_KEYS},
 }
-_FLOAT_MAXIMA = {"response_delay_seconds": 60.0, "retry_after_seconds": 3600.0}
+_FLOAT_MAXIMA = {
+    "response_delay_seconds": 60.0,
+    "download_delay_seconds": 60.0,
+    "retry_after_seconds": 3600.0,
+}
 _FLOAT_MAXIMUM = 30.0 * _DAY  # latencies: a month
 _CSV_FAULTS = (None, "malformed", "truncated")
 

@@ -85,6 +85,7 @@ class SandboxService:
             maxlen=REQUEST_LOG_SIZE
         )
         self.request_counter = 0
+        self.lost = 0  # executions forgotten on purpose (lose_next)
         self._lock = threading.RLock()
 
     def close(self) -> None:
@@ -289,7 +290,10 @@ class SandboxService:
             filtered_metrics_column=options.get("filteredMetricsDiscriminatorColumn"),
             user_count_column=options.get("distinctUserCountColumn"),
         )
-        self.store.add_execution(execution)
+        if self.faults.take("lose_next", instance_id):
+            self.lost += 1  # answered as created, then forgotten: 404 on every later call
+        else:
+            self.store.add_execution(execution)
         doc = self.execution_doc(execution, now)
         headers: dict[str, str] = {}
         location = f"/amc/reporting/{instance_id}/workflowExecutions/{execution.id}"
@@ -632,6 +636,7 @@ class SandboxService:
             by_status[instance_id] = counts
         return {
             "executions_total": len(self.store.executions),
+            "executions_lost": self.lost,
             "executions_by_status": by_status,
             "max_running_per_instance": max_running,
             "max_in_flight_per_instance": max_in_flight,
@@ -649,6 +654,7 @@ class SandboxService:
             self.sql_runs.clear()
             self.files.clear()
             self.scheduler.invalidate()
+            self.lost = 0
         if config:
             self.faults.reset()
         if options.get("requests", True):
