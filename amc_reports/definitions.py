@@ -13,6 +13,7 @@ from amc_reports.orchestration.checks import (
     build_report_checks,
     build_weekly_checks_sensor,
 )
+from amc_reports.orchestration.reconciler import build_reconciler_sensor
 from amc_reports.orchestration.resources import NotifierResource
 from amc_reports.orchestration.schedules import build_report_schedule
 from amc_reports.orchestration.sensors import build_final_recollection_sensor
@@ -37,6 +38,8 @@ def build_definitions(config: ReportsConfig, resources: dict | None = None) -> d
     if checks:
         sensors.append(build_weekly_checks_sensor(checks))
     sensors.append(build_alert_sensor(config.targets()))
+    if config.reports:
+        sensors.append(build_reconciler_sensor(list(config.targets())))
     resources = dict(resources if resources is not None else build_resources(config=config))
     # Notifications are off unless configured (the alert sensor still needs its resource).
     resources.setdefault("notifier", NotifierResource())

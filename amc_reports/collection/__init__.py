@@ -3,6 +3,7 @@
 
 from amc_reports.collection.batch import BatchOutcome, RunInfo, RunInterrupted, collect_weeks
 from amc_reports.collection.outcome import (
+    CircuitBreakerOpen,
     CollectionError,
     ExecutionFailedError,
     LoadError,
@@ -10,12 +11,19 @@ from amc_reports.collection.outcome import (
     WeekBusyError,
     WeekNotFinal,
     WeekOutcome,
+    WeekSuperseded,
 )
-from amc_reports.collection.policies import PollPolicy, RejectionPolicy
+from amc_reports.collection.policies import (
+    PollPolicy,
+    RejectionPolicy,
+    TransientRetryPolicy,
+    max_run_seconds,
+)
 from amc_reports.collection.week import WeekCollector
 
 __all__ = [
     "BatchOutcome",
+    "CircuitBreakerOpen",
     "CollectionError",
     "ExecutionFailedError",
     "LoadError",
@@ -23,10 +31,13 @@ __all__ = [
     "RejectionPolicy",
     "RunInfo",
     "RunInterrupted",
+    "TransientRetryPolicy",
     "SubmissionError",
     "WeekBusyError",
     "WeekCollector",
     "WeekNotFinal",
     "WeekOutcome",
+    "WeekSuperseded",
     "collect_weeks",
+    "max_run_seconds",
 ]

@@ -33,6 +33,9 @@ class RunInfo:
     # Whether another run (the holder of a week) is still alive: a week left running by a run
     # that has ended is taken over.
     run_is_alive: Callable[[str], bool] | None = None
+    # The attempt the weeks' collections start at: 1, or later for a run launched as the next
+    # attempt of a week (the reconciler's, after AMC failed it on its side).
+    first_attempt: int = 1
 
 
 @dataclass
@@ -87,6 +90,8 @@ def collect_weeks(
             dagster_run_id=run.run_id,
             collection_id=collection_id,
             run_is_alive=run.run_is_alive,
+            backfill_id=run.backfill_id,
+            first_attempt=run.first_attempt,
         )
 
     try:

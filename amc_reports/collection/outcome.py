@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from amc_reports.amc import ExecutionRecord
-from amc_reports.warehouse import LoadResult
+from amc_reports.warehouse import FailureKind, LoadResult
 from amc_reports.weeks import WeekWindow
 
 
@@ -28,6 +28,11 @@ class WeekOutcome:
     instance: str = ""
     provisional: bool = False
     final_at: datetime | None = None
+    # AMC created the execution without naming it (a create answered without an id, a
+    # connection cut): it was found in AMC's list and adopted instead of being paid again.
+    adopted: bool = False
+    # Executions of this collection that AMC failed on its side or lost, submitted again.
+    retried: int = 0
 
     @property
     def queue_seconds(self) -> float | None:
@@ -43,7 +48,10 @@ class WeekOutcome:
 
 
 class CollectionError(Exception):
-    """A week could not be collected. The message is for the person reading the run's failure."""
+    """A week could not be collected. The message is for the person reading the run's failure;
+    `kind` says what kind of failure it is (for alerts: `amc_reports/failure_kind`)."""
+
+    default_kind: FailureKind = FailureKind.INTERRUPTED
 
     def __init__(
         self,
@@ -51,14 +59,21 @@ class CollectionError(Exception):
         *,
         execution_id: uuid.UUID | None = None,
         amc_execution_id: str | None = None,
+        kind: FailureKind | None = None,
+        tripped_breaker: bool = False,
     ) -> None:
         super().__init__(message)
         self.execution_id = execution_id
         self.amc_execution_id = amc_execution_id
+        self.kind = kind or self.default_kind
+        # This failure was the one that tripped its backfill's circuit breaker.
+        self.tripped_breaker = tripped_breaker
 
 
 class WeekBusyError(CollectionError):
     """Another live run holds the week; nothing was submitted."""
+
+    default_kind = FailureKind.BUSY
 
     def __init__(self, message: str, *, holder_run_id: str) -> None:
         super().__init__(message)
@@ -74,7 +89,8 @@ class WeekNotFinal(CollectionError):
 
 
 class ExecutionFailedError(CollectionError):
-    """AMC ended the execution FAILED, CANCELLED or (after every retry) REJECTED."""
+    """AMC ended the execution FAILED, CANCELLED or (after every retry) REJECTED, lost it, or
+    ran it past its own timeout."""
 
 
 class SubmissionError(CollectionError):
@@ -83,3 +99,17 @@ class SubmissionError(CollectionError):
 
 class LoadError(CollectionError):
     """AMC succeeded but the result could not be downloaded or stored."""
+
+    default_kind = FailureKind.LOAD
+
+
+class CircuitBreakerOpen(CollectionError):
+    """The backfill's circuit breaker for the report is open: nothing was submitted."""
+
+    default_kind = FailureKind.CIRCUIT_BREAKER
+
+
+class WeekSuperseded(CollectionError):
+    """Another run took the week over while this one worked on it: this run stored nothing."""
+
+    default_kind = FailureKind.SUPERSEDED

@@ -17,10 +17,19 @@ class PollPolicy:
     min_seconds: float = 1.0
     max_seconds: float = 30.0
     elapsed_fraction: float = 0.1
+    # How long one execution is waited for at most; None: AMC's execution timeout of the report
+    # plus `WAIT_MARGIN_SECONDS` (see `max_wait_seconds`).
+    max_wait_seconds: float | None = None
 
     def interval(self, elapsed_seconds: float) -> float:
         wanted = elapsed_seconds * self.elapsed_fraction
         return max(self.min_seconds, min(self.max_seconds, wanted))
+
+    def wait_limit(self, timeout_seconds: int | None) -> float:
+        """How long an execution with this AMC timeout is waited for before it is given up."""
+        if self.max_wait_seconds is not None:
+            return self.max_wait_seconds
+        return max_wait_seconds(timeout_seconds)
 
 
 @dataclass(frozen=True)
@@ -33,3 +42,49 @@ class RejectionPolicy:
 
     def delay(self, attempt: int) -> float:
         return self.first_delay_seconds * self.backoff_factor ** (attempt - 1)
+
+
+@dataclass(frozen=True)
+class TransientRetryPolicy:
+    """A transient AMC failure (internal error, timeout, an execution AMC lost) is submitted again
+    after a wait that doubles each time, up to the report's `max_attempts` submissions."""
+
+    first_delay_seconds: float = 60.0
+    backoff_factor: float = 2.0
+    max_delay_seconds: float = 900.0
+
+    def delay(self, attempt: int) -> float:
+        """The wait after the `attempt`-th submission failed."""
+        wanted = self.first_delay_seconds * self.backoff_factor ** (attempt - 1)
+        return min(self.max_delay_seconds, wanted)
+
+
+# AMC's own default execution timeout (workflowExecutionTimeoutSeconds).
+AMC_DEFAULT_TIMEOUT_SECONDS = 21600
+# How long past AMC's timeout an execution may still be waited for: AMC counts its timeout from
+# the start of the run, and an execution may first wait in AMC's queue.
+WAIT_MARGIN_SECONDS = 3600.0
+# What a run needs besides waiting for AMC: starting, downloading and loading results.
+RUN_OVERHEAD_SECONDS = 3600.0
+
+
+def max_wait_seconds(
+    timeout_seconds: int | None, margin_seconds: float = WAIT_MARGIN_SECONDS
+) -> float:
+    """How long one AMC execution is waited for before it is given up (and cancelled): above
+    AMC's own execution timeout, so AMC always ends a healthy execution first."""
+    return float(timeout_seconds or AMC_DEFAULT_TIMEOUT_SECONDS) + margin_seconds
+
+
+def max_run_seconds(
+    timeout_seconds: int | None,
+    max_attempts: int,
+    retry: TransientRetryPolicy | None = None,
+) -> int:
+    """The longest a run collecting one week (or a batch of weeks, collected side by side) may
+    take: every attempt waited out to its limit, the backoffs between them, and the load. A run
+    past it is stuck (Dagster's run monitoring terminates it and frees its pool slot)."""
+    retry = retry or TransientRetryPolicy()
+    waits = max_attempts * max_wait_seconds(timeout_seconds)
+    backoffs = sum(retry.delay(attempt) for attempt in range(1, max_attempts))
+    return int(waits + backoffs + RUN_OVERHEAD_SECONDS)

@@ -8,12 +8,19 @@ from typing import Any
 
 import dagster as dg
 
-from amc_reports.collection import RunInfo, WeekCollector, collect_weeks
+from amc_reports.collection import (
+    BatchOutcome,
+    CollectionError,
+    RunInfo,
+    WeekCollector,
+    collect_weeks,
+)
 from amc_reports.config import InstanceConfig, ReportConfig
 from amc_reports.orchestration.metadata import materialization_metadata
 from amc_reports.orchestration.partitions import report_asset_key, weekly_partitions
 from amc_reports.orchestration.resources import AmcResource, WarehouseResource
-from amc_reports.warehouse import CollectionType
+from amc_reports.orchestration.runs import FAILURE_KIND_KEY, first_attempt, run_is_alive
+from amc_reports.warehouse import CollectionType, FailureKind
 
 # BackfillPolicy is beta in Dagster 1.13; we use it knowingly for reports that batch weeks.
 warnings.filterwarnings("ignore", message="Parameter `backfill_policy`")
@@ -116,13 +123,16 @@ def build_report_asset(
                 log=context.log,
                 poll=amc.poll_policy,
                 rejection=amc.rejection_policy,
+                retry=amc.retry_policy,
+                adoption_interval_seconds=amc.adoption_retry_seconds,
                 sleep=sleep,
             ),
             run=RunInfo(
                 run_id=context.run.run_id,
                 collection_type=kind,
                 backfill_id=backfill_id,
-                run_is_alive=lambda run_id: _run_is_alive(context.instance, run_id),
+                run_is_alive=lambda run_id: run_is_alive(context.instance, run_id),
+                first_attempt=first_attempt(context.run.tags),
             ),
         )
         for skipped in batch.skipped.values():
@@ -134,13 +144,7 @@ def build_report_asset(
         if len(weeks) == 1:
             if batch.failures:
                 [error] = batch.failures.values()
-                raise dg.Failure(
-                    description=str(error),
-                    metadata={
-                        "execution_id": str(error.execution_id or ""),
-                        "amc_execution_id": error.amc_execution_id or "",
-                    },
-                )
+                raise dg.Failure(description=str(error), metadata=failure_metadata(batch))
             if metadata:
                 yield dg.MaterializeResult(metadata=metadata[weeks[0]])
             return
@@ -156,7 +160,8 @@ def build_report_asset(
             if batch.failures:
                 raise dg.Failure(
                     description=f"{len(batch.failures)} of {len(weeks)} weeks failed:\n"
-                    + "\n".join(str(exc) for exc in batch.failures.values())
+                    + "\n".join(str(exc) for exc in batch.failures.values()),
+                    metadata=failure_metadata(batch),
                 )
             return
         for week, values in metadata.items():
@@ -166,6 +171,42 @@ def build_report_asset(
     return collect_week
 
 
-def _run_is_alive(instance: dg.DagsterInstance, run_id: str) -> bool:
-    run = instance.get_run_by_id(run_id)
-    return run is not None and not run.is_finished
+def failure_metadata(batch: BatchOutcome) -> dict[str, object]:
+    """What a failed run says about its failed weeks, for people and for alerts:
+    `amc_reports/failure_kind` is the weeks' kind of failure (`query_error`, `transient`, `lost`,
+    `circuit_breaker`, ... see `warehouse.FailureKind`; when the weeks of a batch differ,
+    `circuit_breaker` if the breaker stopped some of them, else `mixed`), with the ids of a single
+    week, or every week's in `amc_reports/failed_weeks`."""
+    failures: dict[str, CollectionError] = {w.isoformat(): e for w, e in batch.failures.items()}
+    kinds = {error.kind.value for error in failures.values()}
+    if len(kinds) == 1:
+        kind = kinds.pop()
+    else:
+        kind = (
+            FailureKind.CIRCUIT_BREAKER.value if FailureKind.CIRCUIT_BREAKER in kinds else "mixed"
+        )
+    metadata: dict[str, object] = {
+        FAILURE_KIND_KEY: kind,
+        "amc_reports/circuit_breaker_tripped": any(e.tripped_breaker for e in failures.values()),
+    }
+    if len(failures) == 1:
+        [(week, error)] = failures.items()
+        metadata.update(
+            {
+                "week_start_date": week,
+                "execution_id": str(error.execution_id or ""),
+                "amc_execution_id": error.amc_execution_id or "",
+            }
+        )
+    metadata["amc_reports/failed_weeks"] = dg.MetadataValue.json(
+        {
+            week: {
+                "failure_kind": error.kind.value,
+                "execution_id": str(error.execution_id or ""),
+                "amc_execution_id": error.amc_execution_id or "",
+                "circuit_breaker_tripped": error.tripped_breaker,
+            }
+            for week, error in failures.items()
+        }
+    )
+    return metadata

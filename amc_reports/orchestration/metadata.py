@@ -67,7 +67,11 @@ def materialization_metadata(
         "execution_id": str(outcome.execution_id),
         "amc_execution_id": outcome.amc_execution_id,
         "resumed_execution": outcome.resumed,
+        # AMC created it without naming it (no id in its answer, a cut connection): adopted.
+        "adopted_execution": outcome.adopted,
         "amc_submissions": outcome.submissions,
+        # Executions AMC failed on its side (or lost) that were submitted again.
+        "amc_retries": outcome.retried,
         "amc_time_window": (
             f"{window.amc_start} to {window.amc_end} (end exclusive), {window.time_zone}"
         ),

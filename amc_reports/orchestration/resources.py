@@ -16,7 +16,7 @@ import dagster as dg
 from pydantic import Field
 
 from amc_reports.amc import AmcClient, AmcClientConfig, AmcCredentials
-from amc_reports.collection import PollPolicy, RejectionPolicy
+from amc_reports.collection import PollPolicy, RejectionPolicy, TransientRetryPolicy
 from amc_reports.config import InstanceConfig
 from amc_reports.local.postgres import EmbeddedPostgres, embedded_server
 from amc_reports.local.sandbox import ensure_sandbox, sandbox_client_config
@@ -50,6 +50,21 @@ class AmcResource(dg.ConfigurableResource):
     rejection_max_attempts: int = Field(
         default=4, description="Submissions of a week before a REJECTED week fails"
     )
+    transient_retry_seconds: float = Field(
+        default=60.0,
+        description="First wait before submitting again after AMC failed on its side (internal "
+        "error, timeout); doubles each time, up to the report's max_attempts",
+    )
+    adoption_retry_seconds: float = Field(
+        default=5.0,
+        description="Wait between looks at AMC's list of executions for one it created without "
+        "naming it (3 looks in the same attempt)",
+    )
+    execution_wait_limit_seconds: float | None = Field(
+        default=None,
+        description="Longest wait for one AMC execution before it is cancelled; default the "
+        "report's AMC timeout (timeout_seconds, AMC's default 21600) plus one hour",
+    )
 
     def describe_target(self) -> str:
         raise NotImplementedError
@@ -68,7 +83,15 @@ class AmcResource(dg.ConfigurableResource):
 
     @property
     def poll_policy(self) -> PollPolicy:
-        return PollPolicy(min_seconds=self.poll_min_seconds, max_seconds=self.poll_max_seconds)
+        return PollPolicy(
+            min_seconds=self.poll_min_seconds,
+            max_seconds=self.poll_max_seconds,
+            max_wait_seconds=self.execution_wait_limit_seconds,
+        )
+
+    @property
+    def retry_policy(self) -> TransientRetryPolicy:
+        return TransientRetryPolicy(first_delay_seconds=self.transient_retry_seconds)
 
     @property
     def rejection_policy(self) -> RejectionPolicy:
@@ -165,6 +188,11 @@ class WarehouseResource(dg.ConfigurableResource):
     def cache_key(self) -> str:
         raise NotImplementedError
 
+    def is_up(self) -> bool:
+        """Whether the database can be used without starting anything (a sensor that runs every
+        minute must not keep an idle embedded server alive)."""
+        return True
+
     def connection_hint(self) -> str:
         return CONNECTION_HINT
 
@@ -219,6 +247,9 @@ class EmbeddedWarehouseResource(WarehouseResource):
 
     def cache_key(self) -> str:
         return f"embedded:{self.server().pgdata}"
+
+    def is_up(self) -> bool:
+        return self.server().is_running()
 
     def connection_hint(self) -> str:
         return "AMC_REPORTS_DATABASE_URL is unset; set it to use another server"

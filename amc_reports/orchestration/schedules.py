@@ -15,6 +15,7 @@ from amc_reports.orchestration.partitions import (
     collects_provisional,
     report_asset_key,
 )
+from amc_reports.orchestration.runs import collection_run_tags
 from amc_reports.weeks import newest_offered_week
 
 SCHEDULE_HOUR = 6
@@ -60,6 +61,7 @@ def build_report_schedule(report: ReportConfig) -> dg.ScheduleDefinition:
                 run_key=f"{report.name}:{key.path[1]}:{week.isoformat()}",
                 partition_key=week.isoformat(),
                 asset_selection=[key],
+                tags=collection_run_tags(report),
             )
             for key in keys
         ]

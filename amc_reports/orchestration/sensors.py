@@ -10,6 +10,7 @@ import dagster as dg
 from amc_reports.config import ReportTarget
 from amc_reports.orchestration.partitions import collection_selection, report_asset_key
 from amc_reports.orchestration.resources import WarehouseResource
+from amc_reports.orchestration.runs import REASON_TAG, collection_run_tags
 
 FINAL_RECOLLECTION_SENSOR = "amc_provisional_weeks_final"
 CHECK_EVERY_SECONDS = 3600
@@ -32,7 +33,10 @@ def final_recollection_requests(
                     ),
                     partition_key=week.week_start_date.isoformat(),
                     asset_selection=[report_asset_key(report, instance)],
-                    tags={"amc_reports/reason": "provisional week became final"},
+                    tags={
+                        **collection_run_tags(report),
+                        REASON_TAG: "provisional week became final",
+                    },
                 )
             )
     return requests

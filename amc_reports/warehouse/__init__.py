@@ -4,6 +4,7 @@
 executions; `lineage` judges whether a week is traced to its AMC execution.
 """
 
+from amc_reports.warehouse.breakers import BreakerState, CircuitBreakers
 from amc_reports.warehouse.connection import DatabaseConfigError
 from amc_reports.warehouse.loading import LoadResult, ResultLoadError
 from amc_reports.warehouse.rows import (
@@ -12,21 +13,26 @@ from amc_reports.warehouse.rows import (
     CollectionType,
     ExecutionRow,
     ExecutionState,
+    FailureKind,
     WeekKey,
     WeekRow,
     WeekStatus,
 )
 from amc_reports.warehouse.store import Warehouse
-from amc_reports.warehouse.week_life import Claim, Submission, WeekLife
+from amc_reports.warehouse.week_life import Claim, ClaimLost, Submission, WeekLife
 
 __all__ = [
+    "BreakerState",
+    "CircuitBreakers",
     "Claim",
+    "ClaimLost",
     "CollectionRow",
     "CollectionStatus",
     "CollectionType",
     "DatabaseConfigError",
     "ExecutionRow",
     "ExecutionState",
+    "FailureKind",
     "LoadResult",
     "ResultLoadError",
     "Submission",

@@ -14,7 +14,8 @@ rows is a legitimate empty week.
    the week had rows, what changed is measured (`restatement`) and the old partition moves to the
    history schema; the new table is attached as the week's partition; the week row is marked
    completed, the execution row given its row count and size, and the versions recorded
-   (`WeekLife.complete`); history beyond the retention is dropped. Commit. Readers see the old
+   (`WeekLife.complete`, which first checks that the loading run still holds the week's claim:
+   fencing); history beyond the retention is dropped. Commit. Readers see the old
    week or the new one. The week row's `result_columns` (and `LoadResult.columns`) list the
    CSV's columns in header order, as stored names, with the table's type at load time (a column that
    a later week widens keeps its old type in the earlier weeks' rows: that is what the
@@ -147,6 +148,9 @@ class WeekLoad:
     amc_execution_id: str | None
     options: LoadOptions = field(default_factory=LoadOptions)
     started: float = field(default_factory=time.perf_counter)
+    # The run that claimed the week and loads it: the load commits only while it holds the claim
+    # (`week_life.ClaimLost`). None: a load outside any claim.
+    run_id: str | None = None
 
     @property
     def week_start(self) -> date:
@@ -319,6 +323,7 @@ class WeekLoad:
                 loaded,
                 version,
                 started=self.started,
+                run_id=self.run_id,
             )
             self._apply_retention(cur, history)
         return count

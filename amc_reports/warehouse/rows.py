@@ -34,7 +34,11 @@ class ExecutionState(StrEnum):
     and around the submission."""
 
     CREATED = "CREATED"  # recorded, about to be submitted
-    SUBMIT_FAILED = "SUBMIT_FAILED"  # AMC did not accept it, or we cannot know its id
+    SUBMIT_FAILED = "SUBMIT_FAILED"  # AMC did not accept it
+    # AMC may have created it but never named it to us (a create answered without an id, a
+    # connection cut after sending): the next attempt looks for it in AMC's list and adopts it.
+    UNTRACKED = "UNTRACKED"
+    LOST = "LOST"  # AMC no longer knows it (HTTP 404), or an untracked one it never listed
     PENDING = ExecutionStatus.PENDING.value
     RUNNING = ExecutionStatus.RUNNING.value
     PUBLISHING = ExecutionStatus.PUBLISHING.value
@@ -55,6 +59,26 @@ class ExecutionState(StrEnum):
 
 
 IN_FLIGHT = frozenset({ExecutionState.PENDING, ExecutionState.RUNNING, ExecutionState.PUBLISHING})
+
+
+class FailureKind(StrEnum):
+    """Why a week (or one of its executions) failed: stored on both rows (`failure_kind`) and
+    given to Dagster as the failure's `amc_reports/failure_kind` metadata, so that alerts and
+    people can tell a broken query from an AMC hiccup without reading the message."""
+
+    QUERY_ERROR = "query_error"  # the query is wrong (syntax, columns, resource limits): fix it
+    TRANSIENT = "transient"  # AMC failed on its side (internal error, timeout), every attempt
+    REJECTED = "rejected"  # AMC rejected it (too many executions over the same data), every time
+    LOST = "lost"  # AMC no longer knows the execution (HTTP 404)
+    UNTRACKED = "untracked"  # AMC accepted a create without naming it, and does not list it yet
+    CIRCUIT_BREAKER = "circuit_breaker"  # not submitted: the backfill's breaker is open
+    TIMEOUT = "timeout"  # AMC still ran it past its own execution timeout: cancelled
+    CANCELLED = "cancelled"  # cancelled (the run was terminated, or someone at AMC)
+    LOAD = "load_error"  # AMC succeeded but its result could not be stored
+    REFUSED = "refused"  # AMC refused the request (a 4xx other than a query error)
+    SUPERSEDED = "superseded"  # another run took the week over: this run stored nothing
+    BUSY = "busy"  # another live run holds the week: nothing submitted
+    INTERRUPTED = "interrupted"  # the attempt stopped (an unexpected error, an interrupt)
 
 
 class CollectionType(StrEnum):
@@ -140,6 +164,7 @@ class WeekRow(_OfAWeek):
     completed_at: datetime | None
     collection_id: uuid.UUID | None
     dagster_run_id: str | None
+    failure_kind: FailureKind | None
 
     @property
     def is_completed(self) -> bool:
@@ -166,6 +191,8 @@ class ExecutionRow(_OfAWeek):
     failure_reason: str | None
     data_gaps: list[Any] | None
     dagster_run_id: str | None
+    attempt: int  # which attempt of its collection submitted it (1 = the first)
+    failure_kind: FailureKind | None
 
     @property
     def is_loaded(self) -> bool:
@@ -248,14 +275,25 @@ def week_row(row: dict[str, Any] | None) -> WeekRow | None:
             **row,
             "status": WeekStatus(row["status"]),
             "result_columns": None if columns is None else [tuple(c) for c in columns],
+            "failure_kind": _kind(row["failure_kind"]),
         }
     )
+
+
+def _kind(value: str | None) -> FailureKind | None:
+    return None if value is None else FailureKind(value)
 
 
 def execution_row(row: dict[str, Any] | None) -> ExecutionRow | None:
     if row is None:
         return None
-    return ExecutionRow(**{**row, "status": ExecutionState(row["status"])})
+    return ExecutionRow(
+        **{
+            **row,
+            "status": ExecutionState(row["status"]),
+            "failure_kind": _kind(row["failure_kind"]),
+        }
+    )
 
 
 def collection_row(row: dict[str, Any] | None) -> CollectionRow | None:

@@ -21,6 +21,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from amc_reports.warehouse import results
+from amc_reports.warehouse.breakers import CircuitBreakers
 from amc_reports.warehouse.connection import (
     CONNECTION_HINT,
     mask_url,
@@ -85,6 +86,7 @@ class Warehouse:
         self.results_schema = results_schema
         self.connection_hint = connection_hint
         self.life = WeekLife(self.connect)
+        self.breakers = CircuitBreakers(self.connect)
 
     def __repr__(self) -> str:
         return f"Warehouse({mask_url(self.database_url)!r}, results_schema={self.results_schema!r})"
@@ -167,6 +169,34 @@ class Warehouse:
             execution_row, EXECUTION_COLUMNS, "workflow_executions", where, "created_at, id"
         )
 
+    def open_executions(self, report: str, instance: str) -> list[ExecutionRow]:
+        """Executions of the report on the instance that AMC may still be working on (PENDING,
+        RUNNING, PUBLISHING) or that SUCCEEDED but were never loaded, oldest first."""
+        condition, params = _where(report=report, amc_instance=instance)
+        still_open = sql.SQL(
+            "{} AND (status IN ('PENDING', 'RUNNING', 'PUBLISHING')"
+            " OR (status = 'SUCCEEDED' AND row_count IS NULL))"
+        ).format(condition)
+        return self._rows(
+            execution_row,
+            EXECUTION_COLUMNS,
+            "workflow_executions",
+            (still_open, params),
+            "created_at, id",
+        )
+
+    def known_amc_execution_ids(self, amc_execution_ids: Iterable[str]) -> set[str]:
+        """Which of these AMC execution ids are already recorded (ours)."""
+        ids = sorted(set(amc_execution_ids))
+        if not ids:
+            return set()
+        with self.connect() as conn:
+            rows = conn.execute(
+                "SELECT amc_execution_id FROM workflow_executions WHERE amc_execution_id = ANY(%s)",
+                (ids,),
+            ).fetchall()
+        return {row[0] for row in rows}
+
     # -- weeks ---------------------------------------------------------------------------------
 
     def get_week(
@@ -196,6 +226,11 @@ class Warehouse:
             "report, amc_instance, week_start_date",
         )
 
+    def running_weeks(self, report: str, instance: str) -> list[WeekRow]:
+        """The report's weeks on the instance that are `running` (held by some run)."""
+        where = _where(report=report, amc_instance=instance, status="running")
+        return self._rows(week_row, WEEK_COLUMNS, "report_data_weeks", where, "week_start_date")
+
     def provisional_weeks_due(self, report: str, instance: str, now: datetime) -> list[WeekRow]:
         """Completed weeks whose stored numbers are provisional and whose final time has passed."""
         condition, params = _where(report=report, amc_instance=instance, status="completed")
@@ -213,11 +248,13 @@ class Warehouse:
         *,
         amc_execution_id: str | None = None,
         options: LoadOptions | None = None,
+        run_id: str | None = None,
     ) -> LoadResult:
         """Replace the week's rows with the CSV's and complete the week, in one transaction.
 
         The week is the execution's (its report, instance and week); see
-        `amc_reports.warehouse.loading` for the procedure.
+        `amc_reports.warehouse.loading` for the procedure. Given `run_id` (the run that claimed
+        the week), nothing is committed unless that run still holds the claim (`ClaimLost`).
         """
         execution = self.get_execution(execution_id)
         if execution is None:
@@ -235,6 +272,7 @@ class Warehouse:
             execution.id,
             amc_execution_id,
             options or LoadOptions(),
+            run_id=run_id,
         )
         return replace_week(load, csv_stream)
 

@@ -9,6 +9,7 @@ A week (`WeekStatus`), drawn in docs/weeks.md:
     running, held by a run that has ended ─take_over─▶ running
     running ─fail─▶ failed                        (AMC failed it, or it would not load)
     running ─release─▶ failed                     (the attempt stopped: error, interrupt)
+    running (dead run) | failed ─settle─▶ failed  (the reconciler: AMC failed or lost it)
     (no row) | pending | failed ─skip─▶ skipped
 
 An execution (`ExecutionState`), one row per AMC execution we ask for:
@@ -17,6 +18,12 @@ An execution (`ExecutionState`), one row per AMC execution we ask for:
     PUBLISHING ─progress─▶ SUCCEEDED ─complete─▶ SUCCEEDED, loaded (row_count set)
     PENDING | RUNNING | PUBLISHING ─progress─▶ FAILED | CANCELLED | REJECTED
     CREATED ─fail (submission)─▶ SUBMIT_FAILED
+    CREATED ─mark_untracked─▶ UNTRACKED ─adopt─▶ PENDING | RUNNING | ... (found in AMC's list)
+    UNTRACKED | PENDING | RUNNING | PUBLISHING | SUCCEEDED ─mark_lost─▶ LOST   (AMC: 404)
+
+Fencing: a run changes a week only while it holds the week's claim. `fail` and `release` given
+the run's id leave a week another run has taken over alone; `complete` given it refuses (inside
+the load's transaction, `ClaimLost`), so a run whose claim was taken over cannot commit its load.
 
 While a week is running, its row names the execution it works on (`attach` when AMC accepts a new
 one, `resume` when an earlier one is picked up again): both ids are on the week row from the moment
@@ -50,6 +57,7 @@ from amc_reports.warehouse.rows import (
     WEEK_COLUMNS,
     ExecutionRow,
     ExecutionState,
+    FailureKind,
     VersionRow,
     WeekKey,
     WeekRow,
@@ -64,6 +72,11 @@ from amc_reports.warehouse.rows import (
 _log = logging.getLogger(__name__)
 
 Connect = Callable[[], psycopg.Connection]
+
+
+class ClaimLost(RuntimeError):
+    """The run loading a week no longer holds its claim (another run took it over): nothing of
+    its load is committed."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +138,10 @@ class HistoryRetention:
         return self.max_versions is None and self.max_age_days is None
 
 
+def _value(kind: FailureKind | None) -> str | None:
+    return None if kind is None else FailureKind(kind).value
+
+
 def _naive(value: datetime | str) -> datetime | str:
     """AMC time windows are wall-clock times in the report's zone: stored without a zone."""
     if isinstance(value, datetime) and value.tzinfo is not None:
@@ -133,6 +150,8 @@ def _naive(value: datetime | str) -> datetime | str:
 
 
 WEEK_WHERE = "report = %s AND amc_instance = %s AND week_start_date = %s"
+# The week row may be changed by run %s: any run when NULL, else only while it holds the claim.
+HELD_BY = "(%s::text IS NULL OR (status = 'running' AND dagster_run_id = %s::text))"
 
 
 def key_params(key: WeekKey) -> tuple[str, str, Any]:
@@ -209,7 +228,7 @@ class WeekLife:
                 sql.SQL(
                     "UPDATE report_data_weeks SET status = 'running', dagster_run_id = %s,"
                     " collection_id = %s, started_at = clock_timestamp(), completed_at = NULL,"
-                    " error_message = NULL"
+                    " error_message = NULL, failure_kind = NULL"
                     " WHERE " + WEEK_WHERE + " RETURNING {}"
                 ).format(WEEK_COLUMNS),
                 (run_id, collection_id, *key_params(key)),
@@ -219,16 +238,17 @@ class WeekLife:
     # -- executions ----------------------------------------------------------------------------
 
     def record_submission(
-        self, key: WeekKey, submission: Submission, *, run_id: str | None
+        self, key: WeekKey, submission: Submission, *, run_id: str | None, attempt: int = 1
     ) -> uuid.UUID:
-        """Record an execution about to be submitted (CREATED); returns its execution_id."""
+        """Record an execution about to be submitted (CREATED); returns its execution_id.
+        `attempt` counts the submissions of one collection of the week (1 = the first)."""
         with self._connect() as conn:
             row = conn.execute(
                 "INSERT INTO workflow_executions (report, amc_instance, week_start_date,"
                 " week_end_date, amc_instance_id, status, time_window_start, time_window_end,"
-                " time_zone, sql_hash, parameters, dagster_run_id, final_at, provisional)"
+                " time_zone, sql_hash, parameters, dagster_run_id, final_at, provisional, attempt)"
                 " VALUES (%s, %s, %s, %s, %s, 'CREATED', %s::timestamp, %s::timestamp, %s, %s, %s,"
-                " %s, %s, %s)"
+                " %s, %s, %s, %s)"
                 " RETURNING id",
                 (
                     key.report,
@@ -244,6 +264,7 @@ class WeekLife:
                     run_id,
                     submission.final_at,
                     submission.provisional,
+                    attempt,
                 ),
             ).fetchone()
         assert row is not None
@@ -258,6 +279,27 @@ class WeekLife:
         status: ExecutionState | str = ExecutionState.PENDING,
     ) -> None:
         """AMC accepted the execution: its id goes on the execution and on the week, at once."""
+        self._name(execution_id, amc_execution_id, submitted_at, status)
+
+    def adopt(
+        self,
+        execution_id: uuid.UUID,
+        amc_execution_id: str,
+        *,
+        submitted_at: datetime,
+        status: ExecutionState | str = ExecutionState.PENDING,
+    ) -> None:
+        """An execution AMC created without naming it to us (UNTRACKED) was found in AMC's list:
+        it is ours, under that id, on the execution and on the week (nothing is submitted)."""
+        self._name(execution_id, amc_execution_id, submitted_at, status)
+
+    def _name(
+        self,
+        execution_id: uuid.UUID,
+        amc_execution_id: str,
+        submitted_at: datetime,
+        status: ExecutionState | str,
+    ) -> None:
         state = parse_status(ExecutionState, status, "execution")
         if not amc_execution_id:
             raise ValueError("amc_execution_id must not be empty")
@@ -265,7 +307,8 @@ class WeekLife:
             try:
                 cur.execute(
                     "UPDATE workflow_executions SET amc_execution_id = %s, status = %s,"
-                    " submitted_at = %s WHERE id = %s"
+                    " submitted_at = %s, failure_reason = NULL, failure_kind = NULL,"
+                    " completed_at = NULL WHERE id = %s"
                     " RETURNING report, amc_instance, week_start_date",
                     (amc_execution_id, state.value, submitted_at, execution_id),
                 )
@@ -314,6 +357,7 @@ class WeekLife:
         completed_at: datetime | None = None,
         failure_reason: str | None = None,
         data_gaps: list[Any] | None = None,
+        failure_kind: FailureKind | None = None,
     ) -> None:
         """What AMC says of the execution now; fields not given keep what is stored."""
         state = parse_status(ExecutionState, status, "execution")
@@ -323,7 +367,8 @@ class WeekLife:
                 " started_at = COALESCE(%s, started_at),"
                 " completed_at = COALESCE(%s, completed_at),"
                 " failure_reason = COALESCE(%s, failure_reason),"
-                " data_gaps = COALESCE(%s, data_gaps)"
+                " data_gaps = COALESCE(%s, data_gaps),"
+                " failure_kind = COALESCE(%s, failure_kind)"
                 " WHERE id = %s",
                 (
                     state.value,
@@ -331,29 +376,52 @@ class WeekLife:
                     completed_at,
                     failure_reason,
                     Jsonb(data_gaps) if data_gaps is not None else None,
+                    _value(failure_kind),
                     execution_id,
                 ),
             )
             if cur.rowcount == 0:
                 raise ValueError(f"execution_id {execution_id} has no workflow_executions row")
 
-    def resumable_execution(self, key: WeekKey, sql_hash: str) -> ExecutionRow | None:
+    def mark_untracked(self, execution_id: uuid.UUID, reason: str) -> None:
+        """AMC may have created the execution but did not name it (a create answered without an
+        id, a connection cut after sending): a later attempt looks for it and adopts it."""
+        self._end_execution(execution_id, ExecutionState.UNTRACKED, reason, FailureKind.UNTRACKED)
+
+    def mark_lost(self, execution_id: uuid.UUID, reason: str) -> None:
+        """AMC no longer knows the execution (HTTP 404), or never listed an untracked one: it is
+        never resumed again; the next attempt submits a new one."""
+        self._end_execution(execution_id, ExecutionState.LOST, reason, FailureKind.LOST)
+
+    def _end_execution(
+        self, execution_id: uuid.UUID, state: ExecutionState, reason: str, kind: FailureKind
+    ) -> None:
+        with self._connect() as conn:
+            cur = conn.execute(
+                "UPDATE workflow_executions SET status = %s, failure_reason = %s,"
+                " failure_kind = %s, completed_at = clock_timestamp() WHERE id = %s",
+                (state.value, reason, kind.value, execution_id),
+            )
+            if cur.rowcount == 0:
+                raise ValueError(f"execution_id {execution_id} has no workflow_executions row")
+
+    def resumable_execution(
+        self, key: WeekKey, sql_hash: str, *, amc_instance_id: str
+    ) -> ExecutionRow | None:
         """The execution a new attempt at the week should resume instead of submitting, if any.
 
-        The newest execution of (week, sql_hash) that AMC accepted (has an amc_execution_id) is
-        resumable while AMC still works on it, or when it SUCCEEDED but its result was never
-        loaded. Anything else (failed, cancelled, or already loaded) means: submit a new one.
+        The newest execution of (week, sql_hash) on the AMC instance `amc_instance_id` that AMC
+        accepted (has an amc_execution_id) is resumable while AMC still works on it, or when it
+        SUCCEEDED but its result was never loaded. Anything else (failed, cancelled, lost, or
+        already loaded), or an execution of another AMC instance (the report moved), means:
+        submit a new one.
         """
-        with self._connect() as conn, conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(
-                sql.SQL(
-                    "SELECT {} FROM workflow_executions WHERE " + WEEK_WHERE + " AND sql_hash = %s"
-                    " AND amc_execution_id IS NOT NULL"
-                    " ORDER BY created_at DESC, id DESC LIMIT 1"
-                ).format(EXECUTION_COLUMNS),
-                (*key_params(key), sql_hash),
-            )
-            newest = execution_row(cur.fetchone())
+        newest = self._newest_execution(
+            key,
+            sql_hash,
+            amc_instance_id,
+            sql.SQL("amc_execution_id IS NOT NULL AND status <> 'UNTRACKED'"),
+        )
         if newest is None:
             return None
         if newest.status in IN_FLIGHT:
@@ -361,6 +429,35 @@ class WeekLife:
         if newest.status is ExecutionState.SUCCEEDED and not newest.is_loaded:
             return newest
         return None
+
+    def untracked_executions(
+        self, key: WeekKey, sql_hash: str, *, amc_instance_id: str
+    ) -> list[ExecutionRow]:
+        """Executions of (week, sql_hash) on `amc_instance_id` that AMC may have created without
+        naming them (UNTRACKED), newest first: a new attempt looks for them before submitting."""
+        with self._connect() as conn, conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(
+                sql.SQL(
+                    "SELECT {} FROM workflow_executions WHERE " + WEEK_WHERE + " AND sql_hash = %s"
+                    " AND amc_instance_id = %s AND status = 'UNTRACKED'"
+                    " ORDER BY created_at DESC, id DESC"
+                ).format(EXECUTION_COLUMNS),
+                (*key_params(key), sql_hash, amc_instance_id),
+            )
+            return [row for row in map(execution_row, cur.fetchall()) if row is not None]
+
+    def _newest_execution(
+        self, key: WeekKey, sql_hash: str, amc_instance_id: str, condition: sql.Composable
+    ) -> ExecutionRow | None:
+        with self._connect() as conn, conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(
+                sql.SQL(
+                    "SELECT {} FROM workflow_executions WHERE " + WEEK_WHERE + " AND sql_hash = %s"
+                    " AND amc_instance_id = %s AND {} ORDER BY created_at DESC, id DESC LIMIT 1"
+                ).format(EXECUTION_COLUMNS, condition),
+                (*key_params(key), sql_hash, amc_instance_id),
+            )
+            return execution_row(cur.fetchone())
 
     # -- ending an attempt ---------------------------------------------------------------------
 
@@ -373,18 +470,29 @@ class WeekLife:
         message: str,
         execution_status: ExecutionState | None = None,
         execution_reason: str | None = None,
-    ) -> WeekRow:
+        failure_kind: FailureKind | None = None,
+        run_id: str | None = None,
+    ) -> WeekRow | None:
         """The week failed on this execution (whose status becomes `execution_status` if given).
 
         Both rows change in one transaction. The week row names the execution it failed on; its
-        AMC id is the one given, else the execution's own.
+        AMC id is the one given, else the execution's own. Given `run_id`, the week changes only
+        while that run holds it (None is returned when another run has taken it over; the
+        execution's row still changes).
         """
+        kind = _value(failure_kind)
         with self._connect() as conn, conn.cursor(row_factory=dict_row) as cur:
             if execution_status is not None:
                 cur.execute(
                     "UPDATE workflow_executions SET status = %s, completed_at = clock_timestamp(),"
-                    " failure_reason = %s WHERE id = %s",
-                    (execution_status.value, execution_reason or message, execution_id),
+                    " failure_reason = %s, failure_kind = COALESCE(%s, failure_kind)"
+                    " WHERE id = %s",
+                    (execution_status.value, execution_reason or message, kind, execution_id),
+                )
+            elif kind is not None:
+                cur.execute(
+                    "UPDATE workflow_executions SET failure_kind = %s WHERE id = %s",
+                    (kind, execution_id),
                 )
             cur.execute(
                 "SELECT amc_execution_id FROM workflow_executions WHERE id = %s", (execution_id,)
@@ -396,36 +504,76 @@ class WeekLife:
             cur.execute(
                 sql.SQL(
                     "UPDATE report_data_weeks SET status = 'failed', execution_id = %s,"
-                    " amc_execution_id = %s, error_message = %s, completed_at = clock_timestamp()"
-                    " WHERE " + WEEK_WHERE + " RETURNING {}"
+                    " amc_execution_id = %s, error_message = %s, failure_kind = %s,"
+                    " completed_at = clock_timestamp()"
+                    " WHERE " + WEEK_WHERE + " AND " + HELD_BY + " RETURNING {}"
                 ).format(WEEK_COLUMNS),
                 (
                     execution_id,
                     amc_execution_id or found["amc_execution_id"],
                     message,
+                    kind,
                     *key_params(key),
+                    run_id,
+                    run_id,
                 ),
             )
             row = week_row(cur.fetchone())
-        assert row is not None
+        if row is None and run_id is None:
+            raise AssertionError(f"{key.describe()}: the week row vanished")
         return row
 
-    def release(self, key: WeekKey, message: str) -> WeekRow:
-        """The attempt stopped before finishing (an unexpected error, an interrupt): the week
-        fails with `message` and keeps the ids it has, so a new attempt can resume them."""
+    def release(
+        self,
+        key: WeekKey,
+        message: str,
+        *,
+        failure_kind: FailureKind = FailureKind.INTERRUPTED,
+        run_id: str | None = None,
+    ) -> WeekRow | None:
+        """The attempt stopped before finishing (an unexpected error, an interrupt, a circuit
+        breaker): the week fails with `message` and keeps the ids it has, so a new attempt can
+        resume them. Given `run_id`, only while that run holds the week (else None)."""
         with self._connect() as conn, conn.cursor(row_factory=dict_row) as cur:
             _ensure_week_row(cur, key)
             cur.execute(
                 sql.SQL(
                     "UPDATE report_data_weeks SET status = 'failed', error_message = %s,"
-                    " completed_at = clock_timestamp()"
-                    " WHERE " + WEEK_WHERE + " RETURNING {}"
+                    " failure_kind = %s, completed_at = clock_timestamp()"
+                    " WHERE " + WEEK_WHERE + " AND " + HELD_BY + " RETURNING {}"
                 ).format(WEEK_COLUMNS),
-                (message, *key_params(key)),
+                (message, failure_kind.value, *key_params(key), run_id, run_id),
             )
             row = week_row(cur.fetchone())
-        assert row is not None
+        if row is None and run_id is None:
+            raise AssertionError(f"{key.describe()}: the week row vanished")
         return row
+
+    def settle(
+        self,
+        key: WeekKey,
+        *,
+        execution_id: uuid.UUID,
+        holder_run_id: str | None,
+        message: str,
+        failure_kind: FailureKind,
+    ) -> WeekRow | None:
+        """The reconciler learnt from AMC that the week's execution failed (or is lost) while no
+        run watched: the week fails with `message`, if it is still on that execution and either
+        not running or running for `holder_run_id` (a run that has ended). Else None: a run
+        has claimed the week since, and it decides."""
+        with self._connect() as conn, conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(
+                sql.SQL(
+                    "UPDATE report_data_weeks SET status = 'failed', error_message = %s,"
+                    " failure_kind = %s, completed_at = clock_timestamp()"
+                    " WHERE " + WEEK_WHERE + " AND execution_id = %s"
+                    " AND (status <> 'running' OR dagster_run_id IS NOT DISTINCT FROM %s)"
+                    " RETURNING {}"
+                ).format(WEEK_COLUMNS),
+                (message, failure_kind.value, *key_params(key), execution_id, holder_run_id),
+            )
+            return week_row(cur.fetchone())
 
     def skip(self, key: WeekKey, reason: str) -> WeekRow | None:
         """Nothing is to be collected for the week now (the row says why). A week that is
@@ -453,14 +601,32 @@ class WeekLife:
         version: StoredVersion,
         *,
         started: float,
+        run_id: str | None = None,
     ) -> None:
         """Inside the load's transaction: the week is completed by this execution's rows, which
         are its current version; the version they replace (if any) is now history.
 
         `started` is the load's `time.perf_counter()` start, used as the execution time of a
-        week that was not claimed (a direct load).
+        week that was not claimed (a direct load). Given `run_id` (the run that claimed the week
+        and loads it), the week must still be running for that run: else `ClaimLost`, and the
+        caller's transaction (the whole load) rolls back.
         """
         _ensure_week_row(cur, key)
+        if run_id is not None:
+            cur.execute(
+                "SELECT status, dagster_run_id FROM report_data_weeks WHERE "
+                + WEEK_WHERE
+                + " FOR UPDATE",
+                key_params(key),
+            )
+            held = cur.fetchone()
+            if held is None or held[0] != "running" or held[1] != run_id:
+                holder = f"run {held[1]}" if held and held[1] else "no run"
+                raise ClaimLost(
+                    f"{key.describe()} is no longer held by run {run_id} (it is "
+                    f"{held[0] if held else 'gone'}, held by {holder}): this run's load of "
+                    f"execution_id {execution_id} was not committed"
+                )
         cur.execute(
             "UPDATE report_data_weeks w SET"
             " status = 'completed',"
@@ -475,6 +641,7 @@ class WeekLife:
             " amc_execution_id = COALESCE(%(amc)s, e.amc_execution_id),"
             " result_columns = %(columns)s,"
             " error_message = NULL,"
+            " failure_kind = NULL,"
             " provisional = e.provisional,"
             " final_at = COALESCE(e.final_at, w.final_at)"
             " FROM workflow_executions e"

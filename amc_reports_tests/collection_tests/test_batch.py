@@ -38,7 +38,7 @@ def test_a_batch_collects_each_week_and_records_the_collection(setup):
 
 
 def test_a_failed_week_is_returned_and_a_retry_of_the_backfill_reuses_the_others(setup):
-    setup.set_faults(fail_next=1)
+    setup.set_faults(fail_next=1, failure_reason="Column 'bogus' does not exist")
     first = run(setup, "bf-2", "run-1")
     assert len(first.failures) == 1 and len(first.outcomes) == 2
     [failed] = first.failures

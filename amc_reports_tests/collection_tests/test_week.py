@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 
 import pytest
 
 from amc_reports.collection import ExecutionFailedError, WeekBusyError
-from amc_reports.warehouse import Submission, WeekKey
+from amc_reports.warehouse import WeekKey
 
 WEEK = date(2026, 3, 8)
 
@@ -40,34 +40,10 @@ def test_a_week_held_by_a_live_run_is_refused_and_taken_over_once_it_ended(setup
 
 def test_an_execution_left_by_a_dead_run_is_resumed_not_paid_again(setup):
     # A run claimed the week, submitted to AMC and died before the result came back.
-    key = WeekKey(setup.report.name, "test", WEEK)
-    collector = setup.collector()
-    window = collector.window(WEEK)
-    setup.warehouse.life.claim(key, run_id="dead-run")
-    execution_id = setup.warehouse.life.record_submission(
-        key,
-        Submission(
-            amc_instance_id=setup.report.instance.instance_id,
-            time_window_start=window.amc_start,
-            time_window_end=window.amc_end,
-            time_zone=window.time_zone,
-            sql_hash=setup.report.query_fingerprint,
-            parameters={},
-        ),
-        run_id="dead-run",
-    )
-    record = setup.client.create_execution(
-        setup.report.instance.instance_id,
-        sql=setup.report.sql,
-        time_window_start=window.amc_start,
-        time_window_end=window.amc_end,
-        time_zone=window.time_zone,
-    )
-    setup.warehouse.life.attach(execution_id, record.execution_id, submitted_at=datetime.now(UTC))
-
-    outcome = collector.collect(WEEK, dagster_run_id="run-2", run_is_alive=lambda _: False)
+    execution_id, amc_id = setup.left_by_a_dead_run(WEEK)
+    outcome = setup.collector().collect(WEEK, dagster_run_id="run-2", run_is_alive=lambda _: False)
     assert outcome.resumed and outcome.submissions == 0
-    assert (outcome.execution_id, outcome.amc_execution_id) == (execution_id, record.execution_id)
+    assert (outcome.execution_id, outcome.amc_execution_id) == (execution_id, amc_id)
     assert len(setup.submissions()) == 1
 
 

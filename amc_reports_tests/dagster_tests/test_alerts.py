@@ -127,7 +127,8 @@ def test_an_error_check_and_a_stale_report_are_told(harness, webhook):
 def test_off_when_not_configured_and_nothing_old_is_sent_when_turned_on(harness, webhook):
     off = Sensor(harness, NotifierResource())
     off.tick()
-    harness.set_faults(fail_next=1)
+    # A query error (a failure on AMC's side would be retried within the run, and succeed).
+    harness.set_faults(fail_next=1, failure_reason="Column 'bogus' does not exist")
     assert not harness.materialize(WEEK).success
     assert "AMC_REPORTS_NOTIFY_URLS" in off.tick()
 

@@ -95,7 +95,7 @@ def test_one_failing_week_fails_the_run_but_keeps_the_others(harness_factory):
 
 def test_a_retried_batch_reuses_the_weeks_its_backfill_already_collected(harness_factory):
     harness = batched(harness_factory)
-    harness.set_faults(fail_next=1)
+    harness.set_faults(fail_next=1, failure_reason="Column 'bogus' does not exist")
     assert not run_range(harness, backfill_id="bf-retry").success
     before = {w: harness.warehouse.get_week(harness.report.name, w) for w in WEEKS}
     [failed] = [w for w, r in before.items() if r.status == "failed"]

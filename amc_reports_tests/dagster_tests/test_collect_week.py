@@ -128,20 +128,32 @@ def test_failed_execution_fails_the_week_with_amc_reason(harness):
     execution = harness.warehouse.get_execution(row.execution_id)
     assert execution.status == "FAILED"
     assert "bogus" in execution.failure_reason
+    # A query error: said so to alerts, on the failure and on both rows, and not retried.
+    metadata = result.get_step_failure_events()[0].step_failure_data.user_failure_data.metadata
+    assert metadata["amc_reports/failure_kind"].value == "query_error"
+    assert metadata["amc_execution_id"].value == row.amc_execution_id
+    assert row.failure_kind == execution.failure_kind == "query_error"
+    assert len(harness.submissions()) == 1
 
 
-def test_missing_execution_id_fails_only_that_week(harness):
+def test_an_execution_amc_created_without_an_id_is_adopted_not_paid_again(harness):
     assert harness.materialize("2026-03-01").success
     before = harness.warehouse.get_week(harness.report.name, date(2026, 3, 1))
 
     harness.set_faults(missing_id_next=1)
     result = harness.materialize(WEEK)
-    assert not result.success
+    assert result.success
+    [submission] = [s for s in harness.submissions() if s["time_window_start"].startswith(WEEK)]
+    assert submission["response_had_id"] is False  # AMC ran it but never named it to us
     row = harness.warehouse.get_week(harness.report.name, date.fromisoformat(WEEK))
-    assert row.status == "failed"
-    assert row.amc_execution_id is None
-    assert "returned no execution id" in row.error_message
-    assert harness.warehouse.get_execution(row.execution_id).status == "SUBMIT_FAILED"
+    assert row.status == "completed"
+    assert row.amc_execution_id == submission["execution_id"]
+    execution = harness.warehouse.get_execution(row.execution_id)
+    assert (execution.status, execution.amc_execution_id) == ("SUCCEEDED", row.amc_execution_id)
+    metadata = materialization(result).metadata
+    assert metadata["adopted_execution"].value is True
+    assert metadata["amc_submissions"].value == 1
+    assert metadata["amc_execution_id"].value == submission["execution_id"]
 
     # The other week is untouched.
     after = harness.warehouse.get_week(harness.report.name, date(2026, 3, 1))
@@ -150,9 +162,6 @@ def test_missing_execution_id_fails_only_that_week(harness):
         before.execution_id,
         before.record_count,
     )
-
-    # And the next attempt works.
-    assert harness.materialize(WEEK).success
 
 
 def test_rejected_execution_is_submitted_again(harness):

@@ -202,7 +202,18 @@ def test_killed_run_worker_is_retried_and_resumes_the_same_amc_execution(stack: 
 def test_a_week_that_failed_at_amc_is_not_resubmitted_by_run_retries(
     stack: Stack, alerts: WebhookReceiver
 ):
-    stack.set_sandbox_config({"instances": {INSTANCE_ID: {"latency_seconds": 2, "fail_next": 1}}})
+    # A query error: never retried (a failure on AMC's side would be, within the run).
+    stack.set_sandbox_config(
+        {
+            "instances": {
+                INSTANCE_ID: {
+                    "latency_seconds": 2,
+                    "fail_next": 1,
+                    "failure_reason": "Column 'bogus' does not exist",
+                }
+            }
+        }
+    )
     week = "2026-04-19"
     backfill_id = stack.launch_backfill([["amc", "us", REPORTS[1]]], week, week)
     backfill = stack.wait_backfill(backfill_id, timeout=600)

@@ -273,31 +273,34 @@ def test_claim_concurrently_only_one_wins(warehouse: Warehouse):
 # -- resumable executions ----------------------------------------------------------------------
 
 
+def resumable(life, key: WeekKey, sql_hash: str, instance_id: str = "amcinstance1"):
+    return life.resumable_execution(key, sql_hash, amc_instance_id=instance_id)
+
+
 def test_resumable_execution(warehouse: Warehouse):
     life = warehouse.life
-    assert life.resumable_execution(KEY, "sha-1") is None
+    assert resumable(life, KEY, "sha-1") is None
     unsubmitted = new_execution(warehouse)
-    assert life.resumable_execution(KEY, "sha-1") is None  # no AMC id
+    assert resumable(life, KEY, "sha-1") is None  # no AMC id
 
     execution_id = new_execution(warehouse, amc_execution_id="amc-r1")
-    found = life.resumable_execution(KEY, "sha-1")
+    found = resumable(life, KEY, "sha-1")
     assert found is not None and found.id == execution_id
-    assert life.resumable_execution(KEY, "other-sql") is None
-    assert (
-        life.resumable_execution(WeekKey(REPORT, INSTANCE, WEEK + timedelta(days=7)), "sha-1")
-        is None
-    )
+    assert resumable(life, KEY, "other-sql") is None
+    # The report moved to another AMC instance (same alias): the old execution is not resumed.
+    assert resumable(life, KEY, "sha-1", instance_id="amcmoved01") is None
+    assert resumable(life, WeekKey(REPORT, INSTANCE, WEEK + timedelta(days=7)), "sha-1") is None
 
     life.progress(execution_id, "RUNNING")
-    assert life.resumable_execution(KEY, "sha-1").id == execution_id
+    assert resumable(life, KEY, "sha-1").id == execution_id
     life.progress(execution_id, "SUCCEEDED")
     # Succeeded but not loaded yet (the run crashed before the load): resume, don't resubmit.
-    assert life.resumable_execution(KEY, "sha-1").id == execution_id
+    assert resumable(life, KEY, "sha-1").id == execution_id
     warehouse.replace_week_results(REPORT, WEEK, execution_id, [csv_bytes(["a"], [[1]])])
-    assert life.resumable_execution(KEY, "sha-1") is None
+    assert resumable(life, KEY, "sha-1") is None
 
     failed = new_execution(warehouse, amc_execution_id="amc-r2", status="FAILED")
-    assert life.resumable_execution(KEY, "sha-1") is None
+    assert resumable(life, KEY, "sha-1") is None
     assert warehouse.get_execution(failed).status == "FAILED"
     assert warehouse.get_execution(unsubmitted).status == "CREATED"
 
@@ -305,7 +308,7 @@ def test_resumable_execution(warehouse: Warehouse):
 def test_resumable_execution_ignores_older_executions(warehouse: Warehouse):
     old = new_execution(warehouse, amc_execution_id="amc-old", status="SUCCEEDED")
     newer = new_execution(warehouse, amc_execution_id="amc-new", status="CANCELLED")
-    assert warehouse.life.resumable_execution(KEY, "sha-1") is None
+    assert resumable(warehouse.life, KEY, "sha-1") is None
     assert {old, newer} == {e.id for e in warehouse.list_executions(REPORT, WEEK)}
 
 

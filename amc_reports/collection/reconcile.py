@@ -1,0 +1,365 @@
+"""The reconciler: weeks and AMC executions that nobody watches any more, healed (no Dagster).
+
+A run can end without finishing its week: its worker killed mid-poll, Postgres gone in the middle
+of a load, contact with AMC lost. The week is then left `running` for a run that has ended, or
+failed with its AMC execution still in flight (or finished at AMC, never loaded). `reconcile`
+finds those, asks AMC about each execution, and acts:
+
+- AMC SUCCEEDED: the week's run is to be launched (`Action.launch`); it resumes the execution and
+  loads its result, with no new submission.
+- AMC FAILED, CANCELLED or REJECTED: the week fails with AMC's reason and the kind of failure.
+  A failure on AMC's side (transient, REJECTED) with attempts left (the execution's `attempt`
+  below the report's `max_attempts`) also gets the week's run launched (`Action.retry`): the
+  next attempt, which submits anew; a query error never does.
+- AMC answers 404: the execution is marked lost and the week fails; the next attempt, launched
+  likewise while attempts are left, submits anew.
+- AMC still works on it: nothing yet (the execution's status is refreshed); looked at again on the
+  next tick.
+- A week left running by an ended run with no execution in flight: released (failed, with why),
+  so it no longer looks busy; it is not re-submitted behind anyone's back.
+
+A week a live run holds, or that a queued or running Dagster run targets, is left alone; so is
+one that changed in the last `grace_seconds` (a run may be about to claim it). Each action
+carries the line the reconciler's tick log shows.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from amc_reports.amc import AmcApiError, AmcClient, AmcError, ExecutionStatus
+from amc_reports.collection.failures import classify_reason
+from amc_reports.config import InstanceConfig, ReportConfig, ReportTarget, resolve_parameters
+from amc_reports.warehouse import (
+    ExecutionRow,
+    ExecutionState,
+    FailureKind,
+    Warehouse,
+    WeekKey,
+    WeekRow,
+)
+from amc_reports.weeks import WeekWindow
+
+_log = logging.getLogger(__name__)
+
+DEFAULT_GRACE_SECONDS = 60.0
+# What the reconciler launches a new attempt for (while attempts are left): AMC's side.
+_RETRIED = frozenset({FailureKind.TRANSIENT, FailureKind.REJECTED, FailureKind.LOST})
+
+
+class Did(StrEnum):
+    LAUNCH = "launch"  # AMC succeeded: a run is to resume and load it
+    RETRY = "retry"  # AMC failed on its side or lost it, attempts left: a run is to submit anew
+    FAILED = "failed"  # AMC failed it: the week failed with AMC's reason
+    LOST = "lost"  # AMC does not know it: marked lost, the week failed
+    WAITING = "waiting"  # AMC still works on it
+    RELEASED = "released"  # left running by an ended run, nothing in flight: released
+    UNREACHABLE = "unreachable"  # AMC could not be asked: next tick
+    LEFT = "left"  # not resumable as configured now (query or instance changed): left as is
+
+
+@dataclass(frozen=True)
+class Action:
+    """What the reconciler did (or asks for) about one week."""
+
+    did: Did
+    target: ReportTarget
+    key: WeekKey
+    message: str  # the tick log's line
+    execution_id: str | None = None
+    amc_execution_id: str | None = None
+    attempt: int | None = None  # a retry: the attempt its run is (the failed one's, plus one)
+
+
+@dataclass
+class Reconciliation:
+    actions: list[Action] = field(default_factory=list)
+
+    @property
+    def launches(self) -> list[Action]:
+        return [action for action in self.actions if action.did in (Did.LAUNCH, Did.RETRY)]
+
+    def summary(self) -> str:
+        if not self.actions:
+            return (
+                "Nothing to reconcile: no week is left running by an ended run, and no AMC "
+                "execution is in flight (or finished and unloaded) without a run."
+            )
+        counts: dict[str, int] = {}
+        for action in self.actions:
+            counts[action.did.value] = counts.get(action.did.value, 0) + 1
+        return "Reconciled: " + ", ".join(f"{n} {did}" for did, n in sorted(counts.items()))
+
+    def report(self) -> str:
+        """The summary, then one line per week acted on: what a tick shows."""
+        return "\n".join([self.summary(), *(f"- {a.message}" for a in self.actions)])
+
+
+@dataclass(frozen=True)
+class Watchers:
+    """What the reconciler must know of the orchestrator (Dagster, in production)."""
+
+    run_is_alive: Callable[[str], bool]
+    # Whether a queued or running run targets the (report, instance)'s week.
+    week_has_active_run: Callable[[ReportTarget, WeekKey], bool] = lambda target, key: False
+    # Whether a run was launched for this execution already (by an earlier tick): it is launched
+    # once; if that run could not finish the week, the week's failure says why.
+    launched_for: Callable[[str], bool] = lambda execution_id: False
+
+
+def reconcile(
+    targets: Iterable[ReportTarget],
+    warehouse: Warehouse,
+    amc_for: Callable[[InstanceConfig], AmcClient],
+    watchers: Watchers,
+    *,
+    now: datetime,
+    grace_seconds: float = DEFAULT_GRACE_SECONDS,
+) -> Reconciliation:
+    """Look at every (report, instance) of `targets`; see the module docstring."""
+    result = Reconciliation()
+    clients: dict[str, AmcClient] = {}
+    try:
+        for target in targets:
+            _Target(target, warehouse, clients, amc_for, watchers, now, grace_seconds).run(result)
+    finally:
+        for client in clients.values():
+            client.close()
+    return result
+
+
+class _Target:
+    def __init__(
+        self,
+        target: ReportTarget,
+        warehouse: Warehouse,
+        clients: dict[str, AmcClient],
+        amc_for: Callable[[InstanceConfig], AmcClient],
+        watchers: Watchers,
+        now: datetime,
+        grace_seconds: float,
+    ) -> None:
+        self.target = target
+        self.report: ReportConfig = target.report
+        self.instance: InstanceConfig = target.instance
+        self.warehouse = warehouse
+        self.life = warehouse.life
+        self._clients = clients
+        self._amc_for = amc_for
+        self.watchers = watchers
+        self.now = now
+        self.grace_seconds = grace_seconds
+
+    @property
+    def amc(self) -> AmcClient:
+        alias = self.instance.alias
+        if alias not in self._clients:
+            self._clients[alias] = self._amc_for(self.instance)
+        return self._clients[alias]
+
+    def action(
+        self,
+        did: Did,
+        week: WeekRow | ExecutionRow,
+        message: str,
+        attempt: int | None = None,
+        **ids: str,
+    ) -> Action:
+        key = week.key
+        line = f"{key.describe()}: {message}"
+        _log.info(line)
+        return Action(did, self.target, key, line, attempt=attempt, **ids)
+
+    def run(self, result: Reconciliation) -> None:
+        report, alias = self.report.name, self.instance.alias
+        handled: set[WeekKey] = set()
+        weeks = {row.key: row for row in self.warehouse.list_weeks(report, alias)}
+        for execution in self.warehouse.open_executions(report, alias):
+            week = weeks.get(execution.key)
+            if week is None or week.execution_id != execution.id:
+                continue  # not the execution its week works on (superseded): nothing to heal
+            handled.add(week.key)
+            if self._watched(week):
+                continue
+            action = self._heal_execution(week, execution)
+            if action is not None:
+                result.actions.append(action)
+        for week in self.warehouse.running_weeks(report, alias):
+            if week.key in handled or self._watched(week):
+                continue
+            message = (
+                f"left running by run {week.dagster_run_id}, which has ended, with no AMC "
+                "execution in flight: released (materialize the week again to collect it)"
+            )
+            if self.life.release(
+                week.key,
+                f"{week.key.describe()} was {message}.",
+                failure_kind=FailureKind.INTERRUPTED,
+                run_id=week.dagster_run_id,
+            ):
+                result.actions.append(self.action(Did.RELEASED, week, message))
+
+    def _watched(self, week: WeekRow) -> bool:
+        """A live run holds the week, a run is about to take it, or it just changed."""
+        held = week.status == "running" and week.dagster_run_id
+        if held and self.watchers.run_is_alive(week.dagster_run_id or ""):
+            return True
+        if self.watchers.week_has_active_run(self.target, week.key):
+            return True
+        return (self.now - week.updated_at).total_seconds() < self.grace_seconds
+
+    def _resumable_as_configured(self, execution: ExecutionRow) -> bool:
+        window = WeekWindow(week_start=execution.week_start_date, time_zone=self.report.timezone)
+        parameters = resolve_parameters(
+            self.report, self.instance, window.week_start, window.week_end
+        )
+        return (
+            execution.amc_instance_id == self.instance.instance_id
+            and execution.sql_hash == self.report.fingerprint_for(parameters)
+        )
+
+    def _settle(
+        self,
+        week: WeekRow,
+        execution: ExecutionRow,
+        holder: str | None,
+        what: str,
+        kind: FailureKind,
+    ) -> bool:
+        """Fail the week on its execution (unless a run has claimed it since)."""
+        settled = self.life.settle(
+            week.key,
+            execution_id=execution.id,
+            holder_run_id=holder,
+            message=(
+                f"{week.key.describe()} failed (execution_id {execution.id}, amc_execution_id "
+                f"{execution.amc_execution_id}): {what}"
+            ),
+            failure_kind=kind,
+        )
+        return settled is not None
+
+    def _heal_execution(self, week: WeekRow, execution: ExecutionRow) -> Action | None:
+        ids = {
+            "execution_id": str(execution.id),
+            "amc_execution_id": execution.amc_execution_id or "",
+        }
+        amc_id = execution.amc_execution_id
+        if not amc_id:
+            return None
+        holder = week.dagster_run_id if week.status == "running" else None
+        try:
+            record = self.amc.get_execution(execution.amc_instance_id, amc_id)
+        except AmcApiError as exc:
+            if exc.status_code != 404:
+                return self.action(
+                    Did.UNREACHABLE, week, f"AMC could not be asked about {amc_id}: {exc}", **ids
+                )
+            reason = f"AMC answered HTTP 404 for execution {amc_id}: {exc.amc_message}"
+            self.life.mark_lost(execution.id, reason)
+            if not self._settle(
+                week,
+                execution,
+                holder,
+                f"{reason}. It is marked lost: the next attempt submits a new one; materialize "
+                "the week again.",
+                FailureKind.LOST,
+            ):
+                return None
+            if self._may_retry(execution, FailureKind.LOST):
+                return self._retry(week, execution, f"{reason}: marked lost", **ids)
+            return self.action(Did.LOST, week, f"{reason}: marked lost, week failed", **ids)
+        except AmcError as exc:
+            return self.action(
+                Did.UNREACHABLE, week, f"AMC could not be asked about {amc_id}: {exc}", **ids
+            )
+
+        state = ExecutionState(record.status.value)
+        if state is not execution.status:
+            self.life.progress(
+                execution.id,
+                state,
+                started_at=record.start_time,
+                completed_at=record.end_time if record.is_terminal else None,
+                failure_reason=record.failure_reason,
+            )
+        if not record.is_terminal:
+            return self.action(
+                Did.WAITING,
+                week,
+                f"AMC is still working on execution {amc_id} ({state.value}) and no run "
+                "watches it: its week's run is launched once AMC has finished",
+                **ids,
+            )
+        if record.status is ExecutionStatus.SUCCEEDED:
+            if not self._resumable_as_configured(execution):
+                message = (
+                    f"AMC execution {amc_id} SUCCEEDED, but the report's query or AMC instance "
+                    "changed since it was submitted: not resumed (materialize the week again)"
+                )
+                if holder:
+                    self.life.release(
+                        week.key,
+                        f"{week.key.describe()}: {message}.",
+                        failure_kind=FailureKind.INTERRUPTED,
+                        run_id=holder,
+                    )
+                return self.action(Did.LEFT, week, message, **ids)
+            if self.watchers.launched_for(str(execution.id)):
+                return None  # launched once already: its run's failure is on the week
+            return self.action(
+                Did.LAUNCH,
+                week,
+                f"AMC execution {amc_id} SUCCEEDED while no run watched it: launching the week's "
+                "run, which resumes and loads it (no new submission)",
+                **ids,
+            )
+        reason = record.failure_reason or "AMC gave no reason"
+        if record.validation_errors:
+            reason += " (" + "; ".join(record.validation_errors) + ")"
+        if record.status is ExecutionStatus.FAILED:
+            kind = classify_reason(record.failure_reason, record.validation_errors).kind
+        elif record.status is ExecutionStatus.REJECTED:
+            kind = FailureKind.REJECTED
+        else:
+            kind = FailureKind.CANCELLED
+        self.life.progress(execution.id, state, failure_reason=reason, failure_kind=kind)
+        if not self._settle(
+            week,
+            execution,
+            holder,
+            f"AMC execution ended {state.value} while no run watched it: {reason}. Materialize "
+            "the week again (a new AMC execution is submitted)"
+            + (", after fixing the query." if kind is FailureKind.QUERY_ERROR else "."),
+            kind,
+        ):
+            return None
+        what = f"AMC execution {amc_id} ended {state.value} ({kind.value}): {reason}"
+        if self._may_retry(execution, kind):
+            return self._retry(week, execution, what, **ids)
+        return self.action(Did.FAILED, week, f"{what}; week failed", **ids)
+
+    def _may_retry(self, execution: ExecutionRow, kind: FailureKind) -> bool:
+        """A failure on AMC's side with attempts left, of the query as configured now, whose
+        retry was not launched already."""
+        return (
+            kind in _RETRIED
+            and execution.attempt < self.report.max_attempts
+            and self._resumable_as_configured(execution)
+            and not self.watchers.launched_for(str(execution.id))
+        )
+
+    def _retry(self, week: WeekRow, execution: ExecutionRow, what: str, **ids: str) -> Action:
+        attempt = execution.attempt + 1
+        return self.action(
+            Did.RETRY,
+            week,
+            f"{what}: a failure on AMC's side while no run watched it; launching the week's "
+            f"run to submit it again (attempt {attempt} of {self.report.max_attempts})",
+            attempt=attempt,
+            **ids,
+        )
