@@ -51,7 +51,7 @@ import dagster
 t1, c1 = time.perf_counter(), time.process_time()
 import amc_reports.definitions as d
 t2, c2 = time.perf_counter(), time.process_time()
-n = len(list(d.defs.resolve_asset_graph().get_all_asset_keys()))
+n = len(d.defs.assets)
 print(json.dumps({"dagster_import": t1 - t0, "definitions": t2 - t1, "assets": n,
                   "dagster_import_cpu": c1 - c0, "definitions_cpu": c2 - c1}))
 """
@@ -189,7 +189,8 @@ def main() -> None:
     weeks_per_asset = args.backfill_weeks // args.backfill_assets
     print(
         f"config: {args.instances} instances x {args.reports} reports, weeks from {START} "
-        f"({((date.today() - START).days // 7)} weeks each)"
+        f"({((date.today() - START).days // 7)} weeks each); load average "
+        f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs"
     )
 
     load = definitions_load(config, args.rounds)
@@ -258,6 +259,7 @@ def main() -> None:
             for name in ("grpc", "webserver", "daemon")
         )
         print(f"resident memory at the end: {memory}")
+        print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     finally:
         stack.stop()
         if not args.keep:
