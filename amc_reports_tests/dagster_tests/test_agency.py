@@ -23,6 +23,7 @@ from amc_reports.orchestration.resources import (
     PostgresWarehouseResource,
     SandboxAmcResource,
 )
+from amc_reports_tests.support.reports import collection_job
 
 WEEK = "2026-03-08"
 NEXT_WEEK = "2026-03-15"
@@ -62,11 +63,11 @@ def agency_config(folder: Path, sandbox) -> tuple[ReportsConfig, dict[str, str]]
 
 
 def run_week(config, resources, instance, week, *, aliases=None) -> dg.ExecuteInProcessResult:
-    job = build_definitions(config, resources=resources).resolve_job_def(f"collect_{REPORT}")
-    selection = [dg.AssetKey(["amc", a, REPORT]) for a in aliases] if aliases else None
-    return job.execute_in_process(
-        partition_key=week, instance=instance, raise_on_error=False, asset_selection=selection
-    )
+    """One run of the week for the report's assets (or those of `aliases`), with their checks,
+    as materializing them from the UI launches it."""
+    keys = [dg.AssetKey(["amc", a, REPORT]) for a in aliases or config.instances]
+    job = collection_job(build_definitions(config, resources=resources), keys)
+    return job.execute_in_process(partition_key=week, instance=instance, raise_on_error=False)
 
 
 def rows_by_instance(warehouse, week: str) -> dict[str, dict[str, int]]:
