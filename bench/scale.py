@@ -5,7 +5,8 @@ webserver, daemon: `amc_reports.local.stack`, as the e2e test runs it):
 
 - definitions load: a fresh `python -c "import amc_reports.definitions"` on the generated file
   (median of ROUNDS), split into Dagster's own import and our build of the Definitions;
-- `dagster definitions validate -m amc_reports.definitions` (wall and CPU time);
+- `dagster definitions validate -m amc_reports.definitions` (wall and CPU time), and what every
+  run worker pays before its first step (load the code location, resolve the run's job);
 - the code location: the stack up, and the code server's resident memory once loaded;
 - the GraphQL asset catalog (the catalog page's own query, 1,000 assets a page) and one asset's
   partition status (its weeks by status), the first query and the median of the next 4;
@@ -54,6 +55,20 @@ t2, c2 = time.perf_counter(), time.process_time()
 n = len(d.defs.assets)
 print(json.dumps({"dagster_import": t1 - t0, "definitions": t2 - t1, "assets": n,
                   "dagster_import_cpu": c1 - c0, "definitions_cpu": c2 - c1}))
+"""
+# What a run worker does before its first step: load the code location, resolve the job of the
+# run (the implicit asset job, subset to the run's asset).
+RUN_WORKER_SCRIPT = """
+import json, time
+c0 = time.process_time()
+import dagster as dg
+import amc_reports.definitions as d
+c1 = time.process_time()
+job = d.defs.resolve_implicit_global_asset_job_def().get_subset(
+    asset_selection={dg.AssetKey(["amc", "adv_000", "report_00"])}
+)
+c2 = time.process_time()
+print(json.dumps({"load_cpu": c1 - c0, "job_cpu": c2 - c1}))
 """
 KEYS = (
     "dagster_import",
@@ -224,6 +239,19 @@ def main() -> None:
     )
     wall, cpu = validate(config)
     print(f"dagster definitions validate: {wall:.2f} s (CPU {cpu:.2f} s)")
+    worker = json.loads(
+        subprocess.run(
+            [sys.executable, "-c", RUN_WORKER_SCRIPT],
+            env=env_for(config),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.splitlines()[-1]
+    )
+    print(
+        f"a run worker before its first step: CPU {worker['load_cpu']:.2f} s to load the code "
+        f"location, {worker['job_cpu']:.2f} s to resolve its job"
+    )
 
     stack = Stack(root / "stack", reports_config=config)
     try:
