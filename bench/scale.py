@@ -13,6 +13,8 @@ webserver, daemon: `amc_reports.local.stack`, as the e2e test runs it):
 - a backfill of BACKFILL_WEEKS weeks in all (BACKFILL_ASSETS assets of one report x weeks each)
   through `launchPartitionBackfill`, as the UI launches it: time until accepted, and until the
   daemon created its first run. The backfill is then cancelled (its runs are not the point);
+- the CPU the deployment uses at rest (daemon: schedules, sensors, the weekly checks' automation
+  condition; code server: sensor evaluations), over REST_SECONDS;
 - resident memory of the code server, webserver and daemon at the end.
 
     .venv/bin/python bench/scale.py                      # 100 x 10, 1,000-week backfill
@@ -133,6 +135,14 @@ query Location {
 }
 """
 
+SENSOR_TICKS = """
+query Ticks($sensor: SensorSelector!) {
+  sensorOrError(sensorSelector: $sensor) {
+    ... on Sensor { sensorState { ticks(limit: 10) { status timestamp endTimestamp } } }
+  }
+}
+"""
+
 CANCEL = """
 mutation Cancel($backfillId: String!) {
   cancelPartitionBackfill(backfillId: $backfillId) { __typename }
@@ -218,6 +228,28 @@ def rss_mib(pid: int) -> float:
     return total / 2**20
 
 
+# The sensors whose ticks are timed (absent ones are reported as such).
+SENSORS = ("amc_weekly_checks", "amc_notifications")
+
+
+def tick_durations(stack: Stack, sensor: str) -> str:
+    selector = {
+        "repositoryName": "__repository__",
+        "repositoryLocationName": "amc_reports",
+        "sensorName": sensor,
+    }
+    found = stack.graphql(SENSOR_TICKS, {"sensor": selector})["sensorOrError"]
+    if "sensorState" not in found:
+        return "not defined"
+    ticks = found["sensorState"]["ticks"]
+    done = [t["endTimestamp"] - t["timestamp"] for t in ticks if t["endTimestamp"]]
+    running = sum(1 for t in ticks if not t["endTimestamp"])
+    durations = ", ".join(f"{d:.1f}" for d in reversed(done)) or "none finished"
+    return f"{len(done)} tick(s) finished, in {durations} s" + (
+        f"; {running} running" if running else ""
+    )
+
+
 def location_loaded(stack: Stack) -> bool:
     entries = stack.graphql(LOCATION)["workspaceOrError"]["locationEntries"]
     return all(
@@ -234,6 +266,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--backfill-assets", type=int, default=10)
     parser.add_argument("--backfill-weeks", type=int, default=1000, help="weeks in all")
+    parser.add_argument("--rest-seconds", type=float, default=120, help="idle CPU sample")
     parser.add_argument("--keep", action="store_true", help="keep the stack's folder")
     args = parser.parse_args()
 
@@ -279,6 +312,17 @@ def main() -> None:
         print(
             f"stack up in {up:.1f} s ({phases}); location loaded in the webserver "
             f"{loaded:.1f} s later; code server RSS {rss_mib(grpc):.0f} MiB"
+        )
+
+        names = ("grpc", "webserver", "daemon")
+        before = {n: cpu_seconds(stack.processes[n].pid) for n in names}
+        time.sleep(args.rest_seconds)
+        rest = ", ".join(
+            f"{n} {(cpu_seconds(stack.processes[n].pid) - before[n]) / args.rest_seconds:.0%}"
+            for n in names
+        )
+        print(
+            f"at rest over {args.rest_seconds:.0f} s (sensors, schedules), CPU of one core: {rest}"
         )
 
         page = {"cursor": None, "limit": 1000}
