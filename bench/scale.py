@@ -324,6 +324,8 @@ def main() -> None:
         print(
             f"at rest over {args.rest_seconds:.0f} s (sensors, schedules), CPU of one core: {rest}"
         )
+        for sensor in SENSORS:
+            print(f"  sensor {sensor}: {tick_durations(stack, sensor)}")
 
         page = {"cursor": None, "limit": 1000}
         catalog = first_and_median(lambda: stack.graphql(CATALOG, page))
