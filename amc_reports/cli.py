@@ -14,13 +14,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     from amc_reports.commands import history as history_cli
+    from amc_reports.commands import instances as instances_cli
     from amc_reports.commands import sql as sql_cli
     from amc_reports.commands import warehouse as warehouse_cli
+    from amc_reports.commands import workflows as workflows_cli
     from amc_reports.environment import local_settings
     from amc_reports.local.sandbox import cli as sandbox_cli
 
     warehouse_cli.register(sub)
     history_cli.register(sub)
+    instances_cli.register(sub)
+    workflows_cli.register(sub)
     sandbox_cli.register(sub, default_state_dir=local_settings().sandbox_dir)
     sql_cli.register(sub)
 

@@ -9,7 +9,7 @@ from amc_reports.environment import build_resources
 from amc_reports.orchestration.alerts import build_alert_sensor
 from amc_reports.orchestration.assets import build_report_asset
 from amc_reports.orchestration.checks import (
-    build_freshness_check,
+    build_freshness_checks,
     build_report_checks,
     build_weekly_checks_sensor,
 )
@@ -22,14 +22,14 @@ FRESHNESS_JOB = "amc_freshness_checks"
 
 
 def build_definitions(config: ReportsConfig, resources: dict | None = None) -> dg.Definitions:
-    assets, checks, schedules, freshness, sensors = [], [], [], [], []
+    assets, checks, schedules, sensors = [], [], [], []
     for report, instance in config.targets():
         sql_path = (config.path.parent / report.sql_file).resolve() if report.sql_file else None
         assets.append(build_report_asset(report, instance, sql_path))
-        checks.extend(build_report_checks(report, instance))
-        freshness.append(build_freshness_check(report, instance))
+    freshness = build_freshness_checks(config.targets())
     # No job per report: users backfill the assets themselves (a job backfill behaves otherwise).
     for report in config.reports.values():
+        checks.append(build_report_checks(report))
         if report.schedule:
             schedules.append(build_report_schedule(report))
     provisional = [t for t in config.targets() if t.report.provisional_weeks == "collect"]
@@ -45,7 +45,7 @@ def build_definitions(config: ReportsConfig, resources: dict | None = None) -> d
     resources.setdefault("notifier", NotifierResource())
     freshness_job = dg.define_asset_job(
         FRESHNESS_JOB,
-        selection=dg.AssetSelection.checks(*freshness),
+        selection=dg.AssetSelection.checks(freshness),
         description="Check that every report's newest final week is collected.",
     )
     schedules.append(
@@ -59,7 +59,7 @@ def build_definitions(config: ReportsConfig, resources: dict | None = None) -> d
     )
     return dg.Definitions(
         assets=assets,
-        asset_checks=[*checks, *freshness],
+        asset_checks=[*checks, freshness],
         jobs=[freshness_job],
         schedules=schedules,
         sensors=sensors,

@@ -1,8 +1,9 @@
 """The one place that reads the environment and decides live or local.
 
-- AMC: live when `AMC_CLIENT_ID`, `AMC_CLIENT_SECRET` and `AMC_REFRESH_TOKEN` are all set (read
-  through `dg.EnvVar`, never copied into config), the local sandbox when none is, an error when only
-  some are.
+- AMC: live when every credential profile the instances use has its three variables set
+  (`AMC_CLIENT_ID`, `AMC_CLIENT_SECRET`, `AMC_REFRESH_TOKEN` for `default`, `AMC_<PROFILE>_...`
+  for the others; read through `dg.EnvVar`, never copied into config), the local sandbox when
+  none is set, an error naming each incomplete profile and its variables otherwise.
 - The warehouse: the Postgres at `AMC_REPORTS_DATABASE_URL` when set, else the embedded PostgreSQL.
 - Notifications: to the apprise URLs of `AMC_REPORTS_NOTIFY_URLS` (read through `dg.EnvVar`: they
   carry secrets) when set, off otherwise; run links point at `AMC_REPORTS_UI_URL`.
@@ -18,19 +19,20 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 
-from amc_reports.config import ReportsConfig
+from amc_reports.config import DEFAULT_PROFILE, ProfileEnvVars, ReportsConfig, profile_env_vars
 from amc_reports.orchestration.resources import (
     DEFAULT_PG_IDLE_SECONDS,
     DEFAULT_SANDBOX_IDLE_SECONDS,
     AmcResource,
     EmbeddedWarehouseResource,
     LiveAmcResource,
+    LwaProfile,
     NotifierResource,
     PostgresWarehouseResource,
     SandboxAmcResource,
@@ -40,7 +42,6 @@ from amc_reports.paths import DEFAULT_HOME
 
 _log = logging.getLogger(__name__)
 
-AMC_CREDENTIAL_VARS = ("AMC_CLIENT_ID", "AMC_CLIENT_SECRET", "AMC_REFRESH_TOKEN")
 API_BASE_URL_VAR = "AMC_API_BASE_URL"
 TOKEN_URL_VAR = "AMC_TOKEN_URL"
 DATABASE_URL_VAR = "AMC_REPORTS_DATABASE_URL"
@@ -101,33 +102,94 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
         return default
 
 
-def build_amc_resource(env: Mapping[str, str] | None = None) -> AmcResource:
-    """Live AMC when all three LwA variables are set, the sandbox when none are; else an error."""
+@dataclass(frozen=True)
+class ProfileCredentials:
+    """Which of a credential profile's three variables are set (names only, never values)."""
+
+    variables: ProfileEnvVars
+    present: tuple[str, ...]
+
+    @property
+    def profile(self) -> str:
+        return self.variables.profile
+
+    @property
+    def complete(self) -> bool:
+        return len(self.present) == len(self.variables.names)
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        return tuple(name for name in self.variables.names if name not in self.present)
+
+
+def profile_credentials(env: Mapping[str, str], profile: str) -> ProfileCredentials:
+    variables = profile_env_vars(profile)
+    return ProfileCredentials(variables, tuple(n for n in variables.names if _get(env, n)))
+
+
+def build_amc_resource(
+    env: Mapping[str, str] | None = None, profiles: Sequence[str] = (DEFAULT_PROFILE,)
+) -> AmcResource:
+    """Live AMC when every profile in `profiles` has its three LwA variables set, the sandbox when
+    none has any; anything between is an error naming each incomplete profile and its variables.
+
+    `profiles` are the credential profiles the instances use (`ReportsConfig.profiles`).
+    """
     env = os.environ if env is None else env
-    present = [name for name in AMC_CREDENTIAL_VARS if _get(env, name)]
-    if len(present) == len(AMC_CREDENTIAL_VARS):
-        overrides: dict[str, object] = {}
-        if _get(env, API_BASE_URL_VAR):
-            overrides["api_base_url"] = dg.EnvVar(API_BASE_URL_VAR)
-        if _get(env, TOKEN_URL_VAR):
-            overrides["token_url"] = dg.EnvVar(TOKEN_URL_VAR)
-        return LiveAmcResource(
-            client_id=dg.EnvVar("AMC_CLIENT_ID"),
-            client_secret=dg.EnvVar("AMC_CLIENT_SECRET"),
-            refresh_token=dg.EnvVar("AMC_REFRESH_TOKEN"),
-            **overrides,
+    found = [profile_credentials(env, p) for p in dict.fromkeys(profiles or (DEFAULT_PROFILE,))]
+    if not any(f.present for f in found):
+        local = local_settings(env)
+        return SandboxAmcResource(
+            sandbox_url=_get(env, SANDBOX_URL_VAR) or None,
+            state_dir=str(local.sandbox_dir),
+            idle_timeout_seconds=local.sandbox_idle_seconds,
         )
-    if present:
-        missing = [name for name in AMC_CREDENTIAL_VARS if name not in present]
-        raise HalfConfiguredError(
-            f"AMC credentials are half configured: {', '.join(present)} set but "
-            f"{', '.join(missing)} missing. Set all three for live AMC, or none for the sandbox."
-        )
-    local = local_settings(env)
-    return SandboxAmcResource(
-        sandbox_url=_get(env, SANDBOX_URL_VAR) or None,
-        state_dir=str(local.sandbox_dir),
-        idle_timeout_seconds=local.sandbox_idle_seconds,
+    incomplete = [f for f in found if not f.complete]
+    if incomplete:
+        raise HalfConfiguredError(_incomplete_message(found, incomplete))
+    overrides: dict[str, object] = {}
+    if _get(env, API_BASE_URL_VAR):
+        overrides["api_base_url"] = dg.EnvVar(API_BASE_URL_VAR)
+    if _get(env, TOKEN_URL_VAR):
+        overrides["token_url"] = dg.EnvVar(TOKEN_URL_VAR)
+    return LiveAmcResource(
+        profiles={
+            f.profile: LwaProfile(
+                client_id=dg.EnvVar(f.variables.client_id),
+                client_secret=dg.EnvVar(f.variables.client_secret),
+                refresh_token=dg.EnvVar(f.variables.refresh_token),
+            )
+            for f in found
+        },
+        **overrides,
+    )
+
+
+def _incomplete_message(
+    found: Sequence[ProfileCredentials], incomplete: Sequence[ProfileCredentials]
+) -> str:
+    lines = []
+    for f in incomplete:
+        if f.present:
+            lines.append(
+                f"credential profile {f.profile!r} is half configured: {', '.join(f.present)} "
+                f"set but {', '.join(f.missing)} missing"
+            )
+        else:
+            lines.append(
+                f"credential profile {f.profile!r} has no credentials: set "
+                f"{', '.join(f.variables.names)}"
+            )
+    configured = [f.profile for f in found if f.complete]
+    tail = (
+        f" (profile(s) {', '.join(map(repr, configured))} are set, so this is live AMC)"
+        if configured
+        else ""
+    )
+    return (
+        "AMC credentials are incomplete" + tail + ":\n  - " + "\n  - ".join(lines) + "\n"
+        "Set all three variables of every profile the instances use for live AMC, or none at all "
+        "for the local sandbox."
     )
 
 
@@ -161,8 +223,9 @@ def build_notifier_resource(env: Mapping[str, str] | None = None) -> NotifierRes
 def build_resources(
     env: Mapping[str, str] | None = None, config: ReportsConfig | None = None
 ) -> dict[str, dg.ConfigurableResource]:
+    profiles = config.profiles if config is not None else (DEFAULT_PROFILE,)
     return {
-        "amc": build_amc_resource(env),
+        "amc": build_amc_resource(env, profiles),
         "warehouse": build_warehouse_resource(env, config),
         "notifier": build_notifier_resource(env),
     }

@@ -4,10 +4,15 @@ The refresh (``POST`` of the refresh token to the LwA token URL) goes through th
 engine, so 429, 5xx and connection errors are retried within the caller's deadline like any other
 call; any other answer is :class:`AmcAuthError` at once (bad client id, secret or refresh token).
 Tokens are registered as secrets the moment they arrive, so no log line or error can show them.
+
+A client builds its own provider unless it is given one: :class:`TokenCache` keeps one provider
+per (label, token URL, credentials) for the whole process, so every client of one credential
+profile (one per AMC instance, per week, per command) shares one access token.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -17,9 +22,9 @@ import requests
 
 from amc_reports.amc.errors import AmcAuthError
 from amc_reports.amc.http import error_message_of, request_id_of
-from amc_reports.amc.models import AmcCredentials
+from amc_reports.amc.models import AmcClientConfig, AmcCredentials
 from amc_reports.amc.redact import register_secret
-from amc_reports.amc.retry import RequestEngine, RetryRule
+from amc_reports.amc.retry import Backoff, RequestEngine, RetryRule
 
 log = logging.getLogger("amc_reports.amc.client")
 
@@ -34,7 +39,8 @@ class LwaTokenProvider:
 
     :meth:`get` returns the cached token until ``refresh_margin_seconds`` (at most a quarter of
     the token's life) before it expires, then fetches a new one. :meth:`invalidate` drops a token
-    the API refused (401), so that the next :meth:`get` fetches a fresh one.
+    the API refused (401), so that the next :meth:`get` fetches a fresh one. ``label`` (e.g.
+    "credential profile 'agency_b'") names the credentials in errors; it must not be secret.
     """
 
     def __init__(
@@ -47,8 +53,10 @@ class LwaTokenProvider:
         timeout: tuple[float, float],
         user_agent: str,
         refresh_margin_seconds: float = 60,
+        label: str = "",
     ) -> None:
         self.token_url = token_url
+        self.label = label
         self.refresh_margin_seconds = refresh_margin_seconds
         self._credentials = credentials
         self._engine = engine
@@ -111,9 +119,10 @@ class LwaTokenProvider:
         status = resp.status_code
         if status != 200:
             message, code = error_message_of(resp)
+            whose = f" for {self.label}" if self.label else ""
             raise AmcAuthError(
                 status,
-                f"Login with Amazon refused the token refresh: {message}",
+                f"Login with Amazon refused the token refresh{whose}: {message}",
                 request_id=request_id_of(resp),
                 method="POST",
                 path=self._token_path,
@@ -139,3 +148,49 @@ class LwaTokenProvider:
             expires_in = DEFAULT_EXPIRES_IN
         log.debug("obtained an LwA access token (expires in %.0fs)", expires_in)
         return token, max(1.0, expires_in)
+
+
+class TokenCache:
+    """One :class:`LwaTokenProvider` per (label, token URL, credentials), shared by every client
+    of the process that asks for it (threads included); each provider has its own session."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._providers: dict[tuple[str, str, str, str], LwaTokenProvider] = {}
+
+    def provider(self, config: AmcClientConfig, *, label: str = "") -> LwaTokenProvider:
+        creds = config.credentials
+        digest = hashlib.sha256(
+            f"{creds.client_secret}\0{creds.refresh_token}".encode()
+        ).hexdigest()
+        key = (label, config.token_url, creds.client_id, digest)
+        with self._lock:
+            provider = self._providers.get(key)
+            if provider is None:
+                provider = LwaTokenProvider(
+                    token_url=config.token_url,
+                    credentials=creds,
+                    session=requests.Session(),
+                    engine=RequestEngine(
+                        Backoff(
+                            base_seconds=config.backoff_base_seconds,
+                            max_seconds=config.backoff_max_seconds,
+                            max_retry_after_seconds=config.max_retry_after_seconds,
+                        )
+                    ),
+                    timeout=(config.connect_timeout, config.read_timeout),
+                    user_agent=config.user_agent,
+                    refresh_margin_seconds=config.token_refresh_margin_seconds,
+                    label=label,
+                )
+                self._providers[key] = provider
+            return provider
+
+    def refresh_count(self, label: str) -> int:
+        """Token refreshes so far by the providers of ``label`` (for tests and diagnostics)."""
+        with self._lock:
+            return sum(p.refresh_count for k, p in self._providers.items() if k[0] == label)
+
+
+# The process's cache: what the Dagster resources and the commands share.
+shared_tokens = TokenCache()

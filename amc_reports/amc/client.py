@@ -79,7 +79,15 @@ _WORKFLOW_FIELDS = {
 class AmcClient:
     """Synchronous AMC reporting API client. Safe to share between threads."""
 
-    def __init__(self, config: AmcClientConfig, *, session: requests.Session | None = None) -> None:
+    def __init__(
+        self,
+        config: AmcClientConfig,
+        *,
+        session: requests.Session | None = None,
+        tokens: LwaTokenProvider | None = None,
+    ) -> None:
+        """``tokens``: a provider shared with other clients of the same credentials (see
+        :class:`~amc_reports.amc.auth.TokenCache`); by default the client has its own."""
         self.config = config
         self._owns_session = session is None
         if session is None:
@@ -97,14 +105,18 @@ class AmcClient:
                 max_retry_after_seconds=config.max_retry_after_seconds,
             )
         )
-        self._tokens = LwaTokenProvider(
-            token_url=config.token_url,
-            credentials=config.credentials,
-            session=session,
-            engine=self._engine,
-            timeout=self._timeout,
-            user_agent=config.user_agent,
-            refresh_margin_seconds=config.token_refresh_margin_seconds,
+        self._tokens = (
+            tokens
+            if tokens is not None
+            else LwaTokenProvider(
+                token_url=config.token_url,
+                credentials=config.credentials,
+                session=session,
+                engine=self._engine,
+                timeout=self._timeout,
+                user_agent=config.user_agent,
+                refresh_margin_seconds=config.token_refresh_margin_seconds,
+            )
         )
         register_secret(config.credentials.client_secret)
         register_secret(config.credentials.refresh_token)
@@ -325,9 +337,8 @@ class AmcClient:
         return list(data.get("amcAccounts") or []) if isinstance(data, dict) else []
 
     def list_instances(self) -> list[dict]:
-        """``GET /amc/instances``: the AMC instances of the configured account."""
-        data = self._json(self._amc("GET", "/amc/instances"), "GET", "/amc/instances")
-        return list(data.get("instances") or []) if isinstance(data, dict) else []
+        """``GET /amc/instances``: the AMC instances of the configured account (every page)."""
+        return list(self._paginate("/amc/instances", {}, ("instances",)))
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -405,6 +416,11 @@ class AmcClient:
         advertiser: bool = True,
     ) -> requests.Response:
         """One AMC API call with auth, retries and error mapping; returns a 2xx response."""
+        if advertiser and not self.config.has_account:
+            raise ValueError(
+                f"AMC {method} {path} needs an AMC account, and this client has none "
+                "(advertiser_id, marketplace_id): it can only list accounts"
+            )
         url = self.config.api_base_url + path
         body = None if json_body is None else json.dumps(json_body).encode("utf-8")
         deadline = time.monotonic() + self.config.retry_budget_seconds

@@ -201,13 +201,18 @@ class AmcCredentials:
 
 @dataclass(frozen=True)
 class AmcClientConfig:
-    """Where and how to talk to AMC. Build one with :meth:`for_region` or explicitly."""
+    """Where and how to talk to AMC. Build one with :meth:`for_region` or explicitly.
+
+    ``advertiser_id`` and ``marketplace_id`` name the AMC account every instance-level call is
+    made for. Both ``None``: a client for account-level calls only (``list_accounts``), e.g. to
+    discover which accounts and instances some credentials can see.
+    """
 
     api_base_url: str
     token_url: str
     credentials: AmcCredentials
-    advertiser_id: str
-    marketplace_id: str
+    advertiser_id: str | None
+    marketplace_id: str | None
     connect_timeout: float = 10
     read_timeout: float = 60
     retry_budget_seconds: float = 300
@@ -224,18 +229,24 @@ class AmcClientConfig:
             value = getattr(self, name)
             if not value.startswith(("http://", "https://")):
                 raise ValueError(f"AmcClientConfig.{name} must be an http(s) URL, got {value!r}")
+        if self.advertiser_id is None and self.marketplace_id is None:
+            return  # account-level calls only
         if not self.advertiser_id:
             raise ValueError("AmcClientConfig.advertiser_id (AMC account entity id) is required")
         if not self.marketplace_id:
             raise ValueError("AmcClientConfig.marketplace_id is required")
+
+    @property
+    def has_account(self) -> bool:
+        return self.advertiser_id is not None
 
     @classmethod
     def for_region(
         cls,
         region: Region | str,
         credentials: AmcCredentials,
-        advertiser_id: str,
-        marketplace_id: str,
+        advertiser_id: str | None,
+        marketplace_id: str | None,
         **kw: Any,
     ) -> AmcClientConfig:
         key = str(region).upper()

@@ -77,11 +77,21 @@ class Stack:
     sandbox_url: str = field(default="", init=False)
     warehouse_url: str = field(default="", init=False)
     env: dict[str, str] = field(default_factory=dict, init=False)
+    # Seconds each phase of start() took (postgres, sandbox, code_server, webserver, init_pools).
+    timings: dict[str, float] = field(default_factory=dict, init=False)
 
     # -- life cycle --------------------------------------------------------------------------
 
     def start(self) -> Stack:
         self.root.mkdir(parents=True, exist_ok=True)
+        mark = time.perf_counter()
+
+        def phase(name: str) -> None:
+            nonlocal mark
+            now = time.perf_counter()
+            self.timings[name] = now - mark
+            mark = now
+
         self.postgres = EmbeddedPostgres(
             self.postgres_dir or self.root / "postgres", idle_stop_seconds=-1
         )
@@ -91,6 +101,7 @@ class Stack:
                 exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
                 if not exists.fetchone():
                     conn.execute(f'CREATE DATABASE "{name}"')
+        phase("postgres")
         self.warehouse_url = _with_database(admin_url, "warehouse")
         storage_url = _with_database(admin_url, "dagster_storage")
         # Dagster's storage goes through SQLAlchemy + psycopg2: say so in the scheme.
@@ -104,6 +115,7 @@ class Stack:
         self.sandbox_url = ensure_sandbox(
             host="127.0.0.1", port=sandbox_port, state_dir=sandbox_dir
         )
+        phase("sandbox")
 
         home = self.root / "dagster_home"
         home.mkdir(exist_ok=True)
@@ -166,6 +178,7 @@ class Stack:
             timeout=180,
             interval=1.0,
         )
+        phase("code_server")
         web_port = free_port()
         self.webserver_url = f"http://127.0.0.1:{web_port}"
         self._spawn(
@@ -185,9 +198,11 @@ class Stack:
             "the webserver",
             timeout=180,
         )
+        phase("webserver")
         subprocess.run(
             [str(BIN / "amc-reports"), "init-pools"], env=self.env, check=True, capture_output=True
         )
+        phase("init_pools")
         self._spawn("daemon", [str(BIN / "dagster-daemon"), "run", "-w", str(workspace)])
         return self
 

@@ -1,4 +1,4 @@
-"""Asset checks: per-week lineage, row counts, schema and emptiness; per-report freshness.
+"""Asset checks: per-week lineage, row counts, schema and emptiness; per-asset freshness.
 
 The weekly checks speak only of collected weeks: they are not planned in the run that collects a
 week (a failed collection would otherwise mark every check of the run "Execution failed"), but
@@ -11,19 +11,23 @@ The ERROR checks (lineage, row counts) are blocking: an asset downstream of a re
 for them with `AutomationCondition.all_deps_blocking_checks_passed()`, so a week that fails
 them never feeds it.
 
+The weekly checks of a report (on each of its instances) are one subsettable op
+(`multi_asset_check`), and the freshness checks of every asset one more: an agency's 10 reports
+on 100 instances then cost 11 check ops, not 7,000.
+
 Partitioned asset checks (`partitions_def=` on `@asset_check`) are a preview feature in
 Dagster 1.13.
 """
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 
 import dagster as dg
 
 from amc_reports import quality
-from amc_reports.config import InstanceConfig, ReportConfig
+from amc_reports.config import ReportConfig, ReportTarget
 from amc_reports.orchestration.partitions import report_asset_key, weekly_partitions
 from amc_reports.orchestration.resources import WarehouseResource
 from amc_reports.warehouse import Warehouse, WeekKey
@@ -62,8 +66,12 @@ AFTER_EACH_COLLECTED_WEEK = (
 warnings.filterwarnings("ignore", message=".*partitions_def on an AssetCheckSpec.*")
 
 
-def _result(outcome: quality.CheckOutcome, severity: dg.AssetCheckSeverity) -> dg.AssetCheckResult:
+def _result(
+    outcome: quality.CheckOutcome, check_key: dg.AssetCheckKey, severity: dg.AssetCheckSeverity
+) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
+        asset_key=check_key.asset_key,
+        check_name=check_key.name,
         passed=outcome.passed,
         severity=severity,
         description=outcome.description,
@@ -78,13 +86,14 @@ def _weeks(context: dg.AssetCheckExecutionContext) -> list[date]:
 
 def _evaluate(
     context: dg.AssetCheckExecutionContext,
+    check_key: dg.AssetCheckKey,
     rule: Callable[[date], quality.CheckOutcome],
     severity: dg.AssetCheckSeverity,
 ) -> dg.AssetCheckResult:
     """Apply a per-week rule; over a range, the result fails if any week fails and names them."""
     weeks = _weeks(context)
     if len(weeks) == 1:
-        return _result(rule(weeks[0]), severity)
+        return _result(rule(weeks[0]), check_key, severity)
     outcomes = {week: rule(week) for week in weeks}
     failing = {w: o for w, o in outcomes.items() if not o.passed}
     if failing:
@@ -94,6 +103,8 @@ def _evaluate(
     else:
         description = f"All {len(weeks)} weeks pass ({weeks[0]} to {weeks[-1]})."
     return dg.AssetCheckResult(
+        asset_key=check_key.asset_key,
+        check_name=check_key.name,
         passed=not failing,
         severity=severity,
         description=description,
@@ -192,44 +203,120 @@ WEEKLY_CHECK_SPECS = (
 )
 
 
-def build_report_checks(
-    report: ReportConfig, instance: InstanceConfig
-) -> list[dg.AssetChecksDefinition]:
-    key = report_asset_key(report, instance)
+def build_report_checks(report: ReportConfig) -> dg.AssetChecksDefinition:
+    """The weekly checks of a report on each of its instances: one op evaluating the selected
+    ones (a run of one asset selects that asset's checks).
+
+    One op per report rather than one per (instance, check) keeps an agency's code location
+    small: 100 instances x 10 reports x 6 checks would otherwise be 6,000 ops to build at every
+    load. A check that cannot be evaluated does not stop the others: its error is raised after
+    them, and Dagster records an execution failure for the checks without a result.
+    """
     partitions = weekly_partitions(report)
-    return [
-        _build_weekly_check(spec, key, partitions, report, instance) for spec in WEEKLY_CHECK_SPECS
-    ]
+    checks = {check.name: check for check in WEEKLY_CHECK_SPECS}
+    instances = {report_asset_key(report, instance): instance for instance in report.instances}
 
-
-def _build_weekly_check(
-    spec: WeeklyCheck,
-    asset_key: dg.AssetKey,
-    partitions: dg.PartitionsDefinition,
-    report: ReportConfig,
-    instance: InstanceConfig,
-) -> dg.AssetChecksDefinition:
-    @dg.asset_check(
-        asset=asset_key,
-        name=spec.name,
-        partitions_def=partitions,
-        description=spec.description,
-        blocking=spec.severity == dg.AssetCheckSeverity.ERROR,
-        automation_condition=AFTER_EACH_COLLECTED_WEEK,
+    @dg.multi_asset_check(
+        specs=[
+            dg.AssetCheckSpec(
+                check.name,
+                asset=asset_key,
+                partitions_def=partitions,
+                description=check.description,
+                blocking=check.severity == dg.AssetCheckSeverity.ERROR,
+                automation_condition=AFTER_EACH_COLLECTED_WEEK,
+            )
+            for asset_key in instances
+            for check in WEEKLY_CHECK_SPECS
+        ],
+        can_subset=True,
+        name=f"{report.name}__weekly_checks",
+        description=f"Weekly checks of {report.name} on each of its instances",
     )
-    def weekly_check(
+    def weekly_checks(
         context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
-    ) -> dg.AssetCheckResult:
+    ) -> Iterator[dg.AssetCheckResult]:
         store = warehouse.get_warehouse()
-        return _evaluate(
-            context,
-            lambda week: spec.rule(
-                context, store, asset_key, report, WeekKey(report.name, instance.alias, week)
-            ),
-            spec.severity,
-        )
 
-    return weekly_check
+        def evaluate(check_key: dg.AssetCheckKey) -> dg.AssetCheckResult:
+            check = checks[check_key.name]
+            alias = instances[check_key.asset_key].alias
+            return _evaluate(
+                context,
+                check_key,
+                lambda week: check.rule(
+                    context, store, check_key.asset_key, report, WeekKey(report.name, alias, week)
+                ),
+                check.severity,
+            )
+
+        yield from _each_selected(context, evaluate, order=list(checks))
+
+    return weekly_checks
+
+
+def build_freshness_checks(targets: Sequence[ReportTarget]) -> dg.AssetChecksDefinition:
+    """Whether each asset's newest final week is collected: one op for every target (the daily
+    freshness job is then one step, not one per asset)."""
+    by_key = {
+        dg.AssetCheckKey(report_asset_key(report, instance), FRESHNESS_CHECK): (report, instance)
+        for report, instance in targets
+    }
+
+    @dg.multi_asset_check(
+        specs=[
+            dg.AssetCheckSpec(
+                FRESHNESS_CHECK,
+                asset=key.asset_key,
+                description=(
+                    f"Warns when the newest final week (final {report.lag_days} days after it "
+                    f"ends, {report.timezone}) is not collected yet, or only as provisional."
+                ),
+            )
+            for key, (report, _instance) in by_key.items()
+        ],
+        can_subset=True,
+        name=FRESHNESS_CHECK,
+        description="Is the newest final week of each asset collected?",
+    )
+    def newest_final_week_collected(
+        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+    ) -> Iterator[dg.AssetCheckResult]:
+        store = warehouse.get_warehouse()
+
+        def evaluate(check_key: dg.AssetCheckKey) -> dg.AssetCheckResult:
+            report, instance = by_key[check_key]
+            outcome = quality.freshness(store, report, instance)
+            return _result(outcome, check_key, dg.AssetCheckSeverity.WARN)
+
+        yield from _each_selected(context, evaluate, order=None)
+
+    return newest_final_week_collected
+
+
+def _each_selected(
+    context: dg.AssetCheckExecutionContext,
+    evaluate: Callable[[dg.AssetCheckKey], dg.AssetCheckResult],
+    order: list[str] | None,
+) -> Iterator[dg.AssetCheckResult]:
+    """Evaluate every selected check; an error is raised after the others were evaluated."""
+    selected = sorted(
+        context.selected_asset_check_keys,
+        key=lambda k: (k.asset_key.to_user_string(), order.index(k.name) if order else 0),
+    )
+    errors: list[tuple[dg.AssetCheckKey, Exception]] = []
+    for check_key in selected:
+        try:
+            result = evaluate(check_key)
+        except Exception as exc:
+            context.log.error(f"check {check_key.to_user_string()} could not run: {exc}")
+            errors.append((check_key, exc))
+            continue
+        yield result
+    if errors:
+        check_key, first = errors[0]
+        names = ", ".join(k.to_user_string() for k, _ in errors)
+        raise RuntimeError(f"{len(errors)} check(s) could not run ({names}): {first}") from first
 
 
 def build_weekly_checks_sensor(
@@ -248,21 +335,3 @@ def build_weekly_checks_sensor(
             "week's failure only."
         ),
     )
-
-
-def build_freshness_check(
-    report: ReportConfig, instance: InstanceConfig
-) -> dg.AssetChecksDefinition:
-    @dg.asset_check(
-        asset=report_asset_key(report, instance),
-        name=FRESHNESS_CHECK,
-        description=(
-            f"Warns when the newest final week (final {report.lag_days} days after it ends, "
-            f"{report.timezone}) is not collected yet, or only as provisional."
-        ),
-    )
-    def newest_final_week_collected(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        outcome = quality.freshness(warehouse.get_warehouse(), report, instance)
-        return _result(outcome, dg.AssetCheckSeverity.WARN)
-
-    return newest_final_week_collected

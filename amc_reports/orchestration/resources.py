@@ -2,7 +2,8 @@
 or the embedded PostgreSQL), and where notifications go. Each is one class per target behind one
 interface; which one a deployment gets is decided once, in `amc_reports.environment`.
 
-Live AMC and the sandbox use the same client: only the base URL and the credentials differ.
+Live AMC and the sandbox use the same client: only the base URL and the credentials differ. The
+credentials are an instance's credential profile's (`profile:` in reports.yaml).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import dagster as dg
 from pydantic import Field
 
 from amc_reports.amc import AmcClient, AmcClientConfig, AmcCredentials
+from amc_reports.amc.auth import shared_tokens
 from amc_reports.collection import PollPolicy, RejectionPolicy, TransientRetryPolicy
-from amc_reports.config import InstanceConfig
+from amc_reports.config import InstanceConfig, profile_env_vars
 from amc_reports.local.postgres import EmbeddedPostgres, embedded_server
 from amc_reports.local.sandbox import ensure_sandbox, sandbox_client_config
 from amc_reports.notify import DEFAULT_UI_URL, Notifier
@@ -35,9 +37,14 @@ DEFAULT_SANDBOX_IDLE_SECONDS = 4 * 3600.0
 DEFAULT_PG_IDLE_SECONDS = 300.0
 
 
+class AmcProfileError(ValueError):
+    """An instance's credential profile has no credentials in this deployment."""
+
+
 class AmcResource(dg.ConfigurableResource):
-    """Amazon Marketing Cloud, as the collection uses it: the client of an instance, and how to
-    wait. `LiveAmcResource` and `SandboxAmcResource` say where AMC is."""
+    """Amazon Marketing Cloud, as the collection uses it: the client of an instance (under its
+    credential profile), and how to wait. `LiveAmcResource` and `SandboxAmcResource` say where
+    AMC is. Clients of one profile share one access token per process (`shared_tokens`)."""
 
     poll_min_seconds: float = Field(default=1.0, description="Shortest wait between status polls")
     poll_max_seconds: float = Field(default=30.0, description="Longest wait between status polls")
@@ -69,17 +76,49 @@ class AmcResource(dg.ConfigurableResource):
     def describe_target(self) -> str:
         raise NotImplementedError
 
-    def client_config(self, instance: InstanceConfig) -> AmcClientConfig:
+    def client_config_for(
+        self,
+        profile: str,
+        region: str,
+        advertiser_id: str | None,
+        marketplace_id: str | None,
+    ) -> AmcClientConfig:
+        """The client configuration of one AMC account under `profile` (no account: `None`s,
+        for account-level calls such as listing accounts)."""
         raise NotImplementedError
 
+    def client_config(self, instance: InstanceConfig) -> AmcClientConfig:
+        return self.client_config_for(
+            instance.profile, instance.region, instance.advertiser_id, instance.marketplace_id
+        )
+
     def get_client(self, instance: InstanceConfig, log: logging.Logger | None = None) -> AmcClient:
+        """The client of `instance`, with its profile's credentials and shared token."""
+        self._announce(log)
+        return self._client(self.client_config(instance), instance.profile)
+
+    def account_client(
+        self,
+        profile: str,
+        region: str,
+        advertiser_id: str | None = None,
+        marketplace_id: str | None = None,
+    ) -> AmcClient:
+        """A client of `profile` for one account (none: account-level calls only)."""
+        config = self.client_config_for(profile, region, advertiser_id, marketplace_id)
+        return self._client(config, profile)
+
+    def _client(self, config: AmcClientConfig, profile: str) -> AmcClient:
+        label = f"credential profile '{profile}' ({', '.join(profile_env_vars(profile).names)})"
+        return AmcClient(config, tokens=shared_tokens.provider(config, label=label))
+
+    def _announce(self, log: logging.Logger | None) -> None:
         target = self.describe_target()
         with _announced_lock:
             first = target not in _announced
             _announced.add(target)
         if first:
             (log or logger).info(f"AMC: using {target}")
-        return AmcClient(self.client_config(instance))
 
     @property
     def poll_policy(self) -> PollPolicy:
@@ -101,12 +140,25 @@ class AmcResource(dg.ConfigurableResource):
         )
 
 
-class LiveAmcResource(AmcResource):
-    """Live AMC with Login-with-Amazon credentials (from environment variables, `dg.EnvVar`)."""
+class LwaProfile(dg.Config):
+    """One credential profile's Login-with-Amazon app (each value a `dg.EnvVar`)."""
 
-    client_id: str = Field(description="LwA client id (AMC_CLIENT_ID)")
-    client_secret: str = Field(description="LwA client secret (AMC_CLIENT_SECRET)")
-    refresh_token: str = Field(description="LwA refresh token (AMC_REFRESH_TOKEN)")
+    client_id: str = Field(description="LwA client id (AMC_CLIENT_ID or AMC_<PROFILE>_CLIENT_ID)")
+    client_secret: str = Field(
+        description="LwA client secret (AMC_CLIENT_SECRET or AMC_<PROFILE>_CLIENT_SECRET)"
+    )
+    refresh_token: str = Field(
+        description="LwA refresh token (AMC_REFRESH_TOKEN or AMC_<PROFILE>_REFRESH_TOKEN)"
+    )
+
+
+class LiveAmcResource(AmcResource):
+    """Live AMC with Login-with-Amazon credentials per credential profile (from environment
+    variables, `dg.EnvVar`): each instance uses the credentials of its profile."""
+
+    profiles: dict[str, LwaProfile] = Field(
+        description="Credential profile name -> its LwA app (from environment variables)"
+    )
     api_base_url: str | None = Field(
         default=None, description="Override of the regional AMC API host (AMC_API_BASE_URL)"
     )
@@ -115,19 +167,35 @@ class LiveAmcResource(AmcResource):
     )
 
     def describe_target(self) -> str:
-        return f"live AMC ({self.api_base_url or 'regional API hosts'})"
+        profiles = ", ".join(sorted(self.profiles))
+        return f"live AMC ({self.api_base_url or 'regional API hosts'}; profiles {profiles})"
 
-    def client_config(self, instance: InstanceConfig) -> AmcClientConfig:
-        credentials = AmcCredentials(
-            client_id=self.client_id,
-            client_secret=self.client_secret,
-            refresh_token=self.refresh_token,
+    def credentials(self, profile: str) -> AmcCredentials:
+        found = self.profiles.get(profile)
+        if found is None:
+            names = ", ".join(profile_env_vars(profile).names)
+            raise AmcProfileError(
+                f"credential profile {profile!r} has no credentials in this deployment: set "
+                f"{names} where the code location and the runs run"
+            )
+        return AmcCredentials(
+            client_id=found.client_id,
+            client_secret=found.client_secret,
+            refresh_token=found.refresh_token,
         )
+
+    def client_config_for(
+        self,
+        profile: str,
+        region: str,
+        advertiser_id: str | None,
+        marketplace_id: str | None,
+    ) -> AmcClientConfig:
         config = AmcClientConfig.for_region(
-            instance.region,
-            credentials,
-            advertiser_id=instance.advertiser_id,
-            marketplace_id=instance.marketplace_id,
+            region,
+            self.credentials(profile),
+            advertiser_id=advertiser_id,
+            marketplace_id=marketplace_id,
             retry_budget_seconds=self.retry_budget_seconds,
         )
         overrides = {}
@@ -140,7 +208,8 @@ class LiveAmcResource(AmcResource):
 
 class SandboxAmcResource(AmcResource):
     """The local AMC sandbox: used at `sandbox_url` (started there when it is a free loopback
-    port), else found or started for `state_dir`."""
+    port), else found or started for `state_dir`. Each credential profile is one of the
+    sandbox's LwA apps (no credentials to set)."""
 
     sandbox_url: str | None = Field(
         default=None, description="Use, or start, a sandbox at this URL (AMC_REPORTS_SANDBOX_URL)"
@@ -156,11 +225,18 @@ class SandboxAmcResource(AmcResource):
     def describe_target(self) -> str:
         return f"the AMC sandbox at {self.sandbox_url or 'a local address'}"
 
-    def client_config(self, instance: InstanceConfig) -> AmcClientConfig:
+    def client_config_for(
+        self,
+        profile: str,
+        region: str,
+        advertiser_id: str | None,
+        marketplace_id: str | None,
+    ) -> AmcClientConfig:
         return sandbox_client_config(
             self.base_url(),
-            advertiser_id=instance.advertiser_id,
-            marketplace_id=instance.marketplace_id,
+            advertiser_id=advertiser_id,
+            marketplace_id=marketplace_id,
+            app=profile,
             retry_budget_seconds=self.retry_budget_seconds,
         )
 

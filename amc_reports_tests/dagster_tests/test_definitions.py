@@ -164,7 +164,7 @@ def test_sandbox_without_credentials_live_with_all_three():
     env = {"AMC_CLIENT_ID": "id", "AMC_CLIENT_SECRET": "s3cret", "AMC_REFRESH_TOKEN": "Atzr|x"}
     resource = build_amc_resource(env)
     assert isinstance(resource, LiveAmcResource)
-    assert isinstance(resource.client_id, dg.EnvVar)  # never the value itself
+    assert isinstance(resource.profiles["default"].client_id, dg.EnvVar)  # never the value
     with pytest.raises(HalfConfiguredError, match="AMC_REFRESH_TOKEN missing"):
         build_amc_resource({"AMC_CLIENT_ID": "id", "AMC_CLIENT_SECRET": "s3cret"})
 

@@ -20,6 +20,8 @@ from amc_reports.local.sandbox.constants import (
     SANDBOX_MARKETPLACE_ID,
     SANDBOX_REFRESH_TOKEN,
     TOKEN_PATH,
+    SandboxApp,
+    sandbox_app,
 )
 from amc_reports.local.sandbox.launcher import (
     SandboxError,
@@ -29,27 +31,31 @@ from amc_reports.local.sandbox.launcher import (
 )
 
 
-def sandbox_credentials() -> AmcCredentials:
+def sandbox_credentials(app: str = "default") -> AmcCredentials:
+    """The credentials of one of the sandbox's LwA apps (``default``, or a profile's name)."""
+    found = sandbox_app(app)
     return AmcCredentials(
-        client_id=SANDBOX_CLIENT_ID,
-        client_secret=SANDBOX_CLIENT_SECRET,
-        refresh_token=SANDBOX_REFRESH_TOKEN,
+        client_id=found.client_id,
+        client_secret=found.client_secret,
+        refresh_token=found.refresh_token,
     )
 
 
 def sandbox_client_config(
     base_url: str,
     *,
-    advertiser_id: str = SANDBOX_ADVERTISER_ID,
-    marketplace_id: str = SANDBOX_MARKETPLACE_ID,
+    advertiser_id: str | None = SANDBOX_ADVERTISER_ID,
+    marketplace_id: str | None = SANDBOX_MARKETPLACE_ID,
+    app: str = "default",
     **kw: Any,
 ) -> AmcClientConfig:
-    """Client configuration for the sandbox at ``base_url`` (its LwA endpoint on the same host)."""
+    """Client configuration for the sandbox at ``base_url`` (its LwA endpoint on the same host),
+    as LwA app ``app``."""
     base = base_url.rstrip("/")
     return AmcClientConfig(
         api_base_url=base,
         token_url=base + TOKEN_PATH,
-        credentials=sandbox_credentials(),
+        credentials=sandbox_credentials(app),
         advertiser_id=advertiser_id,
         marketplace_id=marketplace_id,
         **kw,
@@ -65,8 +71,10 @@ __all__ = [
     "SANDBOX_INSTANCE_ID",
     "SANDBOX_MARKETPLACE_ID",
     "SANDBOX_REFRESH_TOKEN",
+    "SandboxApp",
     "SandboxError",
     "ensure_sandbox",
+    "sandbox_app",
     "sandbox_client_config",
     "sandbox_credentials",
     "sandbox_health",

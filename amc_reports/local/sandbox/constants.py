@@ -2,9 +2,52 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
 SANDBOX_CLIENT_ID = "amc-sandbox-client"
 SANDBOX_CLIENT_SECRET = "amc-sandbox-secret"
 SANDBOX_REFRESH_TOKEN = "Atzr|sandbox"
+DEFAULT_APP = "default"
+_APP_NAME = re.compile(r"[a-z][a-z0-9_]{0,59}")
+
+
+@dataclass(frozen=True, repr=False)
+class SandboxApp:
+    """A Login-with-Amazon app the sandbox accepts: ``default`` has the credentials above; any
+    other name N (a credential profile's name) has them suffixed with ``-N``
+    (``amc-sandbox-client-N`` / ``amc-sandbox-secret-N`` / ``Atzr|sandbox-N``)."""
+
+    name: str
+    client_id: str
+    client_secret: str
+    refresh_token: str
+
+    def __repr__(self) -> str:
+        return f"SandboxApp({self.name!r}, client_id={self.client_id!r})"
+
+
+def sandbox_app(name: str = DEFAULT_APP) -> SandboxApp:
+    if name == DEFAULT_APP:
+        return SandboxApp(name, SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_REFRESH_TOKEN)
+    if not _APP_NAME.fullmatch(name):
+        raise ValueError(f"sandbox app name {name!r} must match {_APP_NAME.pattern}")
+    return SandboxApp(
+        name,
+        f"{SANDBOX_CLIENT_ID}-{name}",
+        f"{SANDBOX_CLIENT_SECRET}-{name}",
+        f"{SANDBOX_REFRESH_TOKEN}-{name}",
+    )
+
+
+def sandbox_app_of_client(client_id: str) -> SandboxApp | None:
+    """The app whose client id this is, or None (an unknown client)."""
+    if client_id == SANDBOX_CLIENT_ID:
+        return sandbox_app()
+    prefix = SANDBOX_CLIENT_ID + "-"
+    name = client_id[len(prefix) :] if client_id.startswith(prefix) else ""
+    return sandbox_app(name) if _APP_NAME.fullmatch(name) and name != DEFAULT_APP else None
+
 
 SANDBOX_ADVERTISER_ID = "ENTITYSANDBOX"
 SANDBOX_MARKETPLACE_ID = "ATVPDKIKX0DER"

@@ -19,11 +19,9 @@ from amc_reports.local.sandbox.constants import (
     DB_FILE,
     RESULTS_DIR,
     SANDBOX_ADVERTISER_ID,
-    SANDBOX_CLIENT_ID,
-    SANDBOX_CLIENT_SECRET,
     SANDBOX_INSTANCE_ID,
     SANDBOX_MARKETPLACE_ID,
-    SANDBOX_REFRESH_TOKEN,
+    sandbox_app_of_client,
 )
 from amc_reports.local.sandbox.faults import Faults, data_as_of
 from amc_reports.local.sandbox.lifecycle import Observed, Scheduler, max_concurrency
@@ -133,22 +131,26 @@ class SandboxService:
             )
         if not form.get("client_id") or not form.get("client_secret"):
             raise LwaError(400, "invalid_request", missing + "client_id or client_secret")
-        if form.get("client_id") != SANDBOX_CLIENT_ID or not secrets.compare_digest(
-            form.get("client_secret", ""), SANDBOX_CLIENT_SECRET
+        # Several LwA apps: `default` and any `amc-sandbox-client-<name>` (see SandboxApp).
+        app = sandbox_app_of_client(form.get("client_id", ""))
+        if app is None or not secrets.compare_digest(
+            form.get("client_secret", "").encode(), app.client_secret.encode()
         ):
             raise LwaError(401, "invalid_client", "Client authentication failed")
         if not form.get("refresh_token"):
             raise LwaError(400, "invalid_request", missing + "refresh_token")
-        if not secrets.compare_digest(form.get("refresh_token", ""), SANDBOX_REFRESH_TOKEN):
+        if not secrets.compare_digest(
+            form.get("refresh_token", "").encode(), app.refresh_token.encode()
+        ):
             raise LwaError(
                 400, "invalid_grant", "The request has an invalid grant parameter : refresh_token"
             )
         expires_in = int(self.faults.settings(None)["token_expires_in"])
         token = "Atza|" + secrets.token_urlsafe(48)
-        self.store.add_token(token, SANDBOX_CLIENT_ID, time.time() + expires_in)
+        self.store.add_token(token, app.client_id, time.time() + expires_in)
         return {
             "access_token": token,
-            "refresh_token": SANDBOX_REFRESH_TOKEN,
+            "refresh_token": app.refresh_token,
             "token_type": "bearer",
             "expires_in": expires_in,
         }
