@@ -28,6 +28,17 @@ from amc_reports.local.sandbox import ensure_sandbox, stop_sandbox
 from amc_reports.paths import PROJECT_ROOT
 
 BIN = Path(sys.executable).parent
+PRODUCT_LOCATION = "amc_reports"
+
+
+def product_code_server(module: str = "amc_reports.definitions") -> list[str]:
+    """The command serving the product's code location (as in deploy/ for one VM)."""
+    return [str(BIN / "amc-reports"), "code-server", "-m", module]
+
+
+def stock_code_server(*target: str) -> list[str]:
+    """Dagster's own code server for `target` (`-m module` or `-f file`)."""
+    return [str(BIN / "dagster"), "api", "grpc", *target]
 
 
 def free_port() -> int:
@@ -71,6 +82,12 @@ class Stack:
     # The embedded Postgres data folder (default root/postgres). As root, keep it out of pytest's
     # basetemp: see amc_reports_tests.fixtures_postgres.server_temp_dir.
     postgres_dir: Path | None = None
+    # Code servers: location name -> the command serving it (host and port are appended). The
+    # product's is `amc-reports code-server` (run workers forked preloaded), process `grpc`;
+    # others (a benchmark's) are processes `grpc-<name>`.
+    code_locations: dict[str, list[str]] = field(
+        default_factory=lambda: {PRODUCT_LOCATION: product_code_server()}
+    )
 
     processes: dict[str, subprocess.Popen] = field(default_factory=dict, init=False)
     webserver_url: str = field(default="", init=False)
@@ -106,19 +123,14 @@ class Stack:
         home = self.root / "dagster_home"
         home.mkdir(exist_ok=True)
         (home / "dagster.yaml").write_text(yaml.safe_dump(self._instance_config()))
-        grpc_port = free_port()
+        grpc_ports = {name: free_port() for name in self.code_locations}
         workspace = self.root / "workspace.yaml"
         workspace.write_text(
             yaml.safe_dump(
                 {
                     "load_from": [
-                        {
-                            "grpc_server": {
-                                "host": "127.0.0.1",
-                                "port": grpc_port,
-                                "location_name": "amc_reports",
-                            }
-                        }
+                        {"grpc_server": {"host": "127.0.0.1", "port": port, "location_name": name}}
+                        for name, port in grpc_ports.items()
                     ]
                 }
             )
@@ -136,34 +148,26 @@ class Stack:
         for name in ("AMC_CLIENT_ID", "AMC_CLIENT_SECRET", "AMC_REFRESH_TOKEN"):
             self.env.pop(name, None)
 
-        self._spawn(
-            "grpc",
-            [
-                str(BIN / "dagster"),
-                "api",
-                "grpc",
-                "-m",
-                "amc_reports.definitions",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(grpc_port),
-            ],
-        )
-        wait_for(
-            lambda: (
-                subprocess.run(
-                    [str(BIN / "dagster"), "api", "grpc-health-check", "-p", str(grpc_port)],
-                    env=self.env,
-                    capture_output=True,
-                    timeout=30,
-                ).returncode
-                == 0
-            ),
-            "the gRPC code server",
-            timeout=180,
-            interval=1.0,
-        )
+        for name, command in self.code_locations.items():
+            self._spawn(
+                self.grpc_process_name(name),
+                [*command, "-h", "127.0.0.1", "-p", str(grpc_ports[name])],
+            )
+        for name, port in grpc_ports.items():
+            wait_for(
+                lambda port=port: (
+                    subprocess.run(
+                        [str(BIN / "dagster"), "api", "grpc-health-check", "-p", str(port)],
+                        env=self.env,
+                        capture_output=True,
+                        timeout=30,
+                    ).returncode
+                    == 0
+                ),
+                f"the gRPC code server of {name}",
+                timeout=180,
+                interval=1.0,
+            )
         web_port = free_port()
         self.webserver_url = f"http://127.0.0.1:{web_port}"
         self._spawn(
@@ -188,6 +192,10 @@ class Stack:
         )
         self._spawn("daemon", [str(BIN / "dagster-daemon"), "run", "-w", str(workspace)])
         return self
+
+    @staticmethod
+    def grpc_process_name(location: str) -> str:
+        return "grpc" if location == PRODUCT_LOCATION else f"grpc-{location}"
 
     def _instance_config(self) -> dict[str, Any]:
         """deploy/dagster.yaml, with storage on our server and the single-host process launcher."""
@@ -216,7 +224,8 @@ class Stack:
         )
 
     def stop(self) -> None:
-        for name in ("daemon", "webserver", "grpc"):
+        names = ["daemon", "webserver", *map(self.grpc_process_name, self.code_locations)]
+        for name in names:
             process = self.processes.pop(name, None)
             if process is None:
                 continue
