@@ -45,13 +45,14 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 sys.path.insert(0, str(BENCH))
 
-from bare_location import BARE_POOL  # noqa: E402
+from bare_location import BARE_FORKED_POOL, BARE_POOL  # noqa: E402
 from sampling import TreeSampler, tree_cpu_seconds  # noqa: E402
 
 from amc_reports.local.stack import (  # noqa: E402
     PRODUCT_LOCATION,
+    PRODUCT_TARGET,
     Stack,
-    product_code_server,
+    forked_code_server,
     stock_code_server,
 )
 from amc_reports.warehouse import Warehouse  # noqa: E402
@@ -59,6 +60,7 @@ from amc_reports.warehouse import Warehouse  # noqa: E402
 START = date(2026, 3, 1)
 AMC_SLOTS = 10  # RUNNING executions per AMC instance (the sandbox's max_running, like AMC)
 BARE_LOCATION = "bench_bare"
+BARE_FORKED_LOCATION = "bench_bare_forked"
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,13 @@ def modes(batch_weeks: int) -> dict[str, Mode]:
     return {
         "bare": Mode(
             "bare", ["bench", "bare_sleep"], BARE_LOCATION, pool=BARE_POOL, pool_limit=AMC_SLOTS
+        ),
+        "bare-forked": Mode(
+            "bare-forked",
+            ["bench", "bare_sleep_forked"],
+            BARE_FORKED_LOCATION,
+            pool=BARE_FORKED_POOL,
+            pool_limit=AMC_SLOTS,
         ),
         "per-week": Mode(
             "per-week",
@@ -169,6 +178,7 @@ class ModeResult:
     amc_timeline: list[tuple[float, int, int]]  # (t, RUNNING, PENDING)
     timelines: list[RunTimeline]
     amc_times: dict[date, tuple[float, float | None, float | None]]  # created, started, ended
+    loads: list[float]  # the machine's 1-minute load average, sampled each second
 
 
 def process_cpu(stack: Stack) -> dict[str, float]:
@@ -272,10 +282,12 @@ def run_mode(
     backfill_id = stack.launch_backfill([mode.asset], weeks[0].isoformat(), weeks[-1].isoformat())
     terminal = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
     amc_timeline: list[tuple[float, int, int]] = []
+    loads: list[float] = []
     status = "?"
     next_status_check = 0.0
     while True:
         now = time.time()
+        loads.append(os.getloadavg()[0])
         if mode.instance_id:
             running, pending = amc_counts(stack, mode.instance_id)
             amc_timeline.append((now - launched, running, pending))
@@ -357,6 +369,7 @@ def run_mode(
         amc_timeline=amc_timeline,
         timelines=timelines,
         amc_times=amc_times,
+        loads=loads,
     )
 
 
@@ -409,6 +422,24 @@ def phases(result: ModeResult) -> dict[str, str]:
     return out
 
 
+def execution_time(result: ModeResult) -> str:
+    if not result.mode.report:
+        return (
+            _median(
+                [
+                    t.times["materialized"] - t.times["step_start"]
+                    for t in result.timelines
+                    if {"materialized", "step_start"} <= t.times.keys()
+                ]
+            )
+            + " s"
+        )
+    return (
+        _median([end - start for _, start, end in result.amc_times.values() if start and end])
+        + " s"
+    )
+
+
 def timeline_text(points: list[tuple[float, int]], buckets: int = 40) -> str:
     if not points:
         return "-"
@@ -420,7 +451,12 @@ def print_results(results: list[ModeResult], weeks: int, latency: float, load: s
     ideal = math.ceil(weeks / AMC_SLOTS) * latency
     header = "| | " + " | ".join(r.mode.name for r in results) + " |"
     rows: list[tuple[str, Callable[[ModeResult], str]]] = [
+        (
+            "machine load during the mode (1-min average: mean, max)",
+            lambda r: f"{statistics.mean(r.loads):.1f}, {max(r.loads):.1f}",
+        ),
         ("runs", lambda r: str(r.runs)),
+        ("AMC execution time (median; bare: its sleep)", lambda r: execution_time(r)),
         ("weeks collected", lambda r: f"{r.weeks_done}/{weeks}"),
         (
             "launch -> first run created (daemon pickup)",
@@ -541,7 +577,7 @@ def main() -> int:
     parser.add_argument(
         "--modes",
         default="bare,per-week,batched",
-        help="comma-separated, in order: bare, per-week, per-week-pool10, batched",
+        help="comma-separated, in order: bare, bare-forked, per-week, per-week-pool10, batched",
     )
     parser.add_argument("--batch-weeks", type=int, default=10, help="weeks per run, batched")
     parser.add_argument("--rows", type=int, default=1000, help="rows per AMC result")
@@ -549,6 +585,16 @@ def main() -> int:
     parser.add_argument("--root", type=Path, default=None, help="work folder (default: temp)")
     parser.add_argument(
         "--profile-workers", type=Path, default=None, help="write a cProfile of each run worker"
+    )
+    parser.add_argument(
+        "--dagster-dequeue",
+        action="store_true",
+        help="Dagster's default run dequeue (one thread, every 5 s), not deploy/dagster.yaml's",
+    )
+    parser.add_argument(
+        "--stock-code-server",
+        action="store_true",
+        help="serve the product with `dagster api grpc` (spawned run workers), not code-server",
     )
     args = parser.parse_args()
 
@@ -566,14 +612,16 @@ def main() -> int:
             [str(BENCH / "workers"), os.environ.get("PYTHONPATH", "")]
         )
     instance_settings = {
+        # An execution RUNS for L once it has a slot (the sandbox's default would split latency
+        # into 20 % queue and 80 % run; with no queue that made executions 0.8 L long).
         "latency_seconds": args.latency,
         "queue_seconds": 0,
+        "run_seconds": args.latency,
         "rows": args.rows,
         "max_running": AMC_SLOTS,
     }
     stack = Stack(
         root=root,
-        pool_limit=AMC_SLOTS,
         reports_config=root / "reports.yaml",
         sandbox_config={
             "instances": {m.instance_id: instance_settings for m in known.values() if m.instance_id}
@@ -581,9 +629,24 @@ def main() -> int:
         max_concurrent_runs=100,
         postgres_dir=root / "postgres",
         extra_env=extra_env,
+        instance_overrides=(
+            {
+                "run_coordinator": {
+                    "module": "dagster.core.run_coordinator",
+                    "class": "QueuedRunCoordinator",
+                }
+            }
+            if args.dagster_dequeue
+            else {}
+        ),
         code_locations={
-            PRODUCT_LOCATION: product_code_server(),
+            PRODUCT_LOCATION: (
+                stock_code_server(*PRODUCT_TARGET)
+                if args.stock_code_server
+                else forked_code_server(*PRODUCT_TARGET)
+            ),
             BARE_LOCATION: stock_code_server("-f", str(BENCH / "bare_location.py")),
+            BARE_FORKED_LOCATION: forked_code_server("-f", str(BENCH / "bare_forked_location.py")),
         },
     )
     print(f"starting the stack in {root} ...", flush=True)
@@ -593,7 +656,9 @@ def main() -> int:
         sampler = TreeSampler(
             roots=lambda: stack_roots(stack),
             worker_roots=lambda: [
-                pid for name in (PRODUCT_LOCATION, BARE_LOCATION) for pid in grpc_roots(stack, name)
+                pid
+                for name in (PRODUCT_LOCATION, BARE_LOCATION, BARE_FORKED_LOCATION)
+                for pid in grpc_roots(stack, name)
             ],
         )
         sampler.start()

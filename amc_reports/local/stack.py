@@ -31,13 +31,17 @@ BIN = Path(sys.executable).parent
 PRODUCT_LOCATION = "amc_reports"
 
 
-def product_code_server(module: str = "amc_reports.definitions") -> list[str]:
-    """The command serving the product's code location (as in deploy/ for one VM)."""
-    return [str(BIN / "amc-reports"), "code-server", "-m", module]
+PRODUCT_TARGET = ("-m", "amc_reports.definitions")
+
+
+def forked_code_server(*target: str) -> list[str]:
+    """`amc-reports code-server` for `target` (`-m module` or `-f file`): run workers forked
+    preloaded, as deploy/ runs the product on one VM."""
+    return [str(BIN / "amc-reports"), "code-server", *target]
 
 
 def stock_code_server(*target: str) -> list[str]:
-    """Dagster's own code server for `target` (`-m module` or `-f file`)."""
+    """Dagster's own code server for `target` (run workers spawned)."""
     return [str(BIN / "dagster"), "api", "grpc", *target]
 
 
@@ -74,7 +78,9 @@ def _with_database(uri: str, name: str) -> str:
 @dataclass
 class Stack:
     root: Path
-    pool_limit: int = 10
+    # Runs each AMC instance's pool admits: None keeps what `amc-reports init-pools` sets (AMC's
+    # 10 plus the weeks queued ahead); a number (tests keep runs few) replaces it.
+    pool_limit: int | None = None
     sandbox_config: dict[str, Any] = field(default_factory=dict)
     reports_config: Path = PROJECT_ROOT / "reports.yaml"
     max_concurrent_runs: int = 25
@@ -86,8 +92,10 @@ class Stack:
     # product's is `amc-reports code-server` (run workers forked preloaded), process `grpc`;
     # others (a benchmark's) are processes `grpc-<name>`.
     code_locations: dict[str, list[str]] = field(
-        default_factory=lambda: {PRODUCT_LOCATION: product_code_server()}
+        default_factory=lambda: {PRODUCT_LOCATION: forked_code_server(*PRODUCT_TARGET)}
     )
+    # Top-level sections of the instance config replacing deploy/dagster.yaml's (a benchmark's A/B).
+    instance_overrides: dict[str, Any] = field(default_factory=dict)
 
     processes: dict[str, subprocess.Popen] = field(default_factory=dict, init=False)
     webserver_url: str = field(default="", init=False)
@@ -190,6 +198,8 @@ class Stack:
         subprocess.run(
             [str(BIN / "amc-reports"), "init-pools"], env=self.env, check=True, capture_output=True
         )
+        if self.pool_limit is not None:
+            self._limit_amc_pools(self.pool_limit)
         self._spawn("daemon", [str(BIN / "dagster-daemon"), "run", "-w", str(workspace)])
         return self
 
@@ -205,12 +215,22 @@ class Stack:
             "class": "LocalProcessRunLauncher",
         }
         config["storage"] = {"postgres": {"postgres_url": {"env": "DAGSTER_PG_URL"}}}
-        config["concurrency"]["pools"]["default_limit"] = self.pool_limit
+        if self.pool_limit is not None:
+            config["concurrency"]["pools"]["default_limit"] = self.pool_limit
         config["concurrency"]["runs"]["max_concurrent_runs"] = self.max_concurrent_runs
         # Fast daemon loops keep a test short; production keeps the defaults.
         config["run_monitoring"]["poll_interval_seconds"] = 5
         config["run_monitoring"]["free_slots_after_run_end_seconds"] = 5
+        config.update(self.instance_overrides)
         return config
+
+    def _limit_amc_pools(self, runs: int) -> None:
+        from amc_reports.config import load_config
+
+        with self.instance() as dagster_instance:
+            storage = dagster_instance.event_log_storage
+            for amc_instance in load_config(self.reports_config).instances.values():
+                storage.set_concurrency_slots(amc_instance.pool, runs)
 
     def _spawn(self, name: str, argv: list[str]) -> None:
         log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
