@@ -10,7 +10,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /opt/amc_reports
 COPY pyproject.toml setup.py README.md ./
 COPY amc_reports ./amc_reports
-RUN pip install --no-cache-dir . "dagster-docker==0.29.27" "dagster-k8s==0.29.27"
+# The project with its `deploy` extra: the Docker and Kubernetes run launchers.
+RUN pip install --no-cache-dir ".[deploy]"
 
 COPY reports.yaml ./reports.yaml
 COPY reports ./reports

@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     from amc_reports.commands import workflows as workflows_cli
     from amc_reports.environment import local_settings
     from amc_reports.local.sandbox import cli as sandbox_cli
+    from amc_reports.orchestration.pools import DEFAULT_QUEUE_AHEAD
 
     warehouse_cli.register(sub)
     history_cli.register(sub)
@@ -49,6 +50,16 @@ def build_parser() -> argparse.ArgumentParser:
     pools.add_argument(
         "--config", type=Path, default=None, help="reports file (default: AMC_REPORTS_CONFIG)"
     )
+    pools.add_argument(
+        "--queue-ahead",
+        type=int,
+        default=DEFAULT_QUEUE_AHEAD,
+        help=(
+            "weeks per instance submitted beyond AMC's 10 running executions, waiting PENDING at "
+            "AMC for the next free slot (within the account's 200; 0: none; default "
+            f"{DEFAULT_QUEUE_AHEAD})"
+        ),
+    )
     pools.set_defaults(func=_init_pools)
 
     notify = sub.add_parser(
@@ -57,12 +68,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     notify.set_defaults(func=_notify_test)
 
+    code_server = sub.add_parser(
+        "code-server",
+        help=(
+            "the code location's gRPC server (`dagster api grpc` with the same options) whose "
+            "run workers fork from a preloaded process: seconds of CPU less per run"
+        ),
+        # Every option belongs to `dagster api grpc` (`amc-reports code-server --help` shows them).
+        prefix_chars="+",
+    )
+    code_server.add_argument("grpc_args", nargs=argparse.REMAINDER)
+    code_server.set_defaults(func=_code_server)
+
     stop = sub.add_parser(
         "stop-local",
         help="stop the background AMC sandbox and embedded PostgreSQL of this project",
     )
     stop.set_defaults(func=_stop_local)
     return parser
+
+
+def _code_server(args: argparse.Namespace) -> int:
+    from amc_reports.code_server import main as serve
+
+    return serve(args.grpc_args)
 
 
 def _stop_local(args: argparse.Namespace) -> int:
@@ -113,46 +142,33 @@ def _notify_test(args: argparse.Namespace) -> int:
 
 
 def _init_pools(args: argparse.Namespace) -> int:
-    """Create each instance's pool (amc_<alias>) with a limit that keeps AMC within its cap.
+    """Create each instance's pool (amc_<alias>) with the limit of `orchestration.pools`.
 
     Dagster creates a pool lazily the first time a queued run needs it, and the daemon's first
     pass over such runs does not yet see the pool's limit: a first backfill would start every run
-    at once. Creating the pools up front closes that gap. A pool counts runs; when an instance's
-    reports batch N weeks per backfill run, its limit becomes 10 // N runs so that AMC still sees
-    at most 10 executions of the instance at once.
+    at once. Creating the pools up front closes that gap; the limits are set explicitly (not
+    from dagster.yaml's default), so they also hold the queue-ahead weeks.
     """
     import dagster as dg
 
     from amc_reports.commands import load_config_or_explain
-    from amc_reports.config import AMC_MAX_RUNNING_PER_INSTANCE
+    from amc_reports.orchestration.pools import pool_limits
 
     config = load_config_or_explain(args.config)
     if config is None:
         return 1
-    instance = dg.DagsterInstance.get()
-    storage = instance.event_log_storage
-    for alias, amc_instance in sorted(config.instances.items()):
-        batch = max(
-            (
-                target.report.backfill_weeks_per_run
-                for target in config.targets()
-                if target.instance.alias == alias
-            ),
-            default=1,
+    try:
+        limits = pool_limits(config, args.queue_ahead)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    storage = dg.DagsterInstance.get().event_log_storage
+    for limit in limits.values():
+        storage.set_concurrency_slots(limit.pool, limit.runs)
+        print(
+            f"pool {limit.pool}: {limit.runs} run(s) at once, {limit.weeks_per_run} week(s) per "
+            f"run: up to {limit.weeks_in_flight} weeks at AMC ({limit.queue_ahead} queued ahead)"
         )
-        pool = amc_instance.pool
-        if batch > 1:
-            storage.set_concurrency_slots(pool, max(1, AMC_MAX_RUNNING_PER_INSTANCE // batch))
-        else:
-            storage.initialize_concurrency_limit_to_default(pool)
-        info = storage.get_concurrency_info(pool)
-        if info.slot_count:
-            print(f"pool {pool}: {info.slot_count} run(s) at once, {batch} week(s) per run")
-        else:
-            print(
-                f"pool {pool}: not limited (set concurrency.pools.default_limit in dagster.yaml)",
-                file=sys.stderr,
-            )
     return 0
 
 

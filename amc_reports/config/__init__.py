@@ -30,6 +30,7 @@ from amc_reports.config.model import (
 )
 from amc_reports.config.profiles import ProfileEnvVars, profile_env_vars
 from amc_reports.config.rules import (
+    AMC_MAX_RUNNING_PER_ACCOUNT,
     AMC_MAX_RUNNING_PER_INSTANCE,
     DEFAULT_PROFILE,
     EARLIEST_START,
@@ -41,6 +42,7 @@ from amc_reports.config.rules import (
 from amc_reports.config.schema import ReportsFile, json_schema
 
 __all__ = [
+    "AMC_MAX_RUNNING_PER_ACCOUNT",
     "AMC_MAX_RUNNING_PER_INSTANCE",
     "CONFIG_ENV_VAR",
     "DEFAULT_CONFIG_PATH",

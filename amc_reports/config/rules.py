@@ -26,8 +26,10 @@ IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 REGIONS = ("NA", "EU", "FE")
 WEEK_STARTS = {"sunday": 6, "monday": 0}  # Python weekday() numbers
-# AMC runs at most this many executions of one instance at once (more are queued by AMC).
+# AMC runs at most this many executions of one instance at once (more are queued by AMC), and this
+# many over all the instances of one account.
 AMC_MAX_RUNNING_PER_INSTANCE = 10
+AMC_MAX_RUNNING_PER_ACCOUNT = 200
 
 # Start dates: AMC keeps a rolling 13 months of data and opened to advertisers well after 2018, so
 # no instance has data before EARLIEST_START; LATEST_START keeps every date the collection computes

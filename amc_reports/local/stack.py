@@ -28,6 +28,21 @@ from amc_reports.local.sandbox import ensure_sandbox, stop_sandbox
 from amc_reports.paths import PROJECT_ROOT
 
 BIN = Path(sys.executable).parent
+PRODUCT_LOCATION = "amc_reports"
+
+
+PRODUCT_TARGET = ("-m", "amc_reports.definitions")
+
+
+def forked_code_server(*target: str) -> list[str]:
+    """`amc-reports code-server` for `target` (`-m module` or `-f file`): run workers forked
+    preloaded, as deploy/ runs the product on one VM."""
+    return [str(BIN / "amc-reports"), "code-server", *target]
+
+
+def stock_code_server(*target: str) -> list[str]:
+    """Dagster's own code server for `target` (run workers spawned)."""
+    return [str(BIN / "dagster"), "api", "grpc", *target]
 
 
 def free_port() -> int:
@@ -63,7 +78,9 @@ def _with_database(uri: str, name: str) -> str:
 @dataclass
 class Stack:
     root: Path
-    pool_limit: int = 10
+    # Runs each AMC instance's pool admits: None keeps what `amc-reports init-pools` sets (AMC's
+    # 10 plus the weeks queued ahead); a number (tests keep runs few) replaces it.
+    pool_limit: int | None = None
     sandbox_config: dict[str, Any] = field(default_factory=dict)
     reports_config: Path = PROJECT_ROOT / "reports.yaml"
     max_concurrent_runs: int = 25
@@ -71,6 +88,14 @@ class Stack:
     # The embedded Postgres data folder (default root/postgres). As root, keep it out of pytest's
     # basetemp: see amc_reports_tests.fixtures_postgres.server_temp_dir.
     postgres_dir: Path | None = None
+    # Code servers: location name -> the command serving it (host and port are appended). The
+    # product's is `amc-reports code-server` (run workers forked preloaded), process `grpc`;
+    # others (a benchmark's) are processes `grpc-<name>`.
+    code_locations: dict[str, list[str]] = field(
+        default_factory=lambda: {PRODUCT_LOCATION: forked_code_server(*PRODUCT_TARGET)}
+    )
+    # Top-level sections of the instance config replacing deploy/dagster.yaml's (a benchmark's A/B).
+    instance_overrides: dict[str, Any] = field(default_factory=dict)
 
     processes: dict[str, subprocess.Popen] = field(default_factory=dict, init=False)
     webserver_url: str = field(default="", init=False)
@@ -120,19 +145,14 @@ class Stack:
         home = self.root / "dagster_home"
         home.mkdir(exist_ok=True)
         (home / "dagster.yaml").write_text(yaml.safe_dump(self._instance_config()))
-        grpc_port = free_port()
+        grpc_ports = {name: free_port() for name in self.code_locations}
         workspace = self.root / "workspace.yaml"
         workspace.write_text(
             yaml.safe_dump(
                 {
                     "load_from": [
-                        {
-                            "grpc_server": {
-                                "host": "127.0.0.1",
-                                "port": grpc_port,
-                                "location_name": "amc_reports",
-                            }
-                        }
+                        {"grpc_server": {"host": "127.0.0.1", "port": port, "location_name": name}}
+                        for name, port in grpc_ports.items()
                     ]
                 }
             )
@@ -150,34 +170,26 @@ class Stack:
         for name in ("AMC_CLIENT_ID", "AMC_CLIENT_SECRET", "AMC_REFRESH_TOKEN"):
             self.env.pop(name, None)
 
-        self._spawn(
-            "grpc",
-            [
-                str(BIN / "dagster"),
-                "api",
-                "grpc",
-                "-m",
-                "amc_reports.definitions",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(grpc_port),
-            ],
-        )
-        wait_for(
-            lambda: (
-                subprocess.run(
-                    [str(BIN / "dagster"), "api", "grpc-health-check", "-p", str(grpc_port)],
-                    env=self.env,
-                    capture_output=True,
-                    timeout=30,
-                ).returncode
-                == 0
-            ),
-            "the gRPC code server",
-            timeout=180,
-            interval=1.0,
-        )
+        for name, command in self.code_locations.items():
+            self._spawn(
+                self.grpc_process_name(name),
+                [*command, "-h", "127.0.0.1", "-p", str(grpc_ports[name])],
+            )
+        for name, port in grpc_ports.items():
+            wait_for(
+                lambda port=port: (
+                    subprocess.run(
+                        [str(BIN / "dagster"), "api", "grpc-health-check", "-p", str(port)],
+                        env=self.env,
+                        capture_output=True,
+                        timeout=30,
+                    ).returncode
+                    == 0
+                ),
+                f"the gRPC code server of {name}",
+                timeout=180,
+                interval=1.0,
+            )
         phase("code_server")
         web_port = free_port()
         self.webserver_url = f"http://127.0.0.1:{web_port}"
@@ -203,8 +215,14 @@ class Stack:
             [str(BIN / "amc-reports"), "init-pools"], env=self.env, check=True, capture_output=True
         )
         phase("init_pools")
+        if self.pool_limit is not None:
+            self._limit_amc_pools(self.pool_limit)
         self._spawn("daemon", [str(BIN / "dagster-daemon"), "run", "-w", str(workspace)])
         return self
+
+    @staticmethod
+    def grpc_process_name(location: str) -> str:
+        return "grpc" if location == PRODUCT_LOCATION else f"grpc-{location}"
 
     def _instance_config(self) -> dict[str, Any]:
         """deploy/dagster.yaml, with storage on our server and the single-host process launcher."""
@@ -214,12 +232,22 @@ class Stack:
             "class": "LocalProcessRunLauncher",
         }
         config["storage"] = {"postgres": {"postgres_url": {"env": "DAGSTER_PG_URL"}}}
-        config["concurrency"]["pools"]["default_limit"] = self.pool_limit
+        if self.pool_limit is not None:
+            config["concurrency"]["pools"]["default_limit"] = self.pool_limit
         config["concurrency"]["runs"]["max_concurrent_runs"] = self.max_concurrent_runs
         # Fast daemon loops keep a test short; production keeps the defaults.
         config["run_monitoring"]["poll_interval_seconds"] = 5
         config["run_monitoring"]["free_slots_after_run_end_seconds"] = 5
+        config.update(self.instance_overrides)
         return config
+
+    def _limit_amc_pools(self, runs: int) -> None:
+        from amc_reports.config import load_config
+
+        with self.instance() as dagster_instance:
+            storage = dagster_instance.event_log_storage
+            for amc_instance in load_config(self.reports_config).instances.values():
+                storage.set_concurrency_slots(amc_instance.pool, runs)
 
     def _spawn(self, name: str, argv: list[str]) -> None:
         log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
@@ -233,7 +261,8 @@ class Stack:
         )
 
     def stop(self) -> None:
-        for name in ("daemon", "webserver", "grpc"):
+        names = ["daemon", "webserver", *map(self.grpc_process_name, self.code_locations)]
+        for name in names:
             process = self.processes.pop(name, None)
             if process is None:
                 continue

@@ -1,4 +1,5 @@
-"""`amc-reports init-pools`: every AMC instance's pool exists, sized to keep AMC within its cap."""
+"""`amc-reports init-pools`: every AMC instance's pool exists, sized from AMC's cap and the weeks
+queued ahead at AMC (the sizing itself: unit_tests/test_pools.py)."""
 
 import shutil
 
@@ -25,7 +26,16 @@ def test_pools_are_created_with_the_default_or_batched_limit(tmp_path, monkeypat
     )
     assert main(["init-pools", "--config", str(config)]) == 0
     storage = dg.DagsterInstance.get().event_log_storage
+    # AMC's 10 running executions plus 10 weeks queued ahead at AMC.
+    assert storage.get_concurrency_info("amc_us").slot_count == 20
+    # 5 weeks per run: 4 runs at once keep AMC at 20 weeks of the instance.
+    assert storage.get_concurrency_info("amc_eu").slot_count == 4
+    assert "pool amc_eu: 4 run(s) at once, 5 week(s) per run" in capsys.readouterr().out
+    # Without queueing ahead: AMC's 10, as before.
+    assert main(["init-pools", "--config", str(config), "--queue-ahead", "0"]) == 0
     assert storage.get_concurrency_info("amc_us").slot_count == 10
-    # 5 weeks per run: 2 runs at once keep AMC at 10 executions of the instance.
     assert storage.get_concurrency_info("amc_eu").slot_count == 2
-    assert "pool amc_eu: 2 run(s) at once, 5 week(s) per run" in capsys.readouterr().out
+    # A limit set by init-pools is not reset to dagster.yaml's default by the daemon.
+    assert not storage.get_concurrency_info("amc_us").using_default_limit
+    assert main(["init-pools", "--config", str(config), "--queue-ahead", "-2"]) == 1
+    assert "queue_ahead must be 0 or more weeks, got -2" in capsys.readouterr().err

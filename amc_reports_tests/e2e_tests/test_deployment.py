@@ -13,6 +13,7 @@ import signal
 from datetime import date, timedelta
 
 import dagster as dg
+import psutil
 import pytest
 
 from amc_reports.local.stack import Stack, wait_for
@@ -171,6 +172,10 @@ def test_killed_run_worker_is_retried_and_resumes_the_same_amc_execution(stack: 
     first_run = row.dagster_run_id
     pid = run_worker_pid(instance, first_run)
     assert pid is not None
+    # The worker was forked by the code server's preloaded forkserver (`amc-reports code-server`).
+    forkserver = psutil.Process(pid).parent()
+    assert "multiprocessing.forkserver" in " ".join(forkserver.cmdline())
+    assert forkserver.ppid() == stack.processes["grpc"].pid
     os.kill(pid, signal.SIGKILL)  # mid-poll: AMC still works on the execution
 
     final = wait_for(
@@ -248,3 +253,48 @@ def test_a_week_that_failed_at_amc_is_not_resubmitted_by_run_retries(
         key = dg.AssetCheckKey(dg.AssetKey(["amc", "us", REPORTS[1]]), name)
         records = instance.event_log_storage.get_asset_check_execution_history(key, limit=100)
         assert not [r for r in records if r.partition == week or r.run_id == run["runId"]]
+
+
+def test_terminating_a_run_cancels_its_amc_execution(stack: Stack):
+    """Terminate from the UI (GraphQL): the code server signals its (forked) run worker, which
+    cancels the week's execution at AMC before the run ends."""
+    stack.set_sandbox_config({"instances": {INSTANCE_ID: {"latency_seconds": 120}}})
+    week = "2026-04-26"
+    stack.launch_backfill([["amc", "us", REPORTS[1]]], week, week)
+    warehouse = Warehouse(stack.warehouse_url)
+    row = wait_for(
+        lambda: (
+            (r := warehouse.get_week(REPORTS[1], date.fromisoformat(week)))
+            and r.amc_execution_id
+            and r
+        ),
+        "the run to submit to AMC",
+        timeout=300,
+    )
+    result = stack.graphql(TERMINATE, {"runId": row.dagster_run_id})["terminateRun"]
+    assert result["__typename"] == "TerminateRunSuccess", result
+    instance = stack.instance()
+    run = wait_for(
+        lambda: (r := instance.get_run_by_id(row.dagster_run_id)).is_finished and r,
+        "the terminated run to end",
+        timeout=300,
+        interval=2,
+    )
+    assert run.status == dg.DagsterRunStatus.CANCELED
+    [execution] = [
+        e for e in stack.sandbox_executions() if e["execution_id"] == row.amc_execution_id
+    ]
+    assert execution["status"] == "CANCELLED"
+    final = warehouse.get_week(REPORTS[1], date.fromisoformat(week))
+    assert final.status == "failed" and "terminated" in (final.error_message or "")
+
+
+TERMINATE = """
+mutation Terminate($runId: String!) {
+  terminateRun(runId: $runId) {
+    __typename
+    ... on TerminateRunFailure { message }
+    ... on PythonError { message }
+  }
+}
+"""

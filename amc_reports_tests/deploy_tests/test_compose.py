@@ -1,0 +1,193 @@
+"""The Docker Compose deployment without Docker: deploy/docker-compose.yml is parsed, its variables
+interpolated from deploy/.env.example as `docker compose --env-file` would, and cross-checked
+against the instance it runs (deploy/dagster.yaml), the workspace and the image. Nothing starts.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tomllib
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pytest
+import yaml
+from dagster._config import process_config
+from dagster._core.instance.config import dagster_instance_config
+from dagster_docker import DockerRunLauncher
+
+from amc_reports.environment import AMC_CREDENTIAL_VARS, DATABASE_URL_VAR
+from amc_reports.paths import PROJECT_ROOT
+
+DEPLOY = PROJECT_ROOT / "deploy"
+DAGSTER_SERVICES = ("amc_reports_code", "webserver", "daemon")
+# ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?error}, ${NAME?error}
+VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
+
+
+def interpolate(text: str, env: Mapping[str, str]) -> str:
+    """Compose's variable interpolation (the forms the file uses)."""
+
+    def value(match: re.Match[str]) -> str:
+        name, operator, argument = match.groups()
+        current = env.get(name)
+        colon = operator is not None and operator.startswith(":")
+        empty = current is None or (colon and not current)
+        if operator and operator.endswith("?") and empty:
+            raise ValueError(f"{name} is required: {argument}")
+        if operator and operator.endswith("-") and empty:
+            return argument
+        return current or ""
+
+    return VARIABLE.sub(value, text).replace("$$", "$")
+
+
+def interpolated(node: Any, env: Mapping[str, str]) -> Any:
+    if isinstance(node, str):
+        return interpolate(node, env)
+    if isinstance(node, list):
+        return [interpolated(item, env) for item in node]
+    if isinstance(node, dict):
+        return {key: interpolated(item, env) for key, item in node.items()}
+    return node
+
+
+def env_example() -> dict[str, str]:
+    lines = (DEPLOY / ".env.example").read_text().splitlines()
+    pairs = (line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+def env_references(node: Any) -> Iterator[str]:
+    """The names of `{env: NAME}` values in a Dagster instance config."""
+    if isinstance(node, dict):
+        if set(node) == {"env"}:
+            yield node["env"]
+        for item in node.values():
+            yield from env_references(item)
+    elif isinstance(node, list):
+        for item in node:
+            yield from env_references(item)
+
+
+def environment(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return {key: str(value) for key, value in env.items()}
+
+
+@pytest.fixture(scope="module")
+def env() -> dict[str, str]:
+    # The example with what a user must fill in filled in.
+    return {**env_example(), "POSTGRES_PASSWORD": "s3cret", "AMC_CLIENT_ID": "amzn1.id"}
+
+
+@pytest.fixture(scope="module")
+def compose(env) -> dict[str, Any]:
+    return interpolated(yaml.safe_load((DEPLOY / "docker-compose.yml").read_text()), env)
+
+
+@pytest.fixture(scope="module")
+def instance() -> dict[str, Any]:
+    return yaml.safe_load((DEPLOY / "dagster.yaml").read_text())
+
+
+def test_every_variable_the_compose_file_reads_is_in_env_example():
+    text = (DEPLOY / "docker-compose.yml").read_text()
+    names = {match[0] for match in VARIABLE.findall(text)}
+    assert names and names <= set(env_example())
+    # And the one a user must set is refused when left empty, as compose would.
+    with pytest.raises(ValueError, match="POSTGRES_PASSWORD"):
+        interpolated(yaml.safe_load(text), {**env_example(), "POSTGRES_PASSWORD": ""})
+
+
+def test_the_instance_is_valid_dagster_instance_config(instance, tmp_path):
+    shutil.copy(DEPLOY / "dagster.yaml", tmp_path / "dagster.yaml")
+    config, _ = dagster_instance_config(str(tmp_path))
+    assert config["run_launcher"]["class"] == "DockerRunLauncher"
+    launcher = process_config(DockerRunLauncher.config_type(), instance["run_launcher"]["config"])
+    assert launcher.success, launcher.errors
+
+
+def test_dagster_services_can_open_the_instance(compose, instance):
+    needed = set(env_references(instance["storage"]))
+    assert needed, "the instance's storage reads no environment variables"
+    for name in DAGSTER_SERVICES:
+        assert needed <= set(environment(compose["services"][name])), name
+    # Run containers get the storage settings (and the rest) from the launcher's env_vars.
+    assert needed <= set(instance["run_launcher"]["config"]["env_vars"])
+
+
+def test_storage_settings_point_at_the_postgres_service(compose):
+    postgres = environment(compose["services"]["postgres"])
+    for name in DAGSTER_SERVICES:
+        env = environment(compose["services"][name])
+        assert env["DAGSTER_PG_HOST"] == "postgres"
+        assert env["DAGSTER_PG_USER"] == postgres["POSTGRES_USER"]
+        assert env["DAGSTER_PG_PASSWORD"] == postgres["POSTGRES_PASSWORD"] == "s3cret"
+        assert env["DAGSTER_PG_DB"] == postgres["POSTGRES_DB"]
+        warehouse = env[DATABASE_URL_VAR]
+        user, database = postgres["POSTGRES_USER"], env_example()["WAREHOUSE_DB"]
+        assert warehouse == f"postgresql://{user}:s3cret@postgres:5432/{database}"
+    initdb = (DEPLOY / "initdb" / "10-warehouse.sql").read_text()
+    assert f"CREATE DATABASE {env_example()['WAREHOUSE_DB']};" in initdb
+
+
+def test_runs_get_what_the_docker_launcher_forwards_from_the_daemon(compose, instance):
+    launcher = instance["run_launcher"]["config"]
+    forwarded = set(launcher["env_vars"])
+    # The launcher copies these from the daemon's environment into each run's container.
+    assert forwarded <= set(environment(compose["services"]["daemon"]))
+    assert {*AMC_CREDENTIAL_VARS, DATABASE_URL_VAR} <= forwarded
+    networks = {network["name"] for network in compose["networks"].values()}
+    assert launcher["network"] in networks
+    for name in ("postgres", *DAGSTER_SERVICES):
+        assert launcher["network"] in compose["services"][name]["networks"], name
+
+
+def test_runs_use_the_code_locations_image(compose):
+    code = compose["services"]["amc_reports_code"]
+    assert environment(code)["DAGSTER_CURRENT_IMAGE"] == code["image"]
+    for name in ("webserver", "daemon"):
+        assert compose["services"][name]["image"] == code["image"]
+
+
+def test_webserver_and_daemon_reach_the_code_server(compose):
+    workspace = yaml.safe_load((DEPLOY / "workspace.yaml").read_text())
+    [entry] = workspace["load_from"]
+    server = entry["grpc_server"]
+    assert server["host"] == "amc_reports_code"
+    assert server["location_name"] == "amc_reports"
+    command = (PROJECT_ROOT / "Dockerfile").read_text().split("CMD", 1)[1]
+    assert f'"-p", "{server["port"]}"' in command  # the code service runs the image's CMD
+    assert "command" not in compose["services"]["amc_reports_code"]
+    for name in ("webserver", "daemon"):
+        service = compose["services"][name]
+        [mount] = [v for v in service["volumes"] if v.startswith("./workspace.yaml:")]
+        target = mount.split(":")[1]
+        command = service["command"]
+        assert f"-w {target}" in (command if isinstance(command, str) else " ".join(command))
+
+
+def test_the_daemon_creates_the_pools_before_it_starts(compose):
+    command = " ".join(compose["services"]["daemon"]["command"])
+    assert "amc-reports init-pools && exec dagster-daemon run" in command
+
+
+def test_the_image_installs_the_launchers_the_deployments_name():
+    pyproject = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())
+    extras = pyproject["project"]["optional-dependencies"]
+    pins = dict(
+        re.fullmatch(r"([a-z0-9-]+)==([0-9.]+)", dep).groups()
+        for dep in [*pyproject["project"]["dependencies"], *extras["deploy"]]
+        if "==" in dep
+    )
+    # Dagster's libraries 0.(m+16).p go with core 1.m.p (0.29.27 with 1.13.27, dagster-notes.md).
+    major, minor, patch = map(int, pins["dagster"].split("."))
+    for library in ("dagster-postgres", "dagster-docker", "dagster-k8s"):
+        assert pins[library] == f"0.{minor + 16}.{patch}", library
+    assert major == 1
+    assert 'pip install --no-cache-dir ".[deploy]"' in (PROJECT_ROOT / "Dockerfile").read_text()
+    assert "amc_reports[deploy]" in extras["dev"]  # so the tests import what the image has
