@@ -17,8 +17,11 @@ from dagster._config import process_config
 from dagster._core.instance.config import dagster_instance_config
 from dagster_docker import DockerRunLauncher
 
-from amc_reports.environment import AMC_CREDENTIAL_VARS, DATABASE_URL_VAR
+from amc_reports.config import profile_env_vars
+from amc_reports.environment import DATABASE_URL_VAR
 from amc_reports.paths import PROJECT_ROOT
+
+AMC_CREDENTIAL_VARS = profile_env_vars().names
 
 DEPLOY = PROJECT_ROOT / "deploy"
 DAGSTER_SERVICES = ("amc_reports_code", "webserver", "daemon")

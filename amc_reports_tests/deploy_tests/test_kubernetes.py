@@ -25,8 +25,11 @@ from dagster._core.test_utils import create_run_for_test
 from dagster_k8s import K8sRunLauncher
 from kubernetes.utils import parse_quantity
 
-from amc_reports.environment import AMC_CREDENTIAL_VARS, DATABASE_URL_VAR
+from amc_reports.config import profile_env_vars
+from amc_reports.environment import DATABASE_URL_VAR, NOTIFY_URLS_VAR, UI_URL_VAR
 from amc_reports_tests.deploy_tests import helm_chart
+
+AMC_CREDENTIAL_VARS = profile_env_vars().names
 
 JOB_NAME = "__ASSET_JOB"
 IMAGE_PYTHON = "/usr/local/bin/python"  # the Dockerfile's python:3.11-slim
@@ -126,15 +129,15 @@ def test_the_run_gets_amc_credentials_and_the_warehouse_from_the_secret(run_job,
     main = container(run_job[0])
     secrets = {source["secretRef"]["name"] for source in main["envFrom"] if "secretRef" in source}
     assert secrets == {"amc-reports-env"}
-    # The secret values.yaml tells you to create holds every variable the code reads for live AMC
-    # and the warehouse.
+    # The secret values.yaml tells you to create holds every variable the code reads for live AMC,
+    # the warehouse and the notifications (whose URLs carry webhook tokens).
     created = re.search(
         r"kubectl create secret generic amc-reports-env((?:.|\n)*?)\n#\s*kubectl",
         helm_chart.VALUES_PATH.read_text(),
     )
     assert created, "values.yaml no longer says how to create the amc-reports-env secret"
     keys = set(re.findall(r"--from-literal=([A-Z_]+)=", created.group(1)))
-    assert keys == {*AMC_CREDENTIAL_VARS, DATABASE_URL_VAR}
+    assert keys == {*AMC_CREDENTIAL_VARS, DATABASE_URL_VAR, NOTIFY_URLS_VAR, UI_URL_VAR}
     # Dagster's own storage password, from the chart's Postgres secret.
     [password] = [e for e in main["env"] if e["name"] == "DAGSTER_PG_PASSWORD"]
     assert password["valueFrom"]["secretKeyRef"] == {

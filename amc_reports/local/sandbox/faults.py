@@ -41,7 +41,7 @@ DEFAULTS: dict[str, Any] = {
     "impressions_per_day": 50000,  # synthetic data volume: ad impressions per instance and day
     "data_as_of": None,  # ISO time: what AMC has received by then (None: the real clock)
     "parts": 1,  # number of CSV files the result is split into (each with a header)
-    "csv_fault": None,  # None | "malformed" | "truncated"
+    "csv_fault": None,  # None | "malformed" | "truncated" | "empty" (zero bytes, no header)
     "url_expires_seconds": 600,  # validity of pre-signed download URLs
     "expired_urls": False,  # issue download URLs that are already expired
     "data_gaps": [],  # reported verbatim as dataGaps of new executions
@@ -72,6 +72,7 @@ DEFAULTS: dict[str, Any] = {
     "missing_id_next": 0,  # create responses without id nor Location
     "location_only_next": 0,  # create responses with the id only in Location
     "expired_urls_next": 0,  # downloadUrls responses whose URLs are already expired
+    "no_urls_next": 0,  # downloadUrls responses with an empty list of URLs
     "drop_connection_next": 0,  # downloads cut after drop_connection_after_bytes
     "download_error_next": 0,  # downloads answered 503
     "drop_create_next": 0,  # creates that start an execution, then cut the connection unanswered
@@ -122,7 +123,7 @@ _FLOAT_MAXIMA = {
     "retry_after_seconds": 3600.0,
 }
 _FLOAT_MAXIMUM = 30.0 * _DAY  # latencies: a month
-_CSV_FAULTS = (None, "malformed", "truncated")
+_CSV_FAULTS = (None, "malformed", "truncated", "empty")
 
 
 class ConfigError(ValueError):
@@ -162,7 +163,10 @@ def _check_value(key: str, value: Any, where: str) -> Any:
         return value
     if key == "csv_fault":
         if value not in _CSV_FAULTS:
-            raise ConfigError(f"{where}: csv_fault must be null, 'malformed' or 'truncated'")
+            raise ConfigError(
+                f"{where}: csv_fault must be null, 'malformed', 'truncated' or 'empty', "
+                f"got {value!r}"
+            )
         return value
     if key == "failure_reason":
         if not isinstance(value, str) or not value or len(value) > 2000:

@@ -488,6 +488,8 @@ class SandboxService:
         s = self.faults.settings(instance_id)
         expires = int(s["url_expires_seconds"])
         issued = now
+        if self.faults.take("no_urls_next", instance_id):
+            return []
         if s["expired_urls"] or self.faults.take("expired_urls_next", instance_id):
             issued = now - expires - 60
         return [

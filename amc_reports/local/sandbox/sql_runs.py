@@ -107,6 +107,7 @@ def write_parts(
             synth.csv_chunks(columns, chunk, malformed_at=malformed if chunk else None),
             tmp,
             truncate=execution.csv_fault == "truncated" and part == parts - 1,
+            empty=execution.csv_fault == "empty",
         )
         os.replace(tmp, path)
     (directory / COMPLETE_MARKER).write_text("", encoding="utf-8")

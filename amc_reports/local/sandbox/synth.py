@@ -491,19 +491,26 @@ def csv_chunks(
 
 
 def write_part(spec: ResultSpec, part: int, path) -> int:
-    """Write one part to ``path`` (applying the ``truncated`` fault); return its size."""
+    """Write one part to ``path`` (applying the ``truncated`` and ``empty`` faults); return its
+    size."""
     return write_chunks(
         iter_part(spec, part),
         path,
         truncate=spec.csv_fault == "truncated" and part == max(1, spec.parts) - 1,
+        empty=spec.csv_fault == "empty",
     )
 
 
-def write_chunks(chunks: Iterable[bytes], path, *, truncate: bool = False) -> int:
+def write_chunks(
+    chunks: Iterable[bytes], path, *, truncate: bool = False, empty: bool = False
+) -> int:
     """Write ``chunks`` to ``path``; ``truncate`` cuts the last line short (a partial row and no
-    trailing newline). Returns the size written."""
+    trailing newline), ``empty`` writes nothing at all (not even the header). Returns the size
+    written."""
     with open(path, "wb") as fh:
         for chunk in chunks:
+            if empty:
+                break
             fh.write(chunk)
         size = fh.tell()
     if truncate and size > 0:
