@@ -39,6 +39,7 @@ from amc_reports.amc import (
     ExecutionRecord,
     ExecutionStatus,
 )
+from amc_reports.amc_sql import parse_amc_sql
 from amc_reports.collection.adoption import Expected, find_untracked
 from amc_reports.collection.failures import Classified, classify_reason, classify_request_error
 from amc_reports.collection.outcome import (
@@ -567,6 +568,27 @@ class WeekCollector:
         self.log.error(message)
         raise CircuitBreakerOpen(message)
 
+    def _refuse_unparsable_sql(self, attempt: _Attempt) -> None:
+        """SQL that cannot be a query is refused before any AMC time is spent: nothing is
+        submitted, the week is failed with the syntax error and where it is."""
+        if not self.report.sql:
+            return  # a saved workflow: its SQL lives at AMC
+        error = parse_amc_sql(self.report.sql)
+        if error is None:
+            return
+        message = (
+            f"{self.describe(attempt.window)} was not submitted: its SQL does not parse "
+            f"({error}). Nothing was sent to AMC; fix the query (`amc-reports check-sql "
+            f"{self.report.name}` shows where), then materialize the week again."
+        )
+        self.life.release(
+            attempt.key, message, failure_kind=FailureKind.QUERY_ERROR, run_id=attempt.run_id
+        )
+        self.log.error(message)
+        refused = SubmissionError(message, kind=FailureKind.QUERY_ERROR)
+        self._count_for_breaker(attempt, refused)
+        raise refused
+
     def _count_for_breaker(self, attempt: _Attempt, error: CollectionError) -> None:
         if not attempt.backfill_id or error.kind is not FailureKind.QUERY_ERROR:
             return
@@ -602,6 +624,7 @@ class WeekCollector:
         """Submit a new execution (after the breaker said yes). A create AMC keeps failing on its
         side is sent again with backoff while attempts remain; so is one AMC accepted without
         naming the execution, if after the backoff AMC still does not list it (else adopted)."""
+        self._refuse_unparsable_sql(attempt)
         while True:
             self._check_breaker(attempt)
             try:

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from amc_reports.collection import ExecutionFailedError, WeekBusyError
+from amc_reports.collection import ExecutionFailedError, SubmissionError, WeekBusyError
 from amc_reports.warehouse import WeekKey
 
 WEEK = date(2026, 3, 8)
@@ -77,3 +77,19 @@ def test_an_interrupt_while_amc_works_cancels_the_execution(setup):
     [submission] = setup.submissions()
     assert submission["status"] == "CANCELLED"
     assert setup.warehouse.get_execution(row.execution_id).status == "CANCELLED"
+
+
+def test_sql_that_does_not_parse_is_refused_before_any_amc_time(setup_factory):
+    setup = setup_factory(sql='"SELECT campaign, SUM(impressions) FROM dsp_impressions WHERE ((("')
+    with pytest.raises(SubmissionError) as refused:
+        setup.collector().collect(WEEK, dagster_run_id="run-1")
+    assert "does not parse" in str(refused.value) and "line 1" in str(refused.value)
+    assert refused.value.kind == "query_error"
+    assert setup.submissions() == []
+    row = setup.warehouse.get_week(setup.report.name, WEEK)
+    assert (row.status, row.failure_kind, row.amc_execution_id) == (
+        "failed",
+        "query_error",
+        None,
+    )
+    assert setup.warehouse.list_executions(setup.report.name, WEEK) == []
