@@ -1,7 +1,7 @@
 """Collect the weeks of one run: one week, or a batch of weeks collected concurrently.
 
 This is what a materialization of a report asset does, without Dagster: record the collection (one
-row per run and report), reuse the weeks a retried batch's backfill already collected, collect the
+row per run and report), reuse the weeks a retried batch's run family already collected, collect the
 others (one thread per week in a batch), and record how the collection ended. An interrupt of the
 run (which arrives in the calling thread) stops every worker: each cancels its in-flight AMC
 execution, as a single-week run does.
@@ -30,6 +30,9 @@ class RunInfo:
     run_id: str
     collection_type: CollectionType
     backfill_id: str | None = None
+    # Dagster's root run (`dagster/root_run_id`; None: this run is its own root). A retry of a
+    # batch reuses the weeks its run family already collected.
+    root_run_id: str | None = None
     # Whether another run (the holder of a week) is still alive: a week left running by a run
     # that has ended is taken over.
     run_is_alive: Callable[[str], bool] | None = None
@@ -77,12 +80,13 @@ def collect_weeks(
         dagster_run_id=run.run_id,
         backfill_id=run.backfill_id,
         weeks=weeks,
+        root_run_id=run.root_run_id,
     )
 
     def collect_one(week: date, sleep: Sleep = time.sleep) -> WeekOutcome:
         week_collector = collector(sleep)
         if len(weeks) > 1:
-            reused = week_collector.already_collected(week, run.backfill_id)
+            reused = week_collector.already_collected(week, run.root_run_id or run.run_id)
             if reused is not None:
                 return reused
         return week_collector.collect(

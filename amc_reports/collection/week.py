@@ -292,28 +292,29 @@ class WeekCollector:
             retried=tries.retried,
         )
 
-    def already_collected(self, week_start: date, backfill_id: str | None) -> WeekOutcome | None:
-        """The week's outcome if this same backfill already collected it, else None.
+    def already_collected(self, week_start: date, root_run_id: str) -> WeekOutcome | None:
+        """The week's outcome if a run of the same family (Dagster's root run `root_run_id`)
+        already collected it, else None.
 
         A retried run of a batch of weeks must not pay AMC again for the weeks its predecessor
-        finished: those are reused (their stored ids, counts and AMC record). A new backfill of the
-        same weeks, or a manual run, collects again on purpose.
+        finished: those are reused (their stored ids, counts and AMC record), also when the
+        retry comes after its backfill ended (it then carries no backfill tag). A new backfill
+        of the same weeks, or a new manual run, is a new family: it collects again on purpose.
         """
-        if not backfill_id:
-            return None
         row = self.warehouse.get_week_by_key(self.key(week_start))
         if row is None or not row.is_completed or row.collection_id is None:
             return None
         collection = self.warehouse.get_collection(row.collection_id)
-        if collection is None or collection.backfill_id != backfill_id:
+        if collection is None or collection.root_run_id != root_run_id:
             return None
         if row.execution_id is None or not row.amc_execution_id:
             return None
         execution = self.warehouse.get_execution(row.execution_id)
         record = self.amc.get_execution(self.instance_id, row.amc_execution_id)
         self.log.info(
-            f"{self.describe(self.window(week_start))} was already collected by this backfill "
-            f"(execution_id {row.execution_id}): reused, not submitted again"
+            f"{self.describe(self.window(week_start))} was already collected by run "
+            f"{collection.dagster_run_id} of this run's family (execution_id {row.execution_id}): "
+            "reused, not submitted again"
         )
         return WeekOutcome(
             report=self.report.name,

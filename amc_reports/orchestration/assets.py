@@ -26,6 +26,8 @@ from amc_reports.warehouse import CollectionType, FailureKind
 warnings.filterwarnings("ignore", message="Parameter `backfill_policy`")
 
 BACKFILL_TAG = "dagster/backfill"
+# Set by Dagster on every re-execution (a run retry, "re-execute from failure"): the first run.
+ROOT_RUN_TAG = "dagster/root_run_id"
 SCHEDULE_TAG = "dagster/schedule_name"
 
 
@@ -131,6 +133,7 @@ def build_report_asset(
                 run_id=context.run.run_id,
                 collection_type=kind,
                 backfill_id=backfill_id,
+                root_run_id=context.run.root_run_id or context.run.tags.get(ROOT_RUN_TAG),
                 run_is_alive=lambda run_id: run_is_alive(context.instance, run_id),
                 first_attempt=first_attempt(context.run.tags),
             ),

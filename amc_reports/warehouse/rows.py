@@ -211,6 +211,8 @@ class CollectionRow:
     dagster_run_id: str
     backfill_id: str | None
     weeks: list[date]
+    # Dagster's root run of `dagster_run_id` (itself unless it re-executes another run).
+    root_run_id: str
     weeks_total: int
     weeks_completed: int
     weeks_failed: int

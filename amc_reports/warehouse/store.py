@@ -414,9 +414,10 @@ class Warehouse:
         dagster_run_id: str,
         backfill_id: str | None,
         weeks: list[date],
+        root_run_id: str | None = None,
     ) -> uuid.UUID:
         """Record a collection (one per Dagster run, report and instance); the existing id on
-        repeat."""
+        repeat. `root_run_id` is the run's family (Dagster's root run; default: the run)."""
         try:
             kind = CollectionType(collection_type)
         except ValueError:
@@ -433,12 +434,13 @@ class Warehouse:
             backfill_id,
             targeted,
             len(targeted),
+            root_run_id or dagster_run_id,
         )
         with self.connect() as conn:
             [(collection_id,)] = conn.execute(
                 "INSERT INTO report_data_collections (report, amc_instance, collection_type,"
-                " dagster_run_id, backfill_id, weeks, weeks_total)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s)"
+                " dagster_run_id, backfill_id, weeks, weeks_total, root_run_id)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (dagster_run_id, report, amc_instance) DO UPDATE"
                 " SET dagster_run_id = EXCLUDED.dagster_run_id RETURNING id",
                 values,

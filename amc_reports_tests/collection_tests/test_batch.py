@@ -10,7 +10,7 @@ from amc_reports.warehouse import CollectionType
 WEEKS = [date(2026, 3, 1), date(2026, 3, 8), date(2026, 3, 15)]
 
 
-def run(setup, backfill_id: str | None, run_id: str):
+def run(setup, backfill_id: str | None, run_id: str, root_run_id: str | None = None):
     return collect_weeks(
         setup.report.name,
         setup.report.instance.alias,
@@ -18,7 +18,10 @@ def run(setup, backfill_id: str | None, run_id: str):
         warehouse=setup.warehouse,
         collector=lambda sleep: setup.collector(sleep=sleep),
         run=RunInfo(
-            run_id=run_id, collection_type=CollectionType.BACKFILL, backfill_id=backfill_id
+            run_id=run_id,
+            collection_type=CollectionType.BACKFILL,
+            backfill_id=backfill_id,
+            root_run_id=root_run_id,
         ),
     )
 
@@ -37,7 +40,7 @@ def test_a_batch_collects_each_week_and_records_the_collection(setup):
     )
 
 
-def test_a_failed_week_is_returned_and_a_retry_of_the_backfill_reuses_the_others(setup):
+def test_a_failed_week_is_returned_and_a_retry_of_the_run_reuses_the_others(setup):
     setup.set_faults(fail_next=1, failure_reason="Column 'bogus' does not exist")
     first = run(setup, "bf-2", "run-1")
     assert len(first.failures) == 1 and len(first.outcomes) == 2
@@ -47,7 +50,7 @@ def test_a_failed_week_is_returned_and_a_retry_of_the_backfill_reuses_the_others
     )
     assert (collection.status, collection.weeks_failed) == ("failed", 1)
 
-    retry = run(setup, "bf-2", "run-2")
+    retry = run(setup, "bf-2", "run-2", root_run_id="run-1")  # a retry of run-1
     assert not retry.failures
     assert len(setup.submissions()) == 4  # only the failed week was submitted again
     for week, outcome in first.outcomes.items():

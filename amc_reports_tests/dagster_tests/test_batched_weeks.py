@@ -14,7 +14,11 @@ RANGE = ("2026-03-01", "2026-03-15")
 WEEKS = [date(2026, 3, 1), date(2026, 3, 8), date(2026, 3, 15)]
 
 
-def run_range(harness, backfill_id: str | None = None) -> dg.ExecuteInProcessResult:
+def run_range(
+    harness, backfill_id: str | None = None, retry_of: str | None = None
+) -> dg.ExecuteInProcessResult:
+    """Run the range of weeks; `retry_of` a run id: as Dagster's run retry of that run (its
+    parent and root run tags)."""
     harness.start_automation()
     key = report_asset_key(harness.report)
     job = collection_job(harness.definitions(), [key])
@@ -24,6 +28,8 @@ def run_range(harness, backfill_id: str | None = None) -> dg.ExecuteInProcessRes
     }
     if backfill_id:
         tags["dagster/backfill"] = backfill_id
+    if retry_of:
+        tags["dagster/parent_run_id"] = tags["dagster/root_run_id"] = retry_of
     return job.execute_in_process(instance=harness.dagster, raise_on_error=False, tags=tags)
 
 
@@ -93,14 +99,16 @@ def test_one_failing_week_fails_the_run_but_keeps_the_others(harness_factory):
     assert checked == {w.isoformat() for w in WEEKS if w not in failed}
 
 
-def test_a_retried_batch_reuses_the_weeks_its_backfill_already_collected(harness_factory):
+def test_a_retried_batch_reuses_the_weeks_its_first_run_already_collected(harness_factory):
     harness = batched(harness_factory)
     harness.set_faults(fail_next=1, failure_reason="Column 'bogus' does not exist")
-    assert not run_range(harness, backfill_id="bf-retry").success
+    first = run_range(harness, backfill_id="bf-retry")
+    assert not first.success
     before = {w: harness.warehouse.get_week(harness.report.name, w) for w in WEEKS}
     [failed] = [w for w, r in before.items() if r.status == "failed"]
 
-    retry = run_range(harness, backfill_id="bf-retry")  # what run retries do: same backfill
+    # The retry comes after its backfill ended: it carries no backfill tag, only its root run.
+    retry = run_range(harness, retry_of=first.run_id)
     assert retry.success
     assert len(harness.submissions()) == 4  # 3 first, then only the failed week again
     for week in WEEKS:
@@ -108,6 +116,10 @@ def test_a_retried_batch_reuses_the_weeks_its_backfill_already_collected(harness
         assert row.status == "completed"
         if week != failed:
             assert row.execution_id == before[week].execution_id
+    collection = harness.warehouse.get_collection(
+        harness.warehouse.get_week(harness.report.name, failed).collection_id
+    )
+    assert (collection.dagster_run_id, collection.root_run_id) == (retry.run_id, first.run_id)
 
     # Another backfill of the same weeks collects them again, on purpose.
     assert run_range(harness, backfill_id="bf-refresh").success
