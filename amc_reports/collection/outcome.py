@@ -11,6 +11,18 @@ from amc_reports.amc import ExecutionRecord
 from amc_reports.warehouse import FailureKind, LoadResult
 from amc_reports.weeks import WeekWindow
 
+__all__ = [
+    "CircuitBreakerOpen",
+    "CollectionError",
+    "ExecutionFailedError",
+    "LoadError",
+    "SubmissionError",
+    "WeekBusyError",
+    "WeekNotFinal",
+    "WeekOutcome",
+    "WeekSuperseded",
+]
+
 
 @dataclass(frozen=True)
 class WeekOutcome:

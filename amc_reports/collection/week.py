@@ -563,11 +563,7 @@ class WeekCollector:
             f"weeks in a row failed with a query error. The first: "
             f"{state.describe_first_failure()}. Fix the report's query, then backfill again."
         )
-        self.life.release(
-            attempt.key, message, failure_kind=FailureKind.CIRCUIT_BREAKER, run_id=attempt.run_id
-        )
-        self.log.error(message)
-        raise CircuitBreakerOpen(message)
+        raise self._not_submitted(attempt, CircuitBreakerOpen(message))
 
     def _refuse_unparsable_sql(self, attempt: _Attempt) -> None:
         """SQL that cannot be a query is refused before any AMC time is spent: nothing is
@@ -582,13 +578,18 @@ class WeekCollector:
             f"({error}). Nothing was sent to AMC; fix the query (`amc-reports check-sql "
             f"{self.report.name}` shows where), then materialize the week again."
         )
-        self.life.release(
-            attempt.key, message, failure_kind=FailureKind.QUERY_ERROR, run_id=attempt.run_id
+        refused = self._not_submitted(
+            attempt, SubmissionError(message, kind=FailureKind.QUERY_ERROR)
         )
-        self.log.error(message)
-        refused = SubmissionError(message, kind=FailureKind.QUERY_ERROR)
         self._count_for_breaker(attempt, refused)
         raise refused
+
+    def _not_submitted(self, attempt: _Attempt, error: CollectionError) -> CollectionError:
+        """The week fails before anything was sent to AMC (it keeps the ids it had); the error
+        to raise."""
+        self.life.release(attempt.key, str(error), failure_kind=error.kind, run_id=attempt.run_id)
+        self.log.error(str(error))
+        return error
 
     def _count_for_breaker(self, attempt: _Attempt, error: CollectionError) -> None:
         if not attempt.backfill_id or error.kind is not FailureKind.QUERY_ERROR:

@@ -158,6 +158,33 @@ def key_params(key: WeekKey) -> tuple[str, str, Any]:
     return (key.report, key.instance, key.week_start)
 
 
+def _fail_held_week(
+    cur: psycopg.Cursor[Any],
+    key: WeekKey,
+    message: str,
+    failure_kind: str | None,
+    run_id: str | None,
+    ids: tuple[uuid.UUID, str | None] | None = None,
+) -> WeekRow | None:
+    """The week fails with `message` (naming the execution `ids` it failed on, if given; else it
+    keeps its ids), while `run_id` holds it (None: whoever holds it). None when another run has
+    taken the week over."""
+    _ensure_week_row(cur, key)
+    set_ids = sql.SQL("execution_id = %s, amc_execution_id = %s," if ids else "")
+    cur.execute(
+        sql.SQL(
+            "UPDATE report_data_weeks SET status = 'failed', {} error_message = %s,"
+            " failure_kind = %s, completed_at = clock_timestamp()"
+            " WHERE " + WEEK_WHERE + " AND " + HELD_BY + " RETURNING {}"
+        ).format(set_ids, WEEK_COLUMNS),
+        (*(ids or ()), message, failure_kind, *key_params(key), run_id, run_id),
+    )
+    row = week_row(cur.fetchone())
+    if row is None and run_id is None:
+        raise AssertionError(f"{key.describe()}: the week row vanished")
+    return row
+
+
 def _ensure_week_row(cur: psycopg.Cursor[Any], key: WeekKey) -> bool:
     """Create the week's row (pending) if it does not exist; True when it was created."""
     cur.execute(
@@ -500,28 +527,14 @@ class WeekLife:
             found = cur.fetchone()
             if found is None:
                 raise ValueError(f"execution_id {execution_id} has no workflow_executions row")
-            _ensure_week_row(cur, key)
-            cur.execute(
-                sql.SQL(
-                    "UPDATE report_data_weeks SET status = 'failed', execution_id = %s,"
-                    " amc_execution_id = %s, error_message = %s, failure_kind = %s,"
-                    " completed_at = clock_timestamp()"
-                    " WHERE " + WEEK_WHERE + " AND " + HELD_BY + " RETURNING {}"
-                ).format(WEEK_COLUMNS),
-                (
-                    execution_id,
-                    amc_execution_id or found["amc_execution_id"],
-                    message,
-                    kind,
-                    *key_params(key),
-                    run_id,
-                    run_id,
-                ),
+            return _fail_held_week(
+                cur,
+                key,
+                message,
+                kind,
+                run_id,
+                ids=(execution_id, amc_execution_id or found["amc_execution_id"]),
             )
-            row = week_row(cur.fetchone())
-        if row is None and run_id is None:
-            raise AssertionError(f"{key.describe()}: the week row vanished")
-        return row
 
     def release(
         self,
@@ -535,19 +548,7 @@ class WeekLife:
         breaker): the week fails with `message` and keeps the ids it has, so a new attempt can
         resume them. Given `run_id`, only while that run holds the week (else None)."""
         with self._connect() as conn, conn.cursor(row_factory=dict_row) as cur:
-            _ensure_week_row(cur, key)
-            cur.execute(
-                sql.SQL(
-                    "UPDATE report_data_weeks SET status = 'failed', error_message = %s,"
-                    " failure_kind = %s, completed_at = clock_timestamp()"
-                    " WHERE " + WEEK_WHERE + " AND " + HELD_BY + " RETURNING {}"
-                ).format(WEEK_COLUMNS),
-                (message, failure_kind.value, *key_params(key), run_id, run_id),
-            )
-            row = week_row(cur.fetchone())
-        if row is None and run_id is None:
-            raise AssertionError(f"{key.describe()}: the week row vanished")
-        return row
+            return _fail_held_week(cur, key, message, failure_kind.value, run_id)
 
     def settle(
         self,
