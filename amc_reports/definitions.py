@@ -8,11 +8,11 @@ from amc_reports.config import ReportsConfig, load_config
 from amc_reports.environment import build_resources
 from amc_reports.orchestration.alerts import build_alert_sensor
 from amc_reports.orchestration.assets import build_report_asset
-from amc_reports.orchestration.checks import (
-    build_freshness_checks,
-    build_report_checks,
+from amc_reports.orchestration.check_runs import (
+    build_weekly_checks_condition_sensor,
     build_weekly_checks_sensor,
 )
+from amc_reports.orchestration.checks import build_freshness_checks, build_report_checks
 from amc_reports.orchestration.reconciler import build_reconciler_sensor
 from amc_reports.orchestration.resources import NotifierResource
 from amc_reports.orchestration.schedules import build_report_schedule
@@ -37,6 +37,7 @@ def build_definitions(config: ReportsConfig, resources: dict | None = None) -> d
         sensors.append(build_final_recollection_sensor(provisional))
     if checks:
         sensors.append(build_weekly_checks_sensor(checks))
+        sensors.append(build_weekly_checks_condition_sensor(checks))
     sensors.append(build_alert_sensor(config.targets()))
     if config.reports:
         sensors.append(build_reconciler_sensor(list(config.targets())))

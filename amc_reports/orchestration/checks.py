@@ -2,10 +2,9 @@
 
 The weekly checks speak only of collected weeks: they are not planned in the run that collects a
 week (a failed collection would otherwise mark every check of the run "Execution failed"), but
-run in a check run of their own after each materialization of the week, requested by their
-automation condition (`AFTER_EACH_COLLECTED_WEEK`, evaluated by the `amc_weekly_checks`
-sensor). A week whose collection failed has no new materialization, so its checks are not run:
-the failure shows as the week's failure only.
+run in a check run of their own once the run that materialized the week has ended (the
+`amc_weekly_checks` sensor, `check_runs.py`). A week whose collection failed has no new
+materialization, so its checks are not run: the failure shows as the week's failure only.
 
 The ERROR checks (lineage, row counts) are blocking: an asset downstream of a report can wait
 for them with `AutomationCondition.all_deps_blocking_checks_passed()`, so a week that fails
@@ -49,12 +48,12 @@ WEEKLY_CHECKS = (
     RESTATEMENT_CHECK,
 )
 
-WEEKLY_CHECKS_SENSOR = "amc_weekly_checks"
-
-# A week's checks are requested once its asset partition was materialized since the last
-# evaluation (a collection that failed materializes nothing), for any week, not only the latest,
-# and not while the week or the check is still running. A run that materialized the week and
-# ran its checks itself (a run launched from the UI with its checks) is not followed by another.
+# The rule the `amc_weekly_checks` sensor applies, as an automation condition: a week's checks are
+# requested once its asset partition was materialized (a collection that failed materializes
+# nothing), for any week, not while the week or the check is still running. The sensor applies it
+# per run that ended; Dagster evaluates it only in the stopped `amc_weekly_checks_by_condition`
+# sensor (see `check_runs.py`). Having a condition of their own also keeps the checks out of the
+# runs that collect weeks: Dagster runs such a check only when it is requested.
 AFTER_EACH_COLLECTED_WEEK = (
     dg.AutomationCondition.any_deps_updated().since_last_handled()
     & ~dg.AutomationCondition.any_deps_in_progress()
@@ -317,21 +316,3 @@ def _each_selected(
         check_key, first = errors[0]
         names = ", ".join(k.to_user_string() for k, _ in errors)
         raise RuntimeError(f"{len(errors)} check(s) could not run ({names}): {first}") from first
-
-
-def build_weekly_checks_sensor(
-    checks: list[dg.AssetChecksDefinition],
-) -> dg.AutomationConditionSensorDefinition:
-    """Evaluates the weekly checks' automation condition: after a week is materialized, its
-    checks run in a run of their own (one run per week, all of its checks)."""
-    return dg.AutomationConditionSensorDefinition(
-        WEEKLY_CHECKS_SENSOR,
-        target=dg.AssetSelection.checks(*checks),
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        minimum_interval_seconds=30,
-        description=(
-            "Runs the weekly checks of each week after it is materialized, in a run of their "
-            "own: a week whose collection failed is not checked, so its failure shows as the "
-            "week's failure only."
-        ),
-    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +11,7 @@ import pytest
 
 from amc_reports.config import ReportsConfig
 from amc_reports.definitions import build_definitions
+from amc_reports.orchestration.check_runs import WEEKLY_CHECKS_SENSOR
 from amc_reports.orchestration.partitions import report_asset_key
 from amc_reports.orchestration.resources import PostgresWarehouseResource, SandboxAmcResource
 from amc_reports.warehouse import Warehouse
@@ -28,8 +28,8 @@ class ReportHarness:
     instance_id: str
     sandbox: Any
     dagster: dg.DagsterInstance
-    # Where the weekly checks' automation condition was last evaluated (see `run_weekly_checks`).
-    automation_cursor: Any = None
+    # Where the weekly checks' sensor stands (see `run_weekly_checks`).
+    checks_cursor: str | None = None
 
     @property
     def report(self):
@@ -60,45 +60,49 @@ class ReportHarness:
             self.instance_id,
             self.sandbox,
             self.dagster,
-            self.automation_cursor,
+            self.checks_cursor,
         )
 
+    def _tick_checks_sensor(self, defs: dg.Definitions) -> dg.SensorResult:
+        sensor = defs.resolve_sensor_def(WEEKLY_CHECKS_SENSOR)
+        context = dg.build_sensor_context(
+            instance=self.dagster, cursor=self.checks_cursor, definitions=defs
+        )
+        result = sensor(context)
+        self.checks_cursor = result.cursor
+        return result
+
     def start_automation(self) -> None:
-        """The first evaluation of the automation conditions (what the amc_weekly_checks sensor's
-        first tick does): weeks materialized from now on get their checks."""
-        if self.automation_cursor is None:
-            self.automation_cursor = dg.evaluate_automation_conditions(
-                defs=self.definitions(), instance=self.dagster
-            ).cursor
+        """The first tick of the amc_weekly_checks sensor: the weeks of runs that end from now on
+        get their checks."""
+        if self.checks_cursor is None:
+            self._tick_checks_sensor(self.definitions())
 
     def run_weekly_checks(self) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
-        """What the amc_weekly_checks sensor and the daemon do: evaluate the weekly checks'
-        automation condition, execute each requested check run (one per week, all of its
-        requested checks) for real, and tick again until nothing more is requested (the next
-        tick notices the checks' own runs). Returns the evaluations by (week, check name)."""
+        """What the amc_weekly_checks sensor and the daemon do: tick the sensor, execute each
+        requested check run (one per asset and week, all of its weekly checks) for real, and tick
+        again until nothing more is requested (the check runs themselves materialize nothing).
+        Returns the evaluations by (week, check name)."""
         self.start_automation()
         defs = self.definitions()
         job = defs.resolve_implicit_global_asset_job_def()
         evaluations = {}
         for _ in range(3):
-            result = dg.evaluate_automation_conditions(
-                defs=defs, instance=self.dagster, cursor=self.automation_cursor
-            )
-            self.automation_cursor = result.cursor
-            requested: dict[str, set[dg.AssetCheckKey]] = defaultdict(set)
-            for outcome in result.results:
-                if isinstance(outcome.key, dg.AssetCheckKey) and outcome.true_subset.size:
-                    for week in outcome.true_subset.expensively_compute_partition_keys():
-                        requested[week].add(outcome.key)
-            if not requested:
+            requests = self._tick_checks_sensor(defs).run_requests or []
+            if not requests:
                 break
-            for week, keys in sorted(requested.items()):
-                run = job.get_subset(asset_selection=set(), asset_check_selection=keys)
+            for request in requests:
+                run = job.get_subset(
+                    asset_selection=set(), asset_check_selection=set(request.asset_check_keys)
+                )
                 executed = run.execute_in_process(
-                    partition_key=week, instance=self.dagster, raise_on_error=False
+                    partition_key=request.partition_key,
+                    instance=self.dagster,
+                    tags=request.tags,
+                    raise_on_error=False,
                 )
                 for evaluation in executed.get_asset_check_evaluations():
-                    evaluations[(week, evaluation.check_name)] = evaluation
+                    evaluations[(evaluation.partition, evaluation.check_name)] = evaluation
         return evaluations
 
     def submissions(self) -> list[dict[str, Any]]:

@@ -14,13 +14,16 @@ from amc_reports.environment import (
     build_resources,
 )
 from amc_reports.orchestration.alerts import ALERT_SENSOR
+from amc_reports.orchestration.check_runs import (
+    WEEKLY_CHECKS_BY_CONDITION_SENSOR,
+    WEEKLY_CHECKS_SENSOR,
+)
 from amc_reports.orchestration.checks import (
     AFTER_EACH_COLLECTED_WEEK,
     FRESHNESS_CHECK,
     LINEAGE_CHECK,
     ROW_COUNT_CHECK,
     WEEKLY_CHECKS,
-    WEEKLY_CHECKS_SENSOR,
 )
 from amc_reports.orchestration.resources import (
     EmbeddedWarehouseResource,
@@ -85,7 +88,8 @@ def test_runs_that_collect_weeks_plan_no_checks():
         job = defs.resolve_job_def(name)
         assert job.asset_layer.asset_graph.asset_check_keys == set(), name
         assert job.asset_layer.asset_graph.get_all_asset_keys()
-    # The weekly checks run after each collected week, in runs of their own; the ERROR ones
+    # The weekly checks run after each collected week, in runs of their own (they have their own
+    # automation condition, so they never ride along in a run that collects); the ERROR ones
     # block what is built downstream of a report.
     for key in graph.asset_check_keys:
         node = graph.get(key)
@@ -96,6 +100,13 @@ def test_runs_that_collect_weeks_plan_no_checks():
             assert key.name == FRESHNESS_CHECK and node.automation_condition is None
     sensors = {s.name: s for s in defs.sensors}
     assert sensors[WEEKLY_CHECKS_SENSOR].default_status == dg.DefaultSensorStatus.RUNNING
+    # Dagster's evaluation of the same rule is there, stopped (and no default automation sensor).
+    assert sensors[WEEKLY_CHECKS_BY_CONDITION_SENSOR].default_status == (
+        dg.DefaultSensorStatus.STOPPED
+    )
+    repository_sensors = {s.name for s in defs.get_repository_def().sensor_defs}
+    assert WEEKLY_CHECKS_BY_CONDITION_SENSOR in repository_sensors
+    assert "default_automation_condition_sensor" not in repository_sensors
     assert sensors[ALERT_SENSOR].default_status == dg.DefaultSensorStatus.RUNNING
 
 

@@ -1,0 +1,197 @@
+"""When the weekly checks run: after each run that ended, for the weeks it materialized.
+
+The `amc_weekly_checks` sensor follows the runs that ended (succeeded, failed or were cancelled:
+a batched run that failed one week still materialized the others) through the event log, and for
+each (report asset, week) a run materialized and did not check itself, requests one check run of
+that week's weekly checks. A collection that failed materialized nothing, so its week gets no
+check run: the failure shows as the week's failure only.
+
+Its cost is per run that ended (two reads of that run's events), not per check and partition: the
+same rule as an automation condition over every partitioned check (`AFTER_EACH_COLLECTED_WEEK`)
+took minutes per tick at agency scale (BENCHMARKS.md, "Agency scale") and kept the daemon busy
+with no run at all. That evaluation stays available, stopped, as `amc_weekly_checks_by_condition`
+(run one of the two, not both).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+WEEKLY_CHECKS_SENSOR = "amc_weekly_checks"
+WEEKLY_CHECKS_BY_CONDITION_SENSOR = "amc_weekly_checks_by_condition"
+CHECK_EVERY_SECONDS = 15
+RUNS_PER_TICK = 100
+# Each check run names the run whose weeks it checks.
+CHECKS_AFTER_TAG = "amc_reports/checks_after_run"
+ENDINGS = (
+    dg.DagsterEventType.RUN_SUCCESS,
+    dg.DagsterEventType.RUN_FAILURE,
+    dg.DagsterEventType.RUN_CANCELED,
+)
+
+
+@dataclass
+class EndedRunsCursor:
+    """Where the sensor stands: the event log cursor of each kind of run ending it followed."""
+
+    positions: dict[str, str | None] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str | None) -> EndedRunsCursor | None:
+        if not text:
+            return None
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return None
+        if not isinstance(data, dict):
+            return None
+        return cls({str(k): (str(v) if v is not None else None) for k, v in data.items()})
+
+    def dump(self) -> str:
+        return json.dumps(self.positions, sort_keys=True)
+
+
+@dataclass(frozen=True)
+class WeekToCheck:
+    asset_key: dg.AssetKey
+    week: str
+    after_run_id: str
+
+    def run_request(self, check_keys: Sequence[dg.AssetCheckKey]) -> dg.RunRequest:
+        return dg.RunRequest(
+            run_key=f"checks:{self.after_run_id}:{self.asset_key.to_user_string()}:{self.week}",
+            asset_selection=[],
+            asset_check_keys=list(check_keys),
+            partition_key=self.week,
+            tags={CHECKS_AFTER_TAG: self.after_run_id},
+        )
+
+
+def weeks_to_check(
+    run_id: str,
+    materialized: Iterable[tuple[dg.AssetKey, str | None]],
+    checked: Iterable[tuple[dg.AssetKey, str | None]],
+    checked_assets: Mapping[dg.AssetKey, object],
+) -> list[WeekToCheck]:
+    """The (asset, week) pairs of a run that want a check run: materialized by the run, of an
+    asset with weekly checks, and not already checked in that same run (a run launched from the
+    UI with its checks selected)."""
+    done = {(key, week) for key, week in checked if week}
+    wanted = {
+        (key, week)
+        for key, week in materialized
+        if week and key in checked_assets and (key, week) not in done
+    }
+    return [
+        WeekToCheck(key, week, run_id)
+        for key, week in sorted(wanted, key=lambda kw: (kw[0].to_user_string(), kw[1]))
+    ]
+
+
+def _materialized(instance: dg.DagsterInstance, run_id: str) -> list[tuple[dg.AssetKey, str]]:
+    found = []
+    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION):
+        event = entry.dagster_event
+        if event is not None and event.asset_key is not None and event.partition:
+            found.append((event.asset_key, event.partition))
+    return found
+
+
+def _checked(instance: dg.DagsterInstance, run_id: str) -> list[tuple[dg.AssetKey, str | None]]:
+    found = []
+    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
+        if entry.dagster_event is not None:
+            evaluation = entry.dagster_event.asset_check_evaluation_data
+            found.append((evaluation.asset_key, evaluation.partition))
+    return found
+
+
+def build_weekly_checks_sensor(checks: list[dg.AssetChecksDefinition]) -> dg.SensorDefinition:
+    """The sensor requesting each materialized week's weekly checks, in a run of their own."""
+    check_keys: dict[dg.AssetKey, list[dg.AssetCheckKey]] = {}
+    for checks_def in checks:
+        for key in sorted(checks_def.check_keys, key=lambda k: k.to_user_string()):
+            check_keys.setdefault(key.asset_key, []).append(key)
+
+    @dg.sensor(
+        name=WEEKLY_CHECKS_SENSOR,
+        minimum_interval_seconds=CHECK_EVERY_SECONDS,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        # Not `target=`: one job of every report cannot hold reports of different weeks; each
+        # request selects its week's checks of one asset.
+        asset_selection=dg.AssetSelection.checks(*checks),
+        description=(
+            "Runs the weekly checks of each week a run materialized, in a run of their own, once "
+            "that run has ended: a week whose collection failed is not checked, so its failure "
+            "shows as the week's failure only."
+        ),
+    )
+    def amc_weekly_checks(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        instance = context.instance
+        cursor = EndedRunsCursor.parse(context.cursor)
+        if cursor is None:  # first tick: weeks materialized from now on are this sensor's
+            started = EndedRunsCursor(
+                {e.value: instance.fetch_run_status_changes(e, limit=1).cursor for e in ENDINGS}
+            )
+            return dg.SensorResult(
+                cursor=started.dump(),
+                skip_reason="Started: the weeks of runs that end from now on get their checks.",
+            )
+        ended: list[str] = []
+        for ending in ENDINGS:
+            changes = instance.fetch_run_status_changes(
+                ending,
+                limit=RUNS_PER_TICK,
+                cursor=cursor.positions.get(ending.value),
+                ascending=True,
+            )
+            cursor.positions[ending.value] = changes.cursor
+            ended += [record.event_log_entry.run_id for record in changes.records]
+        wanted = [
+            week
+            for run_id in ended
+            for week in weeks_to_check(
+                run_id,
+                _materialized(instance, run_id),
+                _checked(instance, run_id),
+                check_keys,
+            )
+        ]
+        if not wanted:
+            return dg.SensorResult(
+                cursor=cursor.dump(),
+                skip_reason=f"{len(ended)} run(s) ended since the last tick; no week to check.",
+            )
+        context.log.info(
+            f"{len(ended)} run(s) ended; checking "
+            + ", ".join(f"{w.asset_key.to_user_string()} {w.week}" for w in wanted)
+        )
+        return dg.SensorResult(
+            run_requests=[week.run_request(check_keys[week.asset_key]) for week in wanted],
+            cursor=cursor.dump(),
+        )
+
+    return amc_weekly_checks
+
+
+def build_weekly_checks_condition_sensor(
+    checks: list[dg.AssetChecksDefinition],
+) -> dg.AutomationConditionSensorDefinition:
+    """Dagster's own evaluation of the checks' automation condition, stopped by default (without
+    it Dagster would add its default automation sensor for them, under a name that says less)."""
+    return dg.AutomationConditionSensorDefinition(
+        WEEKLY_CHECKS_BY_CONDITION_SENSOR,
+        target=dg.AssetSelection.checks(*checks),
+        default_status=dg.DefaultSensorStatus.STOPPED,
+        minimum_interval_seconds=30,
+        description=(
+            f"The rule of {WEEKLY_CHECKS_SENSOR} evaluated as Dagster automation conditions, for "
+            f"every check and week at each tick: fine for a few reports, minutes per tick at "
+            f"agency scale. Stopped; run it instead of {WEEKLY_CHECKS_SENSOR}, never with it."
+        ),
+    )
