@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from amc_reports.amc_sql import AmcSqlError, parse_query
+from amc_reports.config import ReportConfig
 from amc_reports.quality import CheckOutcome
 from amc_reports.warehouse import Warehouse, WeekKey
 from amc_reports.warehouse.kpis import KPI_VALUE_COLUMNS, KpiSource
@@ -37,6 +39,18 @@ RATIOS = {
     "return_on_ad_spend": ("sales", "spend"),
     "new_to_brand_share": ("new_to_brand_purchases", "purchases"),
 }
+
+
+def feeds_campaign_kpis(report: ReportConfig) -> bool:
+    """Whether the report's SQL selects every column the KPIs need (by the names of its outer
+    SELECT; a saved workflow or a query that does not parse: no)."""
+    if not report.sql:
+        return False
+    try:
+        selected = {name.lower() for name in parse_query(report.sql).named_selects}
+    except AmcSqlError:
+        return False
+    return set(REQUIRED_COLUMNS) <= selected
 
 
 class UpstreamBlocked(RuntimeError):

@@ -34,7 +34,7 @@ from amc_reports.warehouse import Warehouse, WeekKey
 from amc_reports.warehouse.kpis import KPI_TABLE_NAME, KPI_VALUE_COLUMNS
 
 KPI_ASSET = "campaign_kpis"
-# The example reports whose rows carry what the campaign KPIs need (`kpis.REQUIRED_COLUMNS`).
+# The example report whose rows carry what the campaign KPIs need (`kpis.REQUIRED_COLUMNS`).
 KPI_UPSTREAM_REPORTS = ("weekly_campaign_performance",)
 KPI_LINEAGE_CHECK = "kpi_lineage_current"
 KPI_ROWS_CHECK = "kpi_rows_match_upstream"
@@ -226,11 +226,12 @@ class KpiDefinitions:
 def build_campaign_kpis(
     config: ReportsConfig, upstream_reports: Sequence[str] = KPI_UPSTREAM_REPORTS
 ) -> KpiDefinitions:
-    """The KPI assets and checks of each configured upstream report, one asset per instance."""
+    """The KPI assets and checks of each configured upstream report whose SQL selects what the
+    KPIs need (`kpis.REQUIRED_COLUMNS`), one asset per instance."""
     assets, checks = [], []
     for name in upstream_reports:
         report = config.reports.get(name)
-        if report is None:
+        if report is None or not kpis.feeds_campaign_kpis(report):
             continue
         for instance in report.instances:
             if KPI_ASSET in config.reports and instance in config.reports[KPI_ASSET].instances:

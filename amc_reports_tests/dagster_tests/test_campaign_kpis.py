@@ -10,8 +10,16 @@ from datetime import date
 import dagster as dg
 import pytest
 
+from amc_reports.config import DEFAULT_CONFIG_PATH, load_config
+from amc_reports.definitions import build_definitions
+from amc_reports.environment import build_resources
 from amc_reports.orchestration.checks import LINEAGE_CHECK, ROW_COUNT_CHECK
-from amc_reports.orchestration.kpis import KPI_LINEAGE_CHECK, KPI_ROWS_CHECK
+from amc_reports.orchestration.kpis import (
+    KPI_AUTOMATION,
+    KPI_LINEAGE_CHECK,
+    KPI_ROWS_CHECK,
+    KPI_SENSOR,
+)
 from amc_reports.paths import PROJECT_ROOT
 from amc_reports.warehouse.kpis import KPI_TABLE_NAME
 from amc_reports_tests.support.reports import report_yaml
@@ -20,6 +28,35 @@ REPORT = "weekly_campaign_performance"
 GOOD, BAD = "2026-03-01", "2026-03-08"
 KPI_KEY = dg.AssetKey(["amc", "test", "campaign_kpis"])
 REPORT_KEY = dg.AssetKey(["amc", "test", REPORT])
+
+
+def test_the_kpi_asset_sits_below_its_report_on_the_same_weeks():
+    config = load_config(DEFAULT_CONFIG_PATH)
+    defs = build_definitions(config, resources=build_resources({}, config))
+    graph = defs.resolve_asset_graph()
+    report_key = dg.AssetKey(["amc", "us", REPORT])
+    kpi_key = dg.AssetKey(["amc", "us", "campaign_kpis"])
+    node = graph.get(kpi_key)
+    assert node.parent_keys == {report_key}  # the lineage graph's edge
+    assert node.partitions_def == graph.get(report_key).partitions_def  # only weeks it can have
+    assert node.automation_condition == KPI_AUTOMATION
+    assert node.group_name == "amc_us"
+    spec = defs.get_assets_def(kpi_key).specs_by_key[kpi_key]
+    assert spec.metadata["dagster/table_name"] == KPI_TABLE_NAME
+    assert {k.name for k in graph.asset_check_keys if k.asset_key == kpi_key} == {
+        KPI_LINEAGE_CHECK,
+        KPI_ROWS_CHECK,
+    }
+    sensor = next(s for s in defs.sensors if s.name == KPI_SENSOR)
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    # A report whose SQL lacks the KPI columns gets no KPI asset (the agency example's).
+    agency = load_config(PROJECT_ROOT / "examples" / "agency.yaml")
+    agency_defs = build_definitions(agency, resources=build_resources({}, agency))
+    assert not [
+        k
+        for k in agency_defs.resolve_asset_graph().get_all_asset_keys()
+        if "campaign_kpis" in k.path
+    ]
 
 
 @pytest.fixture
