@@ -1,4 +1,4 @@
-"""The campaign KPI table (`amc_analytics.campaign_kpis_weekly`, migration 0005): the one writer.
+"""The campaign KPI table (`amc_analytics.campaign_kpis_weekly`, migration 0006): the one writer.
 
 Each KPI week is computed from one collected week of a report on an instance and names the
 execution that produced that week (`execution_id`, `amc_execution_id`). Replacing a KPI week is
