@@ -13,6 +13,7 @@ from amc_reports.orchestration.check_runs import (
     build_weekly_checks_sensor,
 )
 from amc_reports.orchestration.checks import build_freshness_checks, build_report_checks
+from amc_reports.orchestration.kpis import build_campaign_kpis
 from amc_reports.orchestration.reconciler import build_reconciler_sensor
 from amc_reports.orchestration.resources import NotifierResource
 from amc_reports.orchestration.schedules import build_report_schedule
@@ -32,6 +33,12 @@ def build_definitions(config: ReportsConfig, resources: dict | None = None) -> d
         checks.append(build_report_checks(report))
         if report.schedule:
             schedules.append(build_report_schedule(report))
+    # The example downstream asset: campaign KPIs of weekly_campaign_performance per instance.
+    kpis = build_campaign_kpis(config)
+    assets.extend(kpis.assets)
+    checks.extend(kpis.checks)
+    if kpis.assets:
+        sensors.append(kpis.sensor())
     provisional = [t for t in config.targets() if t.report.provisional_weeks == "collect"]
     if provisional:
         sensors.append(build_final_recollection_sensor(provisional))

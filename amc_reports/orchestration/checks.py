@@ -65,7 +65,7 @@ AFTER_EACH_COLLECTED_WEEK = (
 warnings.filterwarnings("ignore", message=".*partitions_def on an AssetCheckSpec.*")
 
 
-def _result(
+def check_result(
     outcome: quality.CheckOutcome, check_key: dg.AssetCheckKey, severity: dg.AssetCheckSeverity
 ) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
@@ -83,7 +83,7 @@ def _weeks(context: dg.AssetCheckExecutionContext) -> list[date]:
     return [date.fromisoformat(key) for key in context.partition_keys]
 
 
-def _evaluate(
+def evaluate_weeks(
     context: dg.AssetCheckExecutionContext,
     check_key: dg.AssetCheckKey,
     rule: Callable[[date], quality.CheckOutcome],
@@ -92,7 +92,7 @@ def _evaluate(
     """Apply a per-week rule; over a range, the result fails if any week fails and names them."""
     weeks = _weeks(context)
     if len(weeks) == 1:
-        return _result(rule(weeks[0]), check_key, severity)
+        return check_result(rule(weeks[0]), check_key, severity)
     outcomes = {week: rule(week) for week in weeks}
     failing = {w: o for w, o in outcomes.items() if not o.passed}
     if failing:
@@ -111,7 +111,7 @@ def _evaluate(
     )
 
 
-def _latest_materialization_ids(
+def latest_materialization_ids(
     instance: dg.DagsterInstance, key: dg.AssetKey, partition: str
 ) -> dict[str, str | None] | None:
     records = instance.fetch_materializations(
@@ -148,7 +148,7 @@ def _lineage_rule(
     _report: ReportConfig,
     key: WeekKey,
 ) -> quality.CheckOutcome:
-    ids = _latest_materialization_ids(context.instance, asset_key, key.week_start.isoformat())
+    ids = latest_materialization_ids(context.instance, asset_key, key.week_start.isoformat())
     return quality.lineage(store, key, ids)
 
 
@@ -240,7 +240,7 @@ def build_report_checks(report: ReportConfig) -> dg.AssetChecksDefinition:
         def evaluate(check_key: dg.AssetCheckKey) -> dg.AssetCheckResult:
             check = checks[check_key.name]
             alias = instances[check_key.asset_key].alias
-            return _evaluate(
+            return evaluate_weeks(
                 context,
                 check_key,
                 lambda week: check.rule(
@@ -249,7 +249,7 @@ def build_report_checks(report: ReportConfig) -> dg.AssetChecksDefinition:
                 check.severity,
             )
 
-        yield from _each_selected(context, evaluate, order=list(checks))
+        yield from each_selected(context, evaluate, order=list(checks))
 
     return weekly_checks
 
@@ -286,14 +286,14 @@ def build_freshness_checks(targets: Sequence[ReportTarget]) -> dg.AssetChecksDef
         def evaluate(check_key: dg.AssetCheckKey) -> dg.AssetCheckResult:
             report, instance = by_key[check_key]
             outcome = quality.freshness(store, report, instance)
-            return _result(outcome, check_key, dg.AssetCheckSeverity.WARN)
+            return check_result(outcome, check_key, dg.AssetCheckSeverity.WARN)
 
-        yield from _each_selected(context, evaluate, order=None)
+        yield from each_selected(context, evaluate, order=None)
 
     return newest_final_week_collected
 
 
-def _each_selected(
+def each_selected(
     context: dg.AssetCheckExecutionContext,
     evaluate: Callable[[dg.AssetCheckKey], dg.AssetCheckResult],
     order: list[str] | None,

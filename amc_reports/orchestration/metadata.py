@@ -39,13 +39,13 @@ def preview_table(warehouse: Warehouse, report: str, outcome: WeekOutcome) -> dg
     types = dict(outcome.load.columns)
     schema = column_schema([(name, types.get(name, "text")) for name in names])
     records = [
-        dg.TableRecord({name: _cell(value) for name, value in zip(names, row, strict=True)})
+        dg.TableRecord({name: table_cell(value) for name, value in zip(names, row, strict=True)})
         for row in rows
     ]
     return dg.MetadataValue.table(records=records, schema=schema)
 
 
-def _cell(value: Any) -> str | int | float | bool | None:
+def table_cell(value: Any) -> str | int | float | bool | None:
     """A value the UI's table shows as it is (numbers stay numbers)."""
     if value is None or isinstance(value, bool | int | str):
         return value

@@ -12,10 +12,11 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, BinaryIO
 
+import pandas as pd
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
@@ -29,6 +30,7 @@ from amc_reports.warehouse.connection import (
     validate_database_url,
 )
 from amc_reports.warehouse.identifiers import LINEAGE_COLUMNS, table_name_for_report
+from amc_reports.warehouse.kpis import CampaignKpis
 from amc_reports.warehouse.loading import LoadOptions, LoadResult, WeekLoad, replace_week
 from amc_reports.warehouse.migrate import apply_migrations
 from amc_reports.warehouse.rows import (
@@ -87,6 +89,7 @@ class Warehouse:
         self.connection_hint = connection_hint
         self.life = WeekLife(self.connect)
         self.breakers = CircuitBreakers(self.connect)
+        self.kpis = CampaignKpis(self.connect)
 
     def __repr__(self) -> str:
         return f"Warehouse({mask_url(self.database_url)!r}, results_schema={self.results_schema!r})"
@@ -350,6 +353,42 @@ class Warehouse:
                 rows = cur.fetchall()
         keep = [i for i, name in enumerate(names) if include_lineage or name not in LINEAGE_COLUMNS]
         return [names[i] for i in keep], [tuple(row[i] for i in keep) for row in rows]
+
+    def read_week_frame(
+        self,
+        report: str,
+        instance: str,
+        week_start: date,
+        execution_id: uuid.UUID,
+        columns: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """The week's stored rows of `execution_id` (only that execution's: lineage stays exact)
+        as a DataFrame of Python values (dtype object: ids keep every digit, decimals stay
+        `Decimal`). `columns`: which (default all); a column the table lacks is a `ValueError`
+        naming it."""
+        with self.connect() as conn:
+            shape = results.read_shape(conn, self.results_schema, table_name_for_report(report))
+            if not shape.exists:
+                raise ValueError(f"report {report!r} has no results table yet")
+            available = [name for name, _ in shape.columns()]
+            wanted = list(columns) if columns is not None else available
+            missing = [name for name in wanted if name not in available]
+            if missing:
+                raise ValueError(
+                    f"the results of report {report!r} have no column(s) {', '.join(missing)} "
+                    f"(columns: {', '.join(available)})"
+                )
+            query = sql.SQL(
+                "SELECT {} FROM {} WHERE amc_instance = %s AND week_start_date = %s"
+                " AND execution_id = %s"
+            ).format(sql.SQL(", ").join(map(sql.Identifier, wanted)), self._results_ident(report))
+            rows = conn.execute(query, (instance, week_start, execution_id)).fetchall()
+        return pd.DataFrame(
+            {
+                name: pd.Series([row[i] for row in rows], dtype=object)
+                for i, name in enumerate(wanted)
+            }
+        )
 
     # -- versions (the current rows of a week and those kept in history) ------------------------
 

@@ -12,7 +12,7 @@ import pytest
 from amc_reports.config import load_config
 from amc_reports.definitions import build_definitions
 from amc_reports.environment import build_resources
-from amc_reports.orchestration.checks import FRESHNESS_CHECK, WEEKLY_CHECKS, _each_selected
+from amc_reports.orchestration.checks import FRESHNESS_CHECK, WEEKLY_CHECKS, each_selected
 from amc_reports.paths import PROJECT_ROOT
 
 
@@ -39,6 +39,6 @@ def test_a_check_that_cannot_run_is_raised_after_the_others_ran(caplog):
 
     results = []
     with pytest.raises(RuntimeError, match="1 check\\(s\\) could not run.*database went away"):
-        for result in _each_selected(context, evaluate, order=list(WEEKLY_CHECKS)):
+        for result in each_selected(context, evaluate, order=list(WEEKLY_CHECKS)):
             results.append(result.check_name)
     assert results == [name for name in WEEKLY_CHECKS if name != WEEKLY_CHECKS[1]]

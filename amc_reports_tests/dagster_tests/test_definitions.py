@@ -25,6 +25,7 @@ from amc_reports.orchestration.checks import (
     ROW_COUNT_CHECK,
     WEEKLY_CHECKS,
 )
+from amc_reports.orchestration.kpis import KPI_ASSET, KPI_UPSTREAM_REPORTS
 from amc_reports.orchestration.resources import (
     EmbeddedWarehouseResource,
     LiveAmcResource,
@@ -43,7 +44,8 @@ def test_definitions_validate_loadable():
 def test_one_asset_per_report_with_key_pool_group_owners_and_table():
     graph = defs.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    assert keys == {f"amc/{r.instance.alias}/{r.name}" for r in CONFIG.reports.values()}
+    kpis = {f"amc/{i.alias}/{KPI_ASSET}" for i in CONFIG.reports[KPI_UPSTREAM_REPORTS[0]].instances}
+    assert keys == {f"amc/{r.instance.alias}/{r.name}" for r in CONFIG.reports.values()} | kpis
     for report in CONFIG.reports.values():
         key = dg.AssetKey(["amc", report.instance.alias, report.name])
         node = graph.get(key)
@@ -96,6 +98,8 @@ def test_runs_that_collect_weeks_plan_no_checks():
         if key.name in WEEKLY_CHECKS:
             assert node.automation_condition == AFTER_EACH_COLLECTED_WEEK
             assert node.blocking == (key.name in (LINEAGE_CHECK, ROW_COUNT_CHECK))
+        elif key.asset_key.path[-1] == KPI_ASSET:  # the KPI checks follow each KPI week
+            assert node.automation_condition == AFTER_EACH_COLLECTED_WEEK and not node.blocking
         else:
             assert key.name == FRESHNESS_CHECK and node.automation_condition is None
     sensors = {s.name: s for s in defs.sensors}

@@ -1,0 +1,1 @@
+"""Downstream analytics on collected weeks (no Dagster): the campaign KPIs example."""
