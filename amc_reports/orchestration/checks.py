@@ -19,14 +19,14 @@ Dagster 1.13.
 """
 
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
 import dagster as dg
 
 from amc_reports import quality
-from amc_reports.config import ReportConfig, ReportTarget
+from amc_reports.config import InstanceConfig, ReportConfig, ReportTarget
 from amc_reports.orchestration.partitions import report_asset_key, weekly_partitions
 from amc_reports.orchestration.resources import WarehouseResource
 from amc_reports.warehouse import Warehouse, WeekKey
@@ -211,26 +211,43 @@ def build_report_checks(report: ReportConfig) -> dg.AssetChecksDefinition:
     load. A check that cannot be evaluated does not stop the others: its error is raised after
     them, and Dagster records an execution failure for the checks without a result.
     """
-    partitions = weekly_partitions(report)
-    checks = {check.name: check for check in WEEKLY_CHECK_SPECS}
-    instances = {report_asset_key(report, instance): instance for instance in report.instances}
+    return build_weekly_checks_op(
+        report,
+        {report_asset_key(report, instance): instance for instance in report.instances},
+        WEEKLY_CHECK_SPECS,
+        name=f"{report.name}__weekly_checks",
+        description=f"Weekly checks of {report.name} on each of its instances",
+    )
+
+
+def build_weekly_checks_op(
+    report: ReportConfig,
+    assets: Mapping[dg.AssetKey, InstanceConfig],
+    specs: Sequence[WeeklyCheck],
+    *,
+    name: str,
+    description: str,
+) -> dg.AssetChecksDefinition:
+    """One subsettable op of weekly `specs` on each of `assets` (the report's weeks, one asset
+    per instance), run after each week is materialized; ERROR checks are blocking."""
+    checks = {check.name: check for check in specs}
 
     @dg.multi_asset_check(
         specs=[
             dg.AssetCheckSpec(
                 check.name,
                 asset=asset_key,
-                partitions_def=partitions,
+                partitions_def=weekly_partitions(report),
                 description=check.description,
                 blocking=check.severity == dg.AssetCheckSeverity.ERROR,
                 automation_condition=AFTER_EACH_COLLECTED_WEEK,
             )
-            for asset_key in instances
-            for check in WEEKLY_CHECK_SPECS
+            for asset_key in assets
+            for check in specs
         ],
         can_subset=True,
-        name=f"{report.name}__weekly_checks",
-        description=f"Weekly checks of {report.name} on each of its instances",
+        name=name,
+        description=description,
     )
     def weekly_checks(
         context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
@@ -239,7 +256,7 @@ def build_report_checks(report: ReportConfig) -> dg.AssetChecksDefinition:
 
         def evaluate(check_key: dg.AssetCheckKey) -> dg.AssetCheckResult:
             check = checks[check_key.name]
-            alias = instances[check_key.asset_key].alias
+            alias = assets[check_key.asset_key].alias
             return evaluate_weeks(
                 context,
                 check_key,

@@ -10,7 +10,7 @@ materialization cannot feed it either. Its own checks run after each KPI week, l
 report's (`checks.AFTER_EACH_COLLECTED_WEEK`).
 """
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -20,11 +20,10 @@ from amc_reports import quality
 from amc_reports.analytics import kpis
 from amc_reports.config import InstanceConfig, ReportConfig, ReportsConfig
 from amc_reports.orchestration.checks import (
-    AFTER_EACH_COLLECTED_WEEK,
     LINEAGE_CHECK,
     ROW_COUNT_CHECK,
-    each_selected,
-    evaluate_weeks,
+    WeeklyCheck,
+    build_weekly_checks_op,
     latest_materialization_ids,
 )
 from amc_reports.orchestration.metadata import column_schema, table_cell
@@ -165,43 +164,21 @@ KPI_CHECKS = (
 
 def build_kpi_checks(report: ReportConfig) -> dg.AssetChecksDefinition:
     """The KPI checks of a report's KPI assets (one op), run after each KPI week."""
-    instances = {kpi_asset_key(instance): instance for instance in report.instances}
-    rules = {name: (severity, rule) for name, severity, _, rule in KPI_CHECKS}
-
-    @dg.multi_asset_check(
-        specs=[
-            dg.AssetCheckSpec(
+    return build_weekly_checks_op(
+        report,
+        {kpi_asset_key(instance): instance for instance in report.instances},
+        [
+            WeeklyCheck(
                 name,
-                asset=asset_key,
-                partitions_def=weekly_partitions(report),
-                description=description,
-                automation_condition=AFTER_EACH_COLLECTED_WEEK,
+                severity,
+                description,
+                lambda _context, store, _asset, _report, key, rule=rule: rule(store, key),
             )
-            for asset_key in instances
-            for name, _, description, _ in KPI_CHECKS
+            for name, severity, description, rule in KPI_CHECKS
         ],
-        can_subset=True,
         name=f"{report.name}__{KPI_ASSET}_checks",
         description=f"Checks of the campaign KPIs of {report.name} on each of its instances",
     )
-    def kpi_checks(
-        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
-    ) -> Iterator[dg.AssetCheckResult]:
-        store = warehouse.get_warehouse()
-
-        def evaluate(check_key: dg.AssetCheckKey) -> dg.AssetCheckResult:
-            severity, rule = rules[check_key.name]
-            alias = instances[check_key.asset_key].alias
-            return evaluate_weeks(
-                context,
-                check_key,
-                lambda week: rule(store, WeekKey(report.name, alias, week)),
-                severity,
-            )
-
-        yield from each_selected(context, evaluate, order=list(rules))
-
-    return kpi_checks
 
 
 @dataclass(frozen=True)

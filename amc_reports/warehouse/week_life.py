@@ -297,6 +297,12 @@ class WeekLife:
         assert row is not None
         return row[0]
 
+    def adopt(self, execution_id: uuid.UUID, amc_execution_id: str, **when: Any) -> None:
+        """An execution AMC created without naming it to us (UNTRACKED) was found in AMC's list:
+        it is ours, under that id, on the execution and on the week (nothing is submitted).
+        The same change as `attach` (same keywords), named for the transition it is."""
+        self.attach(execution_id, amc_execution_id, **when)
+
     def attach(
         self,
         execution_id: uuid.UUID,
@@ -306,22 +312,6 @@ class WeekLife:
         status: ExecutionState | str = ExecutionState.PENDING,
     ) -> None:
         """AMC accepted the execution: its id goes on the execution and on the week, at once."""
-        self._name(execution_id, amc_execution_id, submitted_at=submitted_at, status=status)
-
-    def adopt(self, execution_id: uuid.UUID, amc_execution_id: str, **when: Any) -> None:
-        """An execution AMC created without naming it to us (UNTRACKED) was found in AMC's list:
-        it is ours, under that id, on the execution and on the week (nothing is submitted).
-        The same change as `attach` (same keywords), named for the transition it is."""
-        self._name(execution_id, amc_execution_id, **when)
-
-    def _name(
-        self,
-        execution_id: uuid.UUID,
-        amc_execution_id: str,
-        *,
-        submitted_at: datetime,
-        status: ExecutionState | str = ExecutionState.PENDING,
-    ) -> None:
         state = parse_status(ExecutionState, status, "execution")
         if not amc_execution_id:
             raise ValueError("amc_execution_id must not be empty")

@@ -25,7 +25,7 @@ from amc_reports.orchestration.checks import (
     ROW_COUNT_CHECK,
     WEEKLY_CHECKS,
 )
-from amc_reports.orchestration.kpis import KPI_ASSET, KPI_UPSTREAM_REPORTS
+from amc_reports.orchestration.kpis import KPI_ASSET, KPI_ROWS_CHECK, KPI_UPSTREAM_REPORTS
 from amc_reports.orchestration.resources import (
     EmbeddedWarehouseResource,
     LiveAmcResource,
@@ -99,7 +99,8 @@ def test_runs_that_collect_weeks_plan_no_checks():
             assert node.automation_condition == AFTER_EACH_COLLECTED_WEEK
             assert node.blocking == (key.name in (LINEAGE_CHECK, ROW_COUNT_CHECK))
         elif key.asset_key.path[-1] == KPI_ASSET:  # the KPI checks follow each KPI week
-            assert node.automation_condition == AFTER_EACH_COLLECTED_WEEK and not node.blocking
+            assert node.automation_condition == AFTER_EACH_COLLECTED_WEEK
+            assert node.blocking == (key.name == KPI_ROWS_CHECK)  # its ERROR check
         else:
             assert key.name == FRESHNESS_CHECK and node.automation_condition is None
     sensors = {s.name: s for s in defs.sensors}
