@@ -15,7 +15,7 @@ import dagster as dg
 
 from amc_reports.collection.reconcile import Did, Watchers, reconcile
 from amc_reports.config import ReportTarget
-from amc_reports.orchestration.partitions import collection_selection, report_asset_key
+from amc_reports.orchestration.partitions import collection_sensor, report_asset_key
 from amc_reports.orchestration.resources import AmcResource, WarehouseResource
 from amc_reports.orchestration.runs import (
     ATTEMPT_TAG,
@@ -43,19 +43,14 @@ def build_reconciler_sensor(
     whatever the reports' partitions."""
     keys = [report_asset_key(report, instance) for report, instance in targets]
 
-    @dg.sensor(
-        name=RECONCILER_SENSOR,
-        minimum_interval_seconds=RECONCILE_EVERY_SECONDS,
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        # Not `target=`: that builds one job of every report, which reports with different
-        # weeks (partitions) cannot share; an asset selection runs each request in its own.
-        asset_selection=collection_selection(keys),
-        description=(
-            "Heals weeks nobody watches: a week left running by a run that has ended, an AMC "
-            "execution finished or failed while no run watched it. AMC succeeded: the week's "
-            "run is launched and resumes it (no new submission); AMC failed or lost it: the "
-            "week fails with AMC's reason. The tick log says what it did."
-        ),
+    @collection_sensor(
+        RECONCILER_SENSOR,
+        keys,
+        RECONCILE_EVERY_SECONDS,
+        "Heals weeks nobody watches: a week left running by a run that has ended, an AMC "
+        "execution finished or failed while no run watched it. AMC succeeded: the week's run is "
+        "launched and resumes it (no new submission); AMC failed or lost it: the week fails with "
+        "AMC's reason. The tick log says what it did.",
     )
     def amc_reconciler(
         context: dg.SensorEvaluationContext, amc: AmcResource, warehouse: WarehouseResource

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import dagster as dg
@@ -35,6 +35,16 @@ _announced_lock = threading.Lock()
 
 DEFAULT_SANDBOX_IDLE_SECONDS = 4 * 3600.0
 DEFAULT_PG_IDLE_SECONDS = 300.0
+
+
+@dataclass(frozen=True)
+class AmcAccount:
+    """Which AMC account a client talks to, under which credential profile."""
+
+    profile: str
+    region: str
+    advertiser_id: str | None = None
+    marketplace_id: str | None = None
 
 
 class AmcProfileError(ValueError):
@@ -76,20 +86,16 @@ class AmcResource(dg.ConfigurableResource):
     def describe_target(self) -> str:
         raise NotImplementedError
 
-    def client_config_for(
-        self,
-        profile: str,
-        region: str,
-        advertiser_id: str | None,
-        marketplace_id: str | None,
-    ) -> AmcClientConfig:
-        """The client configuration of one AMC account under `profile` (no account: `None`s,
-        for account-level calls such as listing accounts)."""
+    def client_config_for(self, account: AmcAccount) -> AmcClientConfig:
+        """The client configuration of one AMC account under its credential profile (no
+        advertiser and marketplace: for account-level calls such as listing accounts)."""
         raise NotImplementedError
 
     def client_config(self, instance: InstanceConfig) -> AmcClientConfig:
         return self.client_config_for(
-            instance.profile, instance.region, instance.advertiser_id, instance.marketplace_id
+            AmcAccount(
+                instance.profile, instance.region, instance.advertiser_id, instance.marketplace_id
+            )
         )
 
     def get_client(self, instance: InstanceConfig, log: logging.Logger | None = None) -> AmcClient:
@@ -105,7 +111,7 @@ class AmcResource(dg.ConfigurableResource):
         marketplace_id: str | None = None,
     ) -> AmcClient:
         """A client of `profile` for one account (none: account-level calls only)."""
-        config = self.client_config_for(profile, region, advertiser_id, marketplace_id)
+        config = self.client_config_for(AmcAccount(profile, region, advertiser_id, marketplace_id))
         return self._client(config, profile)
 
     def _client(self, config: AmcClientConfig, profile: str) -> AmcClient:
@@ -184,18 +190,12 @@ class LiveAmcResource(AmcResource):
             refresh_token=found.refresh_token,
         )
 
-    def client_config_for(
-        self,
-        profile: str,
-        region: str,
-        advertiser_id: str | None,
-        marketplace_id: str | None,
-    ) -> AmcClientConfig:
+    def client_config_for(self, account: AmcAccount) -> AmcClientConfig:
         config = AmcClientConfig.for_region(
-            region,
-            self.credentials(profile),
-            advertiser_id=advertiser_id,
-            marketplace_id=marketplace_id,
+            account.region,
+            self.credentials(account.profile),
+            advertiser_id=account.advertiser_id,
+            marketplace_id=account.marketplace_id,
             retry_budget_seconds=self.retry_budget_seconds,
         )
         overrides = {}
@@ -225,18 +225,12 @@ class SandboxAmcResource(AmcResource):
     def describe_target(self) -> str:
         return f"the AMC sandbox at {self.sandbox_url or 'a local address'}"
 
-    def client_config_for(
-        self,
-        profile: str,
-        region: str,
-        advertiser_id: str | None,
-        marketplace_id: str | None,
-    ) -> AmcClientConfig:
+    def client_config_for(self, account: AmcAccount) -> AmcClientConfig:
         return sandbox_client_config(
             self.base_url(),
-            advertiser_id=advertiser_id,
-            marketplace_id=marketplace_id,
-            app=profile,
+            advertiser_id=account.advertiser_id,
+            marketplace_id=account.marketplace_id,
+            app=account.profile,
             retry_budget_seconds=self.retry_budget_seconds,
         )
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from amc_reports.config import ReportTarget
-from amc_reports.orchestration.partitions import collection_selection, report_asset_key
+from amc_reports.orchestration.partitions import collection_sensor, report_asset_key
 from amc_reports.orchestration.resources import WarehouseResource
 from amc_reports.orchestration.runs import REASON_TAG, collection_run_tags
 
@@ -45,15 +45,12 @@ def final_recollection_requests(
 def build_final_recollection_sensor(targets: list[ReportTarget]) -> dg.SensorDefinition:
     keys = [report_asset_key(report, instance) for report, instance in targets]
 
-    @dg.sensor(
-        name=FINAL_RECOLLECTION_SENSOR,
-        minimum_interval_seconds=CHECK_EVERY_SECONDS,
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        target=collection_selection(keys),
-        description=(
-            "Collects again, once, every week that was collected while PROVISIONAL and has "
-            "since become final (reports with provisional_weeks: collect)."
-        ),
+    @collection_sensor(
+        FINAL_RECOLLECTION_SENSOR,
+        keys,
+        CHECK_EVERY_SECONDS,
+        "Collects again, once, every week that was collected while PROVISIONAL and has since "
+        "become final (reports with provisional_weeks: collect).",
     )
     def provisional_weeks_final(
         context: dg.SensorEvaluationContext, warehouse: WarehouseResource

@@ -75,9 +75,12 @@ def test_a_provisional_week_is_marked_where_a_user_looks(harness_factory):
     assert str(row.execution_id) in request.run_key
     earlier = row.final_at - timedelta(hours=1)
     assert final_recollection_requests(targets, harness.resources["warehouse"], earlier) == []
-    sensor = harness.definitions().get_sensor_def(FINAL_RECOLLECTION_SENSOR)
+    defs = harness.definitions()
+    sensor = defs.resolve_sensor_def(FINAL_RECOLLECTION_SENSOR)
     with dg.build_sensor_context(
-        instance=harness.dagster, resources={"warehouse": harness.resources["warehouse"]}
+        instance=harness.dagster,
+        resources={"warehouse": harness.resources["warehouse"]},
+        definitions=defs,
     ) as context:
         tick = sensor.evaluate_tick(context)
     assert not tick.run_requests and tick.skip_message  # now is before final_at
