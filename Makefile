@@ -21,7 +21,7 @@ install: $(STAMP)
 
 dev: $(STAMP)
 	mkdir -p "$(DAGSTER_HOME)"
-	cp dagster.yaml "$(DAGSTER_HOME)/dagster.yaml"
+	cp deploy/dev/dagster.yaml "$(DAGSTER_HOME)/dagster.yaml"
 	$(VENV)/bin/amc-reports init-pools
 	$(VENV)/bin/dagster dev -h $(HOST) -p $(PORT)
 

@@ -12,7 +12,7 @@ from amc_reports.paths import PROJECT_ROOT
 def test_pools_are_created_with_the_default_or_batched_limit(tmp_path, monkeypatch, capsys):
     home = tmp_path / "home"
     home.mkdir()
-    shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(PROJECT_ROOT / "deploy" / "dev" / "dagster.yaml", home / "dagster.yaml")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     config = tmp_path / "reports.yaml"
     report = "    sql: SELECT 1 AS a\n    start_date: 2026-03-01\n"
