@@ -48,9 +48,11 @@ clean-state: stop-local
 
 # Browser tests: Playwright drives Debian's chromium (never a Playwright browser download) against
 # a live stack; screenshots in $(BROWSER_ARTIFACTS). Installs chromium with apt-get when missing.
+# `make test-browser README_SCREENS=docs/screens` also retakes the screens the README shows.
 BROWSER_STAMP := $(VENV)/.browser-installed-$(shell cat pyproject.toml setup.py | sha1sum | cut -c1-12)
 CHROMIUM ?= /usr/bin/chromium
 BROWSER_ARTIFACTS ?= $(CURDIR)/test-artifacts/browser
+README_SCREENS ?=
 
 .PHONY: test-browser
 
@@ -72,4 +74,5 @@ test-browser: $(BROWSER_STAMP)
 	rm -rf "$(BROWSER_ARTIFACTS)"
 	mkdir -p "$(BROWSER_ARTIFACTS)"
 	AMC_REPORTS_BROWSER_TESTS=1 AMC_REPORTS_BROWSER_ARTIFACTS="$(BROWSER_ARTIFACTS)" \
+	  AMC_REPORTS_README_SCREENS="$(README_SCREENS)" \
 	  AMC_REPORTS_CHROMIUM="$(CHROMIUM)" $(VENV)/bin/pytest -q amc_reports_tests/browser_tests

@@ -365,6 +365,14 @@ class Stack:
         data = self.graphql(ASSET_MATERIALIZATIONS, {"assetKey": {"path": asset_path}})
         return data["assetOrError"]["assetMaterializations"]
 
+    def check_executions(self, asset_path: list[str], check_name: str) -> list[dict[str, Any]]:
+        """An asset check's executions, newest first: partition, status and the evaluation
+        (passed, severity, description) once it ended."""
+        data = self.graphql(
+            ASSET_CHECK_EXECUTIONS, {"assetKey": {"path": asset_path}, "checkName": check_name}
+        )
+        return data["assetCheckExecutions"]
+
     def runs(self) -> list[dict[str, Any]]:
         return self.graphql(RUNS)["runsOrError"]["results"]
 
@@ -445,6 +453,16 @@ query Materializations($assetKey: AssetKeyInput!) {
         }
       }
     }
+  }
+}
+"""
+
+ASSET_CHECK_EXECUTIONS = """
+query CheckExecutions($assetKey: AssetKeyInput!, $checkName: String!) {
+  assetCheckExecutions(assetKey: $assetKey, checkName: $checkName, limit: 1000) {
+    partition
+    status
+    evaluation { success severity description }
   }
 }
 """

@@ -7,6 +7,8 @@ so the rest of the suite needs neither Playwright nor a browser.
 Environment:
 - AMC_REPORTS_BROWSER_TESTS: set to run these tests.
 - AMC_REPORTS_BROWSER_ARTIFACTS: where screenshots go (default `test-artifacts/browser/`).
+- AMC_REPORTS_README_SCREENS: where the screens the README shows are written (`make test-browser
+  README_SCREENS=docs/screens` retakes them); default `readme/` among the artifacts.
 - AMC_REPORTS_CHROMIUM: the browser binary (default `/usr/bin/chromium`; Playwright's own browser
   downloads are not used).
 """
@@ -15,7 +17,9 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,7 +46,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-VIEWPORT = {"width": 1280, "height": 800}
+# Wide enough for an asset check's partition page without a horizontal scroll.
+VIEWPORT = {"width": 1440, "height": 900}
 # The machine is small and shared: generous waits, never fixed sleeps.
 ACTION_TIMEOUT_MS = 90_000
 NAVIGATION_TIMEOUT_MS = 120_000
@@ -54,6 +59,29 @@ def artifacts_dir() -> Path:
     path = Path(configured) if configured else PROJECT_ROOT / "test-artifacts" / "browser"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@dataclass(frozen=True)
+class Screens:
+    """Where a test's screenshots go: every step's in the artifacts, numbered; the few the README
+    shows also under their README name."""
+
+    artifacts: Path
+    readme: Path
+
+    def take(self, page: Page, name: str, readme: str | None = None) -> None:
+        path = self.artifacts / f"{name}.png"
+        page.screenshot(path=str(path))
+        if readme is not None:
+            shutil.copyfile(path, self.readme / f"{readme}.png")
+
+
+@pytest.fixture(scope="session")
+def screens(artifacts_dir: Path) -> Screens:
+    configured = os.environ.get("AMC_REPORTS_README_SCREENS", "").strip()
+    readme = Path(configured) if configured else artifacts_dir / "readme"
+    readme.mkdir(parents=True, exist_ok=True)
+    return Screens(artifacts_dir, readme)
 
 
 @pytest.fixture(scope="module")

@@ -1,12 +1,20 @@
 """The Dagster UI as a person uses it, on a live deployment (Postgres, sandbox, gRPC, webserver,
-daemon: `amc_reports.local.stack.Stack`) with one example report.
+daemon: `amc_reports.local.stack.Stack`) with two example reports: one offering final weeks only
+(the default), one collecting provisional weeks (`provisional_weeks: collect`).
 
 Before the browser opens, the deployment collects a few weeks through GraphQL backfills, one of
-them failing in AMC. Then, in Chromium: the report in the catalog and its asset page, its weekly
-partitions (materialized and failed), one week's metadata with the lineage ids (compared with the
-warehouse), the failed week's run and its message, the row-count plot, the week's check results,
-and a backfill of 3 weeks launched from the UI's own Materialize dialog, watched until it ends.
-Every step saves a screenshot in `test-artifacts/browser/` (numbered in the order above).
+them failing in AMC, and the week that just ended of the provisional report; each collected week's
+6 weekly checks then run in check runs of their own (the `amc_weekly_checks` sensor), awaited with
+a deadline. Then, in Chromium: the report in the catalog and its asset page, its weekly partitions
+(materialized and failed), one week's metadata with the lineage ids (compared with the warehouse),
+the failed week's run and its message, the row-count plot, the week's check results, the
+provisional week marked as such (its metadata and its `week_is_final` warning), a backfill of 3
+weeks launched from the UI's own Materialize dialog, watched until it ends, and the dialog's
+**Latest**, which picks the newest final week.
+
+Every step saves a screenshot in `test-artifacts/browser/` (numbered in the order above); the
+README's screens are written under their README names too (`make test-browser
+README_SCREENS=docs/screens` retakes them).
 """
 
 from __future__ import annotations
@@ -15,15 +23,21 @@ import contextlib
 import re
 import shutil
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
+from amc_reports.config import load_config
 from amc_reports.local.stack import LAUNCH_BACKFILL, Stack, wait_for
 from amc_reports.warehouse import Warehouse
+from amc_reports.weeks import WeekWindow, newest_final_week, newest_offered_week
 from amc_reports_tests.fixtures_postgres import server_temp_dir
+
+if TYPE_CHECKING:
+    from amc_reports_tests.browser_tests.conftest import Screens
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -31,6 +45,10 @@ INSTANCE_ID = "amcbrowser01"
 REPORT = "campaign_performance"
 ASSET_PATH = ["amc", "us", REPORT]
 ASSET_URL = "/assets/" + "/".join(ASSET_PATH)
+# The same numbers, collected as soon as a week ends (provisional until it is final).
+EARLY_REPORT = "campaign_pulse"
+EARLY_ASSET_PATH = ["amc", "us", EARLY_REPORT]
+EARLY_ASSET_URL = "/assets/" + "/".join(EARLY_ASSET_PATH)
 DESCRIPTION = "Impressions, clicks and spend per sponsored-ads campaign and week."
 OWNER = "marketing-analytics"
 
@@ -41,7 +59,21 @@ UI_WEEKS = [date(2026, 4, 5) + timedelta(weeks=i) for i in range(3)]  # backfill
 ROWS, UI_ROWS = 30, 45  # rows per week before and in the UI's backfill: the plot shows both
 FAILURE_REASON = "Query exceeded resource limits"
 SANDBOX = {"latency_seconds": 2, "rows": ROWS, "max_running": 10}
-WEEKLY_CHECKS = ("lineage_complete", "row_counts_consistent", "schema_stable", "not_empty")
+WEEKLY_CHECKS = (
+    "lineage_complete",
+    "row_counts_consistent",
+    "schema_stable",
+    "not_empty",
+    "week_is_final",
+    "restatement_within_tolerance",
+)
+LAG_DAYS = 14
+
+SQL = """
+      SELECT campaign_id, SUM(impressions) AS impressions, SUM(clicks) AS clicks,
+             SUM(total_cost) AS spend
+      FROM sponsored_ads_traffic
+      GROUP BY campaign_id"""
 
 REPORTS_YAML = f"""
 instances:
@@ -54,16 +86,23 @@ instances:
 reports:
   {REPORT}:
     instance: us
-    sql: |
-      SELECT campaign_id, SUM(impressions) AS impressions, SUM(clicks) AS clicks,
-             SUM(total_cost) AS spend
-      FROM sponsored_ads_traffic
-      GROUP BY campaign_id
+    sql: |{SQL}
     start_date: {FAILED_WEEK.isoformat()}
     week_starts_on: sunday
     timezone: America/New_York
-    lag_days: 14
+    lag_days: {LAG_DAYS}
     description: {DESCRIPTION}
+    owners: [team:{OWNER}]
+    schedule: false
+  {EARLY_REPORT}:
+    instance: us
+    sql: |{SQL}
+    start_date: {FAILED_WEEK.isoformat()}
+    week_starts_on: sunday
+    timezone: America/New_York
+    lag_days: {LAG_DAYS}
+    provisional_weeks: collect
+    description: The same campaign numbers, each week collected as soon as it ends.
     owners: [team:{OWNER}]
     schedule: false
 """
@@ -103,6 +142,21 @@ class Prepared:
     failed_backfill_id: str
     backfill_id: str
     warehouse: Warehouse
+    provisional_week: date  # of EARLY_REPORT: the week that had just ended, collected before final
+
+
+def newest_week(stack: Stack, report_name: str, now: datetime) -> date:
+    """The newest week `report_name` offers at `now`, by weeks.py's rule: its newest final week,
+    or for a report collecting provisional weeks, the week that just ended."""
+    report = load_config(stack.reports_config).reports[report_name]
+    rule = {
+        "week_start_weekday": report.week_start_weekday,
+        "time_zone": report.timezone,
+        "lag_days": report.lag_days,
+    }
+    if report.provisional_weeks == "collect":
+        return newest_offered_week(now, collects_provisional=True, **rule)
+    return newest_final_week(now, **rule)
 
 
 def launch_backfill(stack: Stack, start: date, end: date, tags: dict[str, str]) -> str:
@@ -129,8 +183,11 @@ def launch_backfill(stack: Stack, start: date, end: date, tags: dict[str, str]) 
 
 @pytest.fixture(scope="module")
 def prepared(stack: Stack) -> Prepared:
-    """One week failed in AMC, then four weeks collected (both through GraphQL backfills)."""
+    """One week failed in AMC, four weeks collected, and the provisional report's week that just
+    ended (all through GraphQL backfills); then every collected week's weekly checks."""
     warehouse = Warehouse(stack.warehouse_url)
+    # The checks sensor starts from its first tick: weeks materialized before it are not its own.
+    stack.wait_sensor_ticked("amc_weekly_checks")
     stack.set_sandbox_config(
         {**SANDBOX, "instances": {INSTANCE_ID: {"fail_next": 1, "failure_reason": FAILURE_REASON}}}
     )
@@ -146,25 +203,56 @@ def prepared(stack: Stack) -> Prepared:
     backfill_id = stack.launch_backfill(
         [ASSET_PATH], GOOD_WEEKS[0].isoformat(), GOOD_WEEKS[-1].isoformat()
     )
+    provisional_week = newest_week(stack, EARLY_REPORT, datetime.now(UTC))
+    early_id = stack.launch_backfill(
+        [EARLY_ASSET_PATH], provisional_week.isoformat(), provisional_week.isoformat()
+    )
     failed = stack.wait_backfill(failed_id, timeout=600)
     assert failed["status"] == "COMPLETED_FAILED", failed
-    done = stack.wait_backfill(backfill_id, timeout=600)
-    assert done["status"] in ("COMPLETED_SUCCESS", "COMPLETED"), done
+    for done_id in (backfill_id, early_id):
+        done = stack.wait_backfill(done_id, timeout=600)
+        assert done["status"] in ("COMPLETED_SUCCESS", "COMPLETED"), done
     assert warehouse.get_week(REPORT, FAILED_WEEK).status == "failed"
     for week in GOOD_WEEKS:
-        assert warehouse.get_week(REPORT, week).status == "completed", week
-    return Prepared(failed_id, backfill_id, warehouse)
+        row = warehouse.get_week(REPORT, week)
+        assert row.status == "completed" and not row.provisional, (week, row)
+    early = warehouse.get_week(EARLY_REPORT, provisional_week)
+    assert early.status == "completed" and early.provisional, early
+
+    # Each collected week's checks run after it, in check runs of their own: wait for them all.
+    collected = {
+        tuple(ASSET_PATH): {week.isoformat() for week in GOOD_WEEKS},
+        tuple(EARLY_ASSET_PATH): {provisional_week.isoformat()},
+    }
+    for path, weeks in collected.items():
+        for check in WEEKLY_CHECKS:
+            wait_for(
+                lambda path=path, check=check, weeks=weeks: (
+                    set(check_results(stack, list(path), check)) >= weeks
+                ),
+                f"check {check} of {'/'.join(path)} on weeks {sorted(weeks)}",
+                timeout=600,
+                interval=2.0,
+            )
+    # None of them ran on the failed week: its failure is the week's, not its checks'.
+    assert FAILED_WEEK.isoformat() not in check_results(stack, ASSET_PATH, "lineage_complete")
+    return Prepared(failed_id, backfill_id, warehouse, provisional_week)
+
+
+def check_results(stack: Stack, asset_path: list[str], check: str) -> dict[str, dict]:
+    """The latest finished evaluation of a weekly check, per week."""
+    latest: dict[str, dict] = {}
+    for execution in stack.check_executions(asset_path, check):  # newest first
+        if execution["evaluation"] is not None:
+            latest.setdefault(execution["partition"], execution["evaluation"])
+    return latest
 
 
 # -- helpers ---------------------------------------------------------------------------------------
 
 
-def shot(page: Page, artifacts_dir: Path, name: str) -> None:
-    page.screenshot(path=str(artifacts_dir / f"{name}.png"))
-
-
-def open_asset(page: Page, stack: Stack) -> None:
-    page.goto(stack.webserver_url + ASSET_URL)
+def open_asset(page: Page, stack: Stack, url: str = ASSET_URL) -> None:
+    page.goto(stack.webserver_url + url)
     expect(page.get_by_role("button", name="Materialize…")).to_be_visible()
 
 
@@ -175,23 +263,25 @@ def metadata_value(page: Page, label: str) -> Locator:
 
 
 def select_partition(page: Page, placeholder: str, week: date) -> None:
-    """Type the week in a partition list's filter box, then click it (the list is virtual)."""
+    """Type the week in a partition list's filter box, then click it (the list is virtual; its
+    items carry the week as their title, unlike the dates under the status bar)."""
     page.get_by_placeholder(placeholder).fill(week.isoformat())
-    page.get_by_text(week.isoformat(), exact=True).filter(visible=True).first.click()
+    page.get_by_title(week.isoformat(), exact=True).filter(visible=True).first.click()
 
 
 # -- the steps -------------------------------------------------------------------------------------
 
 
 def test_catalog_and_asset_page_describe_the_report(
-    page: Page, stack: Stack, prepared: Prepared, artifacts_dir: Path
+    page: Page, stack: Stack, prepared: Prepared, screens: Screens
 ):
     page.goto(stack.webserver_url + "/assets")
     link = page.get_by_role("link", name=re.compile(REPORT))
     expect(link).to_be_visible()
     expect(page.get_by_text(DESCRIPTION).first).to_be_visible()
-    expect(page.get_by_text(re.compile(r"^\d+ partitions$"))).to_be_visible()  # status loaded
-    shot(page, artifacts_dir, "01-catalog")
+    # Each report's partition status loaded.
+    expect(page.get_by_text(re.compile(r"^\d+ partitions$"))).to_have_count(2)
+    screens.take(page, "01-catalog")
 
     link.click()
     expect(page).to_have_url(re.compile(re.escape(ASSET_URL) + r"(\?|$)"))
@@ -199,21 +289,21 @@ def test_catalog_and_asset_page_describe_the_report(
     expect(page.get_by_text("sponsored_ads_traffic").first).to_be_visible()  # the SQL
     expect(page.get_by_text("amc_us", exact=True).first).to_be_visible()  # group
     expect(page.get_by_text(OWNER, exact=True).first).to_be_visible()
-    shot(page, artifacts_dir, "02-asset-overview")
+    screens.take(page, "02-asset-overview", readme="asset-overview")
 
 
 def test_partitions_show_materialized_and_failed_weeks(
-    page: Page, stack: Stack, prepared: Prepared, artifacts_dir: Path
+    page: Page, stack: Stack, prepared: Prepared, screens: Screens
 ):
     open_asset(page, stack)
     page.get_by_role("tab", name="Partitions", exact=True).click()
     expect(page.get_by_text(f"Materialized ({len(GOOD_WEEKS)})")).to_be_visible()
     expect(page.get_by_text("Failed (1)")).to_be_visible()
-    shot(page, artifacts_dir, "03-partitions")
+    screens.take(page, "03-partitions")
 
 
 def test_week_metadata_carries_the_ids_of_its_warehouse_row(
-    page: Page, stack: Stack, prepared: Prepared, artifacts_dir: Path
+    page: Page, stack: Stack, prepared: Prepared, screens: Screens
 ):
     row = prepared.warehouse.get_week(REPORT, OPENED_WEEK)
     open_asset(page, stack)
@@ -230,11 +320,11 @@ def test_week_metadata_carries_the_ids_of_its_warehouse_row(
     assert amc_execution_id.inner_text().strip() == row.amc_execution_id
     expect(metadata_value(page, "dagster/row_count")).to_have_text(str(row.record_count))
     expect(metadata_value(page, "week_start_date")).to_have_text(OPENED_WEEK.isoformat())
-    shot(page, artifacts_dir, "04-week-metadata")
+    screens.take(page, "04-week-metadata", readme="week-metadata")
 
 
 def test_failed_week_shows_amc_reason_and_what_to_do(
-    page: Page, stack: Stack, prepared: Prepared, artifacts_dir: Path
+    page: Page, stack: Stack, prepared: Prepared, screens: Screens
 ):
     row = prepared.warehouse.get_week(REPORT, FAILED_WEEK)
     page.goto(stack.webserver_url + "/runs")
@@ -249,11 +339,11 @@ def test_failed_week_shows_amc_reason_and_what_to_do(
     expect(message).to_contain_text("materialize the week again")
     expect(message).to_contain_text(row.amc_execution_id)
     message.scroll_into_view_if_needed()
-    shot(page, artifacts_dir, "05-failed-week-run")
+    screens.take(page, "05-failed-week-run", readme="failed-week")
 
 
 def test_row_count_plot_across_weeks(
-    page: Page, stack: Stack, prepared: Prepared, artifacts_dir: Path
+    page: Page, stack: Stack, prepared: Prepared, screens: Screens
 ):
     # What the plot draws: each week's latest dagster/row_count.
     counts = {}
@@ -270,7 +360,7 @@ def test_row_count_plot_across_weeks(
     expect(canvas).to_be_visible()
     canvas.scroll_into_view_if_needed()
     wait_until_drawn(page, canvas)
-    shot(page, artifacts_dir, "06-row-count-plot")
+    screens.take(page, "06-row-count-plot")
 
 
 def plot_card(page: Page, label: str) -> Locator:
@@ -289,9 +379,7 @@ def wait_until_drawn(page: Page, canvas: Locator) -> None:
     )
 
 
-def test_check_results_of_the_week(
-    page: Page, stack: Stack, prepared: Prepared, artifacts_dir: Path
-):
+def test_check_results_of_the_week(page: Page, stack: Stack, prepared: Prepared, screens: Screens):
     row = prepared.warehouse.get_week(REPORT, OPENED_WEEK)
     # The description each check gives a passing week.
     passed = {
@@ -306,8 +394,13 @@ def test_check_results_of_the_week(
             r"Same 4 columns as week \d{4}-\d{2}-\d{2}\.|First completed week"
         ),
         "not_empty": re.compile(f"^{ROWS} rows\\.$"),
+        "week_is_final": re.compile(re.escape("Final: collected after the week was final.")),
+        "restatement_within_tolerance": re.compile(re.escape("Collected once: nothing restated.")),
     }
     assert set(passed) == set(WEEKLY_CHECKS)
+    for check in WEEKLY_CHECKS:  # what the UI is about to show, as Dagster stored it
+        result = check_results(stack, ASSET_PATH, check)[OPENED_WEEK.isoformat()]
+        assert result["success"] and passed[check].search(result["description"]), (check, result)
     open_asset(page, stack)
     page.get_by_role("tab", name="Checks", exact=True).click()
     for number, check in enumerate(WEEKLY_CHECKS):
@@ -316,11 +409,46 @@ def test_check_results_of_the_week(
         page.locator("button[role=tab]", has_text="Partitions").click()
         select_partition(page, "Filter by partition", OPENED_WEEK)
         expect(page.get_by_text(passed[check]).first).to_be_visible()
-        shot(page, artifacts_dir, f"07{'abcd'[number]}-check-{check}")
+        readme = "week-checks" if number == 0 else None
+        screens.take(page, f"07{'abcdef'[number]}-check-{check}", readme=readme)
+
+
+def test_a_provisional_week_shows_as_provisional(
+    page: Page, stack: Stack, prepared: Prepared, screens: Screens
+):
+    week = prepared.provisional_week
+    row = prepared.warehouse.get_week(EARLY_REPORT, week)
+    assert row.provisional and row.final_at > datetime.now(UTC), row
+    final_at = WeekWindow(week, "America/New_York").final_at(LAG_DAYS)
+    assert row.final_at == final_at
+    # The partition's metadata says so first.
+    open_asset(page, stack, EARLY_ASSET_URL)
+    page.get_by_role("tab", name="Partitions", exact=True).click()
+    select_partition(page, "Filter by name", week)
+    expect(page).to_have_url(re.compile(f"partition={week.isoformat()}"))
+    status = metadata_value(page, "week_status")
+    expect(status).to_contain_text(
+        f"PROVISIONAL: collected before the week is final ({final_at:%Y-%m-%d %H:%M}"
+    )
+    expect(metadata_value(page, "provisional")).to_have_text("true")
+    expect(metadata_value(page, "execution_id")).to_have_text(str(row.execution_id))
+    screens.take(page, "08-provisional-week", readme="provisional-week")
+
+    # Its week_is_final check warns (a WARN, not an error), naming when the week is final.
+    result = check_results(stack, EARLY_ASSET_PATH, "week_is_final")[week.isoformat()]
+    assert (result["success"], result["severity"]) == (False, "WARN"), result
+    page.get_by_role("tab", name="Checks", exact=True).click()
+    page.get_by_title("week_is_final", exact=True).first.click()
+    page.locator("button[role=tab]", has_text="Partitions").click()
+    select_partition(page, "Filter by partition", week)
+    expect(
+        page.get_by_text(re.compile("^PROVISIONAL: collected before the week was final"))
+    ).to_be_visible()
+    screens.take(page, "09-provisional-week-check")
 
 
 def test_backfill_three_weeks_from_the_materialize_dialog(
-    page: Page, stack: Stack, prepared: Prepared, artifacts_dir: Path
+    page: Page, stack: Stack, prepared: Prepared, screens: Screens
 ):
     stack.set_sandbox_config({**SANDBOX, "rows": UI_ROWS})
     open_asset(page, stack)
@@ -336,7 +464,7 @@ def test_backfill_three_weeks_from_the_materialize_dialog(
     selection.fill(f"[{UI_WEEKS[0].isoformat()}...{UI_WEEKS[-1].isoformat()}]")
     selection.press("Enter")
     expect(dialog.get_by_text(f"{len(UI_WEEKS)} partitions", exact=True)).to_be_visible()
-    shot(page, artifacts_dir, "08-materialize-dialog")
+    screens.take(page, "10-materialize-dialog", readme="backfill-dialog")
 
     launch.click()
     toast = page.get_by_role("listitem").filter(has_text="Created backfill")
@@ -346,7 +474,7 @@ def test_backfill_three_weeks_from_the_materialize_dialog(
     expect(page).to_have_url(re.compile(f"/runs/b/{backfill_id}"))
     selected = re.compile(f"{UI_WEEKS[0].isoformat()}(\\.\\.\\.|…){UI_WEEKS[-1].isoformat()}")
     expect(page.get_by_text(selected).first).to_be_visible()
-    shot(page, artifacts_dir, "09-backfill-launched")
+    screens.take(page, "11-backfill-launched")
 
     # Done according to Dagster (GraphQL) and to the warehouse, within a deadline...
     backfill = stack.wait_backfill(backfill_id, timeout=420)
@@ -363,12 +491,12 @@ def test_backfill_three_weeks_from_the_materialize_dialog(
     status = page.get_by_text("Succeeded", exact=True).and_(page.locator("span"))
     expect(status).to_be_visible()
     expect(page.get_by_text("100% completed")).to_be_visible()
-    shot(page, artifacts_dir, "10-backfill-succeeded")
+    screens.take(page, "12-backfill-succeeded")
 
     page.get_by_role("link", name="Runs", exact=True).first.click()
     page.get_by_role("tab", name="Backfills").click()
     expect(page.get_by_role("link", name=backfill_id)).to_be_visible()
-    shot(page, artifacts_dir, "11-backfills")
+    screens.take(page, "13-backfills")
 
     # The asset now shows the new weeks, and their row counts in the plot.
     open_asset(page, stack)
@@ -380,4 +508,43 @@ def test_backfill_three_weeks_from_the_materialize_dialog(
     expect(canvas).to_be_visible()
     canvas.scroll_into_view_if_needed()
     wait_until_drawn(page, canvas)
-    shot(page, artifacts_dir, "12-row-count-plot-after-backfill")
+    screens.take(page, "14-row-count-plot-after-backfill", readme="row-count-plot")
+
+
+def test_latest_in_the_materialize_dialog_picks_the_newest_final_week(
+    page: Page, stack: Stack, prepared: Prepared, screens: Screens
+):
+    now = datetime.now(UTC)
+    latest = newest_week(stack, REPORT, now)  # today minus the lag, as weeks.py rules it
+    window = WeekWindow(latest, "America/New_York")
+    assert (
+        window.final_at(LAG_DAYS)
+        <= now
+        < WeekWindow(latest + timedelta(weeks=1), window.time_zone).final_at(LAG_DAYS)
+    )
+    assert prepared.warehouse.get_week(REPORT, latest) is None  # not collected yet
+
+    open_asset(page, stack)
+    page.get_by_role("button", name="Materialize…").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("button", name="Latest", exact=True).click()
+    expect(dialog.get_by_placeholder(re.compile(r"^ex: "))).to_have_value(latest.isoformat())
+    expect(dialog.get_by_text("1 partition", exact=True)).to_be_visible()
+    launch = dialog.get_by_role("button", name="Launch 1 run")
+    expect(launch).to_be_visible()
+    screens.take(page, "15-latest-final-week", readme="latest-final-week")
+
+    # Launched, it collects that week, as final.
+    launch.click()
+    row = wait_for(
+        lambda: (
+            (row := prepared.warehouse.get_week(REPORT, latest))
+            and row.status in ("completed", "failed")
+            and row
+        ),
+        f"week {latest} launched from Latest",
+        timeout=420,
+        interval=2.0,
+    )
+    assert row.status == "completed" and not row.provisional, row
+    assert row.final_at == window.final_at(LAG_DAYS) <= row.updated_at, row
