@@ -31,7 +31,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from amc_reports.config import load_config
-from amc_reports.local.stack import LAUNCH_BACKFILL, Stack, wait_for
+from amc_reports.local.stack import Stack, wait_for
 from amc_reports.warehouse import Warehouse
 from amc_reports.weeks import WeekWindow, newest_final_week, newest_offered_week
 from amc_reports_tests.fixtures_postgres import server_temp_dir
@@ -75,7 +75,25 @@ SQL = """
       FROM sponsored_ads_traffic
       GROUP BY campaign_id"""
 
-REPORTS_YAML = f"""
+
+def report_yaml(name: str, description: str, policy: str) -> str:
+    return f"""
+  {name}:
+    instance: us
+    sql: |{SQL}
+    start_date: {FAILED_WEEK.isoformat()}
+    week_starts_on: sunday
+    timezone: America/New_York
+    lag_days: {LAG_DAYS}
+    provisional_weeks: {policy}
+    description: {description}
+    owners: [team:{OWNER}]
+    schedule: false"""
+
+
+EARLY_DESCRIPTION = "The same campaign numbers, each week collected as soon as it ends."
+REPORTS_YAML = (
+    f"""
 instances:
   us:
     instance_id: {INSTANCE_ID}
@@ -83,29 +101,11 @@ instances:
     marketplace_id: ATVPDKIKX0DER
     region: NA
     description: US advertiser instance (the AMC sandbox in this test)
-reports:
-  {REPORT}:
-    instance: us
-    sql: |{SQL}
-    start_date: {FAILED_WEEK.isoformat()}
-    week_starts_on: sunday
-    timezone: America/New_York
-    lag_days: {LAG_DAYS}
-    description: {DESCRIPTION}
-    owners: [team:{OWNER}]
-    schedule: false
-  {EARLY_REPORT}:
-    instance: us
-    sql: |{SQL}
-    start_date: {FAILED_WEEK.isoformat()}
-    week_starts_on: sunday
-    timezone: America/New_York
-    lag_days: {LAG_DAYS}
-    provisional_weeks: collect
-    description: The same campaign numbers, each week collected as soon as it ends.
-    owners: [team:{OWNER}]
-    schedule: false
-"""
+reports:"""
+    + report_yaml(REPORT, DESCRIPTION, "skip")
+    + report_yaml(EARLY_REPORT, EARLY_DESCRIPTION, "collect")
+    + "\n"
+)
 
 
 # -- the deployment and its data -------------------------------------------------------------------
@@ -159,28 +159,6 @@ def newest_week(stack: Stack, report_name: str, now: datetime) -> date:
     return newest_final_week(now, **rule)
 
 
-def launch_backfill(stack: Stack, start: date, end: date, tags: dict[str, str]) -> str:
-    """`Stack.launch_backfill` with run tags (the UI's dialog has a Tags section too)."""
-    data = stack.graphql(
-        LAUNCH_BACKFILL,
-        {
-            "backfillParams": {
-                "partitionsByAssets": [
-                    {
-                        "assetKey": {"path": ASSET_PATH},
-                        "partitions": {
-                            "range": {"start": start.isoformat(), "end": end.isoformat()}
-                        },
-                    }
-                ],
-                "tags": [{"key": key, "value": value} for key, value in tags.items()],
-            }
-        },
-    )["launchPartitionBackfill"]
-    assert data["__typename"] == "LaunchBackfillSuccess", data
-    return data["backfillId"]
-
-
 @pytest.fixture(scope="module")
 def prepared(stack: Stack) -> Prepared:
     """One week failed in AMC, four weeks collected, and the provisional report's week that just
@@ -192,7 +170,12 @@ def prepared(stack: Stack) -> Prepared:
         {**SANDBOX, "instances": {INSTANCE_ID: {"fail_next": 1, "failure_reason": FAILURE_REASON}}}
     )
     # No run retry: the week stays failed (a retry would submit a new, succeeding execution).
-    failed_id = launch_backfill(stack, FAILED_WEEK, FAILED_WEEK, {"dagster/max_retries": "0"})
+    failed_id = stack.launch_backfill(
+        [ASSET_PATH],
+        FAILED_WEEK.isoformat(),
+        FAILED_WEEK.isoformat(),
+        tags={"dagster/max_retries": "0"},
+    )
     wait_for(
         lambda: (row := warehouse.get_week(REPORT, FAILED_WEEK)) and row.amc_execution_id,
         "the failing week's AMC execution",
