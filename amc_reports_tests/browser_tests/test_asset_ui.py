@@ -39,7 +39,9 @@ from amc_reports_tests.fixtures_postgres import server_temp_dir
 if TYPE_CHECKING:
     from amc_reports_tests.browser_tests.conftest import Screens
 
-pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+# The first test also starts the deployment and collects the weeks (module fixtures): their own
+# waits decide, each saying what it waited for, not pytest's default timeout.
+pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.timeout(1800)]
 
 INSTANCE_ID = "amcbrowser01"
 REPORT = "campaign_performance"
@@ -214,7 +216,7 @@ def prepared(stack: Stack) -> Prepared:
                     set(check_results(stack, list(path), check)) >= weeks
                 ),
                 f"check {check} of {'/'.join(path)} on weeks {sorted(weeks)}",
-                timeout=600,
+                timeout=420,
                 interval=2.0,
             )
     # None of them ran on the failed week: its failure is the week's, not its checks'.
