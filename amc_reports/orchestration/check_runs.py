@@ -62,9 +62,10 @@ class WeekToCheck:
     week: str
     after_run_id: str
 
-    def run_request(self, check_keys: Sequence[dg.AssetCheckKey]) -> dg.RunRequest:
+    def run_request(self, job_name: str, check_keys: Sequence[dg.AssetCheckKey]) -> dg.RunRequest:
         return dg.RunRequest(
             run_key=f"checks:{self.after_run_id}:{self.asset_key.to_user_string()}:{self.week}",
+            job_name=job_name,
             asset_selection=[],
             asset_check_keys=list(check_keys),
             partition_key=self.week,
@@ -111,20 +112,57 @@ def _checked(instance: dg.DagsterInstance, run_id: str) -> list[tuple[dg.AssetKe
     return found
 
 
+def _no_run_config(partition_key: str) -> dict:
+    return {}
+
+
+def weekly_check_jobs(
+    checks: list[dg.AssetChecksDefinition],
+) -> tuple[list[dg.UnresolvedAssetJobDefinition], dict[dg.AssetKey, str]]:
+    """One job per partitions definition of the checks (reports with the same weeks share one),
+    and the job of each checked asset. A check run's week is resolved against its job's weeks:
+    one job over reports of different weeks (a final-only report and one collecting provisional
+    weeks, other start dates or time zones) has no weeks of its own, and its runs are refused."""
+    groups: dict[dg.PartitionsDefinition, list[dg.AssetChecksDefinition]] = {}
+    for checks_def in checks:
+        groups.setdefault(checks_def.partitions_def, []).append(checks_def)
+    jobs, job_of = [], {}
+    for number, (partitions_def, group) in enumerate(groups.items(), start=1):
+        assets = sorted({key.asset_key for c in group for key in c.check_keys})
+        name = f"{WEEKLY_CHECKS_SENSOR}_{number}"
+        jobs.append(
+            dg.define_asset_job(
+                name,
+                selection=dg.AssetSelection.checks(*group),
+                # The weeks, as a partitioned config: a job of checks alone drops `partitions_def`
+                # (Dagster infers it from the job's assets, and it has none).
+                config=dg.PartitionedConfig(
+                    partitions_def=partitions_def, run_config_for_partition_key_fn=_no_run_config
+                ),
+                description="Weekly checks of "
+                + ", ".join(key.to_user_string() for key in assets)
+                + f", run by the {WEEKLY_CHECKS_SENSOR} sensor after each collected week.",
+            )
+        )
+        job_of.update(dict.fromkeys(assets, name))
+    return jobs, job_of
+
+
 def build_weekly_checks_sensor(checks: list[dg.AssetChecksDefinition]) -> dg.SensorDefinition:
     """The sensor requesting each materialized week's weekly checks, in a run of their own."""
     check_keys: dict[dg.AssetKey, list[dg.AssetCheckKey]] = {}
     for checks_def in checks:
         for key in sorted(checks_def.check_keys, key=lambda k: k.to_user_string()):
             check_keys.setdefault(key.asset_key, []).append(key)
+    jobs, job_of = weekly_check_jobs(checks)
 
     @dg.sensor(
         name=WEEKLY_CHECKS_SENSOR,
         minimum_interval_seconds=CHECK_EVERY_SECONDS,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        # Not `target=`: one job of every report cannot hold reports of different weeks; each
-        # request selects its week's checks of one asset.
-        asset_selection=dg.AssetSelection.checks(*checks),
+        # One job per partitions definition (one job of every report cannot hold reports of
+        # different weeks); each request selects its week's checks of one asset.
+        jobs=jobs,
         description=(
             "Runs the weekly checks of each week a run materialized, in a run of their own, once "
             "that run has ended: a week whose collection failed is not checked, so its failure "
@@ -172,7 +210,10 @@ def build_weekly_checks_sensor(checks: list[dg.AssetChecksDefinition]) -> dg.Sen
             + ", ".join(f"{w.asset_key.to_user_string()} {w.week}" for w in wanted)
         )
         return dg.SensorResult(
-            run_requests=[week.run_request(check_keys[week.asset_key]) for week in wanted],
+            run_requests=[
+                week.run_request(job_of[week.asset_key], check_keys[week.asset_key])
+                for week in wanted
+            ],
             cursor=cursor.dump(),
         )
 

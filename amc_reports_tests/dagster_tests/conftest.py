@@ -8,6 +8,7 @@ from typing import Any
 
 import dagster as dg
 import pytest
+from dagster._core.definitions.sensor_definition import SensorExecutionData
 
 from amc_reports.config import ReportsConfig
 from amc_reports.definitions import build_definitions
@@ -63,12 +64,14 @@ class ReportHarness:
             self.checks_cursor,
         )
 
-    def _tick_checks_sensor(self, defs: dg.Definitions) -> dg.SensorResult:
+    def _tick_checks_sensor(self, defs: dg.Definitions) -> SensorExecutionData:
+        """One tick as the daemon evaluates it: run requests resolved against their target
+        (partition key and tags), as a tick in a deployment does."""
         sensor = defs.resolve_sensor_def(WEEKLY_CHECKS_SENSOR)
         context = dg.build_sensor_context(
             instance=self.dagster, cursor=self.checks_cursor, definitions=defs
         )
-        result = sensor(context)
+        result = sensor.evaluate_tick(context)
         self.checks_cursor = result.cursor
         return result
 
@@ -85,14 +88,13 @@ class ReportHarness:
         Returns the evaluations by (week, check name)."""
         self.start_automation()
         defs = self.definitions()
-        job = defs.resolve_implicit_global_asset_job_def()
         evaluations = {}
         for _ in range(3):
             requests = self._tick_checks_sensor(defs).run_requests or []
             if not requests:
                 break
             for request in requests:
-                run = job.get_subset(
+                run = defs.resolve_job_def(request.job_name).get_subset(
                     asset_selection=set(), asset_check_selection=set(request.asset_check_keys)
                 )
                 executed = run.execute_in_process(

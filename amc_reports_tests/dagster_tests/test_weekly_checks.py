@@ -9,6 +9,7 @@ import dagster as dg
 
 from amc_reports.orchestration.checks import LINEAGE_CHECK, WEEKLY_CHECKS
 from amc_reports.orchestration.partitions import weekly_partitions
+from amc_reports_tests.support.reports import report_yaml
 
 GOOD, FAILED = "2026-03-01", "2026-03-08"
 
@@ -92,3 +93,22 @@ def test_a_downstream_asset_can_wait_for_a_weeks_blocking_checks(harness):
         defs=with_kpi, instance=harness.dagster, asset_selection=only_kpi, cursor=cursor
     )
     assert result.get_requested_partitions(kpi.key) == {GOOD}
+
+
+def test_reports_of_different_weeks_each_get_their_checks(harness_factory):
+    """Reports whose partitions differ (here: final weeks only, and provisional weeks too) in one
+    code location: the sensor's check runs resolve each week against its own report's weeks."""
+    harness = harness_factory(
+        report_yaml(name="final_only")
+        + report_yaml(name="early")
+        + "    provisional_weeks: collect\n"
+    )
+    final_only, early = (harness.config.reports[name] for name in ("final_only", "early"))
+    assert weekly_partitions(final_only) != weekly_partitions(early)
+    weeks = {"final_only": GOOD, "early": "2026-03-08"}
+    for name, week in weeks.items():
+        assert harness.materialize(week, report=name).success
+
+    evaluations = harness.run_weekly_checks()  # by (week, check): one week per report here
+    checked = {(e.asset_key.path[-1], e.partition, e.check_name) for e in evaluations.values()}
+    assert checked == {(r, week, name) for r, week in weeks.items() for name in WEEKLY_CHECKS}

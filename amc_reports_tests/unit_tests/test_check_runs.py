@@ -32,8 +32,9 @@ def test_each_materialized_week_of_a_checked_asset_is_checked_once():
         (REPORT, "2026-03-01"),
         (REPORT, "2026-03-08"),
     ]
-    request = wanted[0].run_request(CHECKS[REPORT])
+    request = wanted[0].run_request("amc_weekly_checks_1", CHECKS[REPORT])
     assert request.asset_selection == [] and request.asset_check_keys == CHECKS[REPORT]
+    assert request.job_name == "amc_weekly_checks_1"
     assert request.partition_key == "2026-03-01"
     assert request.tags[CHECKS_AFTER_TAG] == "run-1"
     assert request.run_key == "checks:run-1:amc/us/weekly_perf:2026-03-01"
