@@ -8,7 +8,14 @@ import re
 import time
 from datetime import date, datetime, timedelta
 
+import requests
+
 from amc_reports.amc import AmcClient, ExecutionRecord
+from amc_reports.local.sandbox import (
+    SANDBOX_CLIENT_ID,
+    SANDBOX_CLIENT_SECRET,
+    SANDBOX_REFRESH_TOKEN,
+)
 
 TZ = "America/New_York"
 INSTANCE = "amctest01"
@@ -95,3 +102,20 @@ def rows_of(data: bytes) -> list[list[str]]:
 
 def parse_day(text: str) -> date:
     return datetime.strptime(text, "%Y-%m-%d").date()
+
+
+TOKEN_PATH = "/auth/o2/token"
+
+
+def sandbox_token_response(base_url: str) -> requests.Response:
+    """The sandbox's LwA answer to its own (public, fixed) refresh token."""
+    return requests.post(
+        base_url + TOKEN_PATH,
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": SANDBOX_REFRESH_TOKEN,
+            "client_id": SANDBOX_CLIENT_ID,
+            "client_secret": SANDBOX_CLIENT_SECRET,
+        },
+        timeout=10,
+    )

@@ -14,22 +14,16 @@ from amc_reports.local.sandbox import (
     SANDBOX_REFRESH_TOKEN,
     sandbox_client_config,
 )
-from amc_reports_tests.amc_tests.helpers import INSTANCE, create
-
-TOKEN_PATH = "/auth/o2/token"
+from amc_reports_tests.amc_tests.helpers import (
+    INSTANCE,
+    TOKEN_PATH,
+    create,
+    sandbox_token_response,
+)
 
 
 def _token(base_url: str) -> str:
-    resp = requests.post(
-        base_url + TOKEN_PATH,
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": SANDBOX_REFRESH_TOKEN,
-            "client_id": SANDBOX_CLIENT_ID,
-            "client_secret": SANDBOX_CLIENT_SECRET,
-        },
-        timeout=10,
-    )
+    resp = sandbox_token_response(base_url)
     assert resp.status_code == 200
     body = resp.json()
     assert body["access_token"].startswith("Atza|")

@@ -7,7 +7,7 @@ from datetime import date
 
 import dagster as dg
 
-from amc_reports.orchestration.checks import LINEAGE_CHECK, WEEKLY_CHECKS
+from amc_reports.orchestration.checks import WEEKLY_CHECKS
 from amc_reports.orchestration.partitions import weekly_partitions
 from amc_reports_tests.support.reports import report_yaml
 
@@ -52,47 +52,6 @@ def test_a_failed_week_leaves_no_check_marked_failed(harness):
     assert set(again) == {(FAILED, name) for name in WEEKLY_CHECKS}
     assert all(e.passed for e in again.values())
     assert {r.partition for r in check_records(harness)} == {GOOD, FAILED}
-
-
-def test_a_downstream_asset_can_wait_for_a_weeks_blocking_checks(harness):
-    """What a KPI asset built on a report will do: its week waits until the report's ERROR checks
-    (blocking) pass for that week, so a week with broken lineage never feeds it."""
-    report_key = dg.AssetKey(["amc", "test", harness.report.name])
-
-    @dg.asset(
-        key=["kpi"],
-        partitions_def=weekly_partitions(harness.report),
-        deps=[report_key],
-        automation_condition=(
-            dg.AutomationCondition.eager().without(dg.AutomationCondition.in_latest_time_window())
-            & dg.AutomationCondition.all_deps_blocking_checks_passed()
-        ),
-    )
-    def kpi() -> None: ...
-
-    with_kpi = dg.Definitions.merge(harness.definitions(), dg.Definitions(assets=[kpi]))
-    only_kpi = dg.AssetSelection.assets(kpi)
-    cursor = dg.evaluate_automation_conditions(
-        defs=with_kpi, instance=harness.dagster, asset_selection=only_kpi
-    ).cursor
-
-    assert harness.materialize(GOOD).success
-    assert harness.materialize(FAILED).success
-    with harness.warehouse.connect() as conn:  # the week row now names another AMC execution
-        conn.execute(
-            "UPDATE report_data_weeks SET amc_execution_id = 'tampered' "
-            "WHERE report = %s AND week_start_date = %s",
-            (harness.report.name, date.fromisoformat(FAILED)),
-        )
-    checks = harness.run_weekly_checks()
-    assert checks[(GOOD, LINEAGE_CHECK)].passed
-    broken = checks[(FAILED, LINEAGE_CHECK)]
-    assert not broken.passed and broken.blocking and broken.partition == FAILED
-
-    result = dg.evaluate_automation_conditions(
-        defs=with_kpi, instance=harness.dagster, asset_selection=only_kpi, cursor=cursor
-    )
-    assert result.get_requested_partitions(kpi.key) == {GOOD}
 
 
 def test_reports_of_different_weeks_each_get_their_checks(harness_factory):

@@ -317,21 +317,16 @@ def test_resumable_execution_ignores_older_executions(warehouse: Warehouse):
 
 def test_collections_are_idempotent_per_run_and_report(warehouse: Warehouse):
     weeks = [WEEK, WEEK + timedelta(days=7)]
-    first = warehouse.start_collection(
-        report=REPORT,
-        instance=INSTANCE,
-        collection_type="backfill",
-        dagster_run_id="run-9",
-        backfill_id="bf-1",
-        weeks=weeks,
-    )
-    again = warehouse.start_collection(
-        report=REPORT,
-        instance=INSTANCE,
-        collection_type="backfill",
-        dagster_run_id="run-9",
-        backfill_id="bf-1",
-        weeks=weeks,
+    first, again = (
+        warehouse.start_collection(
+            report=REPORT,
+            instance=INSTANCE,
+            collection_type="backfill",
+            dagster_run_id="run-9",
+            backfill_id="bf-1",
+            weeks=weeks,
+        )
+        for _ in range(2)
     )
     other = warehouse.start_collection(
         report="other",

@@ -9,8 +9,6 @@ import requests
 
 from amc_reports.local.sandbox import (
     SANDBOX_CLIENT_ID,
-    SANDBOX_CLIENT_SECRET,
-    SANDBOX_REFRESH_TOKEN,
 )
 from amc_reports.local.sandbox.synth import (
     DEFAULT_COLUMNS,
@@ -26,6 +24,7 @@ from amc_reports_tests.amc_tests.helpers import (
     parse_day,
     read_result,
     rows_of,
+    sandbox_token_response,
     wait_terminal,
     week,
 )
@@ -113,16 +112,7 @@ def test_same_inputs_same_bytes_over_http(amc_client, sandbox):
 
 @pytest.fixture
 def raw(sandbox):
-    token = requests.post(
-        sandbox.base_url + "/auth/o2/token",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": SANDBOX_REFRESH_TOKEN,
-            "client_id": SANDBOX_CLIENT_ID,
-            "client_secret": SANDBOX_CLIENT_SECRET,
-        },
-        timeout=10,
-    ).json()["access_token"]
+    token = sandbox_token_response(sandbox.base_url).json()["access_token"]
     headers = {
         "Authorization": f"Bearer {token}",
         "Amazon-Advertising-API-ClientId": SANDBOX_CLIENT_ID,

@@ -28,6 +28,17 @@ from amc_reports_tests.amc_tests.helpers import (
 from amc_reports_tests.fixtures_sandbox import start_test_sandbox
 
 
+def run_sandbox_server(state_dir) -> subprocess.CompletedProcess[str]:
+    """Run the sandbox server in the foreground on `state_dir` (it is expected to refuse)."""
+    return subprocess.run(
+        [sys.executable, "-m", "amc_reports.local.sandbox", "--port", "0"]
+        + ["--state-dir", str(state_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def test_state_survives_a_restart(tmp_path):
     state_dir = tmp_path / "sandbox"
     box = start_test_sandbox(state_dir, {"latency_seconds": 0.3, "rows": 12})
@@ -85,20 +96,7 @@ def test_concurrent_ensure_starts_one_sandbox(tmp_path):
         assert ensure_sandbox(port=0, state_dir=state_dir) == url
         assert sandbox_health(url)["pid"] == pid
         # The server refuses a second server on the same state dir.
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "amc_reports.local.sandbox",
-                "--port",
-                "0",
-                "--state-dir",
-                str(state_dir),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        proc = run_sandbox_server(state_dir)
         assert proc.returncode == 3
         assert "already serves" in proc.stderr
     finally:
@@ -144,20 +142,7 @@ def test_cli_registers_the_sandbox_subcommand(tmp_path):
 
 def test_bad_config_file_stops_startup_with_a_clear_message(tmp_path):
     (tmp_path / "sandbox.yaml").write_text("latency_seconds: -1\n")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "amc_reports.local.sandbox",
-            "--port",
-            "0",
-            "--state-dir",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = run_sandbox_server(tmp_path)
     assert proc.returncode == 2
     assert "latency_seconds" in proc.stderr and "sandbox.yaml" in proc.stderr
 
