@@ -28,10 +28,17 @@ from amc_reports.notify import (
 from amc_reports.orchestration.checks import FRESHNESS_CHECK
 from amc_reports.orchestration.partitions import report_asset_key
 from amc_reports.orchestration.resources import NotifierResource, WarehouseResource
+from amc_reports.orchestration.runs import (
+    check_evaluations_of_run,
+    run_ending_positions,
+    runs_ended_since,
+)
 
 ALERT_SENSOR = "amc_notifications"
 CHECK_EVERY_SECONDS = 30
 RUNS_PER_TICK = 100
+FAILURE, SUCCESS = dg.DagsterEventType.RUN_FAILURE, dg.DagsterEventType.RUN_SUCCESS
+ENDINGS = (FAILURE, SUCCESS)  # failures first, as a tick reads them
 OFF = (
     "Notifications are off: set AMC_REPORTS_NOTIFY_URLS to one or more apprise URLs (Slack, "
     "Teams, e-mail, webhooks) to be told about failed weeks, stale reports and ERROR checks."
@@ -54,10 +61,6 @@ def target_index(targets: Sequence[ReportTarget]) -> TargetIndex:
         by_step_key={key.to_python_identifier(): ref for key, ref in refs.items()},
         freshness_check=FRESHNESS_CHECK,
     )
-
-
-def _latest(instance: dg.DagsterInstance, status: dg.DagsterEventType) -> str | None:
-    return instance.fetch_run_status_changes(status, limit=1).cursor
 
 
 def _text(metadata: dict) -> dict[str, str]:
@@ -83,22 +86,18 @@ def finished_run(instance: dg.DagsterInstance, run_id: str, failed: bool) -> Fin
             failures.append(
                 StepFailure(event.step_key, description, _text(dict(user.metadata)) if user else {})
             )
-    checks = []
-    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
-        if entry.dagster_event is None:
-            continue
-        evaluation = entry.dagster_event.asset_check_evaluation_data
-        checks.append(
-            CheckEvaluation(
-                asset_path=tuple(evaluation.asset_key.path),
-                check=evaluation.check_name,
-                partition=evaluation.partition,
-                passed=evaluation.passed,
-                severity=evaluation.severity.value,
-                description=evaluation.description or "",
-                metadata=_text(dict(evaluation.metadata)),
-            )
+    checks = [
+        CheckEvaluation(
+            asset_path=tuple(evaluation.asset_key.path),
+            check=evaluation.check_name,
+            partition=evaluation.partition,
+            passed=evaluation.passed,
+            severity=evaluation.severity.value,
+            description=evaluation.description or "",
+            metadata=_text(dict(evaluation.metadata)),
         )
+        for evaluation in check_evaluations_of_run(instance, run_id)
+    ]
     return FinishedRun(run_id, failed, dict(run.tags), failures, checks)
 
 
@@ -123,31 +122,18 @@ def build_alert_sensor(targets: Sequence[ReportTarget]) -> dg.SensorDefinition:
         instance = context.instance
         cursor = AlertCursor.parse(context.cursor)
         if cursor is None:  # first tick: start from now, never from the history
-            cursor = AlertCursor(
-                failure=_latest(instance, dg.DagsterEventType.RUN_FAILURE),
-                success=_latest(instance, dg.DagsterEventType.RUN_SUCCESS),
-            )
+            start = run_ending_positions(instance, ENDINGS)
+            cursor = AlertCursor(failure=start[FAILURE.value], success=start[SUCCESS.value])
             context.update_cursor(cursor.dump())
             return dg.SkipReason("Started: runs that end from now on are looked at.")
-        failures = instance.fetch_run_status_changes(
-            dg.DagsterEventType.RUN_FAILURE,
-            limit=RUNS_PER_TICK,
-            cursor=cursor.failure,
-            ascending=True,
-        )
-        successes = instance.fetch_run_status_changes(
-            dg.DagsterEventType.RUN_SUCCESS,
-            limit=RUNS_PER_TICK,
-            cursor=cursor.success,
-            ascending=True,
-        )
-        cursor.failure, cursor.success = failures.cursor, successes.cursor
+        positions = {FAILURE.value: cursor.failure, SUCCESS.value: cursor.success}
+        ended_runs = runs_ended_since(instance, positions, ENDINGS, RUNS_PER_TICK)
+        cursor.failure, cursor.success = positions[FAILURE.value], positions[SUCCESS.value]
         if not notifier.enabled:
             context.update_cursor(cursor.dump())
             return dg.SkipReason(OFF)
 
-        ended = [(r.event_log_entry.run_id, True) for r in failures.records]
-        ended += [(r.event_log_entry.run_id, False) for r in successes.records]
+        ended = [(run_id, ending is FAILURE) for run_id, ending in ended_runs]
         if not ended:  # (the warehouse stays closed: an idle embedded Postgres may stop)
             context.update_cursor(cursor.dump())
             return dg.SkipReason("No run ended since the last tick.")

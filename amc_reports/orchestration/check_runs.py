@@ -21,6 +21,12 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
+from amc_reports.orchestration.runs import (
+    check_evaluations_of_run,
+    run_ending_positions,
+    runs_ended_since,
+)
+
 WEEKLY_CHECKS_SENSOR = "amc_weekly_checks"
 WEEKLY_CHECKS_BY_CONDITION_SENSOR = "amc_weekly_checks_by_condition"
 CHECK_EVERY_SECONDS = 15
@@ -104,12 +110,7 @@ def _materialized(instance: dg.DagsterInstance, run_id: str) -> list[tuple[dg.As
 
 
 def _checked(instance: dg.DagsterInstance, run_id: str) -> list[tuple[dg.AssetKey, str | None]]:
-    found = []
-    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
-        if entry.dagster_event is not None:
-            evaluation = entry.dagster_event.asset_check_evaluation_data
-            found.append((evaluation.asset_key, evaluation.partition))
-    return found
+    return [(e.asset_key, e.partition) for e in check_evaluations_of_run(instance, run_id)]
 
 
 def _no_run_config(partition_key: str) -> dict:
@@ -173,23 +174,15 @@ def build_weekly_checks_sensor(checks: list[dg.AssetChecksDefinition]) -> dg.Sen
         instance = context.instance
         cursor = EndedRunsCursor.parse(context.cursor)
         if cursor is None:  # first tick: weeks materialized from now on are this sensor's
-            started = EndedRunsCursor(
-                {e.value: instance.fetch_run_status_changes(e, limit=1).cursor for e in ENDINGS}
-            )
+            started = EndedRunsCursor(run_ending_positions(instance, ENDINGS))
             return dg.SensorResult(
                 cursor=started.dump(),
                 skip_reason="Started: the weeks of runs that end from now on get their checks.",
             )
-        ended: list[str] = []
-        for ending in ENDINGS:
-            changes = instance.fetch_run_status_changes(
-                ending,
-                limit=RUNS_PER_TICK,
-                cursor=cursor.positions.get(ending.value),
-                ascending=True,
-            )
-            cursor.positions[ending.value] = changes.cursor
-            ended += [record.event_log_entry.run_id for record in changes.records]
+        ended = [
+            run_id
+            for run_id, _ in runs_ended_since(instance, cursor.positions, ENDINGS, RUNS_PER_TICK)
+        ]
         wanted = [
             week
             for run_id in ended
