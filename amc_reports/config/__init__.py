@@ -1,12 +1,12 @@
 """The reports configuration (`reports.yaml`): one typed model, its JSON schema, and its loader.
 
-    schema.py       the file as pydantic models (types, defaults, rules); `json_schema()`
+    schema.py       the file as frozen pydantic models (types, defaults, rules), which the code
+                    reads: InstanceConfig, ReportConfig, ReportsConfig, targets; `json_schema()`
     yaml_source.py  the YAML, parsed with bounds (aliases, depth, size) and without date guessing
     messages.py     validation errors as "report 'x': field 'y' ..." lines
-    model.py        what the code reads: InstanceConfig, ReportConfig, ReportsConfig, targets
     templates.py    `{{week_start - 28d}}` / `{{instance.brand_id}}` placeholders in parameters
     profiles.py     a credential profile's environment variable names
-    loader.py       load_config(): file -> validated model -> runtime config
+    loader.py       load_config(): file -> validated model
 
 Every problem of a file is reported at once, each naming the file, the report (or instance) and
 the field, so an analyst fixes a config in one pass.
@@ -20,14 +20,6 @@ from amc_reports.config.loader import (
     load_config,
     parse_config,
 )
-from amc_reports.config.model import (
-    InstanceConfig,
-    MultipleInstancesError,
-    ReportConfig,
-    ReportsConfig,
-    ReportTarget,
-    resolve_parameters,
-)
 from amc_reports.config.profiles import ProfileEnvVars, profile_env_vars
 from amc_reports.config.rules import (
     AMC_MAX_RUNNING_PER_ACCOUNT,
@@ -39,7 +31,15 @@ from amc_reports.config.rules import (
     SAFE_NAME,
     WEEK_STARTS,
 )
-from amc_reports.config.schema import ReportsFile, json_schema
+from amc_reports.config.schema import (
+    InstanceConfig,
+    MultipleInstancesError,
+    ReportConfig,
+    ReportsConfig,
+    ReportTarget,
+    json_schema,
+    resolve_parameters,
+)
 
 __all__ = [
     "AMC_MAX_RUNNING_PER_ACCOUNT",
@@ -59,7 +59,6 @@ __all__ = [
     "ReportConfig",
     "ReportTarget",
     "ReportsConfig",
-    "ReportsFile",
     "config_path",
     "json_schema",
     "load_config",

@@ -87,5 +87,5 @@ class OutsideProject(UnreadableFile):
 def context_of(info: ValidationInfo) -> ValidationContext:
     context = info.context
     if not isinstance(context, ValidationContext):
-        raise TypeError("validate reports files with ReportsFile.validate_document(document, path)")
+        raise TypeError("validate reports files with ReportsConfig.validate_document()")
     return context

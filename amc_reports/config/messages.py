@@ -11,9 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
 
 from amc_reports.config.errors import CONFIG_ERROR_TYPE, Must, located, where
-from amc_reports.config.schema import InstanceEntry, ReportEntry, ReportsFile
+from amc_reports.config.schema import InstanceConfig, ReportConfig, ReportsConfig
 
 _GOT_LIMIT = 60
 
@@ -35,7 +36,7 @@ def problems_of(error: ValidationError) -> list[str]:
             else:
                 lines.append(located(loc, message, predicate=len(rest) == 1))
         elif kind == "extra_forbidden" and len(rest) == 1:
-            allowed = ", ".join(sorted(model.model_fields))
+            allowed = ", ".join(sorted(written_fields(model)))
             if entity:
                 lines.append(f"{entity}: unknown field {rest[0]!r} (allowed: {allowed})")
             else:
@@ -61,14 +62,19 @@ _TOP_LEVEL = "top level must be a mapping with 'instances' and 'reports'"
 
 def _model_at(loc: tuple[Any, ...]) -> type[BaseModel]:
     if len(loc) >= 2 and loc[0] == "reports":
-        return ReportEntry
+        return ReportConfig
     if len(loc) >= 2 and loc[0] == "instances":
-        return InstanceEntry
-    return ReportsFile
+        return InstanceConfig
+    return ReportsConfig
+
+
+def written_fields(model: type[BaseModel]) -> dict[str, FieldInfo]:
+    """A model's fields by the name written in the file (`instance`, not `instance_alias`)."""
+    return {info.alias or name: info for name, info in model.model_fields.items()}
 
 
 def _rule(model: type[BaseModel], name: Any) -> str:
-    info = model.model_fields.get(str(name))
+    info = written_fields(model).get(str(name))
     for meta in info.metadata if info else ():
         if isinstance(meta, Must):
             return meta.rule

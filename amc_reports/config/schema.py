@@ -1,27 +1,33 @@
 """The reports file as one typed model (pydantic v2): types, defaults, rules and the JSON schema.
 
-`ReportsFile` is exactly what an analyst writes in `reports.yaml`; `reports.schema.json` (what
-editors use) is generated from it, and every description below is what an editor shows on hover.
+`ReportsConfig` is exactly what an analyst writes in `reports.yaml`, and what the code reads: the
+models are frozen, and a field is added in one place. `reports.schema.json` (what editors use) is
+generated from them, and every description below is what an editor shows on hover.
 Checks that need more than one field, or the disk (`sql_file`), or the rest of the file
 (instance aliases, tags, instance parameters) read a `ValidationContext`, so that one call of
-`ReportsFile.validate_document` reports every problem of the file at once, each at its location.
+`ReportsConfig.validate_document` reports every problem of the file at once, each at its location.
 
-`loader.py` turns a validated `ReportsFile` into the runtime objects (`ReportsConfig`).
+What a file implies beyond its fields is filled in once the file is valid: an instance's alias
+and a report's name (their keys), a report's instances (its selection, resolved) and its `sql`
+(the text of its `sql_file`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     ValidatorFunctionWrapHandler,
@@ -34,6 +40,7 @@ from amc_reports.config import templates
 from amc_reports.config.context import OutsideProject, ValidationContext, context_of
 from amc_reports.config.errors import Must, problem
 from amc_reports.config.files import UnreadableFile
+from amc_reports.config.profiles import ProfileEnvVars, profile_env_vars
 from amc_reports.config.rules import (
     AMC_ID,
     AMC_ID_RULE,
@@ -77,6 +84,15 @@ Name = Annotated[str, Field(pattern=_SAFE_PATTERN)]
 AmcId = Annotated[str, Field(pattern=f"^{AMC_ID.pattern}$")]
 
 
+def _as_tuple(value: Any) -> Any:
+    """A written list, held as a tuple (anything else is left to the field's own check)."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+AsTuple = BeforeValidator(_as_tuple)
+Stripped = AfterValidator(str.strip)
+
+
 class _Entry(BaseModel):
     # Strict: `lag_days: "14"` or `schedule: "yes"` is a mistake to point at, not to guess at.
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
@@ -91,8 +107,10 @@ class TagSelector(_Entry):
 # -- instances -----------------------------------------------------------------------------------
 
 
-class InstanceEntry(_Entry):
+class InstanceConfig(_Entry):
     """One AMC instance, under a short alias used in asset keys, groups and pools."""
+
+    _alias: str = PrivateAttr("")
 
     instance_id: Annotated[
         AmcId, Must(AMC_ID_RULE), Field(description="The AMC instance id (in AMC's API paths).")
@@ -114,7 +132,7 @@ class InstanceEntry(_Entry):
         Field(description="AMC API region: NA, EU or FE (picks the API and token hosts)."),
     ] = "NA"
     description: Annotated[
-        str, Must("text"), Field(description="What this instance is, shown in the UI.")
+        str, Stripped, Must("text"), Field(description="What this instance is, shown in the UI.")
     ] = ""
     profile: Annotated[
         Name,
@@ -129,7 +147,8 @@ class InstanceEntry(_Entry):
         ),
     ] = DEFAULT_PROFILE
     tags: Annotated[
-        list[Name],
+        tuple[Name, ...],
+        AsTuple,
         Must(f"a list of tags, each matching {SAFE_NAME_RULE}"),
         Field(description="Tags for selecting instances in a report: `instances: {tag: ...}`."),
     ] = []
@@ -169,6 +188,34 @@ class InstanceEntry(_Entry):
         raise_all(errors, parameters)
         return parameters
 
+    def named(self, alias: str) -> InstanceConfig:
+        """This instance under `alias` (its key under `instances`)."""
+        instance = self.model_copy()
+        instance._alias = alias
+        return instance
+
+    @property
+    def alias(self) -> str:
+        return self._alias
+
+    @property
+    def pool(self) -> str:
+        """The Dagster concurrency pool shared by every report of this instance."""
+        return f"amc_{self.alias}"
+
+    @property
+    def credential_env_vars(self) -> ProfileEnvVars:
+        """The names of the variables holding this instance's profile's credentials."""
+        return profile_env_vars(self.profile)
+
+    def __hash__(self) -> int:
+        # The parameters (a mapping) are not hashable; aliases are unique in a config.
+        return hash((self._alias, self.instance_id))
+
+
+class MultipleInstancesError(ValueError):
+    """`report.instance` of a report that runs on several instances."""
+
 
 # -- reports -------------------------------------------------------------------------------------
 
@@ -177,22 +224,32 @@ InstanceSelection = Literal["all"] | list[InstanceAlias] | TagSelector
 _SELECTION_RULE = "'all', a list of instance aliases, or {tag: <tag>}"
 
 
-class ReportEntry(_Entry):
+class ReportConfig(_Entry):
     """One report: an AMC query collected week by week from one or more instances."""
 
-    instance: Annotated[
+    # `instance` / `instances` as written are `instance_alias` / `instance_selection`; the code
+    # reads `instances` (the InstanceConfigs selected) and `instance` (the one of them).
+
+    _name: str = PrivateAttr("")
+    _instances: tuple[InstanceConfig, ...] = PrivateAttr(())
+
+    instance_alias: Annotated[
         str | None,
         Must("the alias of one of the instances"),
-        Field(description="The instance to collect from (an alias under `instances`)."),
+        Field(
+            alias="instance",
+            description="The instance to collect from (an alias under `instances`).",
+        ),
     ] = None
-    instances: Annotated[
+    instance_selection: Annotated[
         InstanceSelection | None,
         Must(_SELECTION_RULE),
         Field(
+            alias="instances",
             description=(
                 "Several instances instead of `instance`: a list of aliases, `all`, or "
                 "`{tag: <tag>}`. Each (instance, report) is its own asset amc/<instance>/<report>."
-            )
+            ),
         ),
     ] = None
     sql: Annotated[
@@ -264,13 +321,17 @@ class ReportEntry(_Entry):
         ),
     ] = {}
     description: Annotated[
-        str, Must("text"), Field(description="What the report measures, shown in the UI.")
+        str,
+        Stripped,
+        Must("text"),
+        Field(description="What the report measures, shown in the UI."),
     ] = ""
     owners: Annotated[
-        list[str] | str,
+        tuple[str, ...] | str,
+        AsTuple,
         Must(f"a list of owners, each {OWNER_RULE}"),
         Field(description=f"Who owns the report: each {OWNER_RULE}."),
-    ] = []
+    ] = ()
     schedule: Annotated[
         bool,
         Must("true or false"),
@@ -317,9 +378,11 @@ class ReportEntry(_Entry):
     ] = "skip"
     key_columns: Annotated[
         Annotated[
-            list[Annotated[str, Field(pattern=f"^{IDENTIFIER.pattern}$")]], Field(min_length=1)
+            tuple[Annotated[str, Field(pattern=f"^{IDENTIFIER.pattern}$")], ...],
+            Field(min_length=1),
         ]
         | None,
+        AsTuple,
         Must("a non-empty list of column names (letters, digits, _)"),
         Field(
             description="The result columns that identify a row (to compare re-collections); "
@@ -350,11 +413,12 @@ class ReportEntry(_Entry):
     @model_validator(mode="wrap")
     @classmethod
     def _one_query_and_one_selection(
-        cls, data: Any, handler: ValidatorFunctionWrapHandler
-    ) -> ReportEntry:
+        cls, data: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> ReportConfig:
         """Exactly one of sql / sql_file / workflow_id, and of instance / instances.
 
         Decided from what is written, and reported together with the fields' own problems.
+        A valid report with an `sql_file` holds the file's text as its `sql`.
         """
         errors: list[InitErrorDetails] = []
         if isinstance(data, dict):
@@ -388,9 +452,13 @@ class ReportEntry(_Entry):
             ) from None
         if errors:
             raise ValidationError.from_exception_data("reports file", errors)
+        if entry.sql_file is not None and info.context is not None:
+            # Read and checked by `_readable_sql_file`; the text is the report's query.
+            sql = checked_sql(context_of(info).read_sql(entry.sql_file))
+            return entry.model_copy(update={"sql": sql})
         return entry
 
-    @field_validator("instance")
+    @field_validator("instance_alias")
     @classmethod
     def _known_instance(cls, alias: str | None, info: ValidationInfo) -> str | None:
         declared = context_of(info).instances
@@ -399,7 +467,7 @@ class ReportEntry(_Entry):
             raise problem(f"names unknown instance {alias!r} (known: {known})")
         return alias
 
-    @field_validator("instances", mode="wrap")
+    @field_validator("instance_selection", mode="wrap")
     @classmethod
     def _known_instances(
         cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
@@ -486,12 +554,12 @@ class ReportEntry(_Entry):
 
     @field_validator("owners", mode="wrap")
     @classmethod
-    def _owners(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> list[str]:
+    def _owners(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> tuple[str, ...]:
         try:
             owners = handler(value)
         except ValidationError:
             raise problem(f"must be a list of owners, each {OWNER_RULE}") from None
-        owners = [owners] if isinstance(owners, str) else owners
+        owners = (owners,) if isinstance(owners, str) else owners
         raise_all(
             [
                 ((index,), f"owner {owner!r} must be an email address or 'team:<name>'")
@@ -504,7 +572,7 @@ class ReportEntry(_Entry):
 
     @field_validator("key_columns")
     @classmethod
-    def _columns_once(cls, columns: list[str] | None) -> list[str] | None:
+    def _columns_once(cls, columns: tuple[str, ...] | None) -> tuple[str, ...] | None:
         return None if columns is None else unique(columns, "column")
 
     @field_validator("parameters")
@@ -512,7 +580,9 @@ class ReportEntry(_Entry):
     def _templates_resolve(cls, parameters: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
         """Placeholders are known, offsets are sane, and every instance collected fills them."""
         declared = context_of(info).instances
-        targets = selected_aliases(info.data.get("instance"), info.data.get("instances"), declared)
+        targets = selected_aliases(
+            info.data.get("instance_alias"), info.data.get("instance_selection"), declared
+        )
         errors: list[tuple[tuple[Any, ...], str]] = []
         parameters = json_parameters(parameters, errors)
         for name, value in parameters.items():
@@ -525,6 +595,93 @@ class ReportEntry(_Entry):
         raise_all(errors, parameters)
         return parameters
 
+    # -- what the code reads -----------------------------------------------------------------
+
+    def resolved(self, name: str, instances: tuple[InstanceConfig, ...]) -> ReportConfig:
+        """This report under `name` (its key under `reports`), collected from `instances`."""
+        report = self.model_copy()
+        report._name = name
+        report._instances = instances
+        return report
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def instances(self) -> tuple[InstanceConfig, ...]:
+        """The instances the report is collected from, in the order it selects them."""
+        return self._instances
+
+    @property
+    def instance(self) -> InstanceConfig:
+        """The report's one instance; MultipleInstancesError when it fans out over several."""
+        if len(self._instances) != 1:
+            aliases = ", ".join(i.alias for i in self._instances)
+            raise MultipleInstancesError(
+                f"report {self.name!r} runs on {len(self._instances)} instances ({aliases}): "
+                "use report.instances or config.targets()"
+            )
+        return self._instances[0]
+
+    @property
+    def week_start_weekday(self) -> int:
+        return WEEK_STARTS[self.week_starts_on]
+
+    @property
+    def is_templated(self) -> bool:
+        """True when a parameter depends on the week or the instance (`{{...}}`)."""
+        return any(templates.is_templated(value) for value in self.parameters.values())
+
+    @property
+    def history_retention_days(self) -> int | None:
+        """Days replaced rows stay in history; None keeps them forever."""
+        return None if self.history_retention == "keep" else int(self.history_retention)
+
+    def fingerprint_for(self, resolved_parameters: Mapping[str, Any]) -> str:
+        """A hash of what AMC runs for one (instance, week): SQL or workflow, resolved parameters.
+
+        The resume key: an execution is only resumed or adopted when its fingerprint is this.
+        """
+        payload = {
+            "sql": (self.sql or "").strip(),
+            "workflow_id": self.workflow_id,
+            "parameters": dict(resolved_parameters),
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+    @property
+    def query_fingerprint(self) -> str:
+        """The fingerprint of the query as written (parameters unresolved).
+
+        Without placeholders this is the fingerprint of every execution of the report, on every
+        instance and week (the same hash as before templates existed). With placeholders it
+        identifies the definition (a code version); executions use `fingerprint_for(
+        resolve_parameters(...))`.
+        """
+        return self.fingerprint_for(self.parameters)
+
+
+def resolve_parameters(
+    report: ReportConfig, instance: InstanceConfig, week_start: date, week_end: date
+) -> dict[str, Any]:
+    """The report's parameter values for one instance and week, placeholders filled in.
+
+    `week_end` is the week's last day (inclusive), as `WeekWindow.week_end`. Pure: the same
+    inputs give the same values, so their fingerprint is a stable resume key.
+    """
+    if instance.alias not in {i.alias for i in report.instances}:
+        raise ValueError(f"report {report.name!r} does not run on instance {instance.alias!r}")
+    return {
+        name: templates.render(
+            value,
+            week_start=week_start,
+            week_end=week_end,
+            instance_parameters=instance.parameters,
+        )
+        for name, value in report.parameters.items()
+    }
+
 
 def selected_aliases(
     instance: str | None, instances: Any, declared: Mapping[str, Any]
@@ -536,7 +693,7 @@ def selected_aliases(
         return list(declared)
     if isinstance(instances, TagSelector):
         return [a for a, d in declared.items() if instances.tag in getattr(d, "tags", ())]
-    if isinstance(instances, list):
+    if isinstance(instances, list | tuple):
         return [alias for alias in instances if alias in declared]
     return []
 
@@ -544,8 +701,17 @@ def selected_aliases(
 # -- the file ------------------------------------------------------------------------------------
 
 
-class ReportsFile(_Entry):
+class ReportTarget(NamedTuple):
+    """One asset: a report collected from one instance (`amc/<instance>/<report>`)."""
+
+    report: ReportConfig
+    instance: InstanceConfig
+
+
+class ReportsConfig(_Entry):
     """amc_reports: AMC instances and the reports collected from them, week by week."""
+
+    _path: Path = PrivateAttr(Path())
 
     model_config = ConfigDict(
         title="amc_reports reports file",
@@ -567,7 +733,7 @@ class ReportsFile(_Entry):
         ),
     ] = []
     instances: Annotated[
-        dict[InstanceAlias, InstanceEntry],
+        dict[InstanceAlias, InstanceConfig],
         Field(
             min_length=1,
             description="AMC instances by alias (the alias is used in asset keys "
@@ -576,7 +742,7 @@ class ReportsFile(_Entry):
         Must("a non-empty mapping of alias -> instance settings"),
     ]
     reports: Annotated[
-        dict[ReportName, ReportEntry],
+        dict[ReportName, ReportConfig],
         Field(
             min_length=1,
             description="Reports by name (the name is used in the table "
@@ -607,18 +773,50 @@ class ReportsFile(_Entry):
         raise_all(errors, folders)
         return folders
 
+    @model_validator(mode="after")
+    def _keys_and_selections(self) -> ReportsConfig:
+        """Each instance knows its alias, each report its name and the instances it selects."""
+        instances = {alias: entry.named(alias) for alias, entry in self.instances.items()}
+        self.instances.update(instances)
+        for name, entry in self.reports.items():
+            aliases = selected_aliases(
+                entry.instance_alias, entry.instance_selection, self.instances
+            )
+            self.reports[name] = entry.resolved(name, tuple(instances[a] for a in aliases))
+        return self
+
     @classmethod
-    def validate_document(
-        cls, document: Mapping[str, Any], path: Path
-    ) -> tuple[ReportsFile, ValidationContext]:
+    def validate_document(cls, document: Mapping[str, Any], path: Path) -> ReportsConfig:
         """Validate a parsed reports file; raises pydantic's ValidationError with every problem."""
         context = ValidationContext.from_document(document, path)
-        return cls.model_validate(document, context=context), context
+        config = cls.model_validate(document, context=context)
+        config._path = path
+        return config
+
+    @property
+    def path(self) -> Path:
+        """The reports file this configuration was read from."""
+        return self._path
+
+    def targets(self) -> tuple[ReportTarget, ...]:
+        """Every (report, instance) pair, one per asset: reports in file order, then each
+        report's instances in the order it selects them (listed order; file order for `all`
+        and tags)."""
+        return tuple(
+            ReportTarget(report, instance)
+            for report in self.reports.values()
+            for instance in report.instances
+        )
+
+    @property
+    def profiles(self) -> tuple[str, ...]:
+        """The credential profiles the instances use, in file order."""
+        return tuple(dict.fromkeys(i.profile for i in self.instances.values()))
 
 
 def json_schema() -> dict[str, Any]:
     """The JSON schema of reports files (draft 2020-12)."""
-    schema = ReportsFile.model_json_schema()
+    schema = ReportsConfig.model_json_schema()
     _close_pattern_properties(schema)
     return {"$schema": schema.pop("$schema"), **schema}
 

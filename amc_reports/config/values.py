@@ -6,7 +6,7 @@ import math
 import re
 from collections import Counter
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BeforeValidator, ValidationError
 from pydantic_core import InitErrorDetails
@@ -14,6 +14,7 @@ from pydantic_core import InitErrorDetails
 from amc_reports.config.errors import CONFIG_ERROR_TYPE, problem
 from amc_reports.config.rules import SAFE_NAME, SAFE_NAME_RULE
 
+_Names = TypeVar("_Names", list[str], tuple[str, ...])
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -98,7 +99,7 @@ def json_parameters(
     return checked
 
 
-def unique(values: list[str], what: str) -> list[str]:
+def unique(values: _Names, what: str) -> _Names:
     twice = sorted(value for value, count in Counter(values).items() if count > 1)
     if twice:
         raise problem(f"lists {what} {', '.join(map(repr, twice))} more than once")

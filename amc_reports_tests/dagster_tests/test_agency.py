@@ -190,12 +190,11 @@ def test_clients_of_one_profile_share_one_token(sandbox):
     first, second = (f"p{uuid.uuid4().hex[:8]}" for _ in range(2))
     instances = [
         InstanceConfig(
-            f"i{n}",
-            f"amctoken{uuid.uuid4().hex[:8]}",
-            "ENTITYT",
-            "ATVPDKIKX0DER",
+            instance_id=f"amctoken{uuid.uuid4().hex[:8]}",
+            advertiser_id="ENTITYT",
+            marketplace_id="ATVPDKIKX0DER",
             profile=first if n < 4 else second,
-        )
+        ).named(f"i{n}")
         for n in range(5)
     ]
     resource = SandboxAmcResource(sandbox_url=sandbox.base_url, **FAST)
