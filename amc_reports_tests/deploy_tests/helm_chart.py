@@ -32,6 +32,14 @@ def user_deployment(chart_values: dict[str, Any]) -> dict[str, Any]:
     return deployment
 
 
+def code_server_command(deployment: dict[str, Any]) -> list[str]:
+    """The code server's command (dagster-user-deployments' deployment-user.yaml, for
+    `dagsterApiGrpcArgs`): `dagster api grpc -h 0.0.0.0 -p <port>` and the args."""
+    return ["dagster", "api", "grpc", "-h", "0.0.0.0", "-p", str(deployment["port"])] + list(
+        deployment["dagsterApiGrpcArgs"]
+    )
+
+
 def image_name(image: dict[str, Any]) -> str:
     """`dagster.dagsterImage.name`: repository:tag."""
     return f"{image['repository']}:{image['tag']}"
@@ -61,6 +69,8 @@ def run_launcher_config(chart_values: dict[str, Any], kubeconfig: Path) -> dict[
         entries = [entry["name"] for entry in launcher.get(key, []) if "name" in entry]
         if entries:
             config[field] = entries
+    if launcher.get("envVars"):
+        config["env_vars"] = list(launcher["envVars"])
     run_k8s = launcher.get("runK8sConfig") or {}
     sections = {
         "containerConfig": "container_config",

@@ -5,19 +5,23 @@ against the instance it runs (deploy/dagster.yaml), the workspace and the image.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import tomllib
 from collections.abc import Iterator, Mapping
+from types import SimpleNamespace
 from typing import Any
 
+import dagster as dg
 import pytest
 import yaml
 from dagster._config import process_config
 from dagster._core.instance.config import dagster_instance_config
-from dagster_docker import DockerRunLauncher
+from dagster._core.test_utils import create_run_for_test
 
 from amc_reports.config import profile_env_vars
+from amc_reports.docker_run_launcher import EnvFileDockerRunLauncher
 from amc_reports.environment import DATABASE_URL_VAR
 from amc_reports.paths import PROJECT_ROOT
 
@@ -109,8 +113,11 @@ def test_every_variable_the_compose_file_reads_is_in_env_example():
 def test_the_instance_is_valid_dagster_instance_config(instance, tmp_path):
     shutil.copy(DEPLOY / "dagster.yaml", tmp_path / "dagster.yaml")
     config, _ = dagster_instance_config(str(tmp_path))
-    assert config["run_launcher"]["class"] == "DockerRunLauncher"
-    launcher = process_config(DockerRunLauncher.config_type(), instance["run_launcher"]["config"])
+    assert config["run_launcher"]["module"] == EnvFileDockerRunLauncher.__module__
+    assert config["run_launcher"]["class"] == EnvFileDockerRunLauncher.__name__
+    launcher = process_config(
+        EnvFileDockerRunLauncher.config_type(), instance["run_launcher"]["config"]
+    )
     assert launcher.success, launcher.errors
 
 
@@ -119,8 +126,9 @@ def test_dagster_services_can_open_the_instance(compose, instance):
     assert needed, "the instance's storage reads no environment variables"
     for name in DAGSTER_SERVICES:
         assert needed <= set(environment(compose["services"][name])), name
-    # Run containers get the storage settings (and the rest) from the launcher's env_vars.
-    assert needed <= set(instance["run_launcher"]["config"]["env_vars"])
+    # Run containers get the storage settings (and the rest) forwarded by prefix.
+    prefixes = tuple(instance["run_launcher"]["config"]["forward_env_prefixes"])
+    assert all(name.startswith(prefixes) for name in needed)
 
 
 def test_storage_settings_point_at_the_postgres_service(compose):
@@ -138,16 +146,60 @@ def test_storage_settings_point_at_the_postgres_service(compose):
     assert f"CREATE DATABASE {env_example()['WAREHOUSE_DB']};" in initdb
 
 
-def test_runs_get_what_the_docker_launcher_forwards_from_the_daemon(compose, instance):
-    launcher = instance["run_launcher"]["config"]
-    forwarded = set(launcher["env_vars"])
-    # The launcher copies these from the daemon's environment into each run's container.
-    assert forwarded <= set(environment(compose["services"]["daemon"]))
-    assert {*AMC_CREDENTIAL_VARS, DATABASE_URL_VAR} <= forwarded
+class RecordingDockerClient:
+    """Stands in for the Docker API: keeps the containers it is asked to create."""
+
+    def __init__(self) -> None:
+        self.created: list[dict[str, Any]] = []
+        self.containers = self
+
+    def create(self, **kwargs: Any) -> Any:
+        self.created.append(kwargs)
+        return SimpleNamespace(id="c0ffee", start=lambda: None)
+
+
+def test_every_profile_in_the_env_file_reaches_the_runs_container(compose, instance, monkeypatch):
+    """The daemon gets the whole env file (env_file) and its launcher forwards every AMC_* and
+    DAGSTER_PG_* variable: a second profile added to the file reaches the run, named nowhere
+    else."""
+    daemon = compose["services"]["daemon"]
+    assert daemon["env_file"] == ".env"
+    for name in DAGSTER_SERVICES:
+        assert compose["services"][name]["env_file"] == ".env", name
+    second = profile_env_vars("agency_b")
+    env_file = {**env_example(), **{name: f"value-of-{name}" for name in AMC_CREDENTIAL_VARS}}
+    env_file.update({name: f"value-of-{name}" for name in second.names})
+    daemon_env = {**env_file, **environment(daemon)}  # compose: environment wins over env_file
+    for name in list(os.environ):
+        if name.startswith(("AMC_", "DAGSTER_PG_")):
+            monkeypatch.delenv(name)
+    for name, value in daemon_env.items():
+        monkeypatch.setenv(name, value)
+    config = instance["run_launcher"]["config"]
+    checked = process_config(EnvFileDockerRunLauncher.config_type(), config)
+    assert checked.success, checked.errors
+    client = RecordingDockerClient()
+    with dg.instance_for_test() as dagster_instance:
+        launcher = EnvFileDockerRunLauncher(**checked.value)
+        launcher.register_instance(dagster_instance)
+        monkeypatch.setattr(launcher, "_get_client", lambda _context: client)
+        run = create_run_for_test(dagster_instance, job_name="__ASSET_JOB")
+        launcher._launch_container_with_command(run, "amc_reports:latest", ["dagster"])
+    [created] = client.created
+    env = created["environment"]
+    for name in (*AMC_CREDENTIAL_VARS, *second.names):
+        assert env[name] == f"value-of-{name}", name
+    assert env[DATABASE_URL_VAR] == daemon_env[DATABASE_URL_VAR]
+    assert env["AMC_REPORTS_ENV"] == "production"
+    for name in env_references(instance["storage"]):
+        assert env[name] == daemon_env[name], name
+    assert not {"POSTGRES_PASSWORD", "POSTGRES_USER"} & set(env)  # only what runs read
+    assert created["network"] == config["network"]
+    assert created["volumes"] == config["container_kwargs"]["volumes"]
     networks = {network["name"] for network in compose["networks"].values()}
-    assert launcher["network"] in networks
+    assert config["network"] in networks
     for name in ("postgres", *DAGSTER_SERVICES):
-        assert launcher["network"] in compose["services"][name]["networks"], name
+        assert config["network"] in compose["services"][name]["networks"], name
 
 
 def test_runs_use_the_code_locations_image(compose):
@@ -192,5 +244,5 @@ def test_the_image_installs_the_launchers_the_deployments_name():
     for library in ("dagster-postgres", "dagster-docker", "dagster-k8s"):
         assert pins[library] == f"0.{minor + 16}.{patch}", library
     assert major == 1
-    assert 'pip install --no-cache-dir ".[deploy]"' in (PROJECT_ROOT / "Dockerfile").read_text()
+    assert '".[deploy]"' in (PROJECT_ROOT / "Dockerfile").read_text()
     assert "amc_reports[deploy]" in extras["dev"]  # so the tests import what the image has

@@ -26,13 +26,12 @@ from dagster_k8s import K8sRunLauncher
 from kubernetes.utils import parse_quantity
 
 from amc_reports.config import profile_env_vars
-from amc_reports.environment import DATABASE_URL_VAR, NOTIFY_URLS_VAR, UI_URL_VAR
 from amc_reports_tests.deploy_tests import helm_chart
 
 AMC_CREDENTIAL_VARS = profile_env_vars().names
 
 JOB_NAME = "__ASSET_JOB"
-IMAGE_PYTHON = "/usr/local/bin/python"  # the Dockerfile's python:3.11-slim
+IMAGE_PYTHON = "/opt/venv/bin/python"  # the Dockerfile's venv
 
 
 class RecordingBatchApi:
@@ -129,15 +128,14 @@ def test_the_run_gets_amc_credentials_and_the_warehouse_from_the_secret(run_job,
     main = container(run_job[0])
     secrets = {source["secretRef"]["name"] for source in main["envFrom"] if "secretRef" in source}
     assert secrets == {"amc-reports-env"}
-    # The secret values.yaml tells you to create holds every variable the code reads for live AMC,
-    # the warehouse and the notifications (whose URLs carry webhook tokens).
+    # The secret values.yaml tells you to create is the Compose env file, every profile in it.
     created = re.search(
-        r"kubectl create secret generic amc-reports-env((?:.|\n)*?)\n#\s*kubectl",
+        r"kubectl create secret generic amc-reports-env (--from-env-file=\S+)",
         helm_chart.VALUES_PATH.read_text(),
     )
     assert created, "values.yaml no longer says how to create the amc-reports-env secret"
-    keys = set(re.findall(r"--from-literal=([A-Z_]+)=", created.group(1)))
-    assert keys == {*AMC_CREDENTIAL_VARS, DATABASE_URL_VAR, NOTIFY_URLS_VAR, UI_URL_VAR}
+    env = {e["name"]: e.get("value") for e in main["env"]}
+    assert env["AMC_REPORTS_ENV"] == "production"
     # Dagster's own storage password, from the chart's Postgres secret.
     [password] = [e for e in main["env"] if e["name"] == "DAGSTER_PG_PASSWORD"]
     assert password["valueFrom"]["secretKeyRef"] == {
@@ -146,6 +144,14 @@ def test_the_run_gets_amc_credentials_and_the_warehouse_from_the_secret(run_job,
     }
     names = {e["name"] for e in main["env"]}
     assert "DAGSTER_HOME" in names and not names & set(AMC_CREDENTIAL_VARS)  # no inlined secrets
+
+
+def test_the_run_writes_its_compute_logs_to_the_shared_claim(run_job):
+    main = container(run_job[0])
+    [mount] = [m for m in main["volumeMounts"] if m["mountPath"] == "/opt/dagster/compute_logs"]
+    volumes = run_job[0]["spec"]["template"]["spec"]["volumes"]
+    [volume] = [v for v in volumes if v["name"] == mount["name"]]
+    assert volume["persistentVolumeClaim"]["claimName"] == "amc-reports-compute-logs"
 
 
 def test_the_run_has_the_run_resources_of_values_yaml(run_job, chart_values):
