@@ -6,18 +6,19 @@ import dagster as dg
 
 from amc_reports.config import ReportsConfig, load_config
 from amc_reports.environment import build_resources
-from amc_reports.orchestration.alerts import build_alert_sensor
 from amc_reports.orchestration.assets import build_report_asset
-from amc_reports.orchestration.check_runs import (
+from amc_reports.orchestration.checks import build_freshness_checks, build_report_checks
+from amc_reports.orchestration.kpis import build_campaign_kpis
+from amc_reports.orchestration.resources import NotifierResource
+from amc_reports.orchestration.schedules import build_report_schedule
+from amc_reports.orchestration.sensors.campaign_kpis import build_campaign_kpis_sensor
+from amc_reports.orchestration.sensors.notifications import build_alert_sensor
+from amc_reports.orchestration.sensors.provisional_weeks import build_final_recollection_sensor
+from amc_reports.orchestration.sensors.reconciler import build_reconciler_sensor
+from amc_reports.orchestration.sensors.weekly_checks import (
     build_weekly_checks_condition_sensor,
     build_weekly_checks_sensor,
 )
-from amc_reports.orchestration.checks import build_freshness_checks, build_report_checks
-from amc_reports.orchestration.kpis import build_campaign_kpis
-from amc_reports.orchestration.reconciler import build_reconciler_sensor
-from amc_reports.orchestration.resources import NotifierResource
-from amc_reports.orchestration.schedules import build_report_schedule
-from amc_reports.orchestration.sensors import build_final_recollection_sensor
 
 FRESHNESS_JOB = "amc_freshness_checks"
 
@@ -38,7 +39,7 @@ def build_definitions(config: ReportsConfig, resources: dict | None = None) -> d
     assets.extend(kpis.assets)
     checks.extend(kpis.checks)
     if kpis.assets:
-        sensors.append(kpis.sensor())
+        sensors.append(build_campaign_kpis_sensor(kpis.assets))
     provisional = [t for t in config.targets() if t.report.provisional_weeks == "collect"]
     if provisional:
         sensors.append(build_final_recollection_sensor(provisional))

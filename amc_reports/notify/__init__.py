@@ -2,7 +2,6 @@
 says (`messages`) and sending it through apprise (`send`)."""
 
 from amc_reports.notify.decide import (
-    AlertCursor,
     AlertMemory,
     CheckEvaluation,
     FinishedRun,
@@ -27,7 +26,6 @@ from amc_reports.notify.send import Delivery, NotificationConfigError, Notifier,
 __all__ = [
     "DEFAULT_UI_URL",
     "Alert",
-    "AlertCursor",
     "AlertKind",
     "AlertMemory",
     "CheckEvaluation",

@@ -13,7 +13,6 @@ plain facts about each run, the warehouse says what it knows of each week).
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -254,28 +253,3 @@ class AlertMemory:
             return
         self.keys.append(key)
         del self.keys[:-MEMORY_SIZE]
-
-
-@dataclass
-class AlertCursor:
-    """Where the notification sensor stands: the last run failure and success it looked at (event
-    log cursors), and what it already sent."""
-
-    failure: str | None = None
-    success: str | None = None
-    memory: AlertMemory = field(default_factory=AlertMemory)
-
-    @classmethod
-    def parse(cls, text: str | None) -> AlertCursor | None:
-        if not text:
-            return None
-        try:
-            data = json.loads(text)
-            return cls(data.get("failure"), data.get("success"), AlertMemory(list(data["sent"])))
-        except (ValueError, KeyError, TypeError):
-            return None
-
-    def dump(self) -> str:
-        return json.dumps(
-            {"failure": self.failure, "success": self.success, "sent": self.memory.keys}
-        )

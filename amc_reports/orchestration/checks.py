@@ -3,7 +3,7 @@
 The weekly checks speak only of collected weeks: they are not planned in the run that collects a
 week (a failed collection would otherwise mark every check of the run "Execution failed"), but
 run in a check run of their own once the run that materialized the week has ended (the
-`amc_weekly_checks` sensor, `check_runs.py`). A week whose collection failed has no new
+`amc_weekly_checks` sensor, `sensors/weekly_checks.py`). A week whose collection failed has no new
 materialization, so its checks are not run: the failure shows as the week's failure only.
 
 The ERROR checks (lineage, row counts) are blocking: an asset downstream of a report can wait
@@ -52,7 +52,8 @@ WEEKLY_CHECKS = (
 # requested once its asset partition was materialized (a collection that failed materializes
 # nothing), for any week, not while the week or the check is still running. The sensor applies it
 # per run that ended; Dagster evaluates it only in the stopped `amc_weekly_checks_by_condition`
-# sensor (see `check_runs.py`). Having a condition of their own also keeps the checks out of the
+# sensor (see `sensors/weekly_checks.py`). Having a condition of their own also keeps the checks
+# out of the
 # runs that collect weeks: Dagster runs such a check only when it is requested.
 AFTER_EACH_COLLECTED_WEEK = (
     dg.AutomationCondition.any_deps_updated().since_last_handled()

@@ -37,7 +37,6 @@ KPI_ASSET = "campaign_kpis"
 KPI_UPSTREAM_REPORTS = ("weekly_campaign_performance",)
 KPI_LINEAGE_CHECK = "kpi_lineage_current"
 KPI_ROWS_CHECK = "kpi_rows_match_upstream"
-KPI_SENSOR = "amc_campaign_kpis"
 PREVIEW_ROWS = 5
 
 # Any week of the report (not only the newest) once it was materialized, and only when every
@@ -185,19 +184,6 @@ def build_kpi_checks(report: ReportConfig) -> dg.AssetChecksDefinition:
 class KpiDefinitions:
     assets: list[dg.AssetsDefinition]
     checks: list[dg.AssetChecksDefinition]
-
-    def sensor(self) -> dg.AutomationConditionSensorDefinition:
-        """Evaluates the KPI assets' automation condition (on by default)."""
-        return dg.AutomationConditionSensorDefinition(
-            KPI_SENSOR,
-            target=dg.AssetSelection.assets(*self.assets),
-            default_status=dg.DefaultSensorStatus.RUNNING,
-            minimum_interval_seconds=30,
-            description=(
-                "Computes each week's campaign KPIs after the report's week was collected and "
-                "its blocking checks passed."
-            ),
-        )
 
 
 def build_campaign_kpis(

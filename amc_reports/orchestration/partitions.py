@@ -3,9 +3,7 @@ checks, jobs, schedules and sensors."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import cache
-from typing import Any
 
 import dagster as dg
 
@@ -23,22 +21,6 @@ def collection_selection(keys: list[dg.AssetKey]) -> dg.AssetSelection:
     checks run after each collected week in a run of their own (see `checks`), so a collection
     that fails leaves no check marked failed."""
     return dg.AssetSelection.assets(*keys).without_checks()
-
-
-def collection_sensor(
-    name: str, keys: list[dg.AssetKey], every_seconds: int, description: str
-) -> Callable[[Callable[..., Any]], dg.SensorDefinition]:
-    """The decorator of a sensor (on by default) whose runs collect weeks of `keys`. Their asset
-    selection, not `target=`: a target builds one job of every report, which reports of
-    different weeks (partitions) cannot share; an asset selection runs each request in the
-    assets' own job."""
-    return dg.sensor(
-        name=name,
-        minimum_interval_seconds=every_seconds,
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        asset_selection=collection_selection(keys),
-        description=description,
-    )
 
 
 def collects_provisional(report: ReportConfig) -> bool:

@@ -1,10 +1,9 @@
 """What the product needs to know of Dagster's runs: is a run alive, is a week targeted by a
-queued or running run, the tags every collection run carries (its maximum run time), and, for the
-sensors that follow runs as they end, which runs ended since a cursor and what they checked."""
+queued or running run, and the tags every collection run carries (its maximum run time)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import dagster as dg
 
@@ -51,43 +50,6 @@ def run_is_alive(instance: dg.DagsterInstance, run_id: str) -> bool:
     """The run exists in this instance and has not finished."""
     run = instance.get_run_by_id(run_id)
     return run is not None and not run.is_finished
-
-
-def run_ending_positions(
-    instance: dg.DagsterInstance, endings: Sequence[dg.DagsterEventType]
-) -> dict[str, str | None]:
-    """Where each kind of run ending stands now in the event log: a sensor's first cursor, so
-    that it follows the runs that end from now on, never the history."""
-    return {e.value: instance.fetch_run_status_changes(e, limit=1).cursor for e in endings}
-
-
-def runs_ended_since(
-    instance: dg.DagsterInstance,
-    positions: dict[str, str | None],
-    endings: Sequence[dg.DagsterEventType],
-    limit: int,
-) -> list[tuple[str, dg.DagsterEventType]]:
-    """The runs that ended since `positions` (moved on, in place), each with how it ended:
-    oldest first, one kind of ending after the other in the order of `endings`."""
-    ended = []
-    for ending in endings:
-        changes = instance.fetch_run_status_changes(
-            ending, limit=limit, cursor=positions.get(ending.value), ascending=True
-        )
-        positions[ending.value] = changes.cursor
-        ended += [(record.event_log_entry.run_id, ending) for record in changes.records]
-    return ended
-
-
-def check_evaluations_of_run(
-    instance: dg.DagsterInstance, run_id: str
-) -> list[dg.AssetCheckEvaluation]:
-    """The asset check results a run recorded."""
-    return [
-        entry.dagster_event.asset_check_evaluation_data
-        for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
-        if entry.dagster_event is not None
-    ]
 
 
 class ActiveRuns:

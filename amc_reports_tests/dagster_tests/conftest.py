@@ -8,13 +8,12 @@ from typing import Any
 
 import dagster as dg
 import pytest
-from dagster._core.definitions.sensor_definition import SensorExecutionData
 
 from amc_reports.config import ReportsConfig
 from amc_reports.definitions import build_definitions
-from amc_reports.orchestration.check_runs import WEEKLY_CHECKS_SENSOR
 from amc_reports.orchestration.partitions import report_asset_key
 from amc_reports.orchestration.resources import PostgresWarehouseResource, SandboxAmcResource
+from amc_reports.orchestration.sensors.weekly_checks import WEEKLY_CHECKS_SENSOR
 from amc_reports.warehouse import Warehouse
 from amc_reports_tests.support.reports import collection_job, new_instance_id, write_config
 
@@ -64,7 +63,7 @@ class ReportHarness:
             self.checks_cursor,
         )
 
-    def _tick_checks_sensor(self, defs: dg.Definitions) -> SensorExecutionData:
+    def _tick_checks_sensor(self, defs: dg.Definitions):
         """One tick as the daemon evaluates it: run requests resolved against their target
         (partition key and tags), as a tick in a deployment does."""
         sensor = defs.resolve_sensor_def(WEEKLY_CHECKS_SENSOR)

@@ -8,10 +8,10 @@ from datetime import date
 import dagster as dg
 
 from amc_reports.definitions import FRESHNESS_JOB
-from amc_reports.orchestration.alerts import build_alert_sensor
 from amc_reports.orchestration.checks import LINEAGE_CHECK
 from amc_reports.orchestration.partitions import report_asset_key, weekly_partitions
 from amc_reports.orchestration.resources import NotifierResource
+from amc_reports.orchestration.sensors.notifications import build_alert_sensor
 
 WEEK = "2026-03-08"
 UI = "https://dagster.example.com"

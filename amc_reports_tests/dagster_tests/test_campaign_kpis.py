@@ -18,8 +18,8 @@ from amc_reports.orchestration.kpis import (
     KPI_AUTOMATION,
     KPI_LINEAGE_CHECK,
     KPI_ROWS_CHECK,
-    KPI_SENSOR,
 )
+from amc_reports.orchestration.sensors.campaign_kpis import KPI_SENSOR
 from amc_reports.paths import PROJECT_ROOT
 from amc_reports.warehouse.kpis import KPI_TABLE_NAME
 from amc_reports_tests.support.reports import report_yaml

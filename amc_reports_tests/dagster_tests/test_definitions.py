@@ -13,11 +13,6 @@ from amc_reports.environment import (
     build_notifier_resource,
     build_resources,
 )
-from amc_reports.orchestration.alerts import ALERT_SENSOR
-from amc_reports.orchestration.check_runs import (
-    WEEKLY_CHECKS_BY_CONDITION_SENSOR,
-    WEEKLY_CHECKS_SENSOR,
-)
 from amc_reports.orchestration.checks import (
     AFTER_EACH_COLLECTED_WEEK,
     FRESHNESS_CHECK,
@@ -33,6 +28,11 @@ from amc_reports.orchestration.resources import (
     SandboxAmcResource,
 )
 from amc_reports.orchestration.schedules import cron_for
+from amc_reports.orchestration.sensors.notifications import ALERT_SENSOR
+from amc_reports.orchestration.sensors.weekly_checks import (
+    WEEKLY_CHECKS_BY_CONDITION_SENSOR,
+    WEEKLY_CHECKS_SENSOR,
+)
 
 CONFIG = load_config(DEFAULT_CONFIG_PATH)
 

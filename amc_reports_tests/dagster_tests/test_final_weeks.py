@@ -9,7 +9,7 @@ import dagster as dg
 
 from amc_reports.orchestration.checks import FINAL_CHECK, RESTATEMENT_CHECK
 from amc_reports.orchestration.partitions import weekly_partitions
-from amc_reports.orchestration.sensors import (
+from amc_reports.orchestration.sensors.provisional_weeks import (
     FINAL_RECOLLECTION_SENSOR,
     final_recollection_requests,
 )

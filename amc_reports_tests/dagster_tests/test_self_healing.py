@@ -18,8 +18,8 @@ import pytest
 
 from amc_reports.local.postgres import EmbeddedPostgres
 from amc_reports.orchestration.partitions import report_asset_key
-from amc_reports.orchestration.reconciler import build_reconciler_sensor
 from amc_reports.orchestration.resources import PostgresWarehouseResource
+from amc_reports.orchestration.sensors.reconciler import build_reconciler_sensor
 from amc_reports.warehouse import Warehouse
 from amc_reports_tests.dagster_tests.test_interruptions import WEEK, start_child, wait_for
 from amc_reports_tests.fixtures_postgres import server_temp_dir

@@ -17,9 +17,9 @@ import psutil
 import pytest
 
 from amc_reports.local.stack import Stack, wait_for
-from amc_reports.orchestration.alerts import ALERT_SENSOR
-from amc_reports.orchestration.check_runs import WEEKLY_CHECKS_SENSOR
 from amc_reports.orchestration.checks import WEEKLY_CHECKS
+from amc_reports.orchestration.sensors.notifications import ALERT_SENSOR
+from amc_reports.orchestration.sensors.weekly_checks import WEEKLY_CHECKS_SENSOR
 from amc_reports.run_launcher import run_worker_pid
 from amc_reports.warehouse import Warehouse
 from amc_reports_tests.fixtures_postgres import server_temp_dir

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from amc_reports.notify import (
-    AlertCursor,
     AlertKind,
     AlertMemory,
     CheckEvaluation,
@@ -145,13 +144,11 @@ def test_error_checks_and_a_failing_freshness_check_are_told():
     assert stale_alert.dedupe_key == "stale:amc/us/weekly_perf:2026-11-08"
 
 
-def test_the_cursor_round_trips_and_its_memory_is_bounded():
-    cursor = AlertCursor("f1", "s1")
+def test_the_memory_of_what_was_sent_is_bounded():
+    memory = AlertMemory()
     for i in range(MEMORY_SIZE + 10):
-        cursor.memory.remember(f"k{i}")
-    cursor.memory.remember(None)
-    again = AlertCursor.parse(cursor.dump())
-    assert (again.failure, again.success) == ("f1", "s1")
-    assert len(again.memory.keys) == MEMORY_SIZE
-    assert again.memory.seen(f"k{MEMORY_SIZE + 9}") and not again.memory.seen("k0")
-    assert AlertCursor.parse(None) is None and AlertCursor.parse("not json") is None
+        memory.remember(f"k{i}")
+    memory.remember(None)
+    assert len(memory.keys) == MEMORY_SIZE
+    assert memory.seen(f"k{MEMORY_SIZE + 9}") and not memory.seen("k0")
+    assert not memory.seen(None)

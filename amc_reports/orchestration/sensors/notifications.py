@@ -2,21 +2,24 @@
 to `amc_reports.notify`, which decides what deserves a message and sends it.
 
 A failed collection run, a tripped circuit breaker, a failing freshness check (a stale report)
-and an ERROR check all end a run; the sensor follows run failures and successes through the
-event log (its cursor), so each run is looked at once. With no notification URL configured it
-only keeps its cursor current (nothing old is sent when notifications are turned on) and says
-how to turn them on.
+and an ERROR check all end a run; the sensor follows run failures and successes through
+Dagster's run-status cursors (`ended_runs`), so each run is looked at once, and keeps the keys of
+what it sent beside them (a stale report is told once per missing week). With no notification
+URL configured it only keeps its cursor current (nothing old is sent when notifications are
+turned on) and says how to turn them on.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import dagster as dg
 
 from amc_reports.config import ReportTarget
 from amc_reports.notify import (
-    AlertCursor,
+    AlertMemory,
     CheckEvaluation,
     FinishedRun,
     StepFailure,
@@ -28,11 +31,7 @@ from amc_reports.notify import (
 from amc_reports.orchestration.checks import FRESHNESS_CHECK
 from amc_reports.orchestration.partitions import report_asset_key
 from amc_reports.orchestration.resources import NotifierResource, WarehouseResource
-from amc_reports.orchestration.runs import (
-    check_evaluations_of_run,
-    run_ending_positions,
-    runs_ended_since,
-)
+from amc_reports.orchestration.sensors.ended_runs import EndedRuns, check_evaluations_of_run
 
 ALERT_SENSOR = "amc_notifications"
 CHECK_EVERY_SECONDS = 30
@@ -43,6 +42,30 @@ OFF = (
     "Notifications are off: set AMC_REPORTS_NOTIFY_URLS to one or more apprise URLs (Slack, "
     "Teams, e-mail, webhooks) to be told about failed weeks, stale reports and ERROR checks."
 )
+
+
+@dataclass
+class NotificationCursor:
+    """Where the sensor stands in the run failures and successes, and what it already sent."""
+
+    ended: EndedRuns
+    memory: AlertMemory = field(default_factory=AlertMemory)
+
+    @classmethod
+    def parse(cls, text: str | None) -> NotificationCursor | None:
+        try:
+            data = json.loads(text) if text else None
+        except ValueError:
+            return None
+        if not isinstance(data, dict) or not isinstance(data.get("sent"), list):
+            return None
+        if "failure" in data:  # written before the cursors were kept by `EndedRuns`
+            data = {FAILURE.value: data["failure"], SUCCESS.value: data.get("success"), **data}
+        ended = EndedRuns.from_json(data, ENDINGS)
+        return cls(ended, AlertMemory([str(key) for key in data["sent"]])) if ended else None
+
+    def dump(self) -> str:
+        return json.dumps({**self.ended.to_json(), "sent": self.memory.keys}, sort_keys=True)
 
 
 def target_index(targets: Sequence[ReportTarget]) -> TargetIndex:
@@ -120,15 +143,11 @@ def build_alert_sensor(targets: Sequence[ReportTarget]) -> dg.SensorDefinition:
         warehouse: WarehouseResource,
     ) -> dg.SkipReason:
         instance = context.instance
-        cursor = AlertCursor.parse(context.cursor)
+        cursor = NotificationCursor.parse(context.cursor)
         if cursor is None:  # first tick: start from now, never from the history
-            start = run_ending_positions(instance, ENDINGS)
-            cursor = AlertCursor(failure=start[FAILURE.value], success=start[SUCCESS.value])
-            context.update_cursor(cursor.dump())
+            context.update_cursor(NotificationCursor(EndedRuns.from_now(instance, ENDINGS)).dump())
             return dg.SkipReason("Started: runs that end from now on are looked at.")
-        positions = {FAILURE.value: cursor.failure, SUCCESS.value: cursor.success}
-        ended_runs = runs_ended_since(instance, positions, ENDINGS, RUNS_PER_TICK)
-        cursor.failure, cursor.success = positions[FAILURE.value], positions[SUCCESS.value]
+        ended_runs = cursor.ended.since(instance, RUNS_PER_TICK)
         if not notifier.enabled:
             context.update_cursor(cursor.dump())
             return dg.SkipReason(OFF)

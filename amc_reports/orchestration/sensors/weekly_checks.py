@@ -17,15 +17,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import dagster as dg
 
-from amc_reports.orchestration.runs import (
-    check_evaluations_of_run,
-    run_ending_positions,
-    runs_ended_since,
-)
+from amc_reports.orchestration.sensors.ended_runs import EndedRuns, check_evaluations_of_run
 
 WEEKLY_CHECKS_SENSOR = "amc_weekly_checks"
 WEEKLY_CHECKS_BY_CONDITION_SENSOR = "amc_weekly_checks_by_condition"
@@ -40,26 +36,16 @@ ENDINGS = (
 )
 
 
-@dataclass
-class EndedRunsCursor:
-    """Where the sensor stands: the event log cursor of each kind of run ending it followed."""
+def parse_cursor(text: str | None) -> EndedRuns | None:
+    """The sensor's cursor: where it stands in each kind of run ending (None: start anew)."""
+    try:
+        return EndedRuns.from_json(json.loads(text), ENDINGS) if text else None
+    except ValueError:
+        return None
 
-    positions: dict[str, str | None] = field(default_factory=dict)
 
-    @classmethod
-    def parse(cls, text: str | None) -> EndedRunsCursor | None:
-        if not text:
-            return None
-        try:
-            data = json.loads(text)
-        except ValueError:
-            return None
-        if not isinstance(data, dict):
-            return None
-        return cls({str(k): (str(v) if v is not None else None) for k, v in data.items()})
-
-    def dump(self) -> str:
-        return json.dumps(self.positions, sort_keys=True)
+def dump_cursor(ended_runs: EndedRuns) -> str:
+    return json.dumps(ended_runs.to_json(), sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -172,17 +158,13 @@ def build_weekly_checks_sensor(checks: list[dg.AssetChecksDefinition]) -> dg.Sen
     )
     def amc_weekly_checks(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         instance = context.instance
-        cursor = EndedRunsCursor.parse(context.cursor)
-        if cursor is None:  # first tick: weeks materialized from now on are this sensor's
-            started = EndedRunsCursor(run_ending_positions(instance, ENDINGS))
+        ended_runs = parse_cursor(context.cursor)
+        if ended_runs is None:  # first tick: weeks materialized from now on are this sensor's
             return dg.SensorResult(
-                cursor=started.dump(),
+                cursor=dump_cursor(EndedRuns.from_now(instance, ENDINGS)),
                 skip_reason="Started: the weeks of runs that end from now on get their checks.",
             )
-        ended = [
-            run_id
-            for run_id, _ in runs_ended_since(instance, cursor.positions, ENDINGS, RUNS_PER_TICK)
-        ]
+        ended = [run_id for run_id, _ in ended_runs.since(instance, RUNS_PER_TICK)]
         wanted = [
             week
             for run_id in ended
@@ -195,7 +177,7 @@ def build_weekly_checks_sensor(checks: list[dg.AssetChecksDefinition]) -> dg.Sen
         ]
         if not wanted:
             return dg.SensorResult(
-                cursor=cursor.dump(),
+                cursor=dump_cursor(ended_runs),
                 skip_reason=f"{len(ended)} run(s) ended since the last tick; no week to check.",
             )
         context.log.info(
@@ -207,7 +189,7 @@ def build_weekly_checks_sensor(checks: list[dg.AssetChecksDefinition]) -> dg.Sen
                 week.run_request(job_of[week.asset_key], check_keys[week.asset_key])
                 for week in wanted
             ],
-            cursor=cursor.dump(),
+            cursor=dump_cursor(ended_runs),
         )
 
     return amc_weekly_checks

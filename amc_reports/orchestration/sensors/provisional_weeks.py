@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from amc_reports.config import ReportTarget
-from amc_reports.orchestration.partitions import collection_sensor, report_asset_key
+from amc_reports.orchestration.partitions import report_asset_key
 from amc_reports.orchestration.resources import WarehouseResource
 from amc_reports.orchestration.runs import REASON_TAG, collection_run_tags
+from amc_reports.orchestration.sensors.collecting import collection_sensor
 
 FINAL_RECOLLECTION_SENSOR = "amc_provisional_weeks_final"
 CHECK_EVERY_SECONDS = 3600

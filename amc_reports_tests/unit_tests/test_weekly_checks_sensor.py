@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from amc_reports.orchestration.check_runs import (
+from amc_reports.orchestration.sensors.weekly_checks import (
     CHECKS_AFTER_TAG,
-    EndedRunsCursor,
     weeks_to_check,
 )
 
@@ -48,11 +47,3 @@ def test_a_week_its_run_already_checked_is_not_checked_again():
         checked_assets=CHECKS,
     )
     assert [w.week for w in wanted] == ["2026-03-08"]
-
-
-def test_a_cursor_that_is_not_ours_starts_the_sensor_afresh():
-    assert EndedRunsCursor.parse(None) is None
-    assert EndedRunsCursor.parse("not json") is None
-    assert EndedRunsCursor.parse("[1, 2]") is None
-    cursor = EndedRunsCursor({"RUN_SUCCESS": "abc", "RUN_FAILURE": None})
-    assert EndedRunsCursor.parse(cursor.dump()) == cursor

@@ -15,7 +15,7 @@ import dagster as dg
 
 from amc_reports.collection.reconcile import Did, Watchers, reconcile
 from amc_reports.config import ReportTarget
-from amc_reports.orchestration.partitions import collection_sensor, report_asset_key
+from amc_reports.orchestration.partitions import report_asset_key
 from amc_reports.orchestration.resources import AmcResource, WarehouseResource
 from amc_reports.orchestration.runs import (
     ATTEMPT_TAG,
@@ -24,6 +24,7 @@ from amc_reports.orchestration.runs import (
     collection_run_tags,
     run_is_alive,
 )
+from amc_reports.orchestration.sensors.collecting import collection_sensor
 
 RECONCILER_SENSOR = "amc_reconciler"
 RECONCILE_EVERY_SECONDS = 60
