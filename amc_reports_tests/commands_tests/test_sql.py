@@ -6,7 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from amc_reports.config import load_config
 from amc_reports.paths import PROJECT_ROOT
+from amc_reports_tests.support.reports import shipped_configs
 
 CLI = [sys.executable, "-m", "amc_reports.cli"]
 
@@ -84,12 +88,17 @@ def test_check_sql_on_one_good_report_and_unknown_names(tmp_path):
     assert "no report nope" in missing.stderr and "(reports: good)" in missing.stderr
 
 
-def test_every_example_report_runs(tmp_path):
-    done = _cli("check-sql", "--all", "--config", str(PROJECT_ROOT / "reports.yaml"))
-    assert done.returncode == 0, done.stdout + done.stderr
-    config_reports = ("weekly_campaign_performance", "new_to_brand", "reach_and_frequency")
-    for name in (*config_reports, "path_to_conversion"):
-        assert f"/{name}: ok, " in done.stdout
+@pytest.mark.parametrize("path", shipped_configs(), ids=lambda p: str(p.relative_to(PROJECT_ROOT)))
+def test_every_shipped_config_validates_and_each_of_its_reports_runs(path):
+    """reports.yaml and every examples/*.yaml: `validate-config` passes and each (report,
+    instance) runs on the sandbox's AMC tables (`check-sql --all`)."""
+    valid = _cli("validate-config", "--config", str(path))
+    assert valid.returncode == 0, valid.stdout + valid.stderr
+    checked = _cli("check-sql", "--all", "--config", str(path))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    for report, instance in load_config(path).targets():
+        outcome = "ok, " if report.sql else "saved workflow "
+        assert f"amc/{instance.alias}/{report.name}: {outcome}" in checked.stdout
 
 
 def test_validate_config_reports_sql_that_does_not_parse(tmp_path):

@@ -12,9 +12,9 @@ from amc_reports.config.schema import InstanceConfig, ReportConfig, ReportsConfi
 from amc_reports.config.yaml_source import read_document
 from amc_reports.paths import PROJECT_ROOT
 from amc_reports_tests.config_tests.helpers import INSTANCES, report, write
+from amc_reports_tests.support.reports import shipped_configs
 
 SCHEMA_FILE = PROJECT_ROOT / "reports.schema.json"
-SHIPPED = [PROJECT_ROOT / "reports.yaml", PROJECT_ROOT / "examples" / "agency.yaml"]
 
 
 def test_committed_schema_is_the_generated_one():
@@ -28,7 +28,7 @@ def test_config_schema_command_prints_it(capsys):
     assert json.loads(capsys.readouterr().out) == json.loads(SCHEMA_FILE.read_text())
 
 
-@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", shipped_configs(), ids=lambda p: p.name)
 def test_shipped_files_point_editors_at_the_schema_and_pass_it(path):
     first_line = path.read_text().splitlines()[0]
     prefix = "# yaml-language-server: $schema="

@@ -135,7 +135,7 @@ def test_agency_example_resolves(tmp_path):
     acme = config.instances["acme_us"]
     assert resolve_parameters(halo, acme, *WEEK) == {
         "brand": "Acme",
-        "asins": ["B000ACME01", "B000ACME02"],
+        "asins": ["B0A49830B9", "B0DDBBEEA3"],
         "lookback_start": "2026-02-01",
     }
     window = resolve_parameters(config.reports["new_to_brand"], acme, *WEEK)

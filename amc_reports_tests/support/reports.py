@@ -8,12 +8,19 @@ from pathlib import Path
 import dagster as dg
 
 from amc_reports.config import ReportsConfig, load_config
+from amc_reports.paths import PROJECT_ROOT
 
 REPORT_SQL = (
     "SELECT event_date, campaign_id, campaign AS campaign_name, SUM(impressions) AS impressions, "
     "SUM(clicks) AS clicks, SUM(total_cost) AS spend FROM sponsored_ads_traffic GROUP BY 1, 2, 3"
 )
 INSTANCE_ALIAS = "test"
+
+
+def shipped_configs() -> list[Path]:
+    """Every reports file the project ships: reports.yaml and examples/*.yaml (found, not listed,
+    so that a new example is checked as soon as it is added)."""
+    return [PROJECT_ROOT / "reports.yaml", *sorted((PROJECT_ROOT / "examples").glob("*.yaml"))]
 
 
 def report_yaml(sql: str = REPORT_SQL, name: str = "weekly_perf") -> str:

@@ -15,9 +15,10 @@ days) exist as DuckDB macros; Spark's functions are translated by sqlglot.
 
 from __future__ import annotations
 
+import difflib
 import re
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -28,6 +29,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 from sqlglot import exp
+from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from amc_reports.amc_sql import AmcSqlError, SqlError, parse_query, position_of
 from amc_reports.local.sandbox import coverage, tables, world
@@ -222,6 +224,7 @@ def _local_seconds(moment: datetime) -> int:
 
 
 _QUOTED = re.compile(r'"([^"]+)"')
+_NO_SUCH_COLUMN = re.compile(r'"([^"]+)" does not have a column named "([^"]+)"')
 
 
 def _duckdb_error(exc: duckdb.Error, tree: exp.Query) -> SqlError:
@@ -230,24 +233,64 @@ def _duckdb_error(exc: duckdb.Error, tree: exp.Query) -> SqlError:
     message = re.sub(r"^[A-Za-z ]+ Error: ", "", first).rstrip("!")
     message = message.replace("__amc_users", "users")
     line = column = None
+    qualified = _NO_SUCH_COLUMN.search(message)  # `t.x` where `t` has no column `x`
     names = _QUOTED.findall(message) + re.findall(r"with name (\w+)", message)
+    if qualified:
+        names = [qualified.group(2)]
+        message = f"Column {'.'.join(qualified.groups())!r} cannot be resolved"
+        message += _did_you_mean(names[0], tree)
     for name in names:
         node = _find_named(tree, name.split(".")[-1])
         if node is not None:
             line, column = position_of(node) or (None, None)
             break
     if "not found in FROM clause" in message and names:
-        message = f"Column {names[0]!r} cannot be resolved" + _did_you_mean(str(exc))
+        message = f"Column {names[0]!r} cannot be resolved" + _did_you_mean(names[0], tree)
     elif "does not exist" in message and "Function" in message and names:
         message = f"Function {names[0]!r} is not registered"
     return SqlError(message, line, column)
 
 
-def _did_you_mean(message: str) -> str:
-    match = re.search(r'Candidate bindings: "([^"]+)"', message)
-    if match:
-        return f" (did you mean {match.group(1).split('.')[-1]!r}?)"
-    return ""
+def _did_you_mean(name: str, tree: exp.Query) -> str:
+    """` (did you mean 'x'?)`: the closest columns, by spelling, of the tables where `name` is
+    read (the one its qualifier names, else every table of its FROM); empty when none is close."""
+    close = nearest(name.lower(), _columns_beside(name, tree))
+    return f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
+
+
+_CLOSE_ENOUGH = 0.7  # difflib's similarity ratio: 'impression_dt' ~ 'impression_date' is 0.86
+_AS_CLOSE = 0.05  # other names this near the best one are named too (at most three)
+
+
+def nearest(name: str, candidates: Iterable[str]) -> list[str]:
+    """The candidates spelled most like `name` (similarity ratio), best first; [] if none is."""
+    scored = sorted(
+        ((difflib.SequenceMatcher(None, name, c).ratio(), c) for c in set(candidates)),
+        key=lambda pair: (-pair[0], pair[1]),
+    )
+    if not scored or scored[0][0] < _CLOSE_ENOUGH:
+        return []
+    best = scored[0][0]
+    return [c for ratio, c in scored[:3] if ratio >= max(_CLOSE_ENOUGH, best - _AS_CLOSE)]
+
+
+def _columns_beside(name: str, tree: exp.Query) -> set[str]:
+    """The columns of the relations a reference to column `name` may read, in its own scope."""
+    wanted = name.lower()
+    columns: set[str] = set()
+    for scope in traverse_scope(tree):
+        for column in scope.columns:
+            if column.name.lower() != wanted:
+                continue
+            sources = scope.selected_sources
+            selected = [sources[column.table]] if column.table in sources else sources.values()
+            for _, source in selected:
+                if isinstance(source, Scope):
+                    columns.update(c.lower() for c in source.expression.named_selects)
+                elif isinstance(source, exp.Table) and source.name.lower() in tables.TABLES:
+                    columns.update(tables.columns(source.name.lower()))
+    columns.discard(wanted)
+    return columns
 
 
 def _find_named(tree: exp.Expression, name: str) -> exp.Expression | None:

@@ -17,6 +17,10 @@ turn them into AMC's columns.
 
 from __future__ import annotations
 
+from functools import cache
+
+import sqlglot
+
 # Money: integer cents to AMC's DECIMAL(38, 4) currency amounts.
 MACROS = ("CREATE MACRO _money(cents) AS CAST(cents / 100 AS DECIMAL(38, 4))",)
 
@@ -288,3 +292,9 @@ WHERE x.ts >= getvariable('window_start') AND x.ts < getvariable('window_end')""
 TABLES = frozenset(VIEWS)
 # Tables whose conversions are cut by the conversion's time (they need the 14 days before).
 READS_EARLIER_TRAFFIC = frozenset({"amazon_attributed_events_by_conversion_time", "conversions"})
+
+
+@cache
+def columns(table: str) -> tuple[str, ...]:
+    """The columns of one AMC table, as its view names them (in order)."""
+    return tuple(sqlglot.parse_one(VIEWS[table], dialect="duckdb").named_selects)

@@ -88,3 +88,49 @@ def test_unknown_names_are_reported_where_they_are():
         query.check(query.prepare("SELECT impresions\nFROM dsp_impressions", WINDOW))
     assert (caught.value.error.line, caught.value.error.column) == (1, 8)
     assert "did you mean 'impressions'" in caught.value.error.message
+
+
+def _unresolved(sql: str) -> str:
+    with pytest.raises(AmcSqlError) as caught:
+        query.check(query.prepare(sql, WINDOW, {}))
+    return caught.value.error.message
+
+
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        (  # a DSP column on sponsored ads: nothing there is spelt like it
+            "SELECT campaign_id, SUM(total_cost) FROM sponsored_ads_traffic GROUP BY 1",
+            "Column 'total_cost' cannot be resolved",
+        ),
+        (
+            "SELECT campaign, SUM(purchases) FROM amazon_attributed_events_by_conversion_time\n"
+            "WHERE impression_dt >= '2026-02-01' GROUP BY 1",
+            "Column 'impression_dt' cannot be resolved (did you mean 'impression_date'?)",
+        ),
+        (  # qualified: only the table it names, not the joined DSP table that has the column
+            "SELECT s.total_cost FROM sponsored_ads_traffic s\n"
+            "JOIN dsp_impressions d ON d.user_id = s.user_id",
+            "Column 's.total_cost' cannot be resolved",
+        ),
+        (
+            "SELECT d.campain, SUM(impressions) FROM dsp_impressions d GROUP BY 1",
+            "Column 'd.campain' cannot be resolved (did you mean 'campaign'?)",
+        ),
+        (  # a CTE's own columns
+            "WITH per AS (SELECT campaign, SUM(spend) AS spent FROM sponsored_ads_traffic "
+            "GROUP BY 1)\nSELECT campaign, spend FROM per",
+            "Column 'spend' cannot be resolved (did you mean 'spent'?)",
+        ),
+    ],
+)
+def test_did_you_mean_names_the_nearest_columns_of_the_same_table_or_nothing(sql, message):
+    assert _unresolved(sql) == message
+
+
+def test_nearest_names_the_close_ones_best_first_or_none():
+    columns = ["impressions", "impression_date", "impression_dt_utc", "operating_system", "spend"]
+    assert query.nearest("impresion_date", columns) == ["impression_date"]
+    assert query.nearest("impressionz", columns) == ["impressions"]
+    assert query.nearest("total_cost", columns) == []
+    assert query.nearest("total_cost", []) == []
