@@ -196,9 +196,14 @@ def _incomplete_message(
 def build_warehouse_resource(
     env: Mapping[str, str] | None = None, config: ReportsConfig | None = None
 ) -> WarehouseResource:
-    """The Postgres of `AMC_REPORTS_DATABASE_URL`, else the embedded PostgreSQL."""
+    """The Postgres of `AMC_REPORTS_DATABASE_URL`, else the embedded PostgreSQL. `config` gives
+    the inputs of migrations that need it (its instance aliases); None: no config was loaded."""
     env = os.environ if env is None else env
-    aliases = {i.instance_id: alias for alias, i in config.instances.items()} if config else {}
+    aliases = (
+        {i.instance_id: alias for alias, i in config.instances.items()}
+        if config is not None
+        else None
+    )
     if _get(env, DATABASE_URL_VAR):
         return PostgresWarehouseResource(
             database_url=dg.EnvVar(DATABASE_URL_VAR), instance_aliases=aliases

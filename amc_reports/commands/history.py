@@ -60,7 +60,7 @@ def run_history(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return _error(str(exc))
     try:
-        warehouse = resolved(build_warehouse_resource()).get_warehouse()
+        warehouse = resolved(build_warehouse_resource(config=config)).get_warehouse()
         versions = week_versions(warehouse, args.report, week, args.instance)
         if not versions:
             print(f"Week {week} of {args.report} has no stored version yet.")

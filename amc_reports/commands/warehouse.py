@@ -28,7 +28,15 @@ def register(subparsers: Any) -> None:
     verify.add_argument("--json", action="store_true", help="machine-readable output")
     verify.set_defaults(func=run_verify)
 
-    migrate = subparsers.add_parser("migrate", help="apply pending warehouse migrations")
+    migrate = subparsers.add_parser(
+        "migrate",
+        help="apply pending warehouse migrations",
+        description=(
+            "Apply the pending migrations with the reports config's instance aliases, as a "
+            "process's first use of the warehouse does. A migration that upgrades stored rows by "
+            "the config refuses (exit 2, nothing changed) when the config does not load."
+        ),
+    )
     migrate.set_defaults(func=run_migrate)
 
     postgres = subparsers.add_parser(
@@ -43,15 +51,22 @@ def _fail(exc: Exception) -> int:
     return 2
 
 
-def _warehouse_resource() -> Any:
-    """The warehouse the definitions use (the config, when it loads, names old rows' instances)."""
+def _warehouse_resource(*, say_when_no_config: bool = False) -> Any:
+    """The warehouse the definitions use, with the same migration inputs (the config, when it
+    loads, names old rows' instances)."""
     from amc_reports.config import ConfigError, load_config
     from amc_reports.environment import build_warehouse_resource, resolved
 
     try:
         config = load_config()
-    except ConfigError:
+    except ConfigError as exc:
         config = None
+        if say_when_no_config:
+            print(
+                f"note: the reports config did not load, so a migration that needs it will "
+                f"refuse:\n{exc}",
+                file=sys.stderr,
+            )
     return resolved(build_warehouse_resource(config=config))
 
 
@@ -59,8 +74,7 @@ def run_migrate(args: argparse.Namespace) -> int:
     from amc_reports.warehouse.connection import mask_url
 
     try:
-        warehouse = _warehouse_resource().unmigrated_warehouse()
-        applied = warehouse.migrate()
+        warehouse, applied = _warehouse_resource(say_when_no_config=True).migrate()
     except DatabaseConfigError as exc:
         return _fail(exc)
     target = mask_url(warehouse.database_url)

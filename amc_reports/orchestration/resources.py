@@ -246,9 +246,12 @@ class WarehouseResource(dg.ConfigurableResource):
     """The Postgres warehouse. `PostgresWarehouseResource` and `EmbeddedWarehouseResource` say
     where it is."""
 
-    instance_aliases: dict[str, str] = Field(
-        default_factory=dict,
-        description="AMC instance id -> alias (from reports.yaml), for upgrading old databases",
+    instance_aliases: dict[str, str] | None = Field(
+        default=None,
+        description=(
+            "AMC instance id -> alias (from reports.yaml), for upgrading old databases; unset: "
+            "no config loaded (a migration that needs it refuses)"
+        ),
     )
 
     def database_url_now(self) -> str:
@@ -271,6 +274,12 @@ class WarehouseResource(dg.ConfigurableResource):
         return Warehouse(
             validate_database_url(self.database_url_now()), connection_hint=self.connection_hint()
         )
+
+    def migrate(self) -> tuple[Warehouse, list[str]]:
+        """Apply the pending migrations with the same inputs as `get_warehouse` (for
+        `amc-reports migrate`): the warehouse and the names of the migrations applied now."""
+        warehouse = self.unmigrated_warehouse()
+        return warehouse, warehouse.migrate(self.instance_aliases)
 
     def get_warehouse(self) -> Warehouse:
         """One migrated `Warehouse` per database and process (the asset and each of its checks

@@ -103,8 +103,8 @@ class Warehouse:
     def migrate(self, instance_aliases: Mapping[str, str] | None = None) -> list[str]:
         """Apply pending migrations (idempotent, safe concurrently); names of those applied now.
 
-        `instance_aliases` (AMC instance id -> alias, from the reports config) names the instance
-        of rows written before weeks were keyed by instance."""
+        `instance_aliases`: the reports config's AMC instance id -> alias (None: no config was
+        loaded; a migration that needs it then refuses, `MigrationNeedsConfigError`)."""
         with self.connect() as conn:
             applied = apply_migrations(
                 conn, results_schema=self.results_schema, instance_aliases=instance_aliases

@@ -10,7 +10,7 @@ import psycopg
 from psycopg import sql
 
 from amc_reports.warehouse import Warehouse, WeekKey
-from amc_reports.warehouse.migrate import available_migrations
+from amc_reports.warehouse.migrate import apply_migrations, available_migrations
 from amc_reports.warehouse.verify import verify
 from amc_reports_tests.support.warehouse import csv_bytes, new_execution
 
@@ -38,20 +38,12 @@ COMMENT ON COLUMN amc_results.weekly_campaign.note IS 'amc_reports:untyped';
 def _wave_1_database(url: str) -> dict[date, uuid.UUID]:
     """Migration 0001 only, and what the first wave stored: two completed weeks (one of them
     re-collected after a failed attempt that left its old rows), one failed week."""
-    first = available_migrations()[0]
-    assert first.version == "0001"
     executions: dict[date, uuid.UUID] = {}
     with psycopg.connect(url) as conn:
-        conn.execute(
-            "CREATE TABLE schema_migrations (version text PRIMARY KEY, name text NOT NULL,"
-            " checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT clock_timestamp())"
+        applied = apply_migrations(
+            conn, results_schema="amc_results", instance_aliases=None, through="0001"
         )
-        conn.execute(first.source)
-        conn.execute(
-            "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
-            (first.version, first.name, first.checksum),
-        )
-        conn.execute("CREATE SCHEMA amc_results")
+        assert applied == [available_migrations()[0].name]
         conn.execute(WAVE_1_RESULTS_TABLE)
         for index, week in enumerate(WEEKS):
             execution_id = conn.execute(
