@@ -6,12 +6,14 @@ rows is a legitimate empty week.
 1. The source is read in 1 MiB chunks, hashed (SHA-256) and spooled to an anonymous temp file as it
    is read, so memory stays flat whatever the size. Column types are inferred from the first 256 KiB
    (at least the header and one complete row).
-2. The table is created / evolved to fit (`results.ensure_table`, own short transaction).
+2. The shape the table needs is planned (`results.planned_shape`: read only).
 3. One transaction: advisory lock on (table, instance, week); a new table for the week's partition
    (`partitions.create_week_table`: lineage values as defaults) filled by `COPY ... FROM STDIN
    (FORMAT csv, HEADER true, FREEZE)` fed the raw bytes (the rest of the source streams straight
    through: hashed, spooled and sent chunk by chunk); its row count and numeric sums measured; if
-   the week had rows, what changed is measured (`restatement`) and the old partition moves to the
+   the week had rows, what changed is measured (`restatement`); under the table's DDL lock the
+   results table is created / given its new columns and types (`results.evolve`: in this
+   transaction, so a refused load leaves the table as it was) and the old partition moves to the
    history schema; the new table is attached as the week's partition; the week row is marked
    completed, the execution row given its row count and size, and the versions recorded
    (`WeekLife.complete`, which first checks that the loading run still holds the week's claim:
@@ -21,8 +23,8 @@ rows is a legitimate empty week.
    a later week widens keeps its old type in the earlier weeks' rows: that is what the
    schema-stability check compares).
 4. If COPY rejects a value the sample did not predict (class 22 data error), the transaction is
-   rolled back, the whole spooled file is scanned to infer every column, the table is widened, and
-   the load is retried from the spool (at most 3 times; an error no widening can fix is raised).
+   rolled back, the whole spooled file is scanned to infer every column, the planned shape widened,
+   and the load is retried from the spool (at most 3 times; an error no widening can fix is raised).
 """
 
 from __future__ import annotations
@@ -118,7 +120,9 @@ class _Spool:
 
 
 def _parse_head(head: bytes, complete: bool) -> tuple[list[str] | None, list[list[str]]]:
-    text = head.decode("utf-8-sig", errors="replace")
+    # Bytes that are not UTF-8 are kept as surrogates: the header is checked for them (a value
+    # with them is refused by COPY, naming its line).
+    text = head.decode("utf-8-sig", errors="surrogateescape")
     if not text.strip():
         return None, []
     inference.allow_large_fields()
@@ -164,6 +168,7 @@ class WeekLoad:
                 f"the result of {self.key.describe()} is empty: not even a header line "
                 f"({spool.size} bytes). The week's previous rows are kept."
             )
+        _check_header(header, self.key.describe())
         names = column_names_for_header(header)
         accumulator = inference.KindAccumulator(len(names))
         accumulator.add_rows(sample)
@@ -174,12 +179,13 @@ class WeekLoad:
         attempt = 0
         while True:
             attempt += 1
-            shape = self._ensure_table(names, kinds)
+            shape = self._planned_shape(names, kinds)
             try:
                 if live is not None:
-                    count = self._transaction(names, shape, head, live, spool)
+                    body, first = live, head
                 else:
-                    count = self._transaction(names, shape, b"", _replay(spool.file), spool)
+                    body, first = _replay(spool.file), b""
+                count = self._transaction(names, kinds, shape, first, body, spool)
                 break
             except ShapeChanged as exc:
                 if live is not None:
@@ -199,11 +205,9 @@ class WeekLoad:
                 spool.file.seek(0)
                 full = inference.infer_from_binary(spool.file, len(names))  # type: ignore[arg-type]
                 merged = [inference.join_kinds(a, b) for a, b in zip(kinds, full, strict=True)]
-                with self.connect() as conn:
-                    after, _ = results.ensure_table(conn, self.schema, self.table, names, merged)
-                if after.types == shape.types:
+                if self._planned_shape(names, merged).types == shape.types:
                     raise ResultLoadError(failure) from None  # no type change can fix it
-                _log.warning("%s; widened the table, loading again from the spooled file", failure)
+                _log.warning("%s; widening the table, loading again from the spooled file", failure)
                 kinds = merged
 
         seconds = time.perf_counter() - self.started
@@ -249,12 +253,9 @@ class WeekLoad:
                     return head, header, sample
                 limit *= 2  # not even one complete row yet: look further
 
-    def _ensure_table(self, names: list[str], kinds: list[str | None]) -> results.TableShape:
+    def _planned_shape(self, names: list[str], kinds: list[str | None]) -> results.TableShape:
         with self.connect() as conn:
-            if not names:
-                return results.read_shape(conn, self.schema, self.table)
-            shape, _ = results.ensure_table(conn, self.schema, self.table, names, kinds)
-            return shape
+            return results.planned_shape(conn, self.schema, self.table, names, kinds)
 
     @staticmethod
     def _columns(names: list[str], shape: results.TableShape) -> list[tuple[str, str]]:
@@ -263,6 +264,7 @@ class WeekLoad:
     def _transaction(
         self,
         names: list[str],
+        kinds: list[str | None],
         shape: results.TableShape,
         head: bytes,
         body: Iterator[bytes],
@@ -296,12 +298,14 @@ class WeekLoad:
             if partitions.current_partition(cur, self.schema, self.table, key):
                 version = self._replace_current(cur, shape, staged, after, history)
             # The swap: under the table's DDL lock (no column change can slip in between the
-            # shape this table was built from and the attach), then the results table's own
-            # locks, taken last and held for the few statements left.
+            # shape this table was built from and the attach), the table given the columns and
+            # types the week needs (in this transaction: a refused load changes nothing), then
+            # the results table's own locks, taken last and held for the few statements left.
             cur.execute(
                 "SELECT pg_advisory_xact_lock(%s)", (results.ddl_lock(self.schema, self.table),)
             )
-            if results.read_shape(conn, self.schema, self.table).types != shape.types:
+            now = results.evolve(conn, self.schema, self.table, names, kinds)
+            if not partitions.conform_week_table(cur, self.schema, staged, shape.types, now.types):
                 raise ShapeChanged(f"the columns of {self.table} changed during the load")
             if version.history_schema is not None:
                 kept = partitions.detach_to_history(
@@ -350,17 +354,23 @@ class WeekLoad:
                 restatement=previous.restatement,
             )
         numeric = shape.numeric_columns()
+        # The current partition has the results table's columns as they are before this load's
+        # DDL (`results.evolve`, at the swap): it may lack new columns or hold narrower types.
+        have = results.read_shape(cur.connection, self.schema, current).types
         if previous is not None and set(numeric) <= set(previous.sums):
             before = restatement.Measured(previous.row_count, dict(previous.sums))
         else:  # a version stored before sums were kept, or columns added since
-            before = restatement.measure(cur, self.schema, current, numeric)
+            present = [name for name in numeric if name in have]
+            measured = restatement.measure(cur, self.schema, current, present)
+            sums = {name: measured.sums.get(name) for name in numeric}
+            before = restatement.Measured(measured.rows, sums)
         columns = shape.data_columns()
         keys = restatement.key_columns_for(columns, self.options.key_columns)
         diff = None
         if keys:
             diff = restatement.key_diff(
                 cur,
-                (self.schema, current),
+                restatement.read_as(self.schema, current, have, columns),
                 (self.schema, staged),
                 keys,
                 [name for name, _ in columns],
@@ -397,6 +407,18 @@ class WeekLoad:
                 )
             )
         WeekLife.drop_versions(cur, [version.execution_id for version in expired])
+
+
+def _check_header(header: list[str], week: str) -> None:
+    """Refuse a header Postgres cannot store as column names: bytes that are not UTF-8, NUL."""
+    for position, raw in enumerate(header, start=1):
+        if "\x00" in raw or any("\udc80" <= char <= "\udcff" for char in raw):
+            shown = raw.encode("utf-8", "surrogateescape")[:200]
+            raise ResultLoadError(
+                f"the result of {week} has a column name that is not valid UTF-8 text: column "
+                f"{position} of the header, {shown!r}. The week's previous rows and the table's "
+                "columns are kept."
+            )
 
 
 def _replay(file: IO[bytes]) -> Iterator[bytes]:

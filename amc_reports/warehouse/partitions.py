@@ -12,7 +12,7 @@ very end of the transaction; attaching takes only SHARE UPDATE EXCLUSIVE.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -106,15 +106,43 @@ def create_week_table(
     )
 
 
+def conform_week_table(
+    cur: psycopg.Cursor[Any],
+    schema: str,
+    name: str,
+    built: Mapping[str, str],
+    wanted: Mapping[str, str],
+) -> bool:
+    """Give the week's table `name`, built with the columns `built` (name -> type), the columns
+    `wanted` of the results table, when that only takes adding columns (added by another load in
+    the meantime: NULL in this week). False when a column of `built` differs (then it cannot be
+    attached)."""
+    if any(wanted.get(column) != kind for column, kind in built.items()):
+        return False
+    missing = [(column, kind) for column, kind in wanted.items() if column not in built]
+    if missing:
+        cur.execute(
+            sql.SQL("ALTER TABLE {} {}").format(
+                sql.Identifier(schema, name),
+                sql.SQL(", ").join(
+                    sql.SQL("ADD COLUMN {} {}").format(sql.Identifier(column), sql.SQL(kind))
+                    for column, kind in missing
+                ),
+            )
+        )
+    return True
+
+
 def current_partition(
     cur: psycopg.Cursor[Any], schema: str, table: str, key: WeekKey
 ) -> str | None:
-    """The name of the week's partition attached to `table`, if there is one."""
+    """The name of the week's partition attached to `table`, if there is one (None too when
+    `table` does not exist yet)."""
     name = partition_name(table, key)
     row = cur.execute(
         "SELECT 1 FROM pg_inherits i"
         " JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
-        " WHERE i.inhparent = %s::regclass AND n.nspname = %s AND c.relname = %s",
+        " WHERE i.inhparent = to_regclass(%s) AND n.nspname = %s AND c.relname = %s",
         (sql.Identifier(schema, table).as_string(cur), schema, name),
     ).fetchone()
     return name if row else None

@@ -82,9 +82,30 @@ class KeyDiff:
     seconds: float
 
 
+def read_as(
+    schema: str, table: str, have: Mapping[str, str], want: Sequence[tuple[str, str]]
+) -> sql.Composable:
+    """`schema.table` (columns `have`: name -> type) read as a table of the columns `want` (name,
+    type), the way the DDL that evolves the results table would give it them: a column it lacks
+    reads NULL, one of another type is cast. An earlier version compared with a week that brings
+    new columns or wider types, before the results table itself is changed."""
+    table_id = sql.Identifier(schema, table)
+    if all(have.get(name) == kind for name, kind in want):
+        return table_id
+    selects = [
+        sql.SQL("{}::{} AS {}").format(
+            sql.Identifier(name) if name in have else sql.NULL, sql.SQL(kind), sql.Identifier(name)
+        )
+        for name, kind in want
+    ]
+    return sql.SQL("(SELECT {} FROM {}) AS {}").format(
+        sql.SQL(", ").join(selects), table_id, sql.Identifier("amc_reports_conformed")
+    )
+
+
 def key_diff(
     cur: psycopg.Cursor[Any],
-    old: tuple[str, str],
+    old: tuple[str, str] | sql.Composable,
     new: tuple[str, str],
     keys: Sequence[str],
     columns: Sequence[str],
@@ -99,7 +120,8 @@ def key_diff(
     multisets (slower, and still exact)."""
     started = time.perf_counter()
     measures = [name for name in columns if name not in keys]
-    old_table, new_table = sql.Identifier(*old), sql.Identifier(*new)
+    old_table = sql.Identifier(*old) if isinstance(old, tuple) else old
+    new_table = sql.Identifier(*new)
     key_list = sql.SQL(", ").join(map(sql.Identifier, keys))
     all_list = sql.SQL(", ").join(map(sql.Identifier, columns))
     complete = sql.SQL(" AND ").join(
@@ -165,8 +187,8 @@ def key_diff(
 
 def _multiset_diff(
     cur: psycopg.Cursor[Any],
-    old: sql.Identifier,
-    new: sql.Identifier,
+    old: sql.Composable,
+    new: sql.Composable,
     keys: sql.Composable,
     columns: sql.Composable,
     *,

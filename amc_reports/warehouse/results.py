@@ -9,9 +9,10 @@ partition. A column first seen with only empty
 values is created as text and marked `amc_reports:untyped` (column comment); the first week with
 values gives it their type if the table still holds only NULLs in it.
 
-DDL runs in its own short transaction under a per-table advisory lock (so two loads of the same
-report never race or deadlock on ALTER TABLE), before the load transaction; it is additive, so it is
-safe to commit on its own.
+A load plans the change first (`planned_shape`: read only, no lock on the table), builds and fills
+the week's new partition in that shape, and applies the DDL (`evolve`) in its own transaction at the
+swap, under a per-table advisory lock (so two loads of the same report never race or deadlock on
+ALTER TABLE): a refused load changes nothing, not even the columns.
 """
 
 from __future__ import annotations
@@ -91,20 +92,50 @@ class _Plan:
     create: bool = False
     add: list[tuple[str, str, bool]] = field(default_factory=list)  # name, type, untyped
     alter: list[tuple[str, str, str]] = field(default_factory=list)  # name, from, to
-    narrow: list[tuple[str, str]] = field(default_factory=list)  # untyped name, candidate type
+    narrow: list[tuple[str, str | None]] = field(default_factory=list)  # untyped; type or None
 
     def empty(self) -> bool:
         return not (self.create or self.add or self.alter or self.narrow)
 
+    def applied_to(self, shape: TableShape) -> TableShape:
+        """The shape the table has once the plan is applied."""
+        lineage = dict(LINEAGE_COLUMN_TYPES) if self.create else {}
+        types = {**lineage, **shape.types}
+        untyped = set(shape.untyped)
+        for name, pg_type, is_untyped in self.add:
+            types[name] = pg_type
+            if is_untyped:
+                untyped.add(name)
+        for name, _, new in self.alter:
+            types[name] = new
+        for name, new in self.narrow:
+            untyped.discard(name)
+            if new is not None:
+                types[name] = new
+        return TableShape(exists=True, types=types, untyped=untyped)
 
-def _plan(shape: TableShape, names: list[str], kinds: list[str | None]) -> _Plan:
+
+def _plan(
+    conn: psycopg.Connection,
+    schema: str,
+    table: str,
+    shape: TableShape,
+    names: list[str],
+    kinds: list[str | None],
+) -> _Plan:
     plan = _Plan(create=not shape.exists)
     for name, kind in zip(names, kinds, strict=True):
         stored = shape.types.get(name)
         if stored is None:
             plan.add.append((name, KIND_TYPES[kind] if kind else TEXT, kind is None))
         elif name in shape.untyped and kind not in (None, "text"):
-            plan.narrow.append((name, KIND_TYPES[kind]))
+            # Typed only while it holds nothing but NULLs; else it holds text after all.
+            has_values = conn.execute(
+                sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE {} IS NOT NULL)").format(
+                    table_identifier(schema, table), sql.Identifier(name)
+                )
+            ).fetchone()
+            plan.narrow.append((name, None if has_values and has_values[0] else KIND_TYPES[kind]))
         else:
             wanted = widened_type(stored, kind)
             if wanted != stored:
@@ -117,35 +148,44 @@ def ddl_lock(schema: str, table: str) -> int:
     return advisory_key("ddl", schema, table)
 
 
-def ensure_table(
+def planned_shape(
     conn: psycopg.Connection,
     schema: str,
     table: str,
     names: list[str],
     kinds: list[str | None],
-) -> tuple[TableShape, bool]:
-    """Make the table hold columns `names` with values of `kinds`; returns (shape, changed).
+) -> TableShape:
+    """The shape the table will have to hold columns `names` with values of `kinds` (nothing is
+    changed; `conn` must not be in a transaction, and is left outside one)."""
+    try:
+        shape = read_shape(conn, schema, table)
+        if not names:
+            return shape
+        return _plan(conn, schema, table, shape, names, kinds).applied_to(shape)
+    finally:
+        conn.rollback()  # no lock held on the table afterwards
 
-    `conn` must not be in a transaction; DDL, when needed, is committed here.
-    """
+
+def evolve(
+    conn: psycopg.Connection,
+    schema: str,
+    table: str,
+    names: list[str],
+    kinds: list[str | None],
+) -> TableShape:
+    """Create / change the table to hold `names` with values of `kinds`, in the caller's
+    transaction (which must hold `ddl_lock`); returns the shape it has then."""
     shape = read_shape(conn, schema, table)
-    conn.rollback()  # end the catalog read's transaction: no locks held while waiting below
-    if _plan(shape, names, kinds).empty():
-        return shape, False
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (ddl_lock(schema, table),))
-        shape = read_shape(conn, schema, table)
-        plan = _plan(shape, names, kinds)
-        if plan.empty():
-            return shape, False
-        _apply(conn, schema, table, shape, plan)
-        shape = read_shape(conn, schema, table)
-    return shape, True
+    if not names:
+        return shape
+    plan = _plan(conn, schema, table, shape, names, kinds)
+    if plan.empty():
+        return shape
+    _apply(conn, schema, table, plan)
+    return read_shape(conn, schema, table)
 
 
-def _apply(
-    conn: psycopg.Connection, schema: str, table: str, shape: TableShape, plan: _Plan
-) -> None:
+def _apply(conn: psycopg.Connection, schema: str, table: str, plan: _Plan) -> None:
     ident = table_identifier(schema, table)
     conn.execute("SET LOCAL TimeZone = 'UTC'")  # timestamp -> timestamptz reads naive values as UTC
     if plan.create:
@@ -178,13 +218,8 @@ def _apply(
         _log.warning("widening %s.%s from %s to %s", ident.as_string(), name, old, new)
     unmark: list[str] = []
     for name, new in plan.narrow:
-        has_values = conn.execute(
-            sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE {} IS NOT NULL)").format(
-                ident, sql.Identifier(name)
-            )
-        ).fetchone()
         unmark.append(name)
-        if has_values and has_values[0]:
+        if new is None:
             continue  # it holds text after all: stays text
         actions.append(
             sql.SQL("ALTER COLUMN {col} TYPE {new} USING NULL::{new}").format(
