@@ -5,6 +5,11 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml setup.py | sha1sum | cut 
 HOST ?= 127.0.0.1
 PORT ?= 3000
 export DAGSTER_HOME ?= $(CURDIR)/.amc_reports/dagster_home
+# `make dev`, `make test` and the benches run on the local stand-ins (the AMC sandbox, and the
+# embedded PostgreSQL unless AMC_REPORTS_DATABASE_URL is set). `AMC_REPORTS_ENV=production make dev`
+# runs the UI against live AMC and your Postgres instead.
+dev: export AMC_REPORTS_ENV ?= local
+test bench: export AMC_REPORTS_ENV = local
 
 .PHONY: dev test lint format install bench clean-state stop-local
 
@@ -13,7 +18,7 @@ $(VENV)/bin/python:
 	$(PY) -m pip install -q --upgrade pip
 
 $(STAMP): $(VENV)/bin/python pyproject.toml setup.py
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,local]'
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
@@ -57,7 +62,7 @@ README_SCREENS ?=
 .PHONY: test-browser
 
 $(BROWSER_STAMP): $(STAMP)
-	$(PY) -m pip install -q -e '.[dev,browser]'
+	$(PY) -m pip install -q -e '.[dev,local,browser]'
 	rm -f $(VENV)/.browser-installed-*
 	touch $(BROWSER_STAMP)
 

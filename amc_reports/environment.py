@@ -1,10 +1,20 @@
-"""The one place that reads the environment and decides live or local.
+"""The one place that reads the environment and decides local or production.
 
-- AMC: live when every credential profile the instances use has its three variables set
-  (`AMC_CLIENT_ID`, `AMC_CLIENT_SECRET`, `AMC_REFRESH_TOKEN` for `default`, `AMC_<PROFILE>_...`
-  for the others; read through `dg.EnvVar`, never copied into config), the local sandbox when
-  none is set, an error naming each incomplete profile and its variables otherwise.
-- The warehouse: the Postgres at `AMC_REPORTS_DATABASE_URL` when set, else the embedded PostgreSQL.
+- The environment (`AMC_REPORTS_ENV`, read here only):
+  - `production`: live AMC, with every credential profile the instances use complete
+    (`AMC_CLIENT_ID`, `AMC_CLIENT_SECRET`, `AMC_REFRESH_TOKEN` for `default`, `AMC_<PROFILE>_...`
+    for the others; read through `dg.EnvVar`, never copied into config), and the Postgres at
+    `AMC_REPORTS_DATABASE_URL`. Anything missing is one error naming every missing variable;
+    never the sandbox, never the embedded PostgreSQL.
+  - `local`: the AMC sandbox, and the Postgres at `AMC_REPORTS_DATABASE_URL` when set, else the
+    embedded PostgreSQL. AMC credentials in the environment are ignored (a warning names them).
+  - unset: local when neither `AMC_REPORTS_DATABASE_URL` nor any AMC credential variable is set
+    (`make dev` needs no setting); production when both are; refused as ambiguous when only one
+    of them is (a database URL without credentials looks like production with its AMC secrets
+    missing, credentials without a database URL like production with its database missing).
+  - any other value: refused, naming the allowed ones.
+  The stand-ins' resources (`orchestration.local_resources`, whose dependencies are the `local`
+  extra) are imported only when the environment is local.
 - Notifications: to the apprise URLs of `AMC_REPORTS_NOTIFY_URLS` (read through `dg.EnvVar`: they
   carry secrets) when set, off otherwise; run links point at `AMC_REPORTS_UI_URL`.
 - Local state (`AMC_REPORTS_HOME`, default `<project>/.amc_reports`): the sandbox's and the embedded
@@ -19,7 +29,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,18 +40,20 @@ from amc_reports.orchestration.resources import (
     DEFAULT_PG_IDLE_SECONDS,
     DEFAULT_SANDBOX_IDLE_SECONDS,
     AmcResource,
-    EmbeddedWarehouseResource,
     LiveAmcResource,
     LwaProfile,
     NotifierResource,
     PostgresWarehouseResource,
-    SandboxAmcResource,
     WarehouseResource,
 )
 from amc_reports.paths import DEFAULT_HOME
 
 _log = logging.getLogger(__name__)
 
+ENV_VAR = "AMC_REPORTS_ENV"
+LOCAL = "local"
+PRODUCTION = "production"
+ENVIRONMENTS = (LOCAL, PRODUCTION)
 API_BASE_URL_VAR = "AMC_API_BASE_URL"
 TOKEN_URL_VAR = "AMC_TOKEN_URL"
 DATABASE_URL_VAR = "AMC_REPORTS_DATABASE_URL"
@@ -54,8 +66,9 @@ NOTIFY_URLS_VAR = "AMC_REPORTS_NOTIFY_URLS"
 UI_URL_VAR = "AMC_REPORTS_UI_URL"
 
 
-class HalfConfiguredError(ValueError):
-    """A half-configured environment (some AMC credentials set, others missing)."""
+class EnvironmentConfigError(ValueError):
+    """The environment cannot run as set: a bad `AMC_REPORTS_ENV`, production with variables
+    missing, or `AMC_REPORTS_ENV` unset with variables that do not say which environment this is."""
 
 
 def _get(env: Mapping[str, str], name: str) -> str:
@@ -127,26 +140,100 @@ def profile_credentials(env: Mapping[str, str], profile: str) -> ProfileCredenti
     return ProfileCredentials(variables, tuple(n for n in variables.names if _get(env, n)))
 
 
+def _profiles(profiles: Iterable[str] | None) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(profiles or ())) or (DEFAULT_PROFILE,)
+
+
+def environment_name(
+    env: Mapping[str, str] | None = None, profiles: Sequence[str] = (DEFAULT_PROFILE,)
+) -> str:
+    """`local` or `production`: `AMC_REPORTS_ENV` when set, else what the variables say (see the
+    module's docstring); raises `EnvironmentConfigError` when it is neither or they say nothing
+    clear. `profiles` are the credential profiles the instances use (`ReportsConfig.profiles`)."""
+    env = os.environ if env is None else env
+    chosen = _get(env, ENV_VAR).lower()
+    if chosen in ENVIRONMENTS:
+        return chosen
+    if chosen:
+        raise EnvironmentConfigError(
+            f"{ENV_VAR}={_get(env, ENV_VAR)!r} is not an environment: set it to 'local' (the AMC "
+            f"sandbox, and the embedded PostgreSQL unless {DATABASE_URL_VAR} is set) or "
+            f"'production' (live AMC and {DATABASE_URL_VAR}), or leave it unset."
+        )
+    credentials = [n for c in _credentials(env, profiles) for n in c.present]
+    database = bool(_get(env, DATABASE_URL_VAR))
+    if database and credentials:
+        return PRODUCTION
+    if not database and not credentials:
+        return LOCAL
+    if database:
+        wanted = ", ".join(n for p in _profiles(profiles) for n in profile_env_vars(p).names)
+        raise EnvironmentConfigError(
+            f"{DATABASE_URL_VAR} is set but no AMC credentials are ({wanted}), and {ENV_VAR} is "
+            "not set: this looks like production with its AMC secrets missing, and would fill "
+            f"that database with the AMC sandbox's synthetic data. Set {ENV_VAR}=production and "
+            f"the credentials for live AMC, or {ENV_VAR}=local to use the AMC sandbox against "
+            "that database on purpose."
+        )
+    raise EnvironmentConfigError(
+        f"AMC credentials are set ({', '.join(credentials)}) but {DATABASE_URL_VAR} is not, and "
+        f"{ENV_VAR} is not set: this looks like production with its database missing. Set "
+        f"{ENV_VAR}=production and {DATABASE_URL_VAR} for live AMC, or {ENV_VAR}=local for the "
+        "AMC sandbox and the embedded PostgreSQL (the credentials are then ignored)."
+    )
+
+
+def _credentials(env: Mapping[str, str], profiles: Sequence[str]) -> list[ProfileCredentials]:
+    return [profile_credentials(env, p) for p in _profiles(profiles)]
+
+
+def _missing_credentials(env: Mapping[str, str], profiles: Sequence[str]) -> list[str]:
+    return [
+        f"{', '.join(c.missing)} (credential profile {c.profile!r})"
+        for c in _credentials(env, profiles)
+        if not c.complete
+    ]
+
+
+def _missing_database(env: Mapping[str, str]) -> list[str]:
+    return [] if _get(env, DATABASE_URL_VAR) else [f"{DATABASE_URL_VAR} (the warehouse's Postgres)"]
+
+
+def _refuse_production(missing: Sequence[str]) -> EnvironmentConfigError:
+    return EnvironmentConfigError(
+        f"{ENV_VAR}=production, but these variables are not set:\n  - "
+        + "\n  - ".join(missing)
+        + "\nSet them where the code location and its runs run. Production uses live AMC and "
+        "your Postgres only, never the AMC sandbox or the embedded PostgreSQL."
+    )
+
+
+def _warn_ignored_credentials(env: Mapping[str, str], profiles: Sequence[str]) -> None:
+    ignored = [n for c in _credentials(env, profiles) for n in c.present]
+    if ignored:
+        _log.warning(
+            "%s=local: using the AMC sandbox; the AMC credentials set (%s) are ignored",
+            ENV_VAR,
+            ", ".join(ignored),
+        )
+
+
 def build_amc_resource(
     env: Mapping[str, str] | None = None, profiles: Sequence[str] = (DEFAULT_PROFILE,)
 ) -> AmcResource:
-    """Live AMC when every profile in `profiles` has its three LwA variables set, the sandbox when
-    none has any; anything between is an error naming each incomplete profile and its variables.
-
-    `profiles` are the credential profiles the instances use (`ReportsConfig.profiles`).
-    """
+    """Live AMC in production (every profile of `profiles` complete, else an error naming each
+    missing variable), the sandbox when local."""
     env = os.environ if env is None else env
-    found = [profile_credentials(env, p) for p in dict.fromkeys(profiles or (DEFAULT_PROFILE,))]
-    if not any(f.present for f in found):
-        local = local_settings(env)
-        return SandboxAmcResource(
-            sandbox_url=_get(env, SANDBOX_URL_VAR) or None,
-            state_dir=str(local.sandbox_dir),
-            idle_timeout_seconds=local.sandbox_idle_seconds,
-        )
-    incomplete = [f for f in found if not f.complete]
-    if incomplete:
-        raise HalfConfiguredError(_incomplete_message(found, incomplete))
+    if environment_name(env, profiles) == LOCAL:
+        _warn_ignored_credentials(env, profiles)
+        return _sandbox_resource(env)
+    missing = _missing_credentials(env, profiles)
+    if missing:
+        raise _refuse_production(missing)
+    return _live_resource(env, profiles)
+
+
+def _live_resource(env: Mapping[str, str], profiles: Sequence[str]) -> LiveAmcResource:
     overrides: dict[str, object] = {}
     if _get(env, API_BASE_URL_VAR):
         overrides["api_base_url"] = dg.EnvVar(API_BASE_URL_VAR)
@@ -154,63 +241,54 @@ def build_amc_resource(
         overrides["token_url"] = dg.EnvVar(TOKEN_URL_VAR)
     return LiveAmcResource(
         profiles={
-            f.profile: LwaProfile(
-                client_id=dg.EnvVar(f.variables.client_id),
-                client_secret=dg.EnvVar(f.variables.client_secret),
-                refresh_token=dg.EnvVar(f.variables.refresh_token),
+            c.profile: LwaProfile(
+                client_id=dg.EnvVar(c.variables.client_id),
+                client_secret=dg.EnvVar(c.variables.client_secret),
+                refresh_token=dg.EnvVar(c.variables.refresh_token),
             )
-            for f in found
+            for c in _credentials(env, profiles)
         },
         **overrides,
     )
 
 
-def _incomplete_message(
-    found: Sequence[ProfileCredentials], incomplete: Sequence[ProfileCredentials]
-) -> str:
-    lines = []
-    for f in incomplete:
-        if f.present:
-            lines.append(
-                f"credential profile {f.profile!r} is half configured: {', '.join(f.present)} "
-                f"set but {', '.join(f.missing)} missing"
-            )
-        else:
-            lines.append(
-                f"credential profile {f.profile!r} has no credentials: set "
-                f"{', '.join(f.variables.names)}"
-            )
-    configured = [f.profile for f in found if f.complete]
-    tail = (
-        f" (profile(s) {', '.join(map(repr, configured))} are set, so this is live AMC)"
-        if configured
-        else ""
-    )
-    return (
-        "AMC credentials are incomplete" + tail + ":\n  - " + "\n  - ".join(lines) + "\n"
-        "Set all three variables of every profile the instances use for live AMC, or none at all "
-        "for the local sandbox."
+def _sandbox_resource(env: Mapping[str, str]) -> AmcResource:
+    from amc_reports.orchestration.local_resources import SandboxAmcResource
+
+    local = local_settings(env)
+    return SandboxAmcResource(
+        sandbox_url=_get(env, SANDBOX_URL_VAR) or None,
+        state_dir=str(local.sandbox_dir),
+        idle_timeout_seconds=local.sandbox_idle_seconds,
     )
 
 
 def build_warehouse_resource(
     env: Mapping[str, str] | None = None, config: ReportsConfig | None = None
 ) -> WarehouseResource:
-    """The Postgres of `AMC_REPORTS_DATABASE_URL`, else the embedded PostgreSQL. `config` gives
-    the inputs of migrations that need it (its instance aliases); None: no config was loaded."""
+    """The Postgres of `AMC_REPORTS_DATABASE_URL` (required in production), else (local only)
+    the embedded PostgreSQL. `config` gives the inputs of migrations that need it (its instance
+    aliases); None: no config was loaded."""
     env = os.environ if env is None else env
+    profiles = config.profiles if config is not None else (DEFAULT_PROFILE,)
     aliases = (
         {i.instance_id: alias for alias, i in config.instances.items()}
         if config is not None
         else None
     )
+    if environment_name(env, profiles) != LOCAL and _missing_database(env):
+        raise _refuse_production(_missing_database(env))
     if _get(env, DATABASE_URL_VAR):
         return PostgresWarehouseResource(
             database_url=dg.EnvVar(DATABASE_URL_VAR), instance_aliases=aliases
         )
-    local = local_settings(env)
+    from amc_reports.orchestration.local_resources import EmbeddedWarehouseResource
+
+    settings = local_settings(env)
     return EmbeddedWarehouseResource(
-        pgdata=str(local.pgdata), idle_stop_seconds=local.pg_idle_seconds, instance_aliases=aliases
+        pgdata=str(settings.pgdata),
+        idle_stop_seconds=settings.pg_idle_seconds,
+        instance_aliases=aliases,
     )
 
 
@@ -228,7 +306,13 @@ def build_notifier_resource(env: Mapping[str, str] | None = None) -> NotifierRes
 def build_resources(
     env: Mapping[str, str] | None = None, config: ReportsConfig | None = None
 ) -> dict[str, dg.ConfigurableResource]:
+    env = os.environ if env is None else env
     profiles = config.profiles if config is not None else (DEFAULT_PROFILE,)
+    if environment_name(env, profiles) == PRODUCTION:
+        # One refusal naming every missing variable, not one per resource.
+        missing = _missing_database(env) + _missing_credentials(env, profiles)
+        if missing:
+            raise _refuse_production(missing)
     return {
         "amc": build_amc_resource(env, profiles),
         "warehouse": build_warehouse_resource(env, config),

@@ -97,12 +97,12 @@ def run_instances(args: argparse.Namespace) -> int:
     from amc_reports.amc import AmcError
     from amc_reports.amc.discovery import discover_instances
     from amc_reports.config import ConfigError, config_path, load_config, profile_env_vars
-    from amc_reports.environment import HalfConfiguredError, build_amc_resource, resolved
+    from amc_reports.environment import build_amc_resource, resolved
 
     try:
         profile_env_vars(args.profile)
         amc = resolved(build_amc_resource(profiles=(args.profile,)))
-    except (ValueError, HalfConfiguredError) as exc:
+    except ValueError as exc:  # a bad profile name, or the environment (EnvironmentConfigError)
         print(f"error: {exc}", file=sys.stderr)
         return 2
     configured: dict[str, str] = {}

@@ -40,7 +40,7 @@ def register(subparsers: Any) -> None:
 def run_sync_workflows(args: argparse.Namespace) -> int:
     from amc_reports.config import ConfigError, load_config
     from amc_reports.environment import (
-        HalfConfiguredError,
+        EnvironmentConfigError,
         build_amc_resource,
         build_warehouse_resource,
         resolved,
@@ -69,7 +69,7 @@ def run_sync_workflows(args: argparse.Namespace) -> int:
     try:
         amc = resolved(build_amc_resource(profiles=config.profiles))
         store = resolved(build_warehouse_resource(config=config)).get_warehouse()
-    except (HalfConfiguredError, DatabaseConfigError) as exc:
+    except (EnvironmentConfigError, DatabaseConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     sync = WorkflowSync(

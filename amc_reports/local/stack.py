@@ -161,6 +161,8 @@ class Stack:
             **os.environ,
             "DAGSTER_HOME": str(home),
             "DAGSTER_PG_URL": dagster_pg_url,
+            # The stand-ins on purpose: the sandbox against this stack's Postgres.
+            "AMC_REPORTS_ENV": "local",
             "AMC_REPORTS_DATABASE_URL": self.warehouse_url,
             "AMC_REPORTS_SANDBOX_URL": self.sandbox_url,
             "AMC_REPORTS_CONFIG": str(self.reports_config),

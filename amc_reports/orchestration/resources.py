@@ -2,6 +2,10 @@
 or the embedded PostgreSQL), and where notifications go. Each is one class per target behind one
 interface; which one a deployment gets is decided once, in `amc_reports.environment`.
 
+The stand-ins' resources (`SandboxAmcResource`, `EmbeddedWarehouseResource`) live in
+`orchestration.local_resources`, imported only when the environment is local: production never
+imports the sandbox, the embedded PostgreSQL or their dependencies (the `local` extra).
+
 Live AMC and the sandbox use the same client: only the base URL and the credentials differ. The
 credentials are an instance's credential profile's (`profile:` in reports.yaml).
 """
@@ -11,7 +15,6 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import dagster as dg
 from pydantic import Field
@@ -20,10 +23,7 @@ from amc_reports.amc import AmcClient, AmcClientConfig, AmcCredentials
 from amc_reports.amc.auth import shared_tokens
 from amc_reports.collection import PollPolicy, RejectionPolicy, TransientRetryPolicy
 from amc_reports.config import InstanceConfig, profile_env_vars
-from amc_reports.local.postgres import EmbeddedPostgres, embedded_server
-from amc_reports.local.sandbox import ensure_sandbox, sandbox_client_config
 from amc_reports.notify import DEFAULT_UI_URL, Notifier
-from amc_reports.paths import DEFAULT_HOME
 from amc_reports.warehouse import Warehouse
 from amc_reports.warehouse.connection import CONNECTION_HINT, validate_database_url
 from amc_reports.warehouse.store import open_warehouse
@@ -206,42 +206,6 @@ class LiveAmcResource(AmcResource):
         return replace(config, **overrides) if overrides else config
 
 
-class SandboxAmcResource(AmcResource):
-    """The local AMC sandbox: used at `sandbox_url` (started there when it is a free loopback
-    port), else found or started for `state_dir`. Each credential profile is one of the
-    sandbox's LwA apps (no credentials to set)."""
-
-    sandbox_url: str | None = Field(
-        default=None, description="Use, or start, a sandbox at this URL (AMC_REPORTS_SANDBOX_URL)"
-    )
-    state_dir: str | None = Field(
-        default=None, description="The sandbox's state folder (default .amc_reports/sandbox)"
-    )
-    idle_timeout_seconds: float = Field(
-        default=DEFAULT_SANDBOX_IDLE_SECONDS,
-        description="A sandbox started here stops after this long without requests (0: never)",
-    )
-
-    def describe_target(self) -> str:
-        return f"the AMC sandbox at {self.sandbox_url or 'a local address'}"
-
-    def client_config_for(self, account: AmcAccount) -> AmcClientConfig:
-        return sandbox_client_config(
-            self.base_url(),
-            advertiser_id=account.advertiser_id,
-            marketplace_id=account.marketplace_id,
-            app=account.profile,
-            retry_budget_seconds=self.retry_budget_seconds,
-        )
-
-    def base_url(self) -> str:
-        """The URL of a healthy sandbox, starting one if needed."""
-        state_dir = Path(self.state_dir) if self.state_dir else DEFAULT_HOME / "sandbox"
-        return ensure_sandbox(
-            state_dir=state_dir, url=self.sandbox_url, idle_timeout=self.idle_timeout_seconds
-        )
-
-
 class WarehouseResource(dg.ConfigurableResource):
     """The Postgres warehouse. `PostgresWarehouseResource` and `EmbeddedWarehouseResource` say
     where it is."""
@@ -302,49 +266,6 @@ class PostgresWarehouseResource(WarehouseResource):
 
     def cache_key(self) -> str:
         return self.database_url
-
-
-class EmbeddedWarehouseResource(WarehouseResource):
-    """The embedded PostgreSQL (pgserver), started on first use and shared by every process of
-    the project; stopped when idle."""
-
-    pgdata: str | None = Field(
-        default=None,
-        description="Its data folder (AMC_REPORTS_PGDATA; default .amc_reports/postgres)",
-    )
-    idle_stop_seconds: float = Field(
-        default=DEFAULT_PG_IDLE_SECONDS,
-        description="Stop it after this long unused (AMC_REPORTS_PG_IDLE_SECONDS; < 0: never)",
-    )
-
-    def server(self) -> EmbeddedPostgres:
-        pgdata = Path(self.pgdata) if self.pgdata else DEFAULT_HOME / "postgres"
-        return embedded_server(pgdata, self.idle_stop_seconds)
-
-    def database_url_now(self) -> str:
-        return _embedded_uri(self.server())
-
-    def cache_key(self) -> str:
-        return f"embedded:{self.server().pgdata}"
-
-    def is_up(self) -> bool:
-        return self.server().is_running()
-
-    def connection_hint(self) -> str:
-        return "AMC_REPORTS_DATABASE_URL is unset; set it to use another server"
-
-
-def _embedded_uri(server: EmbeddedPostgres) -> str:
-    from amc_reports.warehouse import DatabaseConfigError
-
-    try:
-        return server.uri()
-    except Exception as exc:
-        raise DatabaseConfigError(
-            f"AMC_REPORTS_DATABASE_URL is not set and the embedded PostgreSQL in {server.pgdata} "
-            f"could not be started: {exc}. Its log is {server.log_path}. Set "
-            "AMC_REPORTS_DATABASE_URL to use another server."
-        ) from None
 
 
 class NotifierResource(dg.ConfigurableResource):

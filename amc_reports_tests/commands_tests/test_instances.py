@@ -63,6 +63,7 @@ def test_live_credentials_of_the_profile_are_used_and_a_refusal_names_it(
 ):
     path, _known, new = two_instances
     app = sandbox_app("agency_b")
+    monkeypatch.setenv("AMC_REPORTS_ENV", "production")  # live AMC's code path, at the sandbox
     monkeypatch.setenv("AMC_API_BASE_URL", sandbox.base_url)
     monkeypatch.setenv("AMC_TOKEN_URL", sandbox.base_url + TOKEN_PATH)
     monkeypatch.setenv("AMC_AGENCY_B_CLIENT_ID", app.client_id)
@@ -81,8 +82,13 @@ def test_live_credentials_of_the_profile_are_used_and_a_refusal_names_it(
 
 def test_a_half_configured_profile_is_refused(two_instances, monkeypatch, capsys):
     path, _known, _new = two_instances
+    monkeypatch.setenv("AMC_REPORTS_ENV", "production")
     monkeypatch.setenv("AMC_AGENCY_B_CLIENT_ID", "someone")
     assert main(["instances", "--config", str(path), "--profile", "agency_b"]) == 2
-    assert "AMC_AGENCY_B_CLIENT_SECRET, AMC_AGENCY_B_REFRESH_TOKEN missing" in (
-        capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "AMC_REPORTS_ENV=production, but these variables are not set:" in err
+    assert (
+        "AMC_AGENCY_B_CLIENT_SECRET, AMC_AGENCY_B_REFRESH_TOKEN (credential profile 'agency_b')"
+        in (err)
     )
+    assert "someone" not in err

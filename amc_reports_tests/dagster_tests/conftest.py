@@ -11,8 +11,9 @@ import pytest
 
 from amc_reports.config import ReportsConfig
 from amc_reports.definitions import build_definitions
+from amc_reports.orchestration.local_resources import SandboxAmcResource
 from amc_reports.orchestration.partitions import report_asset_key
-from amc_reports.orchestration.resources import PostgresWarehouseResource, SandboxAmcResource
+from amc_reports.orchestration.resources import PostgresWarehouseResource
 from amc_reports.orchestration.sensors.weekly_checks import WEEKLY_CHECKS_SENSOR
 from amc_reports.warehouse import Warehouse
 from amc_reports_tests.support.reports import collection_job, new_instance_id, write_config

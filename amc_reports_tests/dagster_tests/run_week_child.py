@@ -12,8 +12,9 @@ import dagster as dg
 
 from amc_reports.config import load_config
 from amc_reports.definitions import build_definitions
+from amc_reports.orchestration.local_resources import SandboxAmcResource
 from amc_reports.orchestration.partitions import report_asset_key
-from amc_reports.orchestration.resources import PostgresWarehouseResource, SandboxAmcResource
+from amc_reports.orchestration.resources import PostgresWarehouseResource
 from amc_reports_tests.support.reports import collection_job
 
 

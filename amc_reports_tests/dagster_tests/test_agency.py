@@ -18,11 +18,8 @@ from amc_reports.config import InstanceConfig, ReportsConfig, load_config, resol
 from amc_reports.definitions import build_definitions
 from amc_reports.environment import build_resources
 from amc_reports.local.sandbox import TOKEN_PATH, sandbox_app
-from amc_reports.orchestration.resources import (
-    LiveAmcResource,
-    PostgresWarehouseResource,
-    SandboxAmcResource,
-)
+from amc_reports.orchestration.local_resources import SandboxAmcResource
+from amc_reports.orchestration.resources import LiveAmcResource, PostgresWarehouseResource
 from amc_reports_tests.support.reports import collection_job
 
 WEEK = "2026-03-08"
@@ -108,6 +105,8 @@ def test_two_profiles_a_wrong_secret_fails_only_its_instances(
         "AMC_AGENCY_B_REFRESH_TOKEN": app_b.refresh_token,
         "AMC_API_BASE_URL": sandbox.base_url,
         "AMC_TOKEN_URL": sandbox.base_url + TOKEN_PATH,
+        "AMC_REPORTS_ENV": "production",
+        "AMC_REPORTS_DATABASE_URL": warehouse.database_url,
     }.items():
         monkeypatch.setenv(name, value)
     amc = build_resources(config=config)["amc"]

@@ -7,12 +7,7 @@ import pytest
 
 from amc_reports.config import DEFAULT_CONFIG_PATH, load_config
 from amc_reports.definitions import build_definitions, defs
-from amc_reports.environment import (
-    HalfConfiguredError,
-    build_amc_resource,
-    build_notifier_resource,
-    build_resources,
-)
+from amc_reports.environment import build_notifier_resource, build_resources
 from amc_reports.orchestration.checks import (
     AFTER_EACH_COLLECTED_WEEK,
     FRESHNESS_CHECK,
@@ -21,12 +16,8 @@ from amc_reports.orchestration.checks import (
     WEEKLY_CHECKS,
 )
 from amc_reports.orchestration.kpis import KPI_ASSET, KPI_ROWS_CHECK, KPI_UPSTREAM_REPORTS
-from amc_reports.orchestration.resources import (
-    EmbeddedWarehouseResource,
-    LiveAmcResource,
-    NotifierResource,
-    SandboxAmcResource,
-)
+from amc_reports.orchestration.local_resources import EmbeddedWarehouseResource
+from amc_reports.orchestration.resources import NotifierResource
 from amc_reports.orchestration.schedules import cron_for
 from amc_reports.orchestration.sensors.notifications import ALERT_SENSOR
 from amc_reports.orchestration.sensors.weekly_checks import (
@@ -175,18 +166,9 @@ def test_cron_fires_on_the_day_a_week_becomes_final():
     assert cron_for(by_name["reach_and_frequency"]) == "0 6 * * 1"  # Monday + 7 days
 
 
-def test_sandbox_without_credentials_live_with_all_three():
-    assert isinstance(build_amc_resource({}), SandboxAmcResource)
-    env = {"AMC_CLIENT_ID": "id", "AMC_CLIENT_SECRET": "s3cret", "AMC_REFRESH_TOKEN": "Atzr|x"}
-    resource = build_amc_resource(env)
-    assert isinstance(resource, LiveAmcResource)
-    assert isinstance(resource.profiles["default"].client_id, dg.EnvVar)  # never the value
-    with pytest.raises(HalfConfiguredError, match="AMC_REFRESH_TOKEN missing"):
-        build_amc_resource({"AMC_CLIENT_ID": "id", "AMC_CLIENT_SECRET": "s3cret"})
-
-
 def test_database_url_is_an_env_var_not_a_value():
-    resources = build_resources({"AMC_REPORTS_DATABASE_URL": "postgresql://u:pw@h/db"})
+    env = {"AMC_REPORTS_ENV": "local", "AMC_REPORTS_DATABASE_URL": "postgresql://u:pw@h/db"}
+    resources = build_resources(env)
     assert isinstance(resources["warehouse"].database_url, dg.EnvVar)
     assert isinstance(build_resources({})["warehouse"], EmbeddedWarehouseResource)
 
