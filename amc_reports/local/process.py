@@ -13,6 +13,9 @@ still exists. They all need the same few things, which live here:
   which a recycled pid or a zombie does not pass.
 - `terminate(pid, timeout=...)`: SIGTERM, then SIGKILL past the deadline.
 - `IdleClock`: when a service unused for its idle time is due to stop.
+- `service_environment()`: the allow-listed environment a local service is started with (what
+  runs Python and where things are; never the product's database URL, notification URLs or
+  credentials).
 """
 
 from __future__ import annotations
@@ -86,6 +89,44 @@ def rotate_log(path: Path, max_bytes: int = LOG_ROTATE_BYTES) -> None:
     with contextlib.suppress(OSError):
         if path.stat().st_size > max_bytes:
             os.replace(path, path.with_name(path.name + ".1"))
+
+
+# What a local service inherits of this process's environment: only what runs Python, says where
+# home and temporary files are, and how to print. Secrets (database URL, notification URLs, AMC
+# credentials, cloud keys) stay out however they are named.
+SERVICE_ENV_NAMES = frozenset(
+    {
+        "PATH",
+        "HOME",
+        "USER",
+        "LOGNAME",
+        "SHELL",
+        "LANG",
+        "LANGUAGE",
+        "TZ",
+        "TMPDIR",
+        "PYTHONPATH",
+        "PYTHONHOME",
+        "VIRTUAL_ENV",
+        "COVERAGE_PROCESS_START",
+        "COVERAGE_FILE",
+    }
+)
+SERVICE_ENV_PREFIXES = ("LC_",)
+
+
+def service_environment(
+    extra: Mapping[str, str] | None = None, source: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The allow-listed part of ``source`` (default ``os.environ``), plus ``extra``."""
+    source = os.environ if source is None else source
+    env = {
+        name: value
+        for name, value in source.items()
+        if name in SERVICE_ENV_NAMES or name.startswith(SERVICE_ENV_PREFIXES)
+    }
+    env.update(extra or {})
+    return env
 
 
 def spawn_detached(

@@ -21,7 +21,7 @@ from starlette.routing import Route
 from amc_reports.amc.redact import redact_text
 from amc_reports.local.process import IdleClock
 from amc_reports.local.sandbox import results
-from amc_reports.local.sandbox.constants import TOKEN_PATH
+from amc_reports.local.sandbox.constants import MAX_BODY_BYTES, MAX_TOKEN_BODY_BYTES, TOKEN_PATH
 from amc_reports.local.sandbox.faults import ConfigError
 from amc_reports.local.sandbox.service import LwaError, SandboxService
 from amc_reports.local.sandbox.validation import ApiError, as_int, parse_json_body
@@ -520,6 +520,66 @@ class RequestRecorder:
                 access_log.log(level, "%s %s -> %d (%.1f ms)", method, path, status[0], ms)
 
 
+class BodyLimit:
+    """Pure ASGI middleware: a request body over the cap gets 413, decided from Content-Length or
+    while the body streams in, never after reading it whole; the app gets the body once it is in.
+    """
+
+    def __init__(
+        self, app, *, limit: int = MAX_BODY_BYTES, token_limit: int = MAX_TOKEN_BODY_BYTES
+    ) -> None:
+        self.app = app
+        self.limit = limit
+        self.token_limit = token_limit
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.token_limit if scope.get("path") == TOKEN_PATH else self.limit
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await self._refuse(scope, send, limit)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break  # the client went away: let the app see it
+            size += len(message.get("body", b""))
+            if size > limit:
+                await self._refuse(scope, send, limit)
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                message = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+                break
+        delivered = False
+
+        async def replay():
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return message
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    @staticmethod
+    async def _refuse(scope, send, limit: int) -> None:
+        details = f"Request body too large: at most {limit} bytes"
+        log.warning("refused %s %s: %s", scope.get("method"), scope.get("path"), details)
+        body = json.dumps({"code": "413", "details": details}).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
 async def _not_found(request: Request, exc: Exception) -> Response:
     return _json({"code": "404", "details": f"No route for {request.url.path}"}, 404)
 
@@ -631,6 +691,6 @@ def create_app(
     app.state.svc = svc
     app.state.request_shutdown = None
     app.state.allowed_hosts = LOOPBACK_HOSTS | ({host.strip("[]").lower()} if host else set())
-    wrapped = RequestRecorder(app, svc, access_log_enabled=access_log_enabled)
+    wrapped = RequestRecorder(BodyLimit(app), svc, access_log_enabled=access_log_enabled)
     wrapped.state = app.state  # type: ignore[attr-defined]
     return wrapped

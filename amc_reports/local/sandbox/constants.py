@@ -60,6 +60,10 @@ SERVICE_NAME = "amc-sandbox"
 TOKEN_PATH = "/auth/o2/token"
 HEALTH_PATH = "/_sandbox/health"
 
+# Request bodies larger than this are refused with 413 before they are read whole.
+MAX_BODY_BYTES = 1 << 20  # AMC API and admin requests (a workflow's SQL is a few KB)
+MAX_TOKEN_BODY_BYTES = 16 << 10  # the token endpoint (no credentials needed to reach it)
+
 # Files inside the state dir.
 DB_FILE = "sandbox.db"
 LOG_FILE = "sandbox.log"

@@ -27,8 +27,16 @@ HIDDEN = "__amc_users"
 DIALECT = "duckdb"
 
 
+# What AMC's validation says of a query whose rows' users the rewrite cannot follow: such a
+# query is refused, never run without the threshold.
+UNSUPPORTED_MESSAGE = (
+    "the aggregation threshold cannot be applied to {what}: "
+    "the users each output row covers cannot be determined"
+)
+
+
 class CoverageUnsupported(Exception):
-    """The query has a shape the user-coverage rewrite does not follow."""
+    """The query has a shape the user-coverage rewrite does not follow (the query is refused)."""
 
 
 @dataclass(frozen=True)
@@ -77,8 +85,7 @@ class _Rewriter:
         if from_ is not None:
             relations.append(from_.this)
         relations.extend(join.this for join in select.args.get("joins") or [])
-        if select.args.get("laterals"):
-            raise CoverageUnsupported("LATERAL VIEW")
+        # LATERAL VIEW explode(...) adds rows of the row it explodes: its users, no others.
         found = [self.relation(r) for r in relations]
         users = _combine([u for u in found if u.kind != "none"])
         carriers = {
@@ -89,8 +96,10 @@ class _Rewriter:
         if carriers:
             _exclude_hidden_from_stars(select, carriers)
         aggregated = is_aggregate(select)
-        if select.args.get("distinct") is not None and not aggregated:
+        distinct = select.args.get("distinct")
+        if distinct is not None and distinct.args.get("on") is None and not aggregated:
             return self._distinct(select, users, final=final)
+        # DISTINCT ON keeps one whole input row per key: the users of that row.
         select.append("expressions", exp.alias_(_hidden(users, aggregated, final), HIDDEN))
         return select
 
@@ -100,8 +109,6 @@ class _Rewriter:
         ``SELECT DISTINCT x ... ORDER BY o LIMIT n`` becomes ``SELECT * EXCLUDE (users),
         merged users FROM (SELECT x, row users ...) GROUP BY ALL ORDER BY o LIMIT n``.
         """
-        if select.args["distinct"].args.get("on") is not None:
-            raise CoverageUnsupported("DISTINCT ON")
         select.set("distinct", None)
         moved = {key: select.args.get(key) for key in ("order", "limit", "offset")}
         for key in moved:
@@ -212,7 +219,7 @@ def is_aggregate(select: exp.Select) -> bool:
 
 
 def _in_window_or_subquery(node: exp.Expression, root: exp.Expression) -> bool:
-    parent = node.parent
+    parent = node.parent if node is not root else None  # a projection that is the aggregate
     while parent is not None and parent is not root:
         if isinstance(parent, exp.Window | exp.Subquery | exp.Select):
             return True

@@ -45,6 +45,9 @@ DEFAULTS: dict[str, Any] = {
     "url_expires_seconds": 600,  # validity of pre-signed download URLs
     "expired_urls": False,  # issue download URLs that are already expired
     "data_gaps": [],  # reported verbatim as dataGaps of new executions
+    # -- what one query may use (past it, the execution ends FAILED) --
+    "query_timeout_seconds": 60.0,  # wall-clock time of a query, loading its data included
+    "query_memory_mb": 2048,  # DuckDB's memory (no spilling to disk), and again for its result
     # -- auth --
     "token_expires_in": 3600,  # LwA access token lifetime (global only)
     # -- HTTP faults on AMC API routes --
@@ -115,6 +118,7 @@ _INTS = {  # key -> (minimum, maximum)
     "token_expires_in": (1, _DAY),
     "rate_limit_burst": (1, 100_000),
     "drop_connection_after_bytes": (0, 1 << 30),
+    "query_memory_mb": (16, 1 << 20),
     **{k: (0, 1_000_000) for k in COUNTER_KEYS},
 }
 _FLOAT_MAXIMA = {
@@ -137,6 +141,11 @@ def _check_value(key: str, value: Any, where: str) -> Any:
         top = _FLOAT_MAXIMA.get(key, _FLOAT_MAXIMUM)
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= top:
             raise ConfigError(f"{where}: {key} must be a number from 0 to {top:g}, got {value!r}")
+        return float(value)
+    if key == "query_timeout_seconds":
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number or not 0.1 <= value <= 3600:
+            raise ConfigError(f"{where}: {key} must be a number from 0.1 to 3600, got {value!r}")
         return float(value)
     if key in _RATES:
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:

@@ -32,6 +32,7 @@ from amc_reports.local.process import (
     command_line,
     exclusive_lock,
     is_alive,
+    service_environment,
     spawn_detached,
     terminate,
 )
@@ -125,10 +126,11 @@ def _start_process(
     if config_file is not None:
         cmd += ["--config", str(config_file)]
     cmd += list(extra_args)
-    env = os.environ.copy()
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p
+    # Only what it needs: the sandbox runs queries from anyone who reaches it.
+    python_path = os.pathsep.join(
+        p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")) if p
     )
+    env = service_environment({"PYTHONPATH": python_path})
     proc = spawn_detached(cmd, log_path=log_path, cwd=state_dir, env=env)
     log.info("started AMC sandbox process %d on %s:%s (log %s)", proc.pid, host, port, log_path)
     return proc

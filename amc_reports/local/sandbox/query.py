@@ -15,7 +15,9 @@ days) exist as DuckDB macros; Spark's functions are translated by sqlglot.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import logging
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -33,6 +35,8 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from amc_reports.amc_sql import AmcSqlError, SqlError, parse_query, position_of
 from amc_reports.local.sandbox import coverage, tables, world
+
+log = logging.getLogger("amc_reports.local.sandbox")
 
 AGGREGATION_THRESHOLD = 100  # distinct users an output row must cover (AMC's default)
 MARKETPLACES = {
@@ -73,7 +77,7 @@ class Prepared:
     """A parsed, parameter-substituted query, ready for DuckDB."""
 
     sql: str  # the query in DuckDB's dialect
-    tracked_sql: str | None  # the same with the users column last (None: not followable)
+    tracked_sql: str  # the same with the users column last (see `coverage`)
     tables: frozenset[str]
     dimensions: tuple[bool, ...]  # per output column: a GROUP BY key (not a metric)
     tree: exp.Query = field(repr=False, compare=False)
@@ -90,7 +94,6 @@ class QueryResult:
     columns: tuple[Column, ...]
     rows: list[tuple[Any, ...]]
     filtered_rows: int  # rows under the aggregation threshold (dropped, or blanked and marked)
-    threshold_applied: bool
 
 
 @dataclass(frozen=True)
@@ -111,25 +114,44 @@ def prepare(sql: str, window: Window, parameters: Mapping[str, Any] | None = Non
     tree = parse_query(sql)
     _substitute_parameters(tree, window, parameters or {})
     ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
-    used: set[str] = set()
-    for table in tree.find_all(exp.Table):
-        name = table.name.lower()
-        if not name:
-            continue  # a table function
-        if not table.args.get("db") and name in ctes:
-            continue
-        if table.args.get("db") or name not in tables.TABLES:
-            line, column = position_of(table) or (None, None)
-            raise AmcSqlError(
-                SqlError(f"Table {table.sql(dialect='spark')!r} does not exist", line, column)
-            )
-        used.add(name)
+    used = _relations(tree, ctes)
     dimensions = tuple(coverage.dimension_columns(tree))
     try:
         tracked = coverage.track_users(tree, tables.TABLES).sql(dialect="duckdb")
-    except coverage.CoverageUnsupported:
-        tracked = None
+    except coverage.CoverageUnsupported as exc:
+        raise AmcSqlError(SqlError(coverage.UNSUPPORTED_MESSAGE.format(what=exc))) from None
     return Prepared(tree.sql(dialect="duckdb"), tracked, frozenset(used), dimensions, tree)
+
+
+def _relations(tree: exp.Query, ctes: set[str]) -> set[str]:
+    """The AMC tables ``tree`` reads; anything else it names as a relation is refused.
+
+    Only AMC's tables and the query's own CTEs are relations: a table function (``read_text``,
+    ``read_csv``, ``glob``, ``query``, ...), a file name or a qualified name is an unknown table,
+    as AMC says of it, decided here before DuckDB sees the query.
+    """
+    used: set[str] = set()
+    for table in tree.find_all(exp.Table):
+        function = table.this if not isinstance(table.this, exp.Identifier) else None
+        name = table.name.lower()
+        if function is None and not table.args.get("db") and not table.args.get("catalog"):
+            if name in ctes:
+                continue
+            if name in tables.TABLES:
+                used.add(name)
+                continue
+        shown = _function_name(function) if function is not None else table.sql(dialect="spark")
+        line, column = position_of(table) or (None, None)
+        raise AmcSqlError(SqlError(f"Table {shown!r} does not exist", line, column))
+    return used
+
+
+def _function_name(function: exp.Expression) -> str:
+    if isinstance(function, exp.Anonymous):
+        return str(function.this)
+    if isinstance(function, exp.Func):
+        return function.sql_name().lower()
+    return function.sql(dialect="spark")
 
 
 def _substitute_parameters(tree: exp.Query, window: Window, values: Mapping[str, Any]) -> None:
@@ -174,8 +196,24 @@ def _literal(value: Any) -> exp.Expression:
 # -- DuckDB ---------------------------------------------------------------------------------------
 
 
-def _connect(threads: int = 2) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(":memory:", config={"threads": threads})
+# DuckDB runs untrusted SQL here: no extensions, no Python objects by name, no spilling to disk;
+# `_lock_down` then closes files and network and freezes the configuration.
+_CONNECT_CONFIG = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "allow_community_extensions": False,
+    "python_enable_replacements": False,
+    "temp_directory": "",
+    "max_temp_directory_size": "0KB",
+}
+
+
+def _connect(threads: int = 2, memory_mb: int | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the AMC tables (empty) and macros; not yet locked down."""
+    config: dict[str, Any] = {**_CONNECT_CONFIG, "threads": threads}
+    if memory_mb is not None:
+        config["memory_limit"] = f"{memory_mb}MB"
+    con = duckdb.connect(":memory:", config=config)
     for macro in (*_MACROS, *tables.MACROS):
         con.execute(macro)
     for name, columns in tables.RAW.items():
@@ -186,29 +224,41 @@ def _connect(threads: int = 2) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def _lock_down(con: duckdb.DuckDBPyConnection) -> None:
+    """No file or network access from now on, and no setting can be changed back."""
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+
+
 _empty: duckdb.DuckDBPyConnection | None = None
 _empty_lock = threading.Lock()
 
 
 def check(prepared: Prepared) -> Prepared:
-    """Bind the query against empty AMC tables; raises `AmcSqlError` (unknown column, ...)."""
+    """Bind the query against empty AMC tables; raises `AmcSqlError` (unknown column, ...).
+
+    Binding only: nothing runs (a query that never ends is caught by `run`'s time limit).
+    A query whose user-coverage rewrite does not bind is refused: it would otherwise run
+    without the aggregation threshold.
+    """
     global _empty
     with _empty_lock:
         if _empty is None:
-            _empty = _connect()
+            _empty = _connect(threads=1)
+            _lock_down(_empty)
         con = _empty
         _set_window(con, Window(datetime(2000, 1, 1), datetime(2000, 1, 2)))
         try:
-            con.execute(prepared.sql).fetchall()
+            con.sql(prepared.sql)
         except duckdb.Error as exc:
             raise AmcSqlError(_duckdb_error(exc, prepared.tree)) from None
-        if prepared.tracked_sql is not None:
-            try:
-                con.execute(prepared.tracked_sql).fetchall()
-            except duckdb.Error:
-                return Prepared(
-                    prepared.sql, None, prepared.tables, prepared.dimensions, prepared.tree
-                )
+        try:
+            con.sql(prepared.tracked_sql)
+        except duckdb.Error as exc:
+            log.warning("user-coverage rewrite does not bind: %s", exc)
+            raise AmcSqlError(
+                SqlError(coverage.UNSUPPORTED_MESSAGE.format(what="this query's shape"))
+            ) from None
     return prepared
 
 
@@ -311,10 +361,24 @@ def _find_named(tree: exp.Expression, name: str) -> exp.Expression | None:
 
 _running: set[duckdb.DuckDBPyConnection] = set()
 _running_lock = threading.Lock()
+_FETCH_ROWS = 10_000
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one query may use: wall-clock seconds (loading its data included) and memory (MiB,
+    DuckDB's working memory, and again for the result rows it hands back)."""
+
+    seconds: float = 60.0
+    memory_mb: int = 2048
 
 
 class QueryInterrupted(Exception):
     """A query stopped by `interrupt_all` (the sandbox is shutting down)."""
+
+
+class LimitExceeded(Exception):
+    """A query stopped by its time or memory limit; the message is the AMC-like failure reason."""
 
 
 def interrupt_all() -> None:
@@ -333,35 +397,57 @@ def run(
     discriminator_column: str | None = None,
     user_count_column: str | None = None,
     threads: int = 2,
+    limits: Limits = Limits(),  # noqa: B008 - frozen
     cancelled: Callable[[], bool] = lambda: False,
 ) -> QueryResult:
     """Run a prepared query on the window's data; raises `AmcSqlError` on a runtime error.
 
-    `interrupt_all` stops a running query, ``cancelled`` the loading of its data (then
-    `QueryInterrupted`).
+    Past ``limits.seconds`` the query is interrupted, and DuckDB (no disk to spill to) fails it
+    past ``limits.memory_mb``: `LimitExceeded`. `interrupt_all` stops a running query,
+    ``cancelled`` the loading of its data (then `QueryInterrupted`).
     """
-    con = _connect(threads)
+    con = _connect(threads, limits.memory_mb)
+    finished, timed_out = threading.Event(), threading.Event()
+
+    def watch() -> None:  # past the limit, interrupt until the query gives up
+        if finished.wait(limits.seconds):
+            return
+        timed_out.set()
+        while not finished.is_set():
+            with contextlib.suppress(duckdb.Error):
+                con.interrupt()
+            finished.wait(0.2)
+
+    watchdog = threading.Thread(target=watch, name="sandbox-sql-limit", daemon=True)
+    watchdog.start()
     with _running_lock:
         _running.add(con)
     try:
-        _load(con, prepared.tables, window, data, cancelled)
+        _load(con, prepared.tables, window, data, lambda: cancelled() or timed_out.is_set())
         _set_window(con, window)
-        sql = prepared.tracked_sql or prepared.sql
-        try:
-            cursor = con.execute(sql)
-            description = cursor.description or []
-            rows = cursor.fetchall()
-        except duckdb.InterruptException:
-            raise QueryInterrupted() from None
-        except duckdb.Error as exc:
-            raise AmcSqlError(_duckdb_error(exc, prepared.tree)) from None
+        _lock_down(con)
+        cursor = con.execute(prepared.tracked_sql)
+        description = cursor.description or []
+        rows = _fetch(cursor, limits.memory_mb << 20)
+    except (duckdb.InterruptException, QueryInterrupted):
+        if timed_out.is_set():
+            raise LimitExceeded(
+                f"Query exceeded resource limits: it ran longer than {limits.seconds:g} seconds"
+            ) from None
+        raise QueryInterrupted() from None
+    except duckdb.OutOfMemoryException:
+        raise LimitExceeded(
+            f"Query exceeded resource limits: it needed more than {limits.memory_mb} MB of memory"
+        ) from None
+    except duckdb.Error as exc:
+        raise AmcSqlError(_duckdb_error(exc, prepared.tree)) from None
     finally:
+        finished.set()
+        watchdog.join()
         with _running_lock:
             _running.discard(con)
         con.close()
     columns = [Column(str(d[0]), _amc_type(d[1])) for d in description]
-    if prepared.tracked_sql is None:
-        return QueryResult(tuple(columns), rows, 0, False)
     columns = columns[:-1]
     kept: list[tuple[Any, ...]] = []
     filtered = 0
@@ -387,7 +473,24 @@ def run(
         columns.append(Column(discriminator_column, "BOOLEAN"))
     if user_count_column is not None:
         columns.append(Column(user_count_column, "LONG"))
-    return QueryResult(tuple(columns), kept, filtered, True)
+    return QueryResult(tuple(columns), kept, filtered)
+
+
+def _fetch(cursor: duckdb.DuckDBPyConnection, budget: int) -> list[tuple[Any, ...]]:
+    """Every result row, in chunks; past ``budget`` bytes (estimated) DuckDB's out-of-memory."""
+    rows: list[tuple[Any, ...]] = []
+    used = 0
+    while chunk := cursor.fetchmany(_FETCH_ROWS):
+        used += sum(_row_bytes(row) for row in chunk)
+        if used > budget:
+            raise duckdb.OutOfMemoryException("the result rows exceed the memory limit")
+        rows.extend(chunk)
+    return rows
+
+
+def _row_bytes(row: tuple[Any, ...]) -> int:
+    """About what a fetched row costs in Python (a tuple, its values, their text)."""
+    return 56 + sum(49 + len(v) if isinstance(v, str) else 32 for v in row)
 
 
 def _amc_type(duck_type: Any) -> str:

@@ -147,6 +147,7 @@ def serve(
             access_log=False,
             lifespan="on",
             timeout_keep_alive=30,
+            timeout_graceful_shutdown=5,  # a download waiting on a query does not hold shutdown
             server_header=False,
             proxy_headers=False,
             log_level=log_level,

@@ -73,6 +73,7 @@ class SandboxService:
             self.state_dir / RESULTS_DIR,
             self._sql_failed,
             lambda execution_id: execution_id in self.store.executions,
+            self._query_limits,
         )
         self.files = results.ResultFiles(self.state_dir / RESULTS_DIR, self.sql_runs)
         self.url_key = (self.store.meta("url_signing_key") or "").encode()
@@ -338,6 +339,13 @@ class SandboxService:
             log.info("execution on %s: query validation failed: %s", instance_id, exc)
             return f"Query validation failed: {exc}"
         return None
+
+    def _query_limits(self, execution: Execution) -> Any:
+        """What the execution's query may use (the instance's settings when it runs)."""
+        from amc_reports.local.sandbox.query import Limits
+
+        s = self.faults.settings(execution.instance_id)
+        return Limits(seconds=s["query_timeout_seconds"], memory_mb=s["query_memory_mb"])
 
     def _sql_failed(self, execution: Execution, reason: str) -> None:
         """The worker could not run an execution's query: the execution ends FAILED."""

@@ -47,9 +47,12 @@ def query_inputs(execution: Execution) -> tuple[Any, Any, dict[str, Any]]:
 
 
 def run_execution(
-    execution: Execution, cancelled: Callable[[], bool] = lambda: False
+    execution: Execution,
+    cancelled: Callable[[], bool] = lambda: False,
+    limits: Any = None,
 ) -> tuple[list[str], list[list[str]]]:
-    """The CSV header and rows of an execution's query; raises `AmcSqlError`."""
+    """The CSV header and rows of an execution's query; raises `AmcSqlError`, or
+    `query.LimitExceeded` past ``limits`` (a `query.Limits`; None: the defaults)."""
     from amc_reports.local.sandbox import query
 
     window, data, parameters = query_inputs(execution)
@@ -61,6 +64,7 @@ def run_execution(
         discriminator_column=execution.filtered_metrics_column,
         user_count_column=execution.user_count_column,
         threads=1,  # leave the other core to the requests being served meanwhile
+        limits=limits or query.Limits(),
         cancelled=cancelled,
     )
     rows = [[csv_value(v) for v in row] for row in result.rows]
@@ -121,8 +125,10 @@ class SqlRuns:
         root: Path,
         on_failure: Callable[[Execution, str], None],
         exists: Callable[[str], bool],
+        limits: Callable[[Execution], Any] = lambda execution: None,
     ) -> None:
         self.root = Path(root)
+        self._limits = limits  # an execution's `query.Limits` (None: the defaults)
         self.pending: set[str] = set()
         self.completed: set[str] = set()
         self._on_failure = on_failure
@@ -185,13 +191,13 @@ class SqlRuns:
             parts = [directory / f"part-{p:05d}.csv" for p in range(max(1, execution.parts))]
             if self.is_complete(execution) and all(p.exists() for p in parts):
                 return
-            columns, rows = run_execution(execution, lambda: self._closing)
+            columns, rows = run_execution(execution, lambda: self._closing, self._limits(execution))
             if self._exists(execution.id):
                 write_parts(execution, directory, columns, rows)
 
     def _work(self) -> None:
         from amc_reports.amc_sql import AmcSqlError
-        from amc_reports.local.sandbox.query import QueryInterrupted
+        from amc_reports.local.sandbox.query import LimitExceeded, QueryInterrupted
 
         for execution in self._drain():
             if self._closing or execution is None:
@@ -202,6 +208,10 @@ class SqlRuns:
                     self.completed.add(execution.id)
             except QueryInterrupted:
                 return  # shutting down: the result is computed again after a restart
+            except LimitExceeded as exc:
+                log.info("execution %s: %s", execution.id, exc)
+                if self._exists(execution.id):
+                    self._on_failure(execution, str(exc))
             except AmcSqlError as exc:
                 log.info("execution %s: the query failed: %s", execution.id, exc)
                 if self._exists(execution.id):
