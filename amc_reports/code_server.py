@@ -21,14 +21,14 @@ container launchers (Docker, Kubernetes) start a container per run and do not us
 
 from __future__ import annotations
 
-import functools
 import importlib
 import logging
 import multiprocessing
 import multiprocessing.forkserver
 import os
-import sys
 from collections.abc import Sequence
+
+from amc_reports.dagster_private import RUN_WORKER_MODULES, run_dagster_cli, start_run_workers_with
 
 _log = logging.getLogger(__name__)
 
@@ -36,12 +36,9 @@ _log = logging.getLogger(__name__)
 # and client libraries every run of this project uses.
 PRELOAD_LIBRARIES = (
     "dagster",
-    "dagster._grpc.impl",
-    "dagster._core.execution.api",
+    *RUN_WORKER_MODULES,
     # What a worker's instance imports when it opens (measured: bench/backfill.py
     # --profile-workers); modules that are not installed are skipped.
-    "dagster._core.secrets.env_file",
-    "dagster._core.storage.local_compute_log_manager",
     "dagster_postgres",
     "psycopg2.extras",
     "upath",
@@ -53,10 +50,6 @@ PRELOAD_LIBRARIES = (
 # The forkserver imports this module last; it imports the code location named in LOCATION_VAR.
 PRELOAD_LOCATION_MODULE = "amc_reports.code_server_preload"
 LOCATION_VAR = "AMC_REPORTS_PRELOAD_LOCATION"
-
-
-class UnsupportedDagsterError(RuntimeError):
-    """Dagster's code server no longer starts run workers the way this module expects."""
 
 
 def location_module(argv: Sequence[str]) -> str | None:
@@ -72,46 +65,19 @@ def location_module(argv: Sequence[str]) -> str | None:
 def use_forked_run_workers(module: str | None) -> None:
     """Make Dagster's code servers in this process fork their run workers from a preloaded
     forkserver (which also imports `module`, the code location, when given)."""
-    from dagster._grpc import server as grpc_server
-
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([*PRELOAD_LIBRARIES, PRELOAD_LOCATION_MODULE])
     if module:
         os.environ[LOCATION_VAR] = module
-    original_init = grpc_server.DagsterApiServer.__init__
-    if getattr(original_init, "forked_run_workers", False):
-        return
-
-    @functools.wraps(original_init)
-    def init(self, *args, **kwargs) -> None:
-        original_init(self, *args, **kwargs)
-        current = getattr(self, "_mp_ctx", None)
-        if current is None or current.get_start_method() != "spawn":
-            raise UnsupportedDagsterError(
-                "this Dagster's code server does not start run workers with a multiprocessing "
-                "'spawn' context any more; run `dagster api grpc` instead of "
-                "`amc-reports code-server`"
-            )
-        self._mp_ctx = context
-        # Start it now (after the definitions loaded, so it sees the same sys.path), so that
-        # the first run does not pay for the preload.
-        multiprocessing.forkserver.ensure_running()
-
-    init.forked_run_workers = True  # type: ignore[attr-defined]
-    grpc_server.DagsterApiServer.__init__ = init
+    # Start it once the server has loaded the definitions (so it sees the same sys.path), so
+    # that the first run does not pay for the preload.
+    start_run_workers_with(context, on_start=multiprocessing.forkserver.ensure_running)
 
 
 def main(argv: Sequence[str]) -> int:
     """Run `dagster api grpc ARGV...` with forked run workers."""
     use_forked_run_workers(location_module(argv))
-    from dagster._cli import main as dagster_main
-
-    sys.argv = ["dagster", "api", "grpc", *argv]
-    try:
-        dagster_main()
-    except SystemExit as exc:
-        return int(exc.code or 0) if not isinstance(exc.code, str) else 1
-    return 0
+    return run_dagster_cli(["api", "grpc", *argv])
 
 
 def preload_location() -> None:

@@ -15,8 +15,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from dagster import Array, Field
-from dagster._core.storage.dagster_run import DagsterRun
+from dagster import Array, DagsterRun, Field
 from dagster_docker import DockerRunLauncher
 from dagster_docker.container_context import DockerContainerContext
 from dagster_docker.utils import DOCKER_CONFIG_SCHEMA

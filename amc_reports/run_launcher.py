@@ -14,10 +14,9 @@ VM). Container launchers (Docker, Kubernetes) bring their own health checks.
 
 from __future__ import annotations
 
-from dagster import DagsterEventType, DagsterInstance, DefaultRunLauncher
-from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
-from dagster._core.storage.dagster_run import DagsterRun
+from dagster import DagsterEventType, DagsterInstance, DagsterRun, DefaultRunLauncher
 
+from amc_reports.dagster_private import CheckRunHealthResult, WorkerStatus
 from amc_reports.local.process import is_alive
 
 _STARTED_PROCESS = "Started process for run (pid: "
