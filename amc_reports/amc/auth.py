@@ -34,6 +34,14 @@ LWA_TOKEN_RULE = RetryRule()
 DEFAULT_EXPIRES_IN = 3600.0
 
 
+# What to do when Login with Amazon refuses a token refresh (invalid_grant, invalid_client...).
+CREDENTIALS_ADVICE = (
+    "Check the profile's client id, client secret and refresh token: invalid_grant means the "
+    "refresh token was revoked, expired or belongs to another client id (get a new one through "
+    "the LwA consent flow); invalid_client a wrong client id or secret. Retrying does not help."
+)
+
+
 class LwaTokenProvider:
     """The LwA access token of one set of credentials, shared by all threads of one client.
 
@@ -119,10 +127,12 @@ class LwaTokenProvider:
         status = resp.status_code
         if status != 200:
             message, code = error_message_of(resp)
-            whose = f" for {self.label}" if self.label else ""
+            whose = f" of {self.label}" if self.label else ""
+            said = f"{code}: {message}" if code and code != message else message
             raise AmcAuthError(
                 status,
-                f"Login with Amazon refused the token refresh{whose}: {message}",
+                f"Login with Amazon refused the credentials{whose}. {CREDENTIALS_ADVICE} "
+                f"LwA said: {said}",
                 request_id=request_id_of(resp),
                 method="POST",
                 path=self._token_path,

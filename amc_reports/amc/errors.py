@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from amc_reports.amc.redact import redact_text
+from amc_reports.amc.redact import AMC_MESSAGE_CHARS, cap_error_text, redact_and_cut, redact_text
 
 
 class AmcError(Exception):
-    """Base class of every AMC client error."""
+    """Base class of every AMC client error (its message redacted, then cut to
+    `ERROR_TEXT_CHARS`)."""
 
     def __init__(self, message: str) -> None:
-        self.message = redact_text(message)
+        self.message = cap_error_text(message)
         super().__init__(self.message)
 
     def __str__(self) -> str:
@@ -45,7 +46,7 @@ class AmcApiError(AmcError):
         self.method = method
         self.path = redact_text(path.split("?", 1)[0]) if path else ""
         self.code = code
-        self.amc_message = redact_text(message)
+        self.amc_message = redact_and_cut(message, AMC_MESSAGE_CHARS)
         where = f"{method} {self.path} " if method or self.path else ""
         rid = f" (request id {request_id})" if request_id else ""
         super().__init__(f"AMC {where}failed with HTTP {status_code}: {self.amc_message}{rid}")

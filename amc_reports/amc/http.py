@@ -9,10 +9,11 @@ from datetime import UTC
 
 import requests
 
-from amc_reports.amc.redact import redact_and_cut, redact_text
+from amc_reports.amc.redact import AMC_MESSAGE_CHARS, cut_redacted, redact_and_cut, redact_text
 
 # How much of an error body that is neither JSON nor S3 XML (an HTML page, say) a message shows.
 ERROR_SNIPPET_CHARS = 300
+CODE_CHARS = 200  # an error code longer than this is not a code
 REQUEST_ID_HEADERS = ("x-amzn-RequestId", "x-amzn-request-id", "x-amz-request-id", "x-amz-rid")
 
 
@@ -25,7 +26,8 @@ def request_id_of(resp: requests.Response) -> str | None:
 
 
 def error_message_of(resp: requests.Response) -> tuple[str, str | None]:
-    """AMC's (or LwA's, or S3's) human message and code from an error response."""
+    """AMC's (or LwA's, or S3's) human message and code from an error response: redacted whole,
+    then cut (AMC_MESSAGE_CHARS; a body that is neither JSON nor S3 XML, ERROR_SNIPPET_CHARS)."""
     text = ""
     try:
         text = resp.text or ""
@@ -38,25 +40,24 @@ def error_message_of(resp: requests.Response) -> tuple[str, str | None]:
         body = None
     if isinstance(body, dict):
         code_value = body.get("code") or body.get("error")
-        code = str(code_value) if code_value is not None else None
+        code = redact_and_cut(code_value, CODE_CHARS) if code_value is not None else None
         for key in ("details", "message", "Message", "error_description", "errorMessage"):
             value = body.get(key)
             if value:
-                return redact_text(str(value)), code
+                return redact_and_cut(value, AMC_MESSAGE_CHARS), code
         if code:
-            return redact_text(code), code
+            return code, code
     if "<Message>" in text:  # S3-style XML error
         start = text.index("<Message>") + len("<Message>")
         end = text.find("</Message>", start)
         msg = text[start:end] if end > start else text[start:]
         if "<Code>" in text:
             c0 = text.index("<Code>") + len("<Code>")
-            code = text[c0 : text.find("</Code>", c0)]
-        return redact_text(msg.strip()), code
-    # Redact first, then cut: a secret across the cut would otherwise keep its first half.
-    snippet = redact_and_cut(
-        " ".join(text[: ERROR_SNIPPET_CHARS + 8192].split()), ERROR_SNIPPET_CHARS
-    )
+            code = redact_and_cut(text[c0 : text.find("</Code>", c0)], CODE_CHARS)
+        return redact_and_cut(msg.strip(), AMC_MESSAGE_CHARS), code
+    # Redact the whole body first, then cut: a secret across the cut would otherwise keep its
+    # first part.
+    snippet = cut_redacted(" ".join(redact_text(text).split()), ERROR_SNIPPET_CHARS)
     return snippet or redact_text(resp.reason or "no message"), code
 
 

@@ -5,7 +5,9 @@ Pure. AMC ends an execution FAILED with a free-text `failureReason` (and sometim
 failure (AMC's internal errors, timeouts, outages) with backoff up to the report's
 `max_attempts`, and never a query error (syntax, unknown tables or columns, resource limits): the
 same query would fail again, and AMC would be paid again for nothing. A reason that matches
-neither is treated as a query error: when in doubt, do not pay twice.
+neither is treated as a query error: when in doubt, do not pay twice. A request Login with Amazon
+refuses (the token refresh: invalid_grant, invalid_client) is a credentials failure, whatever its
+HTTP status: nothing about the query, nothing a retry heals.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from amc_reports.amc import AmcApiError, AmcError, AmcRetryBudgetExceeded
+from amc_reports.amc import AmcApiError, AmcAuthError, AmcError, AmcRetryBudgetExceeded
 from amc_reports.warehouse import FailureKind
 
 # About the query: it cannot succeed as written, however often it is sent.
@@ -74,6 +76,13 @@ def classify_reason(reason: str | None, validation_errors: Sequence[str] = ()) -
 
 def classify_request_error(error: AmcError) -> Classified:
     """The kind of an error AMC answered a request (a create) with."""
+    if isinstance(error, AmcAuthError):
+        return Classified(
+            FailureKind.CREDENTIALS,
+            f"Login with Amazon refused the credentials (HTTP {error.status_code}"
+            + (f", {error.code}" if error.code else "")
+            + ")",
+        )
     if isinstance(error, AmcRetryBudgetExceeded):
         return Classified(FailureKind.TRANSIENT, "AMC kept failing or throttling the request")
     if isinstance(error, AmcApiError):
@@ -84,3 +93,10 @@ def classify_request_error(error: AmcError) -> Classified:
             return Classified(FailureKind.QUERY_ERROR, f"AMC refused the request (HTTP {status})")
         return Classified(FailureKind.REFUSED, f"AMC refused the request (HTTP {status})")
     return Classified(FailureKind.TRANSIENT, "the request to AMC failed")
+
+
+def classify_contact_error(error: AmcError) -> Classified:
+    """The kind of an error that cut contact with AMC while an execution ran (polling it)."""
+    if isinstance(error, AmcAuthError):
+        return classify_request_error(error)
+    return Classified(FailureKind.TRANSIENT, "contact with AMC was lost")

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from amc_reports.amc import ExecutionRecord
+from amc_reports.amc.redact import cap_error_text
 from amc_reports.warehouse import FailureKind, LoadResult
 from amc_reports.weeks import WeekWindow
 
@@ -74,7 +75,7 @@ class CollectionError(Exception):
         kind: FailureKind | None = None,
         tripped_breaker: bool = False,
     ) -> None:
-        super().__init__(message)
+        super().__init__(cap_error_text(message))
         self.execution_id = execution_id
         self.amc_execution_id = amc_execution_id
         self.kind = kind or self.default_kind

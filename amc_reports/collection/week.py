@@ -41,7 +41,12 @@ from amc_reports.amc import (
 )
 from amc_reports.amc_sql import parse_amc_sql
 from amc_reports.collection.adoption import Expected, find_untracked
-from amc_reports.collection.failures import Classified, classify_reason, classify_request_error
+from amc_reports.collection.failures import (
+    Classified,
+    classify_contact_error,
+    classify_reason,
+    classify_request_error,
+)
 from amc_reports.collection.outcome import (
     CircuitBreakerOpen,
     CollectionError,
@@ -821,7 +826,7 @@ class WeekCollector:
             f"lost contact with AMC while waiting for the execution ({exc}). It may still be "
             "running: the reconciler, or materializing the week again, resumes it (no new "
             "submission).",
-            kind=FailureKind.TRANSIENT,
+            kind=classify_contact_error(exc).kind,
         )
 
     def _give_up(self, attempt: _Attempt, execution: _Execution, waited: float) -> CollectionError:

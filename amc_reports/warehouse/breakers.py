@@ -22,6 +22,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from amc_reports.amc.redact import cap_error_text
 from amc_reports.warehouse.rows import WeekKey
 
 DEFAULT_THRESHOLD = 3
@@ -105,7 +106,7 @@ class CircuitBreakers:
                     "report": key.report,
                     "instance": key.instance,
                     "week": key.week_start,
-                    "message": message,
+                    "message": cap_error_text(message),
                     "execution": execution_id,
                     "amc": amc_execution_id,
                     "threshold": self.threshold,

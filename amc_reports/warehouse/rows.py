@@ -76,6 +76,7 @@ class FailureKind(StrEnum):
     CANCELLED = "cancelled"  # cancelled (the run was terminated, or someone at AMC)
     LOAD = "load_error"  # AMC succeeded but its result could not be stored
     REFUSED = "refused"  # AMC refused the request (a 4xx other than a query error)
+    CREDENTIALS = "credentials"  # Login with Amazon refused the credentials: fix them
     SUPERSEDED = "superseded"  # another run took the week over: this run stored nothing
     BUSY = "busy"  # another live run holds the week: nothing submitted
     INTERRUPTED = "interrupted"  # the attempt stopped (an unexpected error, an interrupt)

@@ -31,6 +31,8 @@ AMC answers. `complete` runs inside the load's transaction, so the rows, the wee
 stored versions (`week_versions`: the current one, and the one it replaces moving to history with
 what changed) commit together.
 
+Every message and failure reason is stored redacted and cut (`cap_error_text`).
+
 A week is final `lag_days` after it ends (`final_at`). An execution submitted before then is
 provisional, and so is the week it completes: the row says so until a later collection is final.
 """
@@ -50,6 +52,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from amc_reports.amc.redact import cap_error_text
 from amc_reports.warehouse.rows import (
     EXECUTION_COLUMNS,
     IN_FLIGHT,
@@ -177,7 +180,7 @@ def _fail_held_week(
             " failure_kind = %s, completed_at = clock_timestamp()"
             " WHERE " + WEEK_WHERE + " AND " + HELD_BY + " RETURNING {}"
         ).format(set_ids, WEEK_COLUMNS),
-        (*(ids or ()), message, failure_kind, *key_params(key), run_id, run_id),
+        (*(ids or ()), cap_error_text(message), failure_kind, *key_params(key), run_id, run_id),
     )
     row = week_row(cur.fetchone())
     if row is None and run_id is None:
@@ -386,7 +389,7 @@ class WeekLife:
                     state.value,
                     started_at,
                     completed_at,
-                    failure_reason,
+                    None if failure_reason is None else cap_error_text(failure_reason),
                     Jsonb(data_gaps) if data_gaps is not None else None,
                     _value(failure_kind),
                     execution_id,
@@ -412,7 +415,7 @@ class WeekLife:
             cur = conn.execute(
                 "UPDATE workflow_executions SET status = %s, failure_reason = %s,"
                 " failure_kind = %s, completed_at = clock_timestamp() WHERE id = %s",
-                (state.value, reason, kind.value, execution_id),
+                (state.value, cap_error_text(reason), kind.value, execution_id),
             )
             if cur.rowcount == 0:
                 raise ValueError(f"execution_id {execution_id} has no workflow_executions row")
@@ -499,7 +502,12 @@ class WeekLife:
                     "UPDATE workflow_executions SET status = %s, completed_at = clock_timestamp(),"
                     " failure_reason = %s, failure_kind = COALESCE(%s, failure_kind)"
                     " WHERE id = %s",
-                    (execution_status.value, execution_reason or message, kind, execution_id),
+                    (
+                        execution_status.value,
+                        cap_error_text(execution_reason or message),
+                        kind,
+                        execution_id,
+                    ),
                 )
             elif kind is not None:
                 cur.execute(
@@ -557,7 +565,13 @@ class WeekLife:
                     " AND (status <> 'running' OR dagster_run_id IS NOT DISTINCT FROM %s)"
                     " RETURNING {}"
                 ).format(WEEK_COLUMNS),
-                (message, failure_kind.value, *key_params(key), execution_id, holder_run_id),
+                (
+                    cap_error_text(message),
+                    failure_kind.value,
+                    *key_params(key),
+                    execution_id,
+                    holder_run_id,
+                ),
             )
             return week_row(cur.fetchone())
 
@@ -573,7 +587,7 @@ class WeekLife:
                     " WHERE " + WEEK_WHERE + " AND status IN ('pending', 'failed', 'skipped')"
                     " RETURNING {}"
                 ).format(WEEK_COLUMNS),
-                (reason, *key_params(key)),
+                (cap_error_text(reason), *key_params(key)),
             )
             return week_row(cur.fetchone())
 

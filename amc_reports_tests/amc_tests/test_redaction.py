@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import re
@@ -21,6 +22,8 @@ from amc_reports.amc import (
 )
 from amc_reports.amc.http import ERROR_SNIPPET_CHARS, error_message_of
 from amc_reports.amc.redact import (
+    AMC_MESSAGE_CHARS,
+    base64_forms,
     redact_headers,
     redact_mapping,
     redact_text,
@@ -161,11 +164,74 @@ def test_a_secret_across_the_cut_is_redacted_whole():
             body = "<html>" + "." * (start - len("<html>")) + secret + " and more</html>"
             message, _ = error_message_of(_error_response(body))
             assert telltale not in message, (start, message[-40:])
-            assert len(message) <= ERROR_SNIPPET_CHARS + len("<redacted>")
+            kept_text = message.split(" [... ")[0]  # what was kept, before the cut's note
+            assert len(kept_text) <= ERROR_SNIPPET_CHARS + len("<redacted>")
+            assert message.endswith("more characters cut]")
             if start + len(kept) < ERROR_SNIPPET_CHARS:  # the marker shows, never cut in half
                 assert "<redacted>" in message, (start, message[-40:])
             half_markers = tuple("<redacted>"[:n] for n in range(2, len("<redacted>")))
-            assert not message.endswith(half_markers), message[-12:]
+            assert not kept_text.endswith(half_markers), kept_text[-12:]
+
+
+def test_a_secret_far_past_the_cut_is_redacted_once_earlier_tokens_shrink():
+    """The body is redacted whole before it is cut: 17 long tokens shrink to markers, which
+    brings a secret that sat 8 KiB past the cut into the message, redacted."""
+    register_secret(ODD_SECRET)
+    tokens = "".join(f"Atza|{'y' * 492} " for _ in range(17))
+    body = "<html>" + tokens + "." * 10 + ODD_SECRET + " and more</html>"
+    assert body.index(ODD_SECRET) > ERROR_SNIPPET_CHARS + 8000
+    message, _ = error_message_of(_error_response(body))
+    assert "Zq9" not in message and "yyyy" not in message
+    assert "..........<redacted>" in message
+
+
+def test_json_error_bodies_are_cut_after_redaction():
+    description = "The refresh token is invalid. " * 70_000  # 2.1 MB
+    body = json.dumps(
+        {"error": "invalid_grant", "error_description": description + "Atzr|IwEBItail-token"}
+    )
+    message, code = error_message_of(_error_response(body))
+    assert code == "invalid_grant"
+    assert len(message) <= AMC_MESSAGE_CHARS + 40
+    assert message.startswith("The refresh token is invalid.")
+    assert re.search(r"\[\.\.\. \d+ more characters cut\]$", message)
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        "header",
+        "json header",
+        "base64 of the secret",
+        "base64 url-safe, inside a blob",
+        "upper case",
+        "lower case",
+    ],
+)
+def test_base64_and_case_variants_of_secrets_are_redacted(form: str):
+    secret = "Kx7-client-SECRET/value+42"
+    register_secret(secret)
+    credential = base64.b64encode(f"amzn1.application-oa2-client.abc:{secret}".encode()).decode()
+    texts = {
+        "header": f"Authorization: Basic {credential}",
+        "json header": json.dumps({"headers": {"Authorization": f"Basic {credential}"}}),
+        "base64 of the secret": f"echo {base64.b64encode(secret.encode()).decode()}",
+        "base64 url-safe, inside a blob": "blob "
+        + base64.urlsafe_b64encode(b"prefix-" + secret.encode() + b"-suffix").decode(),
+        "upper case": f"secret={secret.upper()}; token ATZR|IWEBIUPPER-CASED",
+        "lower case": f"the value {secret.lower()} and atza|iwebilower-cased",
+    }
+    out = redact_text(texts[form])
+    assert "<redacted>" in out, out
+    for leaked in (secret, secret.upper(), secret.lower(), "IWEBI", "iwebi"):
+        assert leaked not in out, (form, out)
+    core = sorted(base64_forms(secret), key=len)[-1]
+    assert core.lower() not in out.lower(), (form, out)
+
+
+def test_basic_in_prose_is_left_alone():
+    text = "basic authentication is not used; Basic realm=amc"
+    assert redact_text(text) == text
 
 
 def test_a_gateway_echoing_the_token_request_leaks_nothing(sandbox, caplog):

@@ -41,7 +41,9 @@ def test_reasons_are_redacted_and_cut():
     body = render(alert(AlertKind.WEEK_FAILED, reason=secret_reason)).body
     assert "IwEBIsecretrefresh" not in body
     reason_line = next(line for line in body.splitlines() if line.startswith("What happened"))
-    assert len(reason_line) <= REASON_LIMIT + len("What happened: ")
+    kept, note = reason_line.split(" [... ")
+    assert len(kept) <= REASON_LIMIT + len("What happened: ")
+    assert note.endswith("more characters cut]")
 
 
 def test_links_are_built_from_the_base_url():
