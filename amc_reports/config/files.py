@@ -5,6 +5,8 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
+from amc_reports.config.values import unstorable
+
 
 class UnreadableFile(ValueError):
     """Why a file cannot be used, as a phrase that reads after its path."""
@@ -34,9 +36,13 @@ def read_utf8(path: Path, *, max_bytes: int) -> str:
     if len(data) > max_bytes:
         raise UnreadableFile(f"is larger than the {max_bytes:,} bytes allowed")
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise UnreadableFile(
             f"is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
             "save it as UTF-8"
         ) from None
+    bad = unstorable(text)
+    if bad:
+        raise UnreadableFile(bad)
+    return text

@@ -67,6 +67,7 @@ from amc_reports.config.values import (
     redetail,
     start_date_value,
     unique,
+    unstorable_values,
     upper,
 )
 
@@ -750,6 +751,29 @@ class ReportsConfig(_Entry):
         ),
         Must("a non-empty mapping of report name -> report settings"),
     ]
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _storable_text(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> ReportsConfig:
+        """Text Postgres cannot store (a NUL written as "\\0" in a parameter, a template, any
+        value or key) is refused where it is written, together with the file's other problems:
+        it would otherwise fail every run that records it."""
+        errors = []
+        if isinstance(data, dict):
+            errors = [
+                detail(loc, message, data)
+                for loc, message in unstorable_values(data)
+                if not (isinstance(loc[0], str) and loc[0].startswith("x-"))
+            ]
+        try:
+            config = handler(data)
+        except ValidationError as exc:
+            raise ValidationError.from_exception_data(
+                exc.title, [*map(redetail, exc.errors()), *errors]
+            ) from None
+        if errors:
+            raise ValidationError.from_exception_data("reports file", errors)
+        return config
 
     @model_validator(mode="before")
     @classmethod

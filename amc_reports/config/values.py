@@ -99,6 +99,42 @@ def json_parameters(
     return checked
 
 
+# Characters Postgres cannot store in text: NUL, and the UTF-16 surrogates UTF-8 has no form for.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def unstorable(text: str) -> str | None:
+    """What in `text` Postgres cannot store (it would fail every run that writes it), or None."""
+    found = _UNSTORABLE.search(text)
+    if found is None:
+        return None
+    char = found.group()
+    what = "a NUL character (\\0)" if char == "\x00" else f"the lone surrogate U+{ord(char):04X}"
+    line = text.count("\n", 0, found.start()) + 1
+    column = found.start() - (text.rfind("\n", 0, found.start()) + 1) + 1
+    place = f"line {line}, column {column}" if "\n" in text else f"position {found.start() + 1}"
+    return f"holds {what} at {place}, which Postgres cannot store: remove it"
+
+
+def unstorable_values(value: Any, loc: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...], str]]:
+    """Every text in `value` (a parsed document: mapping keys, values, list items, nested) that
+    Postgres cannot store, with its location."""
+    found: list[tuple[tuple[Any, ...], str]] = []
+    if isinstance(value, str):
+        bad = unstorable(value)
+        if bad:
+            found.append((loc, bad))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and (bad := unstorable(key)):
+                found.append(((*loc, key), f"has a key that {bad}"))
+            found += unstorable_values(item, (*loc, key))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found += unstorable_values(item, (*loc, index))
+    return found
+
+
 def unique(values: _Names, what: str) -> _Names:
     twice = sorted(value for value, count in Counter(values).items() if count > 1)
     if twice:

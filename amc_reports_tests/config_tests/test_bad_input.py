@@ -255,3 +255,55 @@ ODD_FILES = [
 def test_odd_files_raise_config_errors(tmp_path, body):
     with pytest.raises(ConfigError):
         load_config(write(tmp_path, body))
+
+
+# -- text Postgres cannot store ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"parameters": '{brand: "Ac\\0me"}'}, "report 'r': field 'parameters.brand': holds a NUL"),
+        (
+            {"parameters": '{since: "{{week_start - 28d}}\\x00"}'},
+            "report 'r': field 'parameters.since': holds a NUL",
+        ),
+        (
+            {"parameters": '{ids: [1, "2\\0"]}'},
+            "report 'r': field 'parameters.ids[1]': holds a NUL",
+        ),
+        ({"parameters": '{"k\\0": 1}'}, "field 'parameters.k\\x00': has a key that holds a NUL"),
+        ({"sql": '"SELECT 1 AS a\\0"'}, "report 'r': field 'sql' holds a NUL character"),
+        ({"description": '"about\\0"'}, "report 'r': field 'description' holds a NUL character"),
+    ],
+)
+def test_a_nul_anywhere_is_refused_where_it_is_written(tmp_path, fields, expected):
+    message = problems_of(tmp_path, INSTANCES + "reports:\n" + report(**fields))
+    assert expected in message, message
+    assert "Postgres cannot store: remove it" in message
+
+
+def test_a_nul_is_refused_with_the_files_other_problems(tmp_path):
+    instances = INSTANCES + '    parameters: {brand: "x\\0"}\n'
+    message = problems_of(tmp_path, instances + "reports:\n" + report(lag_days="-1"))
+    assert "instance 'us': field 'parameters.brand': holds a NUL character" in message
+    assert "report 'r': field 'lag_days' must be" in message
+
+
+def test_a_nul_in_an_sql_file_names_the_file_the_report_and_the_field(tmp_path):
+    (tmp_path / "q.sql").write_bytes(b"SELECT 1\nAS a\0b")
+    message = problems_of(tmp_path, INSTANCES + "reports:\n" + report(sql=None, sql_file="q.sql"))
+    assert (
+        f"report 'r': field 'sql_file' cannot be read: {tmp_path / 'q.sql'} holds a NUL "
+        "character (\\0) at line 2, column 5"
+    ) in message
+
+
+def test_validate_config_refuses_a_nul_in_a_parameter(tmp_path, capsys):
+    from amc_reports.cli import main
+
+    path = write(tmp_path, INSTANCES + "reports:\n" + report(parameters='{x: "a\\0b"}'))
+    assert main(["validate-config", "--config", str(path)]) == 1
+    out = capsys.readouterr()
+    shown = out.out + out.err
+    assert str(path) in shown and "report 'r': field 'parameters.x': holds a NUL" in shown
