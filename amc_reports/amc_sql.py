@@ -1,10 +1,14 @@
-"""Parse AMC SQL before anything runs it: one syntax check for live runs, the config, the sandbox.
+"""Read AMC SQL before anything runs it: the one reader for live runs, the config, the sandbox.
 
 AMC's query language is Spark-SQL-like; sqlglot's Spark dialect reads it (AMC's own functions such
 as ``SECONDS_BETWEEN`` or ``BUILT_IN_PARAMETER`` parse as ordinary function calls). The check is
 deliberately forgiving: it refuses only what cannot be a query at all (a syntax error, several
 statements, anything but a SELECT), so that a valid AMC query is never refused before AMC sees it.
 Unknown tables, columns and functions are for AMC, or for the sandbox, to report.
+
+`statement_error` answers from the tokens alone (whether the text is one SELECT statement, even
+one with a syntax error), as AMC's request validation does; `custom_parameters` names the
+parameters a query uses.
 
     error = parse_amc_sql(sql)
     if error is not None:
@@ -20,7 +24,7 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
-from sqlglot.tokens import Tokenizer, TokenType
+from sqlglot.tokens import Token, Tokenizer, TokenType
 
 DIALECT = "spark"
 
@@ -62,8 +66,11 @@ def parse_amc_sql(sql: str) -> SqlError | None:
 
 def parse_query(sql: str) -> exp.Query:
     """The syntax tree of ``sql`` (one SELECT query); raises `AmcSqlError`."""
-    if not isinstance(sql, str) or not sql.strip():
+    if not isinstance(sql, str):
         raise AmcSqlError(SqlError("the query is empty"))
+    error = statement_error(sql)
+    if error is not None:
+        raise AmcSqlError(error)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -72,18 +79,90 @@ def parse_query(sql: str) -> exp.Query:
         raise AmcSqlError(_syntax_error(sql, exc)) from None
     except TokenError as exc:
         raise AmcSqlError(_token_error(sql, exc)) from None
-    if not statements:
+    if len(statements) != 1:  # the tokens said one statement; sqlglot read none
         raise AmcSqlError(SqlError("the query is empty"))
-    line, column = _first_semicolon(sql)
-    if len(statements) > 1:
-        raise AmcSqlError(SqlError("only one statement is allowed (no ';')", line, column))
-    if line is not None:
-        raise AmcSqlError(SqlError("the query must not end with ';'", line, column))
     query = statements[0]
     if not isinstance(query, exp.Query):
         kind = query.key.upper()
         raise AmcSqlError(SqlError(f"only SELECT queries are allowed, not {kind}", 1, 1))
     return query
+
+
+def statement_error(sql: str) -> SqlError | None:
+    """What makes ``sql`` other than one SELECT statement, from its tokens: empty, several
+    statements, a trailing ';', or another kind of statement. None says nothing of its syntax
+    (text that does not tokenize is left to `parse_query` to describe)."""
+    try:
+        tokens = _tokens(sql)
+    except TokenError:
+        return None
+    if not tokens:
+        return SqlError("the query is empty")
+    semicolon = next((t for t in tokens if t.token_type == TokenType.SEMICOLON), None)
+    if semicolon is not None:
+        if statement_count(sql) > 1:
+            return SqlError(
+                "only a single statement is allowed (no ';')", semicolon.line, semicolon.col
+            )
+        return SqlError(
+            "the query must not end with a semicolon (;)", semicolon.line, semicolon.col
+        )
+    first = tokens[0]
+    if first.token_type not in (TokenType.SELECT, TokenType.WITH, TokenType.L_PAREN):
+        return SqlError(f"only SELECT queries are allowed, not {first.text.upper()}", 1, 1)
+    return None
+
+
+def statement_count(sql: str) -> int:
+    """How many ';'-separated statements hold something (0: only blanks and comments); 1 for
+    text that does not tokenize (its syntax error is `parse_query`'s to describe)."""
+    try:
+        tokens = _tokens(sql)
+    except TokenError:
+        return 1
+    count, current = 0, False
+    for token in tokens:
+        if token.token_type == TokenType.SEMICOLON:
+            count, current = count + current, False
+        else:
+            current = True
+    return count + current
+
+
+def without_trailing_semicolon(sql: str) -> str:
+    """``sql`` without the ';'s that end it (and the blanks and comments after them)."""
+    try:
+        tokens = _tokens(sql)
+    except TokenError:
+        return sql
+    kept = len(tokens)
+    while kept and tokens[kept - 1].token_type == TokenType.SEMICOLON:
+        kept -= 1
+    return sql if kept == len(tokens) else sql[: tokens[kept].start].rstrip()
+
+
+def custom_parameters(sql: str) -> list[str]:
+    """The names in ``CUSTOM_PARAMETER('name')``, in order of first use (comments skipped);
+    [] for text that does not tokenize."""
+    try:
+        tokens = _tokens(sql)
+    except TokenError:
+        return []
+    names: list[str] = []
+    for call, paren, name in zip(tokens, tokens[1:], tokens[2:], strict=False):
+        if (
+            call.text.upper() == "CUSTOM_PARAMETER"
+            and paren.token_type == TokenType.L_PAREN
+            and name.token_type == TokenType.STRING
+            and name.text not in names
+        ):
+            names.append(name.text)
+    return names
+
+
+def _tokens(sql: str) -> list[Token]:
+    """sqlglot's tokens of ``sql`` in AMC's dialect (comments are not tokens); TokenError."""
+    return Tokenizer(dialect=DIALECT).tokenize(sql)
 
 
 def position_of(node: exp.Expression) -> tuple[int, int] | None:
@@ -122,17 +201,6 @@ def _syntax_error(sql: str, exc: ParseError) -> SqlError:
     else:
         message = f"syntax error at {token!r}: {_plain(description)}"
     return SqlError(message, int(line), column)
-
-
-def _first_semicolon(sql: str) -> tuple[int | None, int | None]:
-    try:
-        tokens = Tokenizer(dialect=DIALECT).tokenize(sql)
-    except TokenError:
-        return None, None
-    for token in tokens:
-        if token.token_type == TokenType.SEMICOLON:
-            return token.line, token.col
-    return None, None
 
 
 def _plain(description: str) -> str:

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from pydantic import BeforeValidator, ValidationError
 from pydantic_core import InitErrorDetails
 
+from amc_reports.amc_sql import statement_count, without_trailing_semicolon
 from amc_reports.config.errors import CONFIG_ERROR_TYPE, problem
 from amc_reports.config.rules import SAFE_NAME, SAFE_NAME_RULE
 
@@ -156,20 +157,14 @@ def raise_all(errors: list[tuple[tuple[Any, ...], str]], input_value: Any) -> No
 
 def checked_sql(sql: str) -> str:
     """One statement without its trailing ';' (AMC refuses it), or a problem."""
-    sql = sql.strip()
-    if not _strip_sql_comments(sql).strip():
+    # AMC rejects a trailing semicolon; dropping it here is what the analyst meant.
+    sql = without_trailing_semicolon(sql.strip())
+    statements = statement_count(sql)
+    if statements == 0:
         raise problem("is empty")
-    if sql.endswith(";"):
-        # AMC rejects a trailing semicolon; dropping it here is what the analyst meant.
-        sql = sql.rstrip(";").rstrip()
-    if ";" in _strip_sql_comments(sql).replace("';'", ""):
+    if statements > 1:
         raise problem("must hold one SQL statement (found ';')")
     return sql
-
-
-def _strip_sql_comments(sql: str) -> str:
-    without_block = re.sub(r"/\*.*?\*/", " ", sql, flags=re.S)
-    return re.sub(r"--[^\n]*", " ", without_block)
 
 
 def detail(loc: tuple[Any, ...], message: str, input_value: Any) -> InitErrorDetails:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from amc_reports.amc_sql import SqlError, parse_amc_sql
+from amc_reports.amc_sql import (
+    SqlError,
+    custom_parameters,
+    parse_amc_sql,
+    statement_count,
+    statement_error,
+    without_trailing_semicolon,
+)
 
 # Queries in the shapes AMC analysts write (instructional-query style): all must pass, since a
 # false refusal would block a valid live run.
@@ -48,8 +55,8 @@ def test_valid_amc_queries_parse(sql):
         ("SELECT a b c FROM t", 1, 12, "syntax error at 'c'"),
         ("SELECT a FROM t)", 1, 16, "syntax error at ')'"),
         ("SELECT 'abc FROM t", 1, 8, "unterminated quoted text"),
-        ("SELECT a FROM t; SELECT b FROM t", 1, 16, "only one statement"),
-        ("SELECT a FROM t;", 1, 16, "must not end with ';'"),
+        ("SELECT a FROM t; SELECT b FROM t", 1, 16, "only a single statement"),
+        ("SELECT a FROM t;", 1, 16, "must not end with a semicolon"),
         ("INSERT INTO t VALUES (1)", 1, 1, "only SELECT queries"),
     ],
 )
@@ -65,3 +72,44 @@ def test_syntax_errors_name_the_problem_and_where(sql, line, column, words):
 def test_an_empty_query_is_refused(sql):
     error = parse_amc_sql(sql)
     assert error is not None and "empty" in error.message
+
+
+@pytest.mark.parametrize(
+    ("sql", "words"),
+    [
+        ("SELECT a FROM t WHERE (((", None),  # one SELECT: its syntax error is for the run
+        ("SELECT 'a;b' AS x FROM t -- ; in a comment", None),
+        ("WITH w AS (SELECT 1 AS a) SELECT a FROM w", None),
+        ("SELECT a FROM t WHERE ((( ;", "must not end with a semicolon"),
+        ("SELECT a FROM t; DROP TABLE t", "only a single statement"),
+        ("DROP TABLE t", "only SELECT queries are allowed, not DROP"),
+        ("-- nothing but a note", "the query is empty"),
+    ],
+)
+def test_statement_error_reads_the_tokens_even_of_a_query_that_does_not_parse(sql, words):
+    error = statement_error(sql)
+    assert (error is None) if words is None else (error is not None and words in error.message)
+
+
+def test_custom_parameters_are_named_once_in_order_outside_comments():
+    sql = (
+        "SELECT CUSTOM_PARAMETER('brand') AS b FROM t -- CUSTOM_PARAMETER('no')\n"
+        "WHERE ARRAY_CONTAINS(custom_parameter('asins'), tracked_asin)\n"
+        "  AND x > CUSTOM_PARAMETER('since') AND y = CUSTOM_PARAMETER('brand') AND ((("
+    )
+    assert custom_parameters(sql) == ["brand", "asins", "since"]
+    assert custom_parameters("SELECT 'unterminated FROM t") == []
+
+
+@pytest.mark.parametrize(
+    ("sql", "count", "kept"),
+    [
+        ("SELECT ';' AS x FROM t -- a; note\n;  ", 1, "SELECT ';' AS x FROM t -- a; note"),
+        ("SELECT 1 ; -- x\n ;", 1, "SELECT 1"),
+        ("SELECT 1; DROP TABLE t;", 2, "SELECT 1; DROP TABLE t"),
+        ("/* only */ -- comments", 0, "/* only */ -- comments"),
+    ],
+)
+def test_statements_and_the_trailing_semicolon_are_read_from_tokens(sql, count, kept):
+    assert statement_count(sql) == count
+    assert without_trailing_semicolon(sql) == kept

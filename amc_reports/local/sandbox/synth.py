@@ -17,6 +17,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from amc_reports.amc_sql import AmcSqlError, parse_query
+
 DEFAULT_COLUMNS = [
     "event_date",
     "campaign_id",
@@ -32,182 +34,25 @@ _CHUNK_ROWS = 1000  # rows generated from one seed: parts can be produced indepe
 
 # -- SQL: the outer SELECT list --------------------------------------------------------------------
 
-_TOKEN_RE = re.compile(
-    r"""
-    (?P<ws>\s+)
-  | (?P<comment>--[^\n]*|/\*.*?(?:\*/|\Z))
-  | (?P<str>'(?:[^']|'')*'?)
-  | (?P<qident>"(?:[^"]|"")*"?|`[^`]*`?)
-  | (?P<word>[A-Za-z_][A-Za-z0-9_$]*)
-  | (?P<num>\d+(?:\.\d*)?)
-  | (?P<punct>.)
-    """,
-    re.VERBOSE | re.DOTALL,
-)
-
-_CLAUSE_END = {
-    "FROM",
-    "WHERE",
-    "GROUP",
-    "ORDER",
-    "LIMIT",
-    "HAVING",
-    "UNION",
-    "INTERSECT",
-    "EXCEPT",
-    "WINDOW",
-    "QUALIFY",
-    "INTO",
-}
-_NOT_ALIAS = {
-    "END",
-    "NULL",
-    "TRUE",
-    "FALSE",
-    "DISTINCT",
-    "ALL",
-    "AND",
-    "OR",
-    "NOT",
-    "THEN",
-    "ELSE",
-    "WHEN",
-    "CASE",
-    "AS",
-    "IS",
-    "IN",
-    "LIKE",
-    "BETWEEN",
-    "OVER",
-    "FILTER",
-}
-
-
-@dataclass(frozen=True)
-class _Tok:
-    kind: str
-    text: str
-    depth: int
-
-
-def _tokens(sql: str) -> list[_Tok]:
-    out: list[_Tok] = []
-    depth = 0
-    for m in _TOKEN_RE.finditer(sql):
-        kind = m.lastgroup or "punct"
-        text = m.group()
-        if kind in ("ws", "comment"):
-            continue
-        if kind == "punct" and text == ")":
-            depth = max(0, depth - 1)
-        out.append(_Tok(kind, text, depth))
-        if kind == "punct" and text == "(":
-            depth += 1
-    return out
-
-
-def _ident(tok: _Tok) -> str | None:
-    if tok.kind == "qident":
-        inner = tok.text[1:-1] if len(tok.text) >= 2 else tok.text[1:]
-        return inner.replace('""', '"')
-    if tok.kind == "word" and tok.text.upper() not in _NOT_ALIAS:
-        return tok.text
-    if tok.kind == "str":  # AS 'alias' (some dialects)
-        return tok.text[1:-1].replace("''", "'")
-    return None
-
 
 def select_columns(sql: str) -> list[str]:
-    """Output column names of the outer SELECT (aliases or bare column names).
+    """Output column names of the outer SELECT (aliases or bare column names), read by
+    `amc_sql.parse_query`.
 
-    ``*`` and an unparseable query give :data:`DEFAULT_COLUMNS`; an unnamed expression gets
+    ``*`` and a query that does not parse give :data:`DEFAULT_COLUMNS`; an unnamed expression gets
     ``_col<n>`` like engines name anonymous columns.
     """
-    toks = _tokens(sql)
-    start = None
-    for i, tok in enumerate(toks):
-        if tok.depth == 0 and tok.kind == "word" and tok.text.upper() == "SELECT":
-            start = i + 1
-            break
-    if start is None:
+    try:
+        tree = parse_query(sql)
+    except AmcSqlError:
         return list(DEFAULT_COLUMNS)
-    items: list[list[_Tok]] = [[]]
-    for tok in toks[start:]:
-        if tok.depth == 0 and tok.kind == "word" and tok.text.upper() in _CLAUSE_END:
-            break
-        if tok.depth == 0 and tok.kind == "punct" and tok.text == ";":
-            break
-        if tok.depth == 0 and tok.kind == "punct" and tok.text == ",":
-            items.append([])
-            continue
-        items[-1].append(tok)
-    first = items[0]
-    if first and first[0].kind == "word" and first[0].text.upper() in ("DISTINCT", "ALL"):
-        items[0] = first[1:]
     columns: list[str] = []
-    for n, item in enumerate(items):
-        if not item:
-            continue
-        name = _item_name(item)
-        if name == "*":
+    for n, item in enumerate(tree.selects):
+        if item.is_star:
             columns.extend(c for c in DEFAULT_COLUMNS if c not in columns)
             continue
-        columns.append(name if name else f"_col{n}")
+        columns.append(item.output_name or f"_col{n}")
     return columns or list(DEFAULT_COLUMNS)
-
-
-def _item_name(item: list[_Tok]) -> str | None:
-    last = item[-1]
-    if last.kind == "punct" and last.text == "*":
-        return "*"
-    if len(item) >= 2 and item[-2].kind == "word" and item[-2].text.upper() == "AS":
-        return _ident(last)
-    name = _ident(last)
-    if name is None:
-        return None
-    if len(item) == 1:
-        return name
-    prev = item[-2]
-    if prev.kind == "punct" and prev.text == ".":
-        return name  # table.column
-    if prev.kind in ("word", "qident", "num", "str") or (prev.kind == "punct" and prev.text == ")"):
-        # implicit alias: "expr alias" (but not "CASE ... END" or "x IS NULL")
-        return (
-            name if last.kind != "word" or prev.text.upper() not in _NOT_ALIAS - {"END"} else None
-        )
-    return None
-
-
-def custom_parameters(sql: str) -> list[str]:
-    """Names used in ``CUSTOM_PARAMETER('name')`` (outside comments)."""
-    names: list[str] = []
-    toks = _tokens(sql)
-    for i, tok in enumerate(toks):
-        if tok.kind == "word" and tok.text.upper() == "CUSTOM_PARAMETER" and i + 2 < len(toks):
-            arg = toks[i + 2]
-            if toks[i + 1].text == "(" and arg.kind == "str":
-                name = arg.text[1:-1].replace("''", "'")
-                if name not in names:
-                    names.append(name)
-    return names
-
-
-def statements(sql: str) -> int:
-    """Number of top-level ``;``-separated statements with content (comments ignored)."""
-    count = 0
-    current = False
-    for tok in _tokens(sql):
-        if tok.kind == "punct" and tok.text == ";":
-            count += 1 if current else 0
-            current = False
-        else:
-            current = True
-    return count + (1 if current else 0)
-
-
-def ends_with_semicolon(sql: str) -> bool:
-    toks = _tokens(sql)
-    return bool(toks) and toks[-1].kind == "punct" and toks[-1].text == ";"
 
 
 # -- values ---------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from amc_reports.local.sandbox import synth
+from amc_reports.amc_sql import custom_parameters, statement_error
 
 RETENTION_MONTHS = 13
 MAX_TIMEOUT_SECONDS = 86400
@@ -111,13 +111,9 @@ def _months_before(moment: datetime, months: int) -> datetime:
 def check_sql(sql: Any, *, what: str = "sqlQuery") -> str:
     if not isinstance(sql, str) or not sql.strip():
         raise bad_request(f"{what} must not be empty")
-    if synth.ends_with_semicolon(sql):
-        raise bad_request(f"Invalid {what}: the query must not end with a semicolon (;)")
-    if synth.statements(sql) > 1:
-        raise bad_request(f"Invalid {what}: only a single SQL statement is allowed")
-    first = re.match(r"\s*(?:(?:--[^\n]*\n|/\*.*?\*/)\s*)*(\w+)", sql, re.DOTALL)
-    if not first or first.group(1).upper() not in ("SELECT", "WITH"):
-        raise bad_request(f"Invalid {what}: only SELECT queries are supported")
+    error = statement_error(sql)  # a syntax error fails the execution, as in AMC
+    if error is not None:
+        raise bad_request(f"Invalid {what}: {error}")
     return sql
 
 
@@ -183,7 +179,7 @@ def check_parameters(
         raise bad_request("parameterValues must be an object mapping parameter names to values")
     defaults = parameter_defaults(input_parameters)
     missing = [
-        name for name in synth.custom_parameters(sql) if name not in values and name not in defaults
+        name for name in custom_parameters(sql) if name not in values and name not in defaults
     ]
     if missing:
         raise bad_request("Missing value for custom parameter(s): " + ", ".join(sorted(missing)))

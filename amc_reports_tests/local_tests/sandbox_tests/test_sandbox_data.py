@@ -13,7 +13,6 @@ from amc_reports.local.sandbox import (
 from amc_reports.local.sandbox.synth import (
     DEFAULT_COLUMNS,
     ResultSpec,
-    custom_parameters,
     render_part,
     select_columns,
 )
@@ -53,11 +52,6 @@ from amc_reports_tests.amc_tests.helpers import (
 )
 def test_select_columns(sql, columns):
     assert select_columns(sql) == columns
-
-
-def test_custom_parameters():
-    sql = "SELECT 1 AS x FROM t WHERE a IN (CUSTOM_PARAMETER('asins')) -- CUSTOM_PARAMETER('no')"
-    assert custom_parameters(sql) == ["asins"]
 
 
 def test_values_are_plausible_for_their_names():
