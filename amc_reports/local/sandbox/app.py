@@ -94,7 +94,9 @@ async def _body(request: Request) -> Any:
 
 async def create_execution(request, svc: SandboxService, instance_id, advertiser, marketplace):
     body = await _body(request)
-    execution, doc, headers = svc.create_execution(instance_id, body, advertiser, marketplace)
+    execution, doc, headers = await svc.create_execution_async(
+        instance_id, body, advertiser, marketplace
+    )
     if svc.faults.take("drop_create_next", instance_id):
         _note(request, "dropped_create")
         log.info("fault injection: created execution %s, then cut the connection", execution.id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import collections
 import logging
@@ -10,6 +11,7 @@ import secrets
 import threading
 import time
 import uuid
+from collections.abc import Generator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -189,6 +191,32 @@ class SandboxService:
     def create_execution(
         self, instance_id: str, body: Any, advertiser: str, marketplace: str
     ) -> tuple[Execution, dict[str, Any], dict[str, str]]:
+        """Create an execution (its SQL checked in this thread); see `create_execution_async`."""
+        steps = self._create_steps(instance_id, body, advertiser, marketplace)
+        try:
+            check = next(steps)
+            while True:
+                check = steps.send(self._validate_sql(*check))
+        except StopIteration as done:
+            return done.value
+
+    async def create_execution_async(
+        self, instance_id: str, body: Any, advertiser: str, marketplace: str
+    ) -> tuple[Execution, dict[str, Any], dict[str, str]]:
+        """`create_execution`, its SQL checked in a worker thread: parsing and binding a large
+        query takes seconds, which the event loop (health, tokens, polls) must not wait for."""
+        steps = self._create_steps(instance_id, body, advertiser, marketplace)
+        try:
+            check = next(steps)
+            while True:
+                check = steps.send(await asyncio.to_thread(self._validate_sql, *check))
+        except StopIteration as done:
+            return done.value
+
+    def _create_steps(
+        self, instance_id: str, body: Any, advertiser: str, marketplace: str
+    ) -> Generator[tuple[Any, ...], str | None, tuple[Execution, dict[str, Any], dict[str, str]]]:
+        """Creating an execution; yields the arguments of `_validate_sql` and gets its answer."""
         if not isinstance(body, dict):
             raise bad_request("Request body must be a JSON object")
         now = time.time()
@@ -249,9 +277,7 @@ class SandboxService:
         defaults = parameter_defaults(input_parameters)
         as_of = data_as_of(s)
         if outcome == "SUCCEEDED":
-            problem = self._validate_sql(
-                sql, s["rows"], window, {**defaults, **parameter_values}, instance_id
-            )
+            problem = yield (sql, s["rows"], window, {**defaults, **parameter_values}, instance_id)
             if problem is not None:
                 outcome, reason = "FAILED", problem
         missing_id = self.faults.fault("missing_id_next", "missing_id_rate", instance_id)

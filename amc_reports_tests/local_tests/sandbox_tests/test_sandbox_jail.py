@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -209,6 +210,19 @@ def test_a_query_that_never_ends_fails_on_the_time_limit_while_the_server_answer
         # The worker is free again: the next query runs.
         after = _run(client, "SELECT COUNT(DISTINCT user_id) AS n FROM sponsored_ads_traffic")
         assert after.status == "SUCCEEDED", after.failure_reason
+
+
+def test_checking_a_large_query_does_not_freeze_the_server(limited):
+    """Parsing and binding ~100 KB of SQL takes seconds: it happens off the event loop."""
+    sql = "SELECT " + " + ".join(["impressions"] * 8000) + " AS x FROM sponsored_ads_traffic"
+    with limited.client() as client, ThreadPoolExecutor(1) as pool:
+        creating = pool.submit(_create, client, sql)
+        answered_meanwhile = 0
+        while not creating.done():
+            _answers_within_a_second(limited)
+            answered_meanwhile += not creating.done()
+        creating.result()  # created (its query then fails or runs: not the point here)
+    assert answered_meanwhile > 0, "the create returned before any health check: no proof"
 
 
 @pytest.mark.parametrize("sql", [TRIPLE_CROSS_JOIN, NEEDS_MEMORY], ids=["cross join", "memory"])
