@@ -279,7 +279,6 @@ class WeekCollector:
             f"Collected {self.describe(attempt.window)}: {load.record_count} rows from AMC "
             f"execution {execution.amc_id}{how} (execution_id {execution.id})"
         )
-        row = self.warehouse.get_execution(execution.id)
         return WeekOutcome(
             report=self.report.name,
             window=attempt.window,
@@ -291,7 +290,7 @@ class WeekCollector:
             submissions=tries.submissions,
             data_gaps=list(record.data_gaps),
             instance=self.instance.alias,
-            provisional=bool(row and row.provisional),
+            provisional=load.provisional,
             final_at=self.final_at(attempt.window.week_start),
             adopted=execution.adopted,
             retried=tries.retried,
@@ -315,6 +314,7 @@ class WeekCollector:
         if row.execution_id is None or not row.amc_execution_id:
             return None
         execution = self.warehouse.get_execution(row.execution_id)
+        version = self.warehouse.get_version(row.execution_id)
         record = self.amc.get_execution(self.instance_id, row.amc_execution_id)
         self.log.info(
             f"{self.describe(self.window(week_start))} was already collected by run "
@@ -334,6 +334,8 @@ class WeekCollector:
                 bytes=(execution.bytes if execution else None) or 0,
                 seconds=0.0,
                 columns=list(row.result_columns or []),
+                provisional=row.provisional,
+                restatement=version.restatement if version else None,
             ),
             submissions=0,
             data_gaps=list(record.data_gaps),
@@ -883,9 +885,8 @@ class WeekCollector:
                         "AMC listed no result files for the execution (an empty list of "
                         "download URLs)"
                     )
-                return self.warehouse.replace_week_results(
-                    self.report.name,
-                    attempt.window.week_start,
+                return self.warehouse.load_week(
+                    attempt.key,
                     execution.id,
                     stream,
                     amc_execution_id=execution.amc_id,

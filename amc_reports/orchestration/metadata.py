@@ -101,9 +101,8 @@ def materialization_metadata(
         metadata["amc_queue_seconds"] = round(outcome.queue_seconds, 1)
     if outcome.run_seconds is not None:
         metadata["amc_run_seconds"] = round(outcome.run_seconds, 1)
-    version = warehouse.get_version(outcome.execution_id)
-    if version is not None and version.restatement is not None:
-        metadata.update(restatement_metadata(version.restatement))
+    if load.restatement is not None:
+        metadata.update(restatement_metadata(load.restatement))
     return metadata
 
 

@@ -77,11 +77,18 @@ class LoadOptions:
 
 @dataclass(frozen=True)
 class LoadResult:
+    """What a load stored: the week's values, and what its transaction wrote about them (so that
+    nothing is read back)."""
+
     record_count: int
     checksum: str
     bytes: int
     seconds: float
     columns: list[tuple[str, str]]
+    # The completed execution's: collected before the week was final.
+    provisional: bool = False
+    # What changed from the version it replaced (`restatement.summarize`); None for a first one.
+    restatement: dict[str, Any] | None = None
 
 
 def iter_chunks(source: BinaryIO | IO[bytes] | Iterable[bytes]) -> Iterator[bytes]:
@@ -185,7 +192,7 @@ class WeekLoad:
                     body, first = live, head
                 else:
                     body, first = _replay(spool.file), b""
-                count = self._transaction(names, kinds, shape, first, body, spool)
+                stored = self._transaction(names, kinds, shape, first, body, spool)
                 break
             except ShapeChanged as exc:
                 if live is not None:
@@ -213,19 +220,13 @@ class WeekLoad:
         seconds = time.perf_counter() - self.started
         _log.info(
             "loaded %d rows (%d bytes) into %s for week %s in %.2f s",
-            count,
+            stored.record_count,
             spool.size,
             sql.Identifier(self.schema, self.table).as_string(),
             self.week_start,
             seconds,
         )
-        return LoadResult(
-            record_count=count,
-            checksum=spool.digest.hexdigest(),
-            bytes=spool.size,
-            seconds=seconds,
-            columns=self._columns(names, shape),
-        )
+        return replace(stored, seconds=seconds)
 
     @staticmethod
     def _read_head(
@@ -269,7 +270,7 @@ class WeekLoad:
         head: bytes,
         body: Iterator[bytes],
         spool: _Spool,
-    ) -> int:
+    ) -> LoadResult:
         key = self.key
         history = history_schema_for(self.schema)
         lock = advisory_key("week", self.schema, self.table, key.instance, key.week_start)
@@ -319,7 +320,7 @@ class WeekLoad:
                 partitions.drop_week(cur, self.schema, self.table, key)  # the same execution again
             name = partitions.attach_week(cur, self.schema, self.table, staged, key)
             version = replace(version, table_schema=self.schema, table_name=name)
-            WeekLife.complete(
+            provisional = WeekLife.complete(
                 cur,
                 key,
                 self.execution_id,
@@ -330,7 +331,15 @@ class WeekLoad:
                 run_id=self.run_id,
             )
             self._apply_retention(cur, history)
-        return count
+        return LoadResult(
+            record_count=count,
+            checksum=loaded.checksum,
+            bytes=loaded.bytes,
+            seconds=0.0,
+            columns=loaded.columns,
+            provisional=provisional,
+            restatement=version.restatement,
+        )
 
     def _replace_current(
         self,

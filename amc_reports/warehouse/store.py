@@ -253,12 +253,8 @@ class Warehouse:
         options: LoadOptions | None = None,
         run_id: str | None = None,
     ) -> LoadResult:
-        """Replace the week's rows with the CSV's and complete the week, in one transaction.
-
-        The week is the execution's (its report, instance and week); see
-        `amc_reports.warehouse.loading` for the procedure. Given `run_id` (the run that claimed
-        the week), nothing is committed unless that run still holds the claim (`ClaimLost`).
-        """
+        """`load_week` for a caller that knows the execution but not its instance: the week is
+        the execution's (its report, instance and week)."""
         execution = self.get_execution(execution_id)
         if execution is None:
             raise ValueError(f"execution_id {execution_id} has no workflow_executions row")
@@ -267,12 +263,38 @@ class Warehouse:
                 f"execution_id {execution_id} is of report {execution.report!r} week "
                 f"{execution.week_start_date}, not of {report!r} week {week_start}"
             )
+        return self.load_week(
+            execution.key,
+            execution.id,
+            csv_stream,
+            amc_execution_id=amc_execution_id,
+            options=options,
+            run_id=run_id,
+        )
+
+    def load_week(
+        self,
+        key: WeekKey,
+        execution_id: uuid.UUID,
+        csv_stream: BinaryIO | Iterable[bytes],
+        *,
+        amc_execution_id: str | None = None,
+        options: LoadOptions | None = None,
+        run_id: str | None = None,
+    ) -> LoadResult:
+        """Replace the week's rows with the CSV's and complete the week by execution
+        `execution_id` (which must be of that week), in one transaction; returns what it wrote.
+
+        See `amc_reports.warehouse.loading` for the procedure. Given `run_id` (the run that
+        claimed the week), nothing is committed unless that run still holds the claim
+        (`ClaimLost`).
+        """
         load = WeekLoad(
             self.connect,
             self.results_schema,
-            table_name_for_report(report),
-            execution.key,
-            execution.id,
+            table_name_for_report(key.report),
+            key,
+            execution_id,
             amc_execution_id,
             options or LoadOptions(),
             run_id=run_id,

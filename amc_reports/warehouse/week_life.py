@@ -602,9 +602,10 @@ class WeekLife:
         *,
         started: float,
         run_id: str | None = None,
-    ) -> None:
+    ) -> bool:
         """Inside the load's transaction: the week is completed by this execution's rows, which
-        are its current version; the version they replace (if any) is now history.
+        are its current version; the version they replace (if any) is now history. Returns
+        whether the execution was collected before the week was final (provisional).
 
         `started` is the load's `time.perf_counter()` start, used as the execution time of a
         week that was not claimed (a direct load). Given `run_id` (the run that claimed the week
@@ -647,6 +648,8 @@ class WeekLife:
             " FROM workflow_executions e"
             " WHERE e.id = %(execution_id)s AND w.report = %(report)s"
             " AND w.amc_instance = %(instance)s AND w.week_start_date = %(week)s"
+            " AND e.report = w.report AND e.amc_instance = w.amc_instance"
+            " AND e.week_start_date = w.week_start_date"
             " RETURNING w.amc_execution_id, e.provisional",
             {
                 "count": loaded.record_count,
@@ -662,7 +665,9 @@ class WeekLife:
         )
         updated = cur.fetchone()
         if updated is None:
-            raise ValueError(f"execution_id {execution_id} has no workflow_executions row")
+            raise ValueError(
+                f"execution_id {execution_id} has no workflow_executions row of {key.describe()}"
+            )
         if not updated[0]:
             _log.warning(
                 "%s completed without an amc_execution_id: lineage incomplete", key.describe()
@@ -708,6 +713,7 @@ class WeekLife:
                 Jsonb(version.restatement) if version.restatement is not None else None,
             ),
         )
+        return provisional
 
     @staticmethod
     def current_version(cur: psycopg.Cursor[Any], key: WeekKey) -> VersionRow | None:

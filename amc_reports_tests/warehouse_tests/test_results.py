@@ -447,3 +447,27 @@ def test_a_row_longer_than_the_type_sample(warehouse: Warehouse):
     assert result.record_count == 2
     assert result.columns == [("id", "bigint"), ("note", "text"), ("day", "date")]
     assert max(len(r[0]) for r in _rows(warehouse, REPORT, "note, id, day")) == 700_000
+
+
+def test_the_load_returns_what_it_wrote(warehouse: Warehouse):
+    first = new_execution(warehouse, amc_execution_id="amc-1")
+    loaded = warehouse.replace_week_results(
+        REPORT, WEEK, first, [csv_bytes(["id", "n"], [[1, 10], [2, 20]])]
+    )
+    assert loaded.restatement is None  # a first collection: nothing restated
+    assert loaded.provisional is False
+    second = new_execution(warehouse, amc_execution_id="amc-2")
+    with warehouse.connect() as conn:
+        conn.execute("UPDATE workflow_executions SET provisional = true WHERE id = %s", (second,))
+    key = warehouse.get_execution(second).key
+    again = warehouse.load_week(key, second, [csv_bytes(["id", "n"], [[1, 10], [3, 30]])])
+    version = warehouse.get_version(second)
+    assert again.restatement is not None and again.restatement == version.restatement
+    assert (again.restatement["rows_added"], again.restatement["rows_removed"]) == (1, 1)
+    assert again.provisional is True and version.provisional is True
+    assert warehouse.get_week(REPORT, WEEK).provisional is True
+    # The execution must be of the week the load completes.
+    other_week = new_execution(warehouse, week=WEEK + timedelta(days=7))
+    with pytest.raises(ValueError, match="no workflow_executions row of"):
+        warehouse.load_week(key, other_week, [csv_bytes(["id"], [[1]])])
+    assert warehouse.count_week_rows(REPORT, WEEK) == {second: 2}
