@@ -5,6 +5,9 @@ The URLs carry secrets (webhook tokens, passwords): they are never logged, never
 and each target is named by its position and scheme only (`#2 (slack://)`). Their secret parts
 are registered for redaction, and apprise's own debug output (which prints request URLs) is not
 let through. apprise itself (a second to import) is imported only when there is a target.
+
+A delivery that fails (the service answered an error, or could not be reached) is tried again with
+backoff, a bounded number of times (`DeliveryRetry`), each retry logged.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
+
+from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_attempt, wait_exponential
 
 from amc_reports.amc.redact import install_log_redaction, redact_text, register_secret
 from amc_reports.notify.messages import DEFAULT_UI_URL, Alert, Message, Severity, render
@@ -125,11 +130,22 @@ def _apprise_warnings() -> Iterator[_Collect]:
 
 
 @dataclass(frozen=True)
+class DeliveryRetry:
+    """How often a failed delivery to one target is tried again, and how long apart."""
+
+    attempts: int = 3  # in all, the first included
+    first_wait_seconds: float = 1.0  # then doubling
+    max_wait_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
 class Delivery:
-    """What became of one message: the targets that took it, and why the others did not."""
+    """What became of one message: the targets that took it, why the others did not, and how
+    many attempts each target took."""
 
     sent: list[str]
     failed: dict[str, str]
+    attempts: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -140,8 +156,14 @@ class Notifier:
     """Sends alerts to every configured target. With no URL it is off (`enabled` is False) and
     sends nothing."""
 
-    def __init__(self, urls: str | Sequence[str] = "", ui_url: str = DEFAULT_UI_URL) -> None:
+    def __init__(
+        self,
+        urls: str | Sequence[str] = "",
+        ui_url: str = DEFAULT_UI_URL,
+        retry: DeliveryRetry | None = None,
+    ) -> None:
         self.ui_url = (ui_url or DEFAULT_UI_URL).rstrip("/")
+        self.retry = retry or DeliveryRetry()
         self.targets = parse_targets(urls)
         self._services: dict[int, apprise.Apprise] = {}
         self.problems: list[str] = []
@@ -188,33 +210,79 @@ class Notifier:
         )
         sent: list[str] = []
         failed: dict[str, str] = {}
+        attempts: dict[str, int] = {}
         for target in self.targets:
             service = self._services.get(target.position)
             if service is None:
                 failed[target.label] = "not a URL apprise understands"
                 continue
-            with _apprise_warnings() as warnings:
-                try:
-                    ok = service.notify(
-                        title=message.title,
-                        body=message.body,
-                        notify_type=notify_type,
-                        body_format=apprise.NotifyFormat.TEXT,
-                    )
-                except Exception as exc:  # a plugin bug must not stop the other targets
-                    ok = False
-                    warnings.lines.append(f"{type(exc).__name__}: {exc}")
-            if ok:
+            why, attempts[target.label] = self._deliver(service, target, message, notify_type)
+            if why is None:
                 sent.append(target.label)
             else:
-                failed[target.label] = _reason(warnings.lines, target.url)
+                failed[target.label] = why
         if failed:
             _log.warning(
                 "notification %r not delivered to %s",
                 message.title,
-                "; ".join(f"{label}: {why}" for label, why in failed.items()),
+                "; ".join(
+                    f"{label}: {why} ({attempts.get(label, 0)} attempt(s))"
+                    for label, why in failed.items()
+                ),
             )
-        return Delivery(sent=sent, failed=failed)
+        return Delivery(sent=sent, failed=failed, attempts=attempts)
+
+    def _deliver(
+        self, service: apprise.Apprise, target: Target, message: Message, notify_type: Any
+    ) -> tuple[str | None, int]:
+        """Deliver to one target, trying again with backoff while it fails: why it failed in the
+        end (None: delivered), and the attempts made."""
+        policy = self.retry
+
+        def log(state: RetryCallState) -> None:
+            why = state.outcome.result() if state.outcome else ""
+            wait = state.next_action.sleep if state.next_action else 0.0
+            _log.warning(
+                "notification %r to %s failed (%s); trying again in %.1f s (attempt %d of %d)",
+                message.title,
+                target.label,
+                why,
+                wait,
+                state.attempt_number + 1,
+                policy.attempts,
+            )
+
+        retrying = Retrying(
+            retry=retry_if_result(lambda why: why is not None),
+            stop=stop_after_attempt(policy.attempts),
+            wait=wait_exponential(
+                multiplier=policy.first_wait_seconds, max=policy.max_wait_seconds
+            ),
+            before_sleep=log,
+            retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
+        )
+        why = retrying(self._deliver_once, service, target, message, notify_type)
+        return why, retrying.statistics.get("attempt_number", 1)
+
+    @staticmethod
+    def _deliver_once(
+        service: apprise.Apprise, target: Target, message: Message, notify_type: Any
+    ) -> str | None:
+        """One delivery: None when the target took it, else why not (redacted)."""
+        import apprise
+
+        with _apprise_warnings() as warnings:
+            try:
+                ok = service.notify(
+                    title=message.title,
+                    body=message.body,
+                    notify_type=notify_type,
+                    body_format=apprise.NotifyFormat.TEXT,
+                )
+            except Exception as exc:  # a plugin bug must not stop the other targets
+                ok = False
+                warnings.lines.append(f"{type(exc).__name__}: {exc}")
+        return None if ok else _reason(warnings.lines, target.url)
 
 
 def _reason(lines: list[str], url: str) -> str:

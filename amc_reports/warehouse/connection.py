@@ -29,6 +29,10 @@ class DatabaseConfigError(RuntimeError):
     """The warehouse database is unreachable or its URL is wrong (the message shows no password)."""
 
 
+class DatabaseUnreachableError(DatabaseConfigError):
+    """No connection could be opened (the server is down, restarting, or refused it)."""
+
+
 def validate_database_url(url: str) -> str:
     """The URL, normalised for libpq (a SQLAlchemy `postgresql+driver://` prefix is accepted)."""
     normalized = re.sub(r"^postgres(?:ql)?\+\w+://", "postgresql://", url)
@@ -209,7 +213,7 @@ def open_connection(
         return psycopg.connect(url, **options)
     except psycopg.OperationalError as exc:
         detail = mask_secrets(str(exc).strip(), url)
-        raise DatabaseConfigError(
+        raise DatabaseUnreachableError(
             f"cannot connect to the warehouse database ({describe_target(url)}; URL "
             f"{mask_url(url)}): {detail} ({hint})"
         ) from None

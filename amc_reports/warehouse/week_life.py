@@ -33,26 +33,43 @@ what changed) commit together.
 
 Every message and failure reason is stored redacted and cut (`cap_error_text`).
 
+Transient database errors: each transition is one transaction (`_transaction`), and one whose
+connection broke before it committed (the server restarted, the connection was cut, a deadlock) is
+run again whole, fencing checks included (`@_retried`, bounded by `DatabaseRetry`, each retry
+logged). A connection that breaks while committing is not retried (`CommitUncertain`): the change
+may be stored, and the next attempt or the reconciler reads what is.
+
 A week is final `lag_days` after it ends (`final_at`). An execution submitted before then is
 provisional, and so is the week it completes: the row says so until a later collection is final.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential,
+)
 
 from amc_reports.amc.redact import cap_error_text
+from amc_reports.warehouse.connection import DatabaseUnreachableError
 from amc_reports.warehouse.rows import (
     EXECUTION_COLUMNS,
     IN_FLIGHT,
@@ -75,6 +92,83 @@ from amc_reports.warehouse.rows import (
 _log = logging.getLogger(__name__)
 
 Connect = Callable[[], psycopg.Connection]
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+@dataclass(frozen=True)
+class DatabaseRetry:
+    """How often, and how long, a transition whose connection broke is run again."""
+
+    attempts: int = 6  # in all, the first included
+    first_wait_seconds: float = 0.5  # then doubling
+    max_wait_seconds: float = 8.0
+    max_seconds: float = 60.0  # no new attempt starts after this long
+
+
+class CommitUncertain(psycopg.OperationalError):
+    """The connection broke while the transition committed: it may or may not be stored (not
+    retried; what is stored decides the next step)."""
+
+
+# Connection exceptions (class 08), transactions Postgres rolled back (class 40: deadlock,
+# serialization failure), the server shutting down or starting (57P01-57P03).
+_RETRIED_SQLSTATE_CLASSES = ("08", "40")
+_RETRIED_SQLSTATES = ("57P01", "57P02", "57P03")
+
+
+def broke_before_commit(exc: BaseException) -> bool:
+    """Whether `exc` means the transaction did not commit and may simply be run again: the
+    connection broke or could not be opened, or Postgres rolled it back (deadlock, serialization
+    failure)."""
+    if isinstance(exc, CommitUncertain):
+        return False
+    if isinstance(exc, DatabaseUnreachableError):
+        return True
+    if isinstance(exc, psycopg.OperationalError):
+        state = exc.sqlstate  # None: the connection broke without a word from the server
+        return (
+            state is None
+            or state.startswith(_RETRIED_SQLSTATE_CLASSES)
+            or state in _RETRIED_SQLSTATES
+        )
+    return False
+
+
+def _retried(method: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run the transition again, whole, when its connection broke before it committed."""
+
+    @functools.wraps(method)
+    def retried(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        life: WeekLife = args[0]  # type: ignore[assignment]
+        policy = life.retry
+
+        def log(state: RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome else None
+            wait = state.next_action.sleep if state.next_action else 0.0
+            _log.warning(
+                "week transition %s: the database connection broke before it committed (%s: "
+                "%s); running it again in %.1f s (attempt %d of %d)",
+                method.__name__.lstrip("_"),
+                type(error).__name__,
+                str(error).strip().splitlines()[0] if error and str(error).strip() else "",
+                wait,
+                state.attempt_number + 1,
+                policy.attempts,
+            )
+
+        retrying = Retrying(
+            retry=retry_if_exception(broke_before_commit),
+            stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.max_seconds),
+            wait=wait_exponential(
+                multiplier=policy.first_wait_seconds, max=policy.max_wait_seconds
+            ),
+            before_sleep=log,
+            reraise=True,
+        )
+        return retrying(method, *args, **kwargs)
+
+    return retried
 
 
 class ClaimLost(RuntimeError):
@@ -215,8 +309,31 @@ def _lock_week_row(cur: psycopg.Cursor[Any], key: WeekKey) -> WeekRow:
 class WeekLife:
     """The named transitions of weeks and executions (see the module docstring)."""
 
-    def __init__(self, connect: Connect) -> None:
+    def __init__(self, connect: Connect, retry: DatabaseRetry | None = None) -> None:
         self._connect = connect
+        self.retry = retry or DatabaseRetry()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[psycopg.Connection]:
+        """One transition's connection: committed when the block ends normally, else rolled
+        back; closed either way. A break while committing is `CommitUncertain`."""
+        conn = self._connect()
+        try:
+            yield conn
+        except BaseException:
+            with contextlib.suppress(psycopg.Error):
+                conn.rollback()
+            raise
+        else:
+            try:
+                conn.commit()
+            except psycopg.OperationalError as exc:
+                raise CommitUncertain(
+                    f"the database connection broke while committing ({exc}); the change may "
+                    "or may not be stored"
+                ) from exc
+        finally:
+            conn.close()
 
     # -- claiming a week -----------------------------------------------------------------------
 
@@ -235,6 +352,7 @@ class WeekLife:
         """Claim a week that `from_run_id` left running (the caller knows that run has ended)."""
         return self._claim(key, run_id, collection_id, may_take_from=from_run_id)
 
+    @_retried
     def _claim(
         self,
         key: WeekKey,
@@ -242,7 +360,7 @@ class WeekLife:
         collection_id: uuid.UUID | None,
         may_take_from: str | None,
     ) -> Claim:
-        with self._connect() as conn, conn.cursor(row_factory=dict_row) as cur:
+        with self._transaction() as conn, conn.cursor(row_factory=dict_row) as cur:
             created = _ensure_week_row(cur, key)
             current = _lock_week_row(cur, key)
             previous = None if created else current
@@ -267,12 +385,13 @@ class WeekLife:
 
     # -- executions ----------------------------------------------------------------------------
 
+    @_retried
     def record_submission(
         self, key: WeekKey, submission: Submission, *, run_id: str | None, attempt: int = 1
     ) -> uuid.UUID:
         """Record an execution about to be submitted (CREATED); returns its execution_id.
         `attempt` counts the submissions of one collection of the week (1 = the first)."""
-        with self._connect() as conn:
+        with self._transaction() as conn:
             row = conn.execute(
                 "INSERT INTO workflow_executions (report, amc_instance, week_start_date,"
                 " week_end_date, amc_instance_id, status, time_window_start, time_window_end,"
@@ -306,6 +425,7 @@ class WeekLife:
         The same change as `attach` (same keywords), named for the transition it is."""
         self.attach(execution_id, amc_execution_id, **when)
 
+    @_retried
     def attach(
         self,
         execution_id: uuid.UUID,
@@ -318,7 +438,7 @@ class WeekLife:
         state = parse_status(ExecutionState, status, "execution")
         if not amc_execution_id:
             raise ValueError("amc_execution_id must not be empty")
-        with self._connect() as conn, conn.cursor() as cur:
+        with self._transaction() as conn, conn.cursor() as cur:
             try:
                 cur.execute(
                     "UPDATE workflow_executions SET amc_execution_id = %s, status = %s,"
@@ -342,9 +462,10 @@ class WeekLife:
                 (execution_id, amc_execution_id, *key_params(key)),
             )
 
+    @_retried
     def resume(self, key: WeekKey, execution_id: uuid.UUID, *, run_id: str) -> WeekRow:
         """The running week works on an execution submitted earlier (no new submission)."""
-        with self._connect() as conn, conn.cursor(row_factory=dict_row) as cur:
+        with self._transaction() as conn, conn.cursor(row_factory=dict_row) as cur:
             _ensure_week_row(cur, key)
             _lock_week_row(cur, key)
             cur.execute(
@@ -363,6 +484,7 @@ class WeekLife:
             raise ValueError(f"execution_id {execution_id} has no workflow_executions row")
         return row
 
+    @_retried
     def progress(
         self,
         execution_id: uuid.UUID,
@@ -376,7 +498,7 @@ class WeekLife:
     ) -> None:
         """What AMC says of the execution now; fields not given keep what is stored."""
         state = parse_status(ExecutionState, status, "execution")
-        with self._connect() as conn:
+        with self._transaction() as conn:
             cur = conn.execute(
                 "UPDATE workflow_executions SET status = %s,"
                 " started_at = COALESCE(%s, started_at),"
@@ -408,10 +530,11 @@ class WeekLife:
         never resumed again; the next attempt submits a new one."""
         self._end_execution(execution_id, ExecutionState.LOST, reason, FailureKind.LOST)
 
+    @_retried
     def _end_execution(
         self, execution_id: uuid.UUID, state: ExecutionState, reason: str, kind: FailureKind
     ) -> None:
-        with self._connect() as conn:
+        with self._transaction() as conn:
             cur = conn.execute(
                 "UPDATE workflow_executions SET status = %s, failure_reason = %s,"
                 " failure_kind = %s, completed_at = clock_timestamp() WHERE id = %s",
@@ -445,12 +568,13 @@ class WeekLife:
             return newest
         return None
 
+    @_retried
     def untracked_executions(
         self, key: WeekKey, sql_hash: str, *, amc_instance_id: str
     ) -> list[ExecutionRow]:
         """Executions of (week, sql_hash) on `amc_instance_id` that AMC may have created without
         naming them (UNTRACKED), newest first: a new attempt looks for them before submitting."""
-        with self._connect() as conn, conn.cursor(row_factory=dict_row) as cur:
+        with self._transaction() as conn, conn.cursor(row_factory=dict_row) as cur:
             cur.execute(
                 sql.SQL(
                     "SELECT {} FROM workflow_executions WHERE " + WEEK_WHERE + " AND sql_hash = %s"
@@ -461,10 +585,11 @@ class WeekLife:
             )
             return [row for row in map(execution_row, cur.fetchall()) if row is not None]
 
+    @_retried
     def _newest_execution(
         self, key: WeekKey, sql_hash: str, amc_instance_id: str, condition: sql.Composable
     ) -> ExecutionRow | None:
-        with self._connect() as conn, conn.cursor(row_factory=dict_row) as cur:
+        with self._transaction() as conn, conn.cursor(row_factory=dict_row) as cur:
             cur.execute(
                 sql.SQL(
                     "SELECT {} FROM workflow_executions WHERE " + WEEK_WHERE + " AND sql_hash = %s"
@@ -476,6 +601,7 @@ class WeekLife:
 
     # -- ending an attempt ---------------------------------------------------------------------
 
+    @_retried
     def fail(
         self,
         key: WeekKey,
@@ -496,7 +622,7 @@ class WeekLife:
         execution's row still changes).
         """
         kind = _value(failure_kind)
-        with self._connect() as conn, conn.cursor(row_factory=dict_row) as cur:
+        with self._transaction() as conn, conn.cursor(row_factory=dict_row) as cur:
             if execution_status is not None:
                 cur.execute(
                     "UPDATE workflow_executions SET status = %s, completed_at = clock_timestamp(),"
@@ -529,6 +655,7 @@ class WeekLife:
                 ids=(execution_id, amc_execution_id or found["amc_execution_id"]),
             )
 
+    @_retried
     def release(
         self,
         key: WeekKey,
@@ -540,9 +667,10 @@ class WeekLife:
         """The attempt stopped before finishing (an unexpected error, an interrupt, a circuit
         breaker): the week fails with `message` and keeps the ids it has, so a new attempt can
         resume them. Given `run_id`, only while that run holds the week (else None)."""
-        with self._connect() as conn, conn.cursor(row_factory=dict_row) as cur:
+        with self._transaction() as conn, conn.cursor(row_factory=dict_row) as cur:
             return _fail_held_week(cur, key, message, failure_kind.value, run_id)
 
+    @_retried
     def settle(
         self,
         key: WeekKey,
@@ -556,7 +684,7 @@ class WeekLife:
         run watched: the week fails with `message`, if it is still on that execution and either
         not running or running for `holder_run_id` (a run that has ended). Else None: a run
         has claimed the week since, and it decides."""
-        with self._connect() as conn, conn.cursor(row_factory=dict_row) as cur:
+        with self._transaction() as conn, conn.cursor(row_factory=dict_row) as cur:
             cur.execute(
                 sql.SQL(
                     "UPDATE report_data_weeks SET status = 'failed', error_message = %s,"
@@ -575,10 +703,11 @@ class WeekLife:
             )
             return week_row(cur.fetchone())
 
+    @_retried
     def skip(self, key: WeekKey, reason: str) -> WeekRow | None:
         """Nothing is to be collected for the week now (the row says why). A week that is
         running or completed is left as it is (returns None)."""
-        with self._connect() as conn, conn.cursor(row_factory=dict_row) as cur:
+        with self._transaction() as conn, conn.cursor(row_factory=dict_row) as cur:
             _ensure_week_row(cur, key)
             cur.execute(
                 sql.SQL(

@@ -8,6 +8,7 @@ import socket
 import pytest
 
 from amc_reports.notify import NotificationConfigError, Notifier, parse_targets
+from amc_reports.notify.send import DeliveryRetry
 from amc_reports_tests.support.alerts import sample_alert
 from amc_reports_tests.support.webhook import start_receiver
 
@@ -47,7 +48,7 @@ def test_one_target_down_does_not_stop_the_others_and_says_why(webhook):
     broken.status = 500
     try:
         urls = f"{broken.url(f'/x/{TOKEN}')}, {webhook.url()}"
-        delivery = Notifier(urls).send(ALERT)
+        delivery = Notifier(urls, retry=QUICK).send(ALERT)
     finally:
         broken.close()
     assert delivery.sent == ["#2 (json://)"]
@@ -55,6 +56,30 @@ def test_one_target_down_does_not_stop_the_others_and_says_why(webhook):
     assert "500" in delivery.failed["#1 (json://)"]
     assert TOKEN not in delivery.failed["#1 (json://)"]
     assert len(webhook.messages()) == 1
+
+
+QUICK = DeliveryRetry(attempts=3, first_wait_seconds=0.05, max_wait_seconds=0.2)
+
+
+def test_a_failed_delivery_is_tried_again_with_backoff_and_delivered_once(webhook, caplog):
+    caplog.set_level(logging.WARNING, logger="amc_reports.notify.send")
+    webhook.fail_next(2)
+    delivery = Notifier(webhook.url(f"/hooks/{TOKEN}"), retry=QUICK).send(ALERT)
+    assert delivery.ok and delivery.attempts == {"#1 (json://)": 3}
+    assert [r.answered for r in webhook.attempts()] == [503, 503, 200]
+    [received] = webhook.messages()
+    assert "Column 'bogus'" in received.message
+    retries = [r.getMessage() for r in caplog.records if "trying again" in r.getMessage()]
+    assert len(retries) == 2 and "attempt 3 of 3" in retries[-1]
+    assert all(TOKEN not in line for line in retries)
+
+
+def test_retries_are_bounded(webhook):
+    webhook.fail_next(10)
+    delivery = Notifier(webhook.url(f"/hooks/{TOKEN}"), retry=QUICK).send(ALERT)
+    assert not delivery.ok and delivery.attempts == {"#1 (json://)": 3}
+    assert "503" in delivery.failed["#1 (json://)"]
+    assert len(webhook.attempts()) == 3 and webhook.messages() == []
 
 
 def test_secrets_of_the_urls_never_reach_a_log_or_an_error(caplog):

@@ -17,6 +17,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: dict[str, Any]
+    answered: int = 200  # the HTTP status the receiver answered it with
 
     @property
     def title(self) -> str:
@@ -30,9 +31,21 @@ class Received:
 @dataclass
 class WebhookReceiver:
     server: ThreadingHTTPServer
-    received: list[Received] = field(default_factory=list)
+    received: list[Received] = field(default_factory=list)  # the deliveries answered 2xx
+    all_received: list[Received] = field(default_factory=list)
     status: int = 200
     lock: threading.Lock = field(default_factory=threading.Lock)
+    failures_left: int = 0  # the next requests answered 503 (then `status` again)
+
+    def fail_next(self, count: int) -> None:
+        """Answer the next `count` deliveries with HTTP 503 (recorded, not delivered)."""
+        with self.lock:
+            self.failures_left = count
+
+    def attempts(self) -> list[Received]:
+        """Every request received, delivered or not."""
+        with self.lock:
+            return list(self.all_received)
 
     @property
     def port(self) -> int:
@@ -79,8 +92,14 @@ def start_receiver() -> WebhookReceiver:
             except ValueError:
                 body = {"raw": raw.decode("utf-8", "replace")}
             with receiver.lock:
-                receiver.received.append(Received(self.path, dict(self.headers), body))
                 status = receiver.status
+                if receiver.failures_left > 0:
+                    receiver.failures_left -= 1
+                    status = 503
+                request = Received(self.path, dict(self.headers), body, status)
+                receiver.all_received.append(request)
+                if status < 400:
+                    receiver.received.append(request)
             self.send_response(status)
             self.send_header("Content-Length", "0")
             self.end_headers()
