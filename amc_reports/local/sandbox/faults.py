@@ -47,7 +47,7 @@ DEFAULTS: dict[str, Any] = {
     "data_gaps": [],  # reported verbatim as dataGaps of new executions
     # -- what one query may use (past it, the execution ends FAILED) --
     "query_timeout_seconds": 60.0,  # wall-clock time of a query, loading its data included
-    "query_memory_mb": 2048,  # DuckDB's memory (no spilling to disk), and again for its result
+    "query_memory_mb": 1024,  # DuckDB's memory (no spilling to disk), and again for its result
     # -- auth --
     "token_expires_in": 3600,  # LwA access token lifetime (global only)
     # -- HTTP faults on AMC API routes --

@@ -370,15 +370,18 @@ class Limits:
     DuckDB's working memory, and again for the result rows it hands back)."""
 
     seconds: float = 60.0
-    memory_mb: int = 2048
+    memory_mb: int = 1024
 
 
 class QueryInterrupted(Exception):
     """A query stopped by `interrupt_all` (the sandbox is shutting down)."""
 
 
-class LimitExceeded(Exception):
+class LimitExceeded(AmcSqlError):
     """A query stopped by its time or memory limit; the message is the AMC-like failure reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(SqlError(reason))
 
 
 def interrupt_all() -> None:

@@ -6,6 +6,8 @@ engine's own connection)."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -253,14 +255,18 @@ def test_the_limits_are_configurable(limited):
     assert "query_memory_mb" in response.json()["details"]
 
 
-def test_shutdown_works_mid_query(limited):
+@pytest.mark.parametrize("how", ["POST /_sandbox/shutdown", "SIGTERM"])
+def test_shutdown_works_mid_query(limited, how):
     limited.set_config({"query_timeout_seconds": 600})
     pid = limited.health()["pid"]
     with limited.client() as client:
         execution_id = _create(client, NEVER_ENDS).execution_id
         _wait_running(client, execution_id, limited)
-    response = requests.post(f"{limited.base_url}/_sandbox/shutdown", json={}, timeout=5)
-    assert response.status_code == 200
+    if how == "SIGTERM":
+        os.kill(pid, signal.SIGTERM)  # the sandbox this test started, by its pid
+    else:
+        response = requests.post(f"{limited.base_url}/_sandbox/shutdown", json={}, timeout=5)
+        assert response.status_code == 200
     deadline = time.monotonic() + 60
     while is_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
