@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from amc_reports.amc.redact import REDACTED, register_secret
+from amc_reports.amc.redact import AMC_MESSAGE_CHARS, REDACTED, redact_and_cut, register_secret
 
 log = logging.getLogger("amc_reports.amc.client")
 
@@ -165,11 +165,23 @@ class ExecutionRecord:
             time_window_start=_opt_str(data.get("timeWindowStart")),
             time_window_end=_opt_str(data.get("timeWindowEnd")),
             time_window_time_zone=_opt_str(data.get("timeWindowTimeZone")),
-            failure_reason=_opt_str(data.get("failureReason")),
-            validation_errors=[str(e) for e in errors],
+            failure_reason=_reason(data.get("failureReason")),
+            validation_errors=[
+                redact_and_cut(e, VALIDATION_ERROR_CHARS) for e in errors[:MAX_VALIDATION_ERRORS]
+            ],
             data_gaps=[g if isinstance(g, dict) else {"value": g} for g in gaps],
             raw=dict(data),
         )
+
+
+# AMC's own words kept of an execution (redacted, then cut): they end up in messages and rows.
+VALIDATION_ERROR_CHARS = 500
+MAX_VALIDATION_ERRORS = 20
+
+
+def _reason(value: object) -> str | None:
+    text = _opt_str(value)
+    return None if text is None else redact_and_cut(text, AMC_MESSAGE_CHARS)
 
 
 def _opt_str(value: object) -> str | None:

@@ -1,6 +1,6 @@
-"""Login with Amazon refusing the credentials: a credentials failure with advice about the
-credentials (not a query error), and however long LwA's answer, the error we print and the
-week's stored message are cut (after redaction)."""
+"""Error texts: Login with Amazon refusing the credentials is a credentials failure with advice
+about the credentials (not a query error); however long LwA's or AMC's words, the error we print
+and the week's stored message are cut (after redaction), and keep their advice."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from amc_reports.amc import AmcAuthError, AmcClient
 from amc_reports.amc.redact import ERROR_TEXT_CHARS
-from amc_reports.collection import SubmissionError
+from amc_reports.collection import ExecutionFailedError, SubmissionError
 from amc_reports.collection.failures import classify_request_error
 from amc_reports.local.sandbox import TOKEN_PATH
 from amc_reports.warehouse import FailureKind, WeekKey
@@ -78,3 +78,28 @@ def test_any_stored_error_text_is_cut(setup: CollectionSetup):
     row = setup.warehouse.life.release(key, "boom " * 400_000, run_id="run-1")
     assert row is not None and len(row.error_message) <= ERROR_TEXT_CHARS + CUT_NOTE_CHARS
     assert row.error_message.endswith("more characters cut]")
+
+
+def _failed_with_a_huge_reason(body: bytes) -> tuple[int, str, bytes]:
+    """AMC's answer to a poll: the execution FAILED, with a 1 MB reason."""
+    reason = "Column 'bogus' does not exist. " * 33_000
+    answer = {"workflowExecutionId": "amc-x", "status": "FAILED", "failureReason": reason}
+    return 200, "application/json", json.dumps(answer).encode()
+
+
+def test_a_huge_amc_failure_reason_is_cut_and_the_advice_kept(setup: CollectionSetup):
+    with FlakyProxy(setup.sandbox.base_url) as proxy:
+        proxy.fail("GET", "/workflowExecutions/", "answer", page=_failed_with_a_huge_reason)
+        config = replace(setup.sandbox.client_config(), api_base_url=proxy.url)
+        with AmcClient(config) as client:
+            polled = replace(setup, client=client)
+            with pytest.raises(ExecutionFailedError) as failed:
+                polled.collector().collect(WEEK, dagster_run_id="run-1")
+    assert failed.value.kind is FailureKind.QUERY_ERROR
+    assert len(str(failed.value)) <= ERROR_TEXT_CHARS + CUT_NOTE_CHARS
+    week = setup.warehouse.get_week_by_key(WeekKey(setup.report.name, "test", WEEK))
+    assert len(week.error_message) <= ERROR_TEXT_CHARS + CUT_NOTE_CHARS
+    assert "more characters cut]" in week.error_message
+    assert "Fix the report's query" in week.error_message  # the advice after AMC's words
+    execution = setup.warehouse.get_execution(week.execution_id)
+    assert len(execution.failure_reason) <= ERROR_TEXT_CHARS + CUT_NOTE_CHARS
