@@ -40,7 +40,6 @@ from amc_reports.config import templates
 from amc_reports.config.context import OutsideProject, ValidationContext, context_of
 from amc_reports.config.errors import Must, problem
 from amc_reports.config.files import UnreadableFile
-from amc_reports.config.profiles import ProfileEnvVars, profile_env_vars
 from amc_reports.config.rules import (
     AMC_ID,
     AMC_ID_RULE,
@@ -203,11 +202,6 @@ class InstanceConfig(_Entry):
     def pool(self) -> str:
         """The Dagster concurrency pool shared by every report of this instance."""
         return f"amc_{self.alias}"
-
-    @property
-    def credential_env_vars(self) -> ProfileEnvVars:
-        """The names of the variables holding this instance's profile's credentials."""
-        return profile_env_vars(self.profile)
 
     def __hash__(self) -> int:
         # The parameters (a mapping) are not hashable; aliases are unique in a config.
@@ -377,6 +371,15 @@ class ReportConfig(_Entry):
             "provisional and collect them again once final."
         ),
     ] = "skip"
+    campaign_kpis: Annotated[
+        bool,
+        Must("true or false"),
+        Field(
+            description="Compute the weekly campaign KPIs (asset amc/<instance>/campaign_kpis) "
+            "from this report's weeks; its SQL must select campaign_id, campaign_name, "
+            "impressions, clicks, spend, purchases, new_to_brand_purchases and sales."
+        ),
+    ] = False
     key_columns: Annotated[
         Annotated[
             tuple[Annotated[str, Field(pattern=f"^{IDENTIFIER.pattern}$")], ...],

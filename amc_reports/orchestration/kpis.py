@@ -1,5 +1,6 @@
 """The example downstream asset: weekly campaign KPIs, `amc/<instance>/campaign_kpis`, one per
-instance of a report that carries the campaign metrics (`weekly_campaign_performance`).
+instance of the report that says `campaign_kpis: true` (in the shipped reports.yaml,
+`weekly_campaign_performance`).
 
 Each week is computed from the same week of the report on the same instance (same partitions,
 so it offers only the weeks the report can have), in `amc_reports.analytics.kpis`, and stored in
@@ -10,7 +11,6 @@ materialization cannot feed it either. Its own checks run after each KPI week, l
 report's (`checks.AFTER_EACH_COLLECTED_WEEK`).
 """
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -33,8 +33,6 @@ from amc_reports.warehouse import Warehouse, WeekKey
 from amc_reports.warehouse.kpis import KPI_TABLE_NAME, KPI_VALUE_COLUMNS
 
 KPI_ASSET = "campaign_kpis"
-# The example report whose rows carry what the campaign KPIs need (`kpis.REQUIRED_COLUMNS`).
-KPI_UPSTREAM_REPORTS = ("weekly_campaign_performance",)
 KPI_LINEAGE_CHECK = "kpi_lineage_current"
 KPI_ROWS_CHECK = "kpi_rows_match_upstream"
 PREVIEW_ROWS = 5
@@ -186,23 +184,34 @@ class KpiDefinitions:
     checks: list[dg.AssetChecksDefinition]
 
 
-def build_campaign_kpis(
-    config: ReportsConfig, upstream_reports: Sequence[str] = KPI_UPSTREAM_REPORTS
-) -> KpiDefinitions:
-    """The KPI assets and checks of each configured upstream report whose SQL selects what the
-    KPIs need (`kpis.REQUIRED_COLUMNS`), one asset per instance."""
+def build_campaign_kpis(config: ReportsConfig) -> KpiDefinitions:
+    """The KPI assets and checks of each report with `campaign_kpis: true`, one asset per
+    instance. A report whose SQL does not select what the KPIs need (`kpis.REQUIRED_COLUMNS`),
+    or two such reports on one instance, is refused with the reason."""
     assets, checks = [], []
-    for name in upstream_reports:
-        report = config.reports.get(name)
-        if report is None or not kpis.feeds_campaign_kpis(report):
+    feeding: dict[str, str] = {}  # instance alias -> the report its KPIs come from
+    for name, report in config.reports.items():
+        if not report.campaign_kpis:
             continue
+        if not kpis.feeds_campaign_kpis(report):
+            raise ValueError(
+                f"report {name!r} has campaign_kpis: true, but its SQL does not select every "
+                f"column the KPIs need ({', '.join(kpis.REQUIRED_COLUMNS)}): add them, or "
+                "remove campaign_kpis"
+            )
         for instance in report.instances:
+            key = kpi_asset_key(instance).to_user_string()
+            if instance.alias in feeding:
+                raise ValueError(
+                    f"reports {feeding[instance.alias]!r} and {name!r} both have campaign_kpis: "
+                    f"true on instance {instance.alias} (one asset, {key}): keep it on one"
+                )
             if KPI_ASSET in config.reports and instance in config.reports[KPI_ASSET].instances:
                 raise ValueError(
                     f"report {KPI_ASSET!r} on instance {instance.alias} has the asset key of the "
-                    f"campaign KPIs of {name} ({kpi_asset_key(instance).to_user_string()}): "
-                    "rename the report"
+                    f"campaign KPIs of {name} ({key}): rename the report"
                 )
+            feeding[instance.alias] = name
             assets.append(build_kpi_asset(report, instance))
         checks.append(build_kpi_checks(report))
     return KpiDefinitions(assets, checks)

@@ -117,8 +117,8 @@ def test_instances_name_their_profiles_variables_never_values(tmp_path, monkeypa
     config = load(tmp_path, THREE + "reports:\n" + report(instance="c_de"))
     c_de = config.instances["c_de"]
     assert c_de.profile == "agency_b"
-    assert c_de.credential_env_vars.client_secret == "AMC_AGENCY_B_CLIENT_SECRET"
-    assert config.instances["a_us"].credential_env_vars.client_id == "AMC_CLIENT_ID"
+    assert profile_env_vars(c_de.profile).client_secret == "AMC_AGENCY_B_CLIENT_SECRET"
+    assert profile_env_vars(config.instances["a_us"].profile).client_id == "AMC_CLIENT_ID"
     assert config.profiles == ("default", "agency_b")
     assert "s3cret-value" not in repr(config)
 

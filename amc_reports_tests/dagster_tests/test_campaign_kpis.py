@@ -18,11 +18,12 @@ from amc_reports.orchestration.kpis import (
     KPI_AUTOMATION,
     KPI_LINEAGE_CHECK,
     KPI_ROWS_CHECK,
+    build_campaign_kpis,
 )
 from amc_reports.orchestration.sensors.campaign_kpis import KPI_SENSOR
 from amc_reports.paths import PROJECT_ROOT
 from amc_reports.warehouse.kpis import KPI_TABLE_NAME
-from amc_reports_tests.support.reports import report_yaml
+from amc_reports_tests.support.reports import new_instance_id, report_yaml, write_config
 
 REPORT = "weekly_campaign_performance"
 GOOD, BAD = "2026-03-01", "2026-03-08"
@@ -49,7 +50,7 @@ def test_the_kpi_asset_sits_below_its_report_on_the_same_weeks():
     }
     sensor = next(s for s in defs.sensors if s.name == KPI_SENSOR)
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
-    # A report whose SQL lacks the KPI columns gets no KPI asset (the agency example's).
+    # Only a report that says `campaign_kpis: true` gets KPI assets (the agency example has none).
     agency = load_config(PROJECT_ROOT / "examples" / "agency.yaml")
     agency_defs = build_definitions(agency, resources=build_resources({}, agency))
     assert not [
@@ -59,11 +60,29 @@ def test_the_kpi_asset_sits_below_its_report_on_the_same_weeks():
     ]
 
 
+def test_campaign_kpis_from_a_report_that_cannot_feed_them_are_refused(tmp_path):
+    sql = (PROJECT_ROOT / "reports" / "sql" / f"{REPORT}.sql").read_text()
+    block = "".join(f"      {line}\n" for line in sql.splitlines())
+    lacking = write_config(
+        tmp_path, new_instance_id(), report_yaml(name="plain") + "    campaign_kpis: true\n"
+    )
+    with pytest.raises(ValueError, match=r"report 'plain' has campaign_kpis: true.*impressions"):
+        build_campaign_kpis(lacking)
+    feeding = report_yaml(sql=f"|\n{block}", name="{name}") + "    campaign_kpis: true\n"
+    twice = write_config(
+        tmp_path, new_instance_id(), feeding.replace("{name}", "a") + feeding.replace("{name}", "b")
+    )
+    with pytest.raises(ValueError, match="reports 'a' and 'b' both have campaign_kpis: true"):
+        build_campaign_kpis(twice)
+
+
 @pytest.fixture
 def kpi_harness(harness_factory):
     sql = (PROJECT_ROOT / "reports" / "sql" / f"{REPORT}.sql").read_text()
     block = "".join(f"      {line}\n" for line in sql.splitlines())
-    harness = harness_factory(report_yaml(sql=f"|\n{block}", name=REPORT))
+    harness = harness_factory(
+        report_yaml(sql=f"|\n{block}", name=REPORT) + "    campaign_kpis: true\n"
+    )
     # The sandbox runs the report's SQL on synthetic AMC data (a few campaigns a week).
     harness.set_faults(rows=None, impressions_per_day=5_000)
     return harness
