@@ -22,7 +22,7 @@ from psycopg import sql
 
 from amc_reports.local.postgres import EmbeddedPostgres
 from amc_reports.warehouse import Warehouse
-from amc_reports.warehouse.connection import with_database
+from amc_reports_tests.support.warehouse import with_database
 
 TEST_DATABASE_URL_ENV = "AMC_REPORTS_TEST_DATABASE_URL"
 

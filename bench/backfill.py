@@ -48,14 +48,14 @@ sys.path.insert(0, str(BENCH))
 from bare_location import BARE_FORKED_POOL, BARE_POOL  # noqa: E402
 from sampling import TreeSampler, tree_cpu_seconds  # noqa: E402
 
-from amc_reports.local.stack import (  # noqa: E402
+from amc_reports.warehouse import Warehouse  # noqa: E402
+from amc_reports_tests.support.stack import (  # noqa: E402
     PRODUCT_LOCATION,
     PRODUCT_TARGET,
     Stack,
     forked_code_server,
     stock_code_server,
 )
-from amc_reports.warehouse import Warehouse  # noqa: E402
 
 START = date(2026, 3, 1)
 AMC_SLOTS = 10  # RUNNING executions per AMC instance (the sandbox's max_running, like AMC)

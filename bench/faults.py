@@ -42,9 +42,9 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from amc_reports.local.stack import Stack  # noqa: E402
 from amc_reports.run_launcher import run_worker_pid  # noqa: E402
 from amc_reports.warehouse import Warehouse  # noqa: E402
+from amc_reports_tests.support.stack import Stack  # noqa: E402
 
 INSTANCE_ID = "amcfaults01"
 REPORT = "campaign_weekly"

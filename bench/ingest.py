@@ -47,8 +47,8 @@ import psycopg  # noqa: E402
 from psycopg import sql  # noqa: E402
 
 from amc_reports.warehouse import Submission, Warehouse, WeekKey  # noqa: E402
-from amc_reports.warehouse.connection import with_database  # noqa: E402
 from amc_reports.warehouse.identifiers import LINEAGE_COLUMNS  # noqa: E402
+from amc_reports_tests.support.warehouse import with_database  # noqa: E402
 
 REPORT = "bench_report"
 INSTANCE = "bench"

@@ -1,7 +1,7 @@
 """Agency scale: a generated config of INSTANCES x REPORTS assets (two years of weeks each).
 
 Measures, on the real deployment stack (embedded Postgres, the sandbox, `dagster api grpc`,
-webserver, daemon: `amc_reports.local.stack`, as the e2e test runs it):
+webserver, daemon: `amc_reports_tests.support.stack`, as the e2e test runs it):
 
 - definitions load: a fresh `python -c "import amc_reports.definitions"` on the generated file
   (median of ROUNDS), split into Dagster's own import and our build of the Definitions;
@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from config_load import generate  # noqa: E402
 
-from amc_reports.local.stack import Stack, wait_for  # noqa: E402
+from amc_reports_tests.support.stack import Stack, wait_for  # noqa: E402
 
 BIN = Path(sys.executable).parent
 START = date(2024, 12, 1)  # the generated reports' start_date: two years of weekly partitions

@@ -233,20 +233,6 @@ def url_for_display(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
-_SENSITIVE_HEADERS = {"authorization", "x-amz-security-token", "cookie", "set-cookie"}
-
-
-def redact_headers(headers: Mapping[str, Any]) -> dict[str, str]:
-    """A copy of ``headers`` with credentials removed (for debug logging)."""
-    out: dict[str, str] = {}
-    for key, value in headers.items():
-        if key.lower() in _SENSITIVE_HEADERS:
-            out[key] = REDACTED
-        else:
-            out[key] = redact_text(value)
-    return out
-
-
 def redact_mapping(data: Any) -> Any:
     """Deep copy of a JSON-like structure with secret-looking values redacted."""
     if isinstance(data, Mapping):

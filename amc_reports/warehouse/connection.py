@@ -12,7 +12,7 @@ import logging
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote
 
 import psycopg
 from psycopg import conninfo as pg_conninfo
@@ -217,11 +217,3 @@ def open_connection(
             f"cannot connect to the warehouse database ({describe_target(url)}; URL "
             f"{mask_url(url)}): {detail} ({hint})"
         ) from None
-
-
-def with_database(url: str, dbname: str) -> str:
-    """The same server and credentials, another database (URLs stay URLs, DSNs stay DSNs)."""
-    if "://" in url:
-        parts = urlsplit(url)
-        return urlunsplit(parts._replace(path="/" + quote(dbname, safe="")))
-    return pg_conninfo.make_conninfo(url, dbname=dbname)

@@ -181,21 +181,6 @@ class KindAccumulator:
                     kinds[index] = join_kinds(current, kind)
 
 
-def infer_from_text(sample: str, width: int, *, complete: bool) -> list[str | None]:
-    """Kinds of the data rows in `sample` (CSV text after the header).
-
-    When the sample is a prefix of a longer file (`complete=False`) its last record may be cut, so
-    it is left out.
-    """
-    allow_large_fields()
-    rows = list(csv.reader(io.StringIO(sample, newline="")))
-    if not complete and rows:
-        rows.pop()
-    accumulator = KindAccumulator(width)
-    accumulator.add_rows(rows)
-    return accumulator.kinds
-
-
 def infer_from_binary(stream: io.BufferedIOBase, width: int) -> list[str | None]:
     """Kinds of every data row of a CSV file (header included in `stream`, skipped)."""
     allow_large_fields()

@@ -51,7 +51,6 @@ ID_FINDINGS = frozenset(
     }
 )
 ROW_FINDINGS = frozenset({Finding.FOREIGN_ROWS, Finding.COUNT_MISMATCH})
-NOTES = frozenset({Finding.STALE_ROWS})
 
 
 @dataclass(frozen=True)
@@ -61,10 +60,6 @@ class WeekFinding:
     instance: str
     detail: str
     rows: int = 0
-
-    @property
-    def is_problem(self) -> bool:
-        return self.kind not in NOTES
 
 
 MaterializationIds = Mapping[str, str | None]

@@ -93,7 +93,6 @@ class CollectionType(StrEnum):
 class CollectionStatus(StrEnum):
     RUNNING = "running"
     COMPLETED = "completed"
-    PARTIAL = "partial"
     FAILED = "failed"
     CANCELLED = "cancelled"
 

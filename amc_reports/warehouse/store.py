@@ -448,13 +448,6 @@ class Warehouse:
             ).fetchall()
         return {execution: int(count) for execution, count in rows}
 
-    def week_columns(
-        self, report: str, week_start: date, instance: str | None = None
-    ) -> list[tuple[str, str]] | None:
-        """The (name, type) columns of the week's CSV as stored when it was loaded."""
-        week = self.get_week(report, week_start, instance)
-        return None if week is None else week.result_columns
-
     def table_columns(self, report: str) -> list[tuple[str, str]]:
         """Current (name, type) columns of the report's results table, lineage columns first."""
         with self.connect() as conn:

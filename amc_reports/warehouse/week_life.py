@@ -1,7 +1,7 @@
 """The life of a week: every write to `report_data_weeks` and `workflow_executions`, as named
 transitions. Nothing else in the project writes those two tables.
 
-A week (`WeekStatus`), drawn in docs/weeks.md:
+A week (`WeekStatus`; also drawn in docs/design.md, "The life of a week"):
 
     (no row) ─claim─▶ running ─complete─▶ completed
     pending | failed | completed | skipped ─claim─▶ running

@@ -1,5 +1,5 @@
 """The Dagster UI as a person uses it, on a live deployment (Postgres, sandbox, gRPC, webserver,
-daemon: `amc_reports.local.stack.Stack`) with two example reports: one offering final weeks only
+daemon: `support.stack.Stack`) with two example reports: one offering final weeks only
 (the default), one collecting provisional weeks (`provisional_weeks: collect`).
 
 Before the browser opens, the deployment collects a few weeks through GraphQL backfills, one of
@@ -31,10 +31,10 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from amc_reports.config import load_config
-from amc_reports.local.stack import Stack, wait_for
 from amc_reports.warehouse import Warehouse
 from amc_reports.weeks import WeekWindow, newest_final_week, newest_offered_week
 from amc_reports_tests.fixtures_postgres import server_temp_dir
+from amc_reports_tests.support.stack import Stack, wait_for
 
 if TYPE_CHECKING:
     from amc_reports_tests.browser_tests.conftest import Screens

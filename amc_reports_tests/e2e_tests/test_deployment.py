@@ -16,13 +16,13 @@ import dagster as dg
 import psutil
 import pytest
 
-from amc_reports.local.stack import Stack, wait_for
 from amc_reports.orchestration.checks import WEEKLY_CHECKS
 from amc_reports.orchestration.sensors.notifications import ALERT_SENSOR
 from amc_reports.orchestration.sensors.weekly_checks import WEEKLY_CHECKS_SENSOR
 from amc_reports.run_launcher import run_worker_pid
 from amc_reports.warehouse import Warehouse
 from amc_reports_tests.fixtures_postgres import server_temp_dir
+from amc_reports_tests.support.stack import Stack, wait_for
 from amc_reports_tests.support.webhook import WebhookReceiver, start_receiver
 
 pytestmark = pytest.mark.e2e

@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from psycopg import conninfo as pg_conninfo
 
 from amc_reports.warehouse import Submission, Warehouse, WeekKey
 
 WEEK = date(2024, 1, 7)
 INSTANCE = "us"  # the alias of the tests' AMC instance
+
+
+def with_database(url: str, dbname: str) -> str:
+    """The same server and credentials, another database (URLs stay URLs, DSNs stay DSNs)."""
+    if "://" in url:
+        parts = urlsplit(url)
+        return urlunsplit(parts._replace(path="/" + quote(dbname, safe="")))
+    return pg_conninfo.make_conninfo(url, dbname=dbname)
 
 
 def submission(sql_hash: str = "sha-1", week: date = WEEK) -> Submission:

@@ -12,7 +12,8 @@ import pytest
 from amc_reports.cli import main as amc_reports_cli
 from amc_reports.environment import build_warehouse_resource, resolved
 from amc_reports.warehouse import DatabaseConfigError, Warehouse
-from amc_reports.warehouse.connection import describe_target, mask_url, with_database
+from amc_reports.warehouse.connection import describe_target, mask_url
+from amc_reports_tests.support.warehouse import with_database
 
 SECRET = "Hunter2-S3cret"
 

@@ -206,9 +206,9 @@ def test_schema_evolution_adds_and_widens_never_drops(warehouse: Warehouse):
     assert values[1][:2] == (2, "1.5")
     assert values[3] == (4, None, None, None, None)
     # The week rows keep the types each week was stored with (for the schema-stability check).
-    assert dict(warehouse.week_columns(REPORT, weeks[0]))["amount"] == "bigint"
-    assert dict(warehouse.week_columns(REPORT, weeks[2]))["amount"] == "text"
-    assert warehouse.week_columns(REPORT, weeks[3]) == [("id", "bigint")]
+    assert dict(warehouse.get_week(REPORT, weeks[0]).result_columns)["amount"] == "bigint"
+    assert dict(warehouse.get_week(REPORT, weeks[2]).result_columns)["amount"] == "text"
+    assert warehouse.get_week(REPORT, weeks[3]).result_columns == [("id", "bigint")]
 
 
 def test_values_beyond_the_sample_widen_and_retry(warehouse: Warehouse):

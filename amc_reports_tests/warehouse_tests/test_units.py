@@ -11,7 +11,6 @@ from amc_reports.warehouse.inference import (
     TEXT,
     TIMESTAMP,
     TIMESTAMPTZ,
-    infer_from_text,
     join_kinds,
     value_kind,
     widened_type,
@@ -62,12 +61,6 @@ def test_kinds_join_along_the_lattice():
     assert widened_type(TIMESTAMP, "tstz") == TIMESTAMPTZ
     assert widened_type(TEXT, "int") == TEXT
     assert widened_type("numeric", "float") == "numeric"
-
-
-def test_infer_from_text_drops_a_cut_last_row():
-    sample = "1,2024-01-07\n2,2024-01-0"
-    assert infer_from_text(sample, 2, complete=False) == ["int", "date"]
-    assert infer_from_text(sample, 2, complete=True) == ["int", "text"]
 
 
 def test_long_identifiers_are_truncated_deterministically():

@@ -337,10 +337,10 @@ def test_collections_are_idempotent_per_run_and_report(warehouse: Warehouse):
         weeks=[WEEK],
     )
     assert first == again != other
-    warehouse.finish_collection(first, status="partial", weeks_completed=1, weeks_failed=1)
+    warehouse.finish_collection(first, status="failed", weeks_completed=1, weeks_failed=1)
     row = warehouse.get_collection(first)
     assert row.weeks == weeks and row.weeks_total == 2
-    assert (row.status, row.weeks_completed, row.weeks_failed) == ("partial", 1, 1)
+    assert (row.status, row.weeks_completed, row.weeks_failed) == ("failed", 1, 1)
     assert row.completed_at is not None
     with pytest.raises(ValueError, match="collection type"):
         warehouse.start_collection(
@@ -364,9 +364,9 @@ def test_list_weeks_and_week_columns(warehouse: Warehouse):
         WEEK + timedelta(days=7),
     ]
     assert len(warehouse.list_weeks()) == 3
-    assert warehouse.week_columns(REPORT, WEEK) == [
+    assert warehouse.get_week(REPORT, WEEK).result_columns == [
         ("campaign_id", "bigint"),
         ("impressions", "bigint"),
         ("spend", "double precision"),
     ]
-    assert warehouse.week_columns(REPORT, date(2000, 1, 2)) is None
+    assert warehouse.get_week(REPORT, date(2000, 1, 2)) is None

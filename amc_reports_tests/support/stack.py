@@ -1,6 +1,7 @@
 """A real deployment on one machine: Postgres, the sandbox, a gRPC code server, webserver, daemon.
 
-Used by the end-to-end test and by `bench/backfill.py`. Dagster's own storage is Postgres
+Used by the end-to-end and browser tests and by the benchmarks (`bench/backfill.py`, `scale.py`,
+`faults.py`); nothing in the product runs it. Dagster's own storage is Postgres
 (dagster-postgres) configured from `deploy/dagster.yaml`; runs are launched by the daemon as
 separate run-worker processes, exactly as in production minus the container run launcher.
 """
@@ -14,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -398,11 +399,6 @@ class Stack:
             timeout=timeout,
             interval=2.0,
         )
-
-    def processes_alive(self) -> Iterator[str]:
-        for name, process in self.processes.items():
-            if process.poll() is None:
-                yield name
 
 
 SENSOR_TICKS = """
