@@ -431,7 +431,10 @@ def run(
         _lock_down(con)
         cursor = con.execute(prepared.tracked_sql)
         description = cursor.description or []
-        rows = _fetch(cursor, limits.memory_mb << 20)
+        width = len(description) - 1  # the users column is last
+        dims = list(prepared.dimensions) + [True] * (width - len(prepared.dimensions))
+        threshold_of = _Threshold(threshold, dims, discriminator_column, user_count_column)
+        kept = _fetch(cursor, limits.memory_mb << 20, threshold_of.apply)
     except (duckdb.InterruptException, QueryInterrupted):
         if timed_out.is_set():
             raise LimitExceeded(
@@ -452,42 +455,68 @@ def run(
         con.close()
     columns = [Column(str(d[0]), _amc_type(d[1])) for d in description]
     columns = columns[:-1]
-    kept: list[tuple[Any, ...]] = []
-    filtered = 0
-    dims = list(prepared.dimensions) + [True] * (len(columns) - len(prepared.dimensions))
-    for row in rows:
-        users = int(row[-1] or 0)
-        values = row[:-1]
-        if users >= threshold:
-            out = values
-            marked = False
-        else:
-            filtered += 1
-            if discriminator_column is None or all(dims):
-                continue
-            out = tuple(v if dim else None for v, dim in zip(values, dims, strict=True))
-            marked = True
-        if discriminator_column is not None:
-            out = (*out, marked)
-        if user_count_column is not None:
-            out = (*out, users if not marked else None)
-        kept.append(out)
     if discriminator_column is not None:
         columns.append(Column(discriminator_column, "BOOLEAN"))
     if user_count_column is not None:
         columns.append(Column(user_count_column, "LONG"))
-    return QueryResult(tuple(columns), kept, filtered)
+    return QueryResult(tuple(columns), kept, threshold_of.filtered)
 
 
-def _fetch(cursor: duckdb.DuckDBPyConnection, budget: int) -> list[tuple[Any, ...]]:
-    """Every result row, in chunks; past ``budget`` bytes (estimated) DuckDB's out-of-memory."""
+class _Threshold:
+    """AMC's aggregation threshold on result rows (their users column last): a row under it is
+    dropped, or kept with its metrics blanked and marked (``discriminator_column``)."""
+
+    def __init__(
+        self,
+        threshold: int,
+        dimensions: list[bool],
+        discriminator_column: str | None,
+        user_count_column: str | None,
+    ) -> None:
+        self.threshold = threshold
+        self.dimensions = dimensions
+        self.discriminator_column = discriminator_column
+        self.user_count_column = user_count_column
+        self.filtered = 0
+
+    def apply(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        kept: list[tuple[Any, ...]] = []
+        dims = self.dimensions
+        for row in rows:
+            users = int(row[-1] or 0)
+            values = row[:-1]
+            if users >= self.threshold:
+                out = values
+                marked = False
+            else:
+                self.filtered += 1
+                if self.discriminator_column is None or all(dims):
+                    continue
+                out = tuple(v if dim else None for v, dim in zip(values, dims, strict=True))
+                marked = True
+            if self.discriminator_column is not None:
+                out = (*out, marked)
+            if self.user_count_column is not None:
+                out = (*out, users if not marked else None)
+            kept.append(out)
+        return kept
+
+
+def _fetch(
+    cursor: duckdb.DuckDBPyConnection,
+    budget: int,
+    keep: Callable[[list[tuple[Any, ...]]], list[tuple[Any, ...]]],
+) -> list[tuple[Any, ...]]:
+    """The rows ``keep`` keeps of the result, fetched in chunks (rows it drops are never held
+    together); past ``budget`` bytes (estimated) of kept rows, DuckDB's out-of-memory."""
     rows: list[tuple[Any, ...]] = []
     used = 0
     while chunk := cursor.fetchmany(_FETCH_ROWS):
-        used += sum(_row_bytes(row) for row in chunk)
+        kept = keep(chunk)
+        used += sum(_row_bytes(row) for row in kept)
         if used > budget:
             raise duckdb.OutOfMemoryException("the result rows exceed the memory limit")
-        rows.extend(chunk)
+        rows.extend(kept)
     return rows
 
 
