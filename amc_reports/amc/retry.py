@@ -74,6 +74,14 @@ class RetryRule:
         return self.resend_after_sent or is_connect_failure(exc)
 
 
+def exponential_delay(
+    attempt: int, first_seconds: float, *, factor: float = 2.0, max_seconds: float
+) -> float:
+    """The project's one backoff: `first_seconds` after the first attempt, `factor` times longer
+    after each one more, never above `max_seconds`."""
+    return min(max_seconds, first_seconds * factor ** min(attempt - 1, 30))
+
+
 @dataclass(frozen=True)
 class Backoff:
     """How long to wait before attempt ``attempt + 1``."""
@@ -87,8 +95,9 @@ class Backoff:
         from ``[0, min(max_seconds, base_seconds * 2**(attempt-1))]`` (full jitter)."""
         if retry_after is not None:
             return min(retry_after, self.max_retry_after_seconds)
-        exp = self.base_seconds * 2 ** min(attempt - 1, 30)
-        return rng.uniform(0.0, min(self.max_seconds, exp))
+        return rng.uniform(
+            0.0, exponential_delay(attempt, self.base_seconds, max_seconds=self.max_seconds)
+        )
 
 
 class RequestEngine:

@@ -5,9 +5,8 @@ from amc_reports.collection import outcome
 from amc_reports.collection.batch import BatchOutcome, RunInfo, RunInterrupted, collect_weeks
 from amc_reports.collection.outcome import *  # noqa: F403 (its __all__: the outcome and errors)
 from amc_reports.collection.policies import (
+    CollectionPolicy,
     PollPolicy,
-    RejectionPolicy,
-    TransientRetryPolicy,
     max_run_seconds,
 )
 from amc_reports.collection.week import WeekCollector
@@ -16,10 +15,9 @@ __all__ = [
     *outcome.__all__,
     "BatchOutcome",
     "PollPolicy",
-    "RejectionPolicy",
+    "CollectionPolicy",
     "RunInfo",
     "RunInterrupted",
-    "TransientRetryPolicy",
     "WeekCollector",
     "collect_weeks",
     "max_run_seconds",

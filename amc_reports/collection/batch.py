@@ -18,7 +18,7 @@ from datetime import date
 
 from amc_reports.collection.outcome import CollectionError, WeekNotFinal, WeekOutcome
 from amc_reports.collection.week import WeekCollector
-from amc_reports.warehouse import CollectionStatus, CollectionType, Warehouse
+from amc_reports.warehouse import CollectionStatus, CollectionType, LoadResult, Warehouse
 
 Sleep = Callable[[float], None]
 
@@ -86,7 +86,7 @@ def collect_weeks(
     def collect_one(week: date, sleep: Sleep = time.sleep) -> WeekOutcome:
         week_collector = collector(sleep)
         if len(weeks) > 1:
-            reused = week_collector.already_collected(week, run.root_run_id or run.run_id)
+            reused = already_collected(week_collector, week, run.root_run_id or run.run_id)
             if reused is not None:
                 return reused
         return week_collector.collect(
@@ -156,3 +156,54 @@ def _collect_concurrently(
     batch.failures = dict(sorted(batch.failures.items()))
     batch.skipped = dict(sorted(batch.skipped.items()))
     return batch
+
+
+def already_collected(
+    collector: WeekCollector, week_start: date, root_run_id: str
+) -> WeekOutcome | None:
+    """The week's outcome if a run of the same family (Dagster's root run `root_run_id`)
+    already collected it, else None.
+
+    A retried run of a batch of weeks must not pay AMC again for the weeks its predecessor
+    finished: those are reused (their stored ids, counts and AMC record), also when the
+    retry comes after its backfill ended (it then carries no backfill tag). A new backfill
+    of the same weeks, or a new manual run, is a new family: it collects again on purpose.
+    """
+    row = collector.warehouse.get_week_by_key(collector.key(week_start))
+    if row is None or not row.is_completed or row.collection_id is None:
+        return None
+    collection = collector.warehouse.get_collection(row.collection_id)
+    if collection is None or collection.root_run_id != root_run_id:
+        return None
+    if row.execution_id is None or not row.amc_execution_id:
+        return None
+    execution = collector.warehouse.get_execution(row.execution_id)
+    version = collector.warehouse.get_version(row.execution_id)
+    record = collector.amc.get_execution(collector.instance_id, row.amc_execution_id)
+    collector.log.info(
+        f"{collector.describe(collector.window(week_start))} was already collected by run "
+        f"{collection.dagster_run_id} of this run's family (execution_id {row.execution_id}): "
+        "reused, not submitted again"
+    )
+    return WeekOutcome(
+        report=collector.report.name,
+        window=collector.window(week_start),
+        execution_id=row.execution_id,
+        amc_execution_id=row.amc_execution_id,
+        resumed=True,
+        record=record,
+        load=LoadResult(
+            record_count=row.record_count or 0,
+            checksum=row.data_checksum or "",
+            bytes=(execution.bytes if execution else None) or 0,
+            seconds=0.0,
+            columns=list(row.result_columns or []),
+            provisional=row.provisional,
+            restatement=version.restatement if version else None,
+        ),
+        submissions=0,
+        data_gaps=list(record.data_gaps),
+        instance=collector.instance.alias,
+        provisional=row.provisional,
+        final_at=collector.final_at(week_start),
+    )

@@ -1,8 +1,14 @@
-"""How long to wait between status polls, and how to submit again after AMC rejects (pure)."""
+"""How long to wait between polls and before a retry, how long an execution and a run may take.
+
+How a failure on AMC's side is submitted again: `CollectionPolicy`, the one backoff and budget that
+`collection.next_step` decides with."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from amc_reports.amc.retry import exponential_delay
 
 
 @dataclass(frozen=True)
@@ -33,30 +39,27 @@ class PollPolicy:
 
 
 @dataclass(frozen=True)
-class RejectionPolicy:
-    """AMC answers REJECTED when too many executions overlap: submit again later, with backoff."""
+class CollectionPolicy:
+    """What `collection.next_step` decides with: how often AMC is asked (`poll`), and how a
+    failure on AMC's side is submitted again: after a wait that doubles each time (up to a cap),
+    up to the report's `max_attempts` attempts in all."""
 
-    max_attempts: int = 4
-    first_delay_seconds: float = 120.0
-    backoff_factor: float = 2.0
-
-    def delay(self, attempt: int) -> float:
-        return self.first_delay_seconds * self.backoff_factor ** (attempt - 1)
-
-
-@dataclass(frozen=True)
-class TransientRetryPolicy:
-    """A transient AMC failure (internal error, timeout, an execution AMC lost) is submitted again
-    after a wait that doubles each time, up to the report's `max_attempts` submissions."""
-
+    max_attempts: int = 3
     first_delay_seconds: float = 60.0
     backoff_factor: float = 2.0
     max_delay_seconds: float = 900.0
+    # Loads of one succeeded execution that may fail before a new execution is submitted.
+    max_load_failures: int = 3
+    poll: PollPolicy = PollPolicy()
 
     def delay(self, attempt: int) -> float:
-        """The wait after the `attempt`-th submission failed."""
-        wanted = self.first_delay_seconds * self.backoff_factor ** (attempt - 1)
-        return min(self.max_delay_seconds, wanted)
+        """The wait after the `attempt`-th attempt failed on AMC's side."""
+        return exponential_delay(
+            attempt,
+            self.first_delay_seconds,
+            factor=self.backoff_factor,
+            max_seconds=self.max_delay_seconds,
+        )
 
 
 # AMC's own default execution timeout (workflowExecutionTimeoutSeconds).
@@ -79,12 +82,12 @@ def max_wait_seconds(
 def max_run_seconds(
     timeout_seconds: int | None,
     max_attempts: int,
-    retry: TransientRetryPolicy | None = None,
+    backoff: Callable[[int], float] | None = None,
 ) -> int:
     """The longest a run collecting one week (or a batch of weeks, collected side by side) may
     take: every attempt waited out to its limit, the backoffs between them, and the load. A run
     past it is stuck (Dagster's run monitoring terminates it and frees its pool slot)."""
-    retry = retry or TransientRetryPolicy()
+    backoff = backoff or CollectionPolicy().delay
     waits = max_attempts * max_wait_seconds(timeout_seconds)
-    backoffs = sum(retry.delay(attempt) for attempt in range(1, max_attempts))
+    backoffs = sum(backoff(attempt) for attempt in range(1, max_attempts))
     return int(waits + backoffs + RUN_OVERHEAD_SECONDS)

@@ -3,7 +3,8 @@
 A run can end without finishing its week: its worker killed mid-poll, Postgres gone in the middle
 of a load, contact with AMC lost. The week is then left `running` for a run that has ended, or
 failed with its AMC execution still in flight (or finished at AMC, never loaded). `reconcile`
-finds those, asks AMC about each execution, and acts:
+finds those, asks AMC about each execution, and carries out what `collection.next_step` decides
+(the same decision a run makes):
 
 - AMC SUCCEEDED: the week's run is to be launched (`Action.launch`); it resumes the execution and
   loads its result, with no new submission.
@@ -31,8 +32,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from amc_reports.amc import AmcApiError, AmcClient, AmcError, ExecutionStatus
-from amc_reports.collection.failures import classify_reason
+from amc_reports.amc import AmcApiError, AmcClient, AmcError
+from amc_reports.collection import next_step
+from amc_reports.collection.next_step import (
+    Answered,
+    Fail,
+    Leave,
+    Load,
+    NotFound,
+    Retry,
+    Situation,
+    Unreachable,
+    Wait,
+    decide,
+)
+from amc_reports.collection.policies import CollectionPolicy
 from amc_reports.config import InstanceConfig, ReportConfig, ReportTarget, resolve_parameters
 from amc_reports.warehouse import (
     ExecutionRow,
@@ -47,8 +61,6 @@ from amc_reports.weeks import WeekWindow
 _log = logging.getLogger(__name__)
 
 DEFAULT_GRACE_SECONDS = 60.0
-# What the reconciler launches a new attempt for (while attempts are left): AMC's side.
-_RETRIED = frozenset({FailureKind.TRANSIENT, FailureKind.REJECTED, FailureKind.LOST})
 
 
 class Did(StrEnum):
@@ -153,6 +165,7 @@ class _Target:
         self.watchers = watchers
         self.now = now
         self.grace_seconds = grace_seconds
+        self.policy = CollectionPolicy(max_attempts=max(1, self.report.max_attempts))
 
     @property
     def amc(self) -> AmcClient:
@@ -222,28 +235,8 @@ class _Target:
             and execution.sql_hash == self.report.fingerprint_for(parameters)
         )
 
-    def _settle(
-        self,
-        week: WeekRow,
-        execution: ExecutionRow,
-        holder: str | None,
-        what: str,
-        kind: FailureKind,
-    ) -> bool:
-        """Fail the week on its execution (unless a run has claimed it since)."""
-        settled = self.life.settle(
-            week.key,
-            execution_id=execution.id,
-            holder_run_id=holder,
-            message=(
-                f"{week.key.describe()} failed (execution_id {execution.id}, amc_execution_id "
-                f"{execution.amc_execution_id}): {what}"
-            ),
-            failure_kind=kind,
-        )
-        return settled is not None
-
     def _heal_execution(self, week: WeekRow, execution: ExecutionRow) -> Action | None:
+        """Ask AMC about the week's execution and carry out what `next_step` decides."""
         ids = {
             "execution_id": str(execution.id),
             "amc_execution_id": execution.amc_execution_id or "",
@@ -252,63 +245,36 @@ class _Target:
         if not amc_id:
             return None
         holder = week.dagster_run_id if week.status == "running" else None
+        record = None
         try:
             record = self.amc.get_execution(execution.amc_instance_id, amc_id)
-        except AmcApiError as exc:
-            if exc.status_code != 404:
-                return self.action(
-                    Did.UNREACHABLE, week, f"AMC could not be asked about {amc_id}: {exc}", **ids
-                )
-            reason = f"AMC answered HTTP 404 for execution {amc_id}: {exc.amc_message}"
-            self.life.mark_lost(execution.id, reason)
-            if not self._settle(
-                week,
-                execution,
-                holder,
-                f"{reason}. It is marked lost: the next attempt submits a new one; materialize "
-                "the week again.",
-                FailureKind.LOST,
-            ):
-                return None
-            if self._may_retry(execution, FailureKind.LOST):
-                return self._retry(week, execution, f"{reason}: marked lost", **ids)
-            return self.action(Did.LOST, week, f"{reason}: marked lost, week failed", **ids)
+            said: next_step.AmcSaid = Answered(record)
         except AmcError as exc:
-            return self.action(
-                Did.UNREACHABLE, week, f"AMC could not be asked about {amc_id}: {exc}", **ids
+            lost = isinstance(exc, AmcApiError) and exc.status_code == 404
+            said = (
+                NotFound(f"AMC answered HTTP 404 for execution {amc_id}: {exc.amc_message}")
+                if isinstance(exc, AmcApiError) and lost
+                else Unreachable(str(exc))
             )
-
-        state = ExecutionState(record.status.value)
-        if state is not execution.status:
+        if record is not None and ExecutionState.of(record.status) is not execution.status:
             self.life.progress(
                 execution.id,
-                state,
+                ExecutionState.of(record.status),
                 started_at=record.start_time,
                 completed_at=record.end_time if record.is_terminal else None,
                 failure_reason=record.failure_reason,
             )
-        if not record.is_terminal:
+        changed = not self._resumable_as_configured(execution)
+        step = decide(Situation.of(said, week, execution, query_changed=changed), self.policy)
+        if isinstance(step, Wait):
             return self.action(
                 Did.WAITING,
                 week,
-                f"AMC is still working on execution {amc_id} ({state.value}) and no run "
-                "watches it: its week's run is launched once AMC has finished",
+                f"AMC is still working on execution {amc_id} ({record and record.status.value}) "
+                "and no run watches it: its week's run is launched once AMC has finished",
                 **ids,
             )
-        if record.status is ExecutionStatus.SUCCEEDED:
-            if not self._resumable_as_configured(execution):
-                message = (
-                    f"AMC execution {amc_id} SUCCEEDED, but the report's query or AMC instance "
-                    "changed since it was submitted: not resumed (materialize the week again)"
-                )
-                if holder:
-                    self.life.release(
-                        week.key,
-                        f"{week.key.describe()}: {message}.",
-                        failure_kind=FailureKind.INTERRUPTED,
-                        run_id=holder,
-                    )
-                return self.action(Did.LEFT, week, message, **ids)
+        if isinstance(step, Load):
             if self.watchers.launched_for(str(execution.id)):
                 return None  # launched once already: its run's failure is on the week
             return self.action(
@@ -318,48 +284,65 @@ class _Target:
                 "run, which resumes and loads it (no new submission)",
                 **ids,
             )
-        reason = record.failure_reason or "AMC gave no reason"
-        if record.validation_errors:
-            reason += " (" + "; ".join(record.validation_errors) + ")"
-        if record.status is ExecutionStatus.FAILED:
-            kind = classify_reason(record.failure_reason, record.validation_errors).kind
-        elif record.status is ExecutionStatus.REJECTED:
-            kind = FailureKind.REJECTED
+        if isinstance(step, Leave):
+            if isinstance(said, Unreachable):
+                what = f"AMC could not be asked about {amc_id}: {said.error}"
+                return self.action(Did.UNREACHABLE, week, what, **ids)
+            message = f"AMC execution {amc_id}: {step.why}"
+            if holder:
+                self.life.release(
+                    week.key,
+                    f"{week.key.describe()}: {message}.",
+                    failure_kind=FailureKind.INTERRUPTED,
+                    run_id=holder,
+                )
+            return self.action(Did.LEFT, week, message, **ids)
+        assert isinstance(step, Retry | Fail)
+        return self._ended(week, execution, holder, said, step, ids)
+
+    def _ended(
+        self,
+        week: WeekRow,
+        execution: ExecutionRow,
+        holder: str | None,
+        said: next_step.AmcSaid,
+        step: Retry | Fail,
+        ids: dict[str, str],
+    ) -> Action | None:
+        """AMC ended the execution without a result, or lost it: the week fails (unless a run
+        has claimed it since); its next attempt is launched if `next_step` retries it."""
+        if isinstance(step, Retry):
+            what = step.why
+            message = f"{what}. Its next attempt is launched (a new AMC execution is submitted)."
         else:
-            kind = FailureKind.CANCELLED
-        self.life.progress(execution.id, state, failure_reason=reason, failure_kind=kind)
-        if not self._settle(
-            week,
-            execution,
-            holder,
-            f"AMC execution ended {state.value} while no run watched it: {reason}. Materialize "
-            "the week again (a new AMC execution is submitted)"
-            + (", after fixing the query." if kind is FailureKind.QUERY_ERROR else "."),
-            kind,
-        ):
+            what = message = step.message
+        line = f"AMC execution {execution.amc_execution_id} ({step.kind.value}): {what}"
+        if isinstance(said, NotFound):
+            self.life.mark_lost(execution.id, said.message)
+        elif isinstance(said, Answered):
+            state = ExecutionState.of(said.record.status)
+            reason = step.reason if isinstance(step, Fail) else what
+            self.life.progress(execution.id, state, failure_reason=reason, failure_kind=step.kind)
+        settled = self.life.settle(
+            week.key,
+            execution_id=execution.id,
+            holder_run_id=holder,
+            message=next_step.failure_message(
+                week.key.describe(), execution.id, execution.amc_execution_id, message
+            ),
+            failure_kind=step.kind,
+        )
+        if settled is None:
             return None
-        what = f"AMC execution {amc_id} ended {state.value} ({kind.value}): {reason}"
-        if self._may_retry(execution, kind):
-            return self._retry(week, execution, what, **ids)
-        return self.action(Did.FAILED, week, f"{what}; week failed", **ids)
-
-    def _may_retry(self, execution: ExecutionRow, kind: FailureKind) -> bool:
-        """A failure on AMC's side with attempts left, of the query as configured now, whose
-        retry was not launched already."""
-        return (
-            kind in _RETRIED
-            and execution.attempt < self.report.max_attempts
-            and self._resumable_as_configured(execution)
-            and not self.watchers.launched_for(str(execution.id))
-        )
-
-    def _retry(self, week: WeekRow, execution: ExecutionRow, what: str, **ids: str) -> Action:
-        attempt = execution.attempt + 1
-        return self.action(
-            Did.RETRY,
-            week,
-            f"{what}: a failure on AMC's side while no run watched it; launching the week's "
-            f"run to submit it again (attempt {attempt} of {self.report.max_attempts})",
-            attempt=attempt,
-            **ids,
-        )
+        if isinstance(step, Retry) and not self.watchers.launched_for(str(execution.id)):
+            attempt = execution.attempt + 1
+            return self.action(
+                Did.RETRY,
+                week,
+                f"{line}: a failure on AMC's side while no run watched it; launching the week's "
+                f"run to submit it again (attempt {attempt} of {self.report.max_attempts})",
+                attempt=attempt,
+                **ids,
+            )
+        did = Did.LOST if isinstance(said, NotFound) else Did.FAILED
+        return self.action(did, week, f"{line} The week failed.", **ids)

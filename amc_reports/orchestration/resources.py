@@ -21,7 +21,7 @@ from pydantic import Field
 
 from amc_reports.amc import AmcClient, AmcClientConfig, AmcCredentials
 from amc_reports.amc.auth import shared_tokens
-from amc_reports.collection import PollPolicy, RejectionPolicy, TransientRetryPolicy
+from amc_reports.collection import CollectionPolicy, PollPolicy
 from amc_reports.config import InstanceConfig, profile_env_vars
 from amc_reports.notify import DEFAULT_UI_URL, Notifier
 from amc_reports.warehouse import Warehouse
@@ -61,16 +61,10 @@ class AmcResource(dg.ConfigurableResource):
     retry_budget_seconds: float = Field(
         default=300.0, description="How long one AMC call may keep retrying 429/5xx/network errors"
     )
-    rejection_retry_seconds: float = Field(
-        default=120.0, description="First wait before submitting again after AMC REJECTED"
-    )
-    rejection_max_attempts: int = Field(
-        default=4, description="Submissions of a week before a REJECTED week fails"
-    )
     transient_retry_seconds: float = Field(
         default=60.0,
         description="First wait before submitting again after AMC failed on its side (internal "
-        "error, timeout); doubles each time, up to the report's max_attempts",
+        "error, timeout, REJECTED); doubles each time, up to the report's max_attempts",
     )
     adoption_retry_seconds: float = Field(
         default=5.0,
@@ -135,14 +129,10 @@ class AmcResource(dg.ConfigurableResource):
         )
 
     @property
-    def retry_policy(self) -> TransientRetryPolicy:
-        return TransientRetryPolicy(first_delay_seconds=self.transient_retry_seconds)
-
-    @property
-    def rejection_policy(self) -> RejectionPolicy:
-        return RejectionPolicy(
-            max_attempts=self.rejection_max_attempts,
-            first_delay_seconds=self.rejection_retry_seconds,
+    def collection_policy(self) -> CollectionPolicy:
+        """How failures on AMC's side are retried (the report sets `max_attempts`)."""
+        return CollectionPolicy(
+            first_delay_seconds=self.transient_retry_seconds, poll=self.poll_policy
         )
 
 

@@ -61,6 +61,15 @@ class ExecutionState(StrEnum):
 IN_FLIGHT = frozenset({ExecutionState.PENDING, ExecutionState.RUNNING, ExecutionState.PUBLISHING})
 
 
+def open_execution_condition() -> sql.Composable:
+    """SQL: the execution is open (AMC still works on it, or it SUCCEEDED and was never loaded),
+    from `IN_FLIGHT`: the one definition of open states."""
+    in_flight = sql.SQL(", ").join(sql.Literal(state.value) for state in sorted(IN_FLIGHT))
+    return sql.SQL("(status IN ({}) OR (status = {} AND row_count IS NULL))").format(
+        in_flight, sql.Literal(ExecutionState.SUCCEEDED.value)
+    )
+
+
 class FailureKind(StrEnum):
     """Why a week (or one of its executions) failed: stored on both rows (`failure_kind`) and
     given to Dagster as the failure's `amc_reports/failure_kind` metadata, so that alerts and
@@ -193,6 +202,7 @@ class ExecutionRow(_OfAWeek):
     dagster_run_id: str | None
     attempt: int  # which attempt of its collection submitted it (1 = the first)
     failure_kind: FailureKind | None
+    load_failures: int  # how often its result failed to load
 
     @property
     def is_loaded(self) -> bool:

@@ -47,6 +47,7 @@ from amc_reports.warehouse.rows import (
     WeekRow,
     collection_row,
     execution_row,
+    open_execution_condition,
     parse_status,
     version_row,
     week_row,
@@ -176,10 +177,7 @@ class Warehouse:
         """Executions of the report on the instance that AMC may still be working on (PENDING,
         RUNNING, PUBLISHING) or that SUCCEEDED but were never loaded, oldest first."""
         condition, params = _where(report=report, amc_instance=instance)
-        still_open = sql.SQL(
-            "{} AND (status IN ('PENDING', 'RUNNING', 'PUBLISHING')"
-            " OR (status = 'SUCCEEDED' AND row_count IS NULL))"
-        ).format(condition)
+        still_open = sql.SQL("{} AND {}").format(condition, open_execution_condition())
         return self._rows(
             execution_row,
             EXECUTION_COLUMNS,

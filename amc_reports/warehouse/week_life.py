@@ -20,6 +20,8 @@ An execution (`ExecutionState`), one row per AMC execution we ask for:
     CREATED ─fail (submission)─▶ SUBMIT_FAILED
     CREATED ─mark_untracked─▶ UNTRACKED ─adopt─▶ PENDING | RUNNING | ... (found in AMC's list)
     UNTRACKED | PENDING | RUNNING | PUBLISHING | SUCCEEDED ─mark_lost─▶ LOST   (AMC: 404)
+    SUCCEEDED ─count_load_failure─▶ SUCCEEDED, load_failures + 1   (its result would not load)
+    SUCCEEDED, unloaded ─give_up─▶ SUCCEEDED, unloaded, with why   (a new one is submitted)
 
 Fencing: a run changes a week only while it holds the week's claim. `fail` and `release` given
 the run's id leave a week another run has taken over alone; `complete` given it refuses (inside
@@ -72,7 +74,6 @@ from amc_reports.amc.redact import cap_error_text
 from amc_reports.warehouse.connection import DatabaseUnreachableError
 from amc_reports.warehouse.rows import (
     EXECUTION_COLUMNS,
-    IN_FLIGHT,
     VERSION_COLUMNS,
     WEEK_COLUMNS,
     ExecutionRow,
@@ -543,30 +544,39 @@ class WeekLife:
             if cur.rowcount == 0:
                 raise ValueError(f"execution_id {execution_id} has no workflow_executions row")
 
-    def resumable_execution(
+    def latest_execution(
         self, key: WeekKey, sql_hash: str, *, amc_instance_id: str
     ) -> ExecutionRow | None:
-        """The execution a new attempt at the week should resume instead of submitting, if any.
-
-        The newest execution of (week, sql_hash) on the AMC instance `amc_instance_id` that AMC
-        accepted (has an amc_execution_id) is resumable while AMC still works on it, or when it
-        SUCCEEDED but its result was never loaded. Anything else (failed, cancelled, lost, or
-        already loaded), or an execution of another AMC instance (the report moved), means:
-        submit a new one.
-        """
-        newest = self._newest_execution(
+        """The newest execution of (week, sql_hash) on the AMC instance `amc_instance_id` that AMC
+        accepted (has an amc_execution_id), if any: whether a new attempt resumes it or submits
+        anew is `collection.next_step`'s decision."""
+        return self._newest_execution(
             key,
             sql_hash,
             amc_instance_id,
             sql.SQL("amc_execution_id IS NOT NULL AND status <> 'UNTRACKED'"),
         )
-        if newest is None:
-            return None
-        if newest.status in IN_FLIGHT:
-            return newest
-        if newest.status is ExecutionState.SUCCEEDED and not newest.is_loaded:
-            return newest
-        return None
+
+    def count_load_failure(self, execution_id: uuid.UUID) -> int:
+        """The execution's result failed to load once more: how often it has now."""
+        with self._connect() as conn:
+            found = conn.execute(
+                "UPDATE workflow_executions SET load_failures = load_failures + 1 WHERE id = %s"
+                " RETURNING load_failures",
+                (execution_id,),
+            ).fetchone()
+        if found is None:
+            raise ValueError(f"execution_id {execution_id} has no workflow_executions row")
+        return int(found[0])
+
+    def give_up(self, execution_id: uuid.UUID, reason: str) -> None:
+        """A new execution replaces this unloaded one: it keeps AMC's status, with why."""
+        with self._connect() as conn:
+            conn.execute(
+                "UPDATE workflow_executions SET failure_reason = %s, failure_kind = %s"
+                " WHERE id = %s AND row_count IS NULL",
+                (reason, FailureKind.LOAD.value, execution_id),
+            )
 
     @_retried
     def untracked_executions(

@@ -12,9 +12,8 @@ import pytest
 
 from amc_reports.amc import AmcClient, ExecutionRecord
 from amc_reports.collection import (
+    CollectionPolicy,
     PollPolicy,
-    RejectionPolicy,
-    TransientRetryPolicy,
     WeekCollector,
 )
 from amc_reports.config import ReportConfig
@@ -39,8 +38,7 @@ class CollectionSetup:
     ) -> WeekCollector:
         extra: dict[str, Any] = {
             "poll": PollPolicy(min_seconds=0.05, max_seconds=0.3),
-            "rejection": RejectionPolicy(max_attempts=3, first_delay_seconds=0.05),
-            "retry": TransientRetryPolicy(first_delay_seconds=0.05),
+            "policy": CollectionPolicy(first_delay_seconds=0.05),
             "adoption_interval_seconds": 0.1,
             **settings,
         }

@@ -125,7 +125,6 @@ def harness_factory(tmp_path, sandbox, warehouse) -> Callable[..., ReportHarness
             "sandbox_url": sandbox.base_url,
             "poll_min_seconds": 0.05,
             "poll_max_seconds": 0.5,
-            "rejection_retry_seconds": 0.1,
             "transient_retry_seconds": 0.1,
             "adoption_retry_seconds": 0.2,
             "retry_budget_seconds": 20,

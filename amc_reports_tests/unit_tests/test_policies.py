@@ -1,9 +1,8 @@
 import pytest
 
 from amc_reports.collection import (
+    CollectionPolicy,
     PollPolicy,
-    RejectionPolicy,
-    TransientRetryPolicy,
     max_run_seconds,
 )
 from amc_reports.orchestration.assets import collection_type
@@ -15,11 +14,6 @@ from amc_reports.orchestration.assets import collection_type
 )
 def test_poll_interval_grows_with_the_wait_between_bounds(elapsed, expected):
     assert PollPolicy().interval(elapsed) == pytest.approx(expected)
-
-
-def test_rejections_back_off_exponentially():
-    policy = RejectionPolicy(first_delay_seconds=120, backoff_factor=2)
-    assert [policy.delay(n) for n in (1, 2, 3)] == [120, 240, 480]
 
 
 @pytest.mark.parametrize(
@@ -34,8 +28,8 @@ def test_collection_type_from_run_tags(tags, expected):
     assert collection_type(tags) == expected
 
 
-def test_transient_failures_back_off_exponentially_up_to_a_cap():
-    policy = TransientRetryPolicy(first_delay_seconds=60, backoff_factor=2, max_delay_seconds=200)
+def test_failures_on_amcs_side_back_off_exponentially_up_to_a_cap():
+    policy = CollectionPolicy(first_delay_seconds=60, backoff_factor=2, max_delay_seconds=200)
     assert [policy.delay(n) for n in (1, 2, 3)] == [60, 120, 200]
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from amc_reports.warehouse import ClaimLost, FailureKind, Warehouse, WeekKey
 from amc_reports_tests.support.warehouse import INSTANCE, WEEK, csv_bytes, new_execution
+from amc_reports_tests.warehouse_tests.test_week_life import resumable
 
 REPORT = "weekly_campaign"
 KEY = WeekKey(REPORT, INSTANCE, WEEK)
@@ -33,7 +34,7 @@ def test_untracked_executions_are_offered_for_adoption_until_adopted_or_lost(war
     assert [e.id for e in offered] == [second, first]  # newest first
     assert all(e.status == "UNTRACKED" and e.failure_kind == "untracked" for e in offered)
     # Untracked executions are never resumed: they have no AMC id to poll.
-    assert life.resumable_execution(KEY, "sha-1", amc_instance_id="amcinstance1") is None
+    assert resumable(life, KEY, "sha-1") is None
 
     life.adopt(second, "amc-found", submitted_at=datetime.now(UTC), status="RUNNING")
     life.mark_lost(first, "AMC does not list it")
@@ -45,7 +46,7 @@ def test_untracked_executions_are_offered_for_adoption_until_adopted_or_lost(war
         None,
     )
     assert warehouse.get_week(REPORT, WEEK).amc_execution_id == "amc-found"
-    assert life.resumable_execution(KEY, "sha-1", amc_instance_id="amcinstance1").id == second
+    assert resumable(life, KEY, "sha-1").id == second
     lost = warehouse.get_execution(first)
     assert (lost.status, lost.failure_reason, lost.failure_kind) == (
         "LOST",
@@ -57,7 +58,7 @@ def test_untracked_executions_are_offered_for_adoption_until_adopted_or_lost(war
 def test_a_lost_execution_is_not_resumed(warehouse):
     execution_id = new_execution(warehouse, amc_execution_id="amc-gone", status="RUNNING")
     warehouse.life.mark_lost(execution_id, "AMC answered HTTP 404")
-    assert warehouse.life.resumable_execution(KEY, "sha-1", amc_instance_id="amcinstance1") is None
+    assert resumable(warehouse.life, KEY, "sha-1") is None
 
 
 def test_a_run_whose_claim_was_taken_over_cannot_commit_its_load(warehouse: Warehouse):

@@ -10,6 +10,8 @@ from datetime import UTC, date, datetime, timedelta
 import psycopg
 import pytest
 
+from amc_reports.collection.next_step import NotAsked, Resume, Situation, decide
+from amc_reports.collection.policies import CollectionPolicy
 from amc_reports.warehouse import ExecutionState, Warehouse, WeekKey, WeekStatus
 from amc_reports.warehouse.rows import parse_status
 from amc_reports_tests.support.warehouse import (
@@ -274,7 +276,10 @@ def test_claim_concurrently_only_one_wins(warehouse: Warehouse):
 
 
 def resumable(life, key: WeekKey, sql_hash: str, instance_id: str = "amcinstance1"):
-    return life.resumable_execution(key, sql_hash, amc_instance_id=instance_id)
+    """The latest execution, if the next step decided at the start of an attempt resumes it."""
+    latest = life.latest_execution(key, sql_hash, amc_instance_id=instance_id)
+    step = decide(Situation.of(NotAsked(), None, latest), CollectionPolicy())
+    return latest if isinstance(step, Resume) else None
 
 
 def test_resumable_execution(warehouse: Warehouse):
