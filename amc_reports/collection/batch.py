@@ -39,6 +39,8 @@ class RunInfo:
     # The attempt the weeks' collections start at: 1, or later for a run launched as the next
     # attempt of a week (the reconciler's, after AMC failed it on its side).
     first_attempt: int = 1
+    # Submit a new AMC execution for each week instead of resuming one (asked for by a person).
+    new_execution: bool = False
 
 
 @dataclass
@@ -96,6 +98,7 @@ def collect_weeks(
             run_is_alive=run.run_is_alive,
             backfill_id=run.backfill_id,
             first_attempt=run.first_attempt,
+            new_execution=run.new_execution,
         )
 
     try:

@@ -309,7 +309,7 @@ def advice(kind: FailureKind, attempts: int) -> str:
     return "Materialize the week again (a new AMC execution is submitted)."
 
 
-def load_failed(load_failures: int, policy: CollectionPolicy, error: str) -> Fail:
+def load_failed(load_failures: int, policy: CollectionPolicy, error: object) -> Fail:
     """The result of a succeeded execution could not be stored (`load_failures` times now)."""
     if load_failures >= policy.max_load_failures:
         then = (
@@ -323,8 +323,8 @@ def load_failed(load_failures: int, policy: CollectionPolicy, error: str) -> Fai
         )
     return Fail(
         FailureKind.LOAD,
-        f"AMC finished, but its result could not be loaded: {error}. The week's previous rows "
-        f"are untouched. {then}",
+        f"AMC finished, but its result could not be loaded: {str(error).rstrip('.')}. The "
+        f"week's previous rows are untouched. {then}",
     )
 
 

@@ -19,7 +19,12 @@ from amc_reports.config import InstanceConfig, ReportConfig
 from amc_reports.orchestration.metadata import materialization_metadata
 from amc_reports.orchestration.partitions import report_asset_key, weekly_partitions
 from amc_reports.orchestration.resources import AmcResource, WarehouseResource
-from amc_reports.orchestration.runs import FAILURE_KIND_KEY, first_attempt, run_is_alive
+from amc_reports.orchestration.runs import (
+    FAILURE_KIND_KEY,
+    asks_new_execution,
+    first_attempt,
+    run_is_alive,
+)
 from amc_reports.warehouse import CollectionType, FailureKind
 
 # BackfillPolicy is beta in Dagster 1.13; we use it knowingly for reports that batch weeks.
@@ -135,6 +140,7 @@ def build_report_asset(
                 root_run_id=context.run.root_run_id or context.run.tags.get(ROOT_RUN_TAG),
                 run_is_alive=lambda run_id: run_is_alive(context.instance, run_id),
                 first_attempt=first_attempt(context.run.tags),
+                new_execution=asks_new_execution(context.run.tags),
             ),
         )
         for skipped in batch.skipped.values():

@@ -18,6 +18,9 @@ REASON_TAG = "amc_reports/reason"
 # A run launched as the next attempt of a week (by the reconciler): which attempt it is.
 ATTEMPT_TAG = "amc_reports/attempt"
 FAILURE_KIND_KEY = "amc_reports/failure_kind"
+# A run tagged `amc_reports/new_execution: true` submits a new AMC execution for its weeks
+# instead of resuming one (e.g. a result that cannot be loaded).
+NEW_EXECUTION_TAG = "amc_reports/new_execution"
 
 _PARTITION_TAG = "dagster/partition"
 _RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -44,6 +47,11 @@ def first_attempt(tags: Mapping[str, str]) -> int:
         return max(1, int(value)) if value else 1
     except ValueError:
         return 1
+
+
+def asks_new_execution(tags: Mapping[str, str]) -> bool:
+    """Whether the run's tags ask for a new AMC execution of its weeks."""
+    return tags.get(NEW_EXECUTION_TAG, "").strip().lower() in ("true", "1", "yes")
 
 
 def run_is_alive(instance: dg.DagsterInstance, run_id: str) -> bool:

@@ -39,7 +39,9 @@ class ReportHarness:
     def definitions(self) -> dg.Definitions:
         return build_definitions(self.config, resources=self.resources)
 
-    def materialize(self, week: str, report: str | None = None) -> dg.ExecuteInProcessResult:
+    def materialize(
+        self, week: str, report: str | None = None, tags: dict[str, str] | None = None
+    ) -> dg.ExecuteInProcessResult:
         self.start_automation()
         name = report or self.report.name
         keys = [
@@ -48,7 +50,7 @@ class ReportHarness:
         ]
         job = collection_job(self.definitions(), keys)
         return job.execute_in_process(
-            partition_key=week, instance=self.dagster, raise_on_error=False
+            partition_key=week, instance=self.dagster, raise_on_error=False, tags=tags
         )
 
     def reconfigure(self, reports: str) -> ReportHarness:

@@ -258,3 +258,18 @@ def test_schema_change_warns_and_empty_week_warns(harness):
     # Nothing was dropped: the old column is still there for the earlier week.
     columns = [name for name, _ in harness.warehouse.table_columns(harness.report.name)]
     assert "clicks" in columns and "clicks_total" in columns
+
+
+def test_a_run_tagged_new_execution_submits_one_instead_of_resuming(harness):
+    harness.set_faults(no_urls_next=1)  # AMC succeeds, its result cannot be loaded
+    failed = harness.materialize(WEEK)
+    assert not failed.success
+    unloaded = harness.warehouse.get_week(harness.report.name, date.fromisoformat(WEEK))
+    assert unloaded.failure_kind == "load_error" and len(harness.submissions()) == 1
+
+    result = harness.materialize(WEEK, tags={"amc_reports/new_execution": "true"})
+    assert result.success
+    row = harness.warehouse.get_week(harness.report.name, date.fromisoformat(WEEK))
+    assert row.execution_id != unloaded.execution_id and row.status == "completed"
+    assert len(harness.submissions()) == 2  # without the tag the unloaded one is resumed
+    assert materialization(result).metadata["amc_submissions"].value == 1
