@@ -67,10 +67,6 @@ class Execution:
     load_failures: int = 0
 
 
-class WeekCollector:
-    """The collection procedure of one report, week after week."""
-
-
 class CollectorBase:
     """One report on one AMC instance, as the collection of its weeks sees it."""
 
