@@ -67,9 +67,11 @@ class NotFound:
 
 @dataclass(frozen=True)
 class Unreachable:
-    """AMC could not be asked (network, an error status other than 404)."""
+    """AMC could not be asked (network, an error status other than 404, refused credentials);
+    `kind` is the failure classifier's (`failures.classify_contact_error`)."""
 
     error: str
+    kind: FailureKind = FailureKind.TRANSIENT
 
 
 @dataclass(frozen=True)
@@ -303,6 +305,11 @@ def advice(kind: FailureKind, attempts: int) -> str:
         return (
             f"AMC failed on its side {attempts} time(s), the report's max_attempts. "
             "Materialize the week again later (a new AMC execution is submitted)."
+        )
+    if kind is FailureKind.CREDENTIALS:
+        return (
+            "Fix the credential profile's AMC_* variables (a new refresh token if needed), then "
+            "materialize the week again; never retried automatically."
         )
     if kind is FailureKind.UNTRACKED:
         return "Materialize the week again later."

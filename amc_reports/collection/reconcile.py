@@ -34,6 +34,7 @@ from enum import StrEnum
 
 from amc_reports.amc import AmcApiError, AmcClient, AmcError
 from amc_reports.collection import next_step
+from amc_reports.collection.failures import classify_contact_error
 from amc_reports.collection.next_step import (
     Answered,
     Fail,
@@ -254,7 +255,7 @@ class _Target:
             said = (
                 NotFound(f"AMC answered HTTP 404 for execution {amc_id}: {exc.amc_message}")
                 if isinstance(exc, AmcApiError) and lost
-                else Unreachable(str(exc))
+                else Unreachable(str(exc), classify_contact_error(exc).kind)
             )
         if record is not None and ExecutionState.of(record.status) is not execution.status:
             self.life.progress(

@@ -25,6 +25,7 @@ import psycopg
 from amc_reports.amc import AmcApiError, AmcError, ExecutionRecord
 from amc_reports.collection import next_step
 from amc_reports.collection.collector_base import Attempt, Execution, Tries
+from amc_reports.collection.failures import classify_contact_error
 from amc_reports.collection.next_step import (
     Answered,
     CreateFailed,
@@ -286,9 +287,9 @@ class WeekCollector(SubmittingCollector):
             except AmcApiError as exc:
                 lost = exc.status_code == 404
                 said = NotFound(f"AMC answered HTTP 404: {exc.amc_message}") if lost else None
-                said = said or Unreachable(str(exc))
+                said = said or Unreachable(str(exc), classify_contact_error(exc).kind)
             except AmcError as exc:
-                said = Unreachable(str(exc))
+                said = Unreachable(str(exc), classify_contact_error(exc).kind)
             if record is not None and record.status is not last_status:
                 self.life.progress(
                     execution.id,
@@ -333,7 +334,8 @@ class WeekCollector(SubmittingCollector):
                     failure_reason=step.reason,
                 )
             # Leave: AMC could not be asked; the execution stays resumable.
-            raise self._fail(attempt, execution, step.why, kind=FailureKind.TRANSIENT)
+            kind = said.kind if isinstance(said, Unreachable) else FailureKind.TRANSIENT
+            raise self._fail(attempt, execution, step.why, kind=kind)
 
     def _give_up(self, attempt: Attempt, execution: Execution, waited: float) -> CollectionError:
         """Still running past AMC's own timeout and the margin: cancel it and fail the week."""

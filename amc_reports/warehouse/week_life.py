@@ -575,7 +575,7 @@ class WeekLife:
             conn.execute(
                 "UPDATE workflow_executions SET failure_reason = %s, failure_kind = %s"
                 " WHERE id = %s AND row_count IS NULL",
-                (reason, FailureKind.LOAD.value, execution_id),
+                (cap_error_text(reason), FailureKind.LOAD.value, execution_id),
             )
 
     @_retried
