@@ -557,9 +557,10 @@ class WeekLife:
             sql.SQL("amc_execution_id IS NOT NULL AND status <> 'UNTRACKED'"),
         )
 
+    @_retried
     def count_load_failure(self, execution_id: uuid.UUID) -> int:
         """The execution's result failed to load once more: how often it has now."""
-        with self._connect() as conn:
+        with self._transaction() as conn:
             found = conn.execute(
                 "UPDATE workflow_executions SET load_failures = load_failures + 1 WHERE id = %s"
                 " RETURNING load_failures",
@@ -569,9 +570,10 @@ class WeekLife:
             raise ValueError(f"execution_id {execution_id} has no workflow_executions row")
         return int(found[0])
 
+    @_retried
     def give_up(self, execution_id: uuid.UUID, reason: str) -> None:
         """A new execution replaces this unloaded one: it keeps AMC's status, with why."""
-        with self._connect() as conn:
+        with self._transaction() as conn:
             conn.execute(
                 "UPDATE workflow_executions SET failure_reason = %s, failure_kind = %s"
                 " WHERE id = %s AND row_count IS NULL",
