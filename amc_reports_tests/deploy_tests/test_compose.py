@@ -9,7 +9,7 @@ import os
 import re
 import shutil
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -24,46 +24,12 @@ from amc_reports.config import profile_env_vars
 from amc_reports.docker_run_launcher import EnvFileDockerRunLauncher
 from amc_reports.environment import DATABASE_URL_VAR
 from amc_reports.paths import PROJECT_ROOT
+from amc_reports_tests.support.compose_file import VARIABLE, env_example, interpolated
 
 AMC_CREDENTIAL_VARS = profile_env_vars().names
 
 DEPLOY = PROJECT_ROOT / "deploy"
-DAGSTER_SERVICES = ("amc_reports_code", "webserver", "daemon")
-# ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?error}, ${NAME?error}
-VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
-
-
-def interpolate(text: str, env: Mapping[str, str]) -> str:
-    """Compose's variable interpolation (the forms the file uses)."""
-
-    def value(match: re.Match[str]) -> str:
-        name, operator, argument = match.groups()
-        current = env.get(name)
-        colon = operator is not None and operator.startswith(":")
-        empty = current is None or (colon and not current)
-        if operator and operator.endswith("?") and empty:
-            raise ValueError(f"{name} is required: {argument}")
-        if operator and operator.endswith("-") and empty:
-            return argument
-        return current or ""
-
-    return VARIABLE.sub(value, text).replace("$$", "$")
-
-
-def interpolated(node: Any, env: Mapping[str, str]) -> Any:
-    if isinstance(node, str):
-        return interpolate(node, env)
-    if isinstance(node, list):
-        return [interpolated(item, env) for item in node]
-    if isinstance(node, dict):
-        return {key: interpolated(item, env) for key, item in node.items()}
-    return node
-
-
-def env_example() -> dict[str, str]:
-    lines = (DEPLOY / ".env.example").read_text().splitlines()
-    pairs = (line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
-    return {key.strip(): value.strip() for key, value in pairs}
+DAGSTER_SERVICES = ("init_pools", "amc_reports_code", "webserver", "daemon")
 
 
 def env_references(node: Any) -> Iterator[str]:
@@ -119,6 +85,13 @@ def test_the_instance_is_valid_dagster_instance_config(instance, tmp_path):
         EnvFileDockerRunLauncher.config_type(), instance["run_launcher"]["config"]
     )
     assert launcher.success, launcher.errors
+
+
+def test_dagsters_storage_goes_through_psycopg2(instance):
+    """dagster-postgres fails on psycopg 3 (SQLAlchemy 2.1's driver for a bare postgresql://)."""
+    assert instance["storage"]["postgres"]["postgres_db"]["scheme"] == "postgresql+psycopg2"
+    chart = yaml.safe_load((DEPLOY / "helm" / "values.yaml").read_text())
+    assert chart["postgresql"]["postgresqlScheme"] == "postgresql+psycopg2"
 
 
 def test_dagster_services_can_open_the_instance(compose, instance):
@@ -226,9 +199,29 @@ def test_webserver_and_daemon_reach_the_code_server(compose):
         assert f"-w {target}" in (command if isinstance(command, str) else " ".join(command))
 
 
-def test_the_daemon_creates_the_pools_before_it_starts(compose):
-    command = " ".join(compose["services"]["daemon"]["command"])
-    assert "amc-reports init-pools && exec dagster-daemon run" in command
+def test_pools_and_tables_are_created_once_before_the_other_services_start(compose):
+    """init_pools runs `amc-reports init-pools` (which also creates Dagster's tables) alone; the
+    code location, webserver and daemon start when it succeeded, so they never race to create
+    the tables of an empty database."""
+    init = compose["services"]["init_pools"]
+    assert init["command"] == ["amc-reports", "init-pools"]
+    assert init["image"] == compose["services"]["amc_reports_code"]["image"]
+    assert init["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    for name in ("amc_reports_code", "webserver", "daemon"):
+        depends_on = compose["services"][name]["depends_on"]
+        assert depends_on["init_pools"] == {"condition": "service_completed_successfully"}, name
+    assert compose["services"]["daemon"]["command"][:2] == ["dagster-daemon", "run"]
+
+
+def test_webserver_and_daemon_wait_for_the_code_location_to_load(compose):
+    code = compose["services"]["amc_reports_code"]
+    port = yaml.safe_load((DEPLOY / "workspace.yaml").read_text())["load_from"][0]["grpc_server"][
+        "port"
+    ]
+    assert f"('127.0.0.1', {port})" in " ".join(code["healthcheck"]["test"])
+    for name in ("webserver", "daemon"):
+        depends_on = compose["services"][name]["depends_on"]
+        assert depends_on["amc_reports_code"] == {"condition": "service_healthy"}, name
 
 
 def test_the_image_installs_the_launchers_the_deployments_name():

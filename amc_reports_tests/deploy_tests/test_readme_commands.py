@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import re
 import tomllib
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import yaml
 
 from amc_reports.config import profile_env_vars
-from amc_reports.environment import DATABASE_URL_VAR
+from amc_reports.environment import DATABASE_URL_VAR, EnvironmentConfigError, build_resources
 from amc_reports.paths import PROJECT_ROOT
 from amc_reports_tests.deploy_tests import helm_chart
 
@@ -155,3 +156,17 @@ def test_no_deployment_file_names_what_no_longer_exists():
         text = path.read_text()
         assert "collect_<report>" not in text, path
         assert "amc-reports code-server" not in text, path
+
+
+def test_the_readme_shows_the_refusal_production_gives():
+    """The message in the README's deployment section is the one a production deployment with
+    its warehouse URL and half of a second profile missing gets."""
+    blocks = re.findall(r"```\n(.*?)```", readme_deploying(), re.DOTALL)
+    [shown] = [block for block in blocks if block.startswith(f"{ENV_VAR}=production")]
+    agency_b = profile_env_vars("agency_b")
+    env = {ENV_VAR: "production", agency_b.client_id: "amzn1.application-oa2-client.b"}
+    env.update({name: "set" for name in profile_env_vars().names})
+    config = SimpleNamespace(profiles=("default", "agency_b"))
+    with pytest.raises(EnvironmentConfigError) as refused:
+        build_resources(env, config)  # type: ignore[arg-type]
+    assert str(refused.value) == shown.rstrip("\n")
