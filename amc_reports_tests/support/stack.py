@@ -27,6 +27,7 @@ import yaml
 from amc_reports.local.postgres import EmbeddedPostgres
 from amc_reports.local.sandbox import ensure_sandbox, stop_sandbox
 from amc_reports.paths import PROJECT_ROOT
+from amc_reports_tests.support.warehouse import with_database
 
 BIN = Path(sys.executable).parent
 PRODUCT_LOCATION = "amc_reports"
@@ -67,13 +68,6 @@ def wait_for(condition: Callable[[], Any], what: str, timeout: float, interval: 
     raise TimeoutError(
         f"timed out after {timeout:.0f} s waiting for {what} (last error: {last_error})"
     )
-
-
-def _with_database(uri: str, name: str) -> str:
-    """The libpq URI of another database on the same server."""
-    base, _, query = uri.partition("?")
-    prefix = base.rsplit("/", 1)[0]
-    return f"{prefix}/{name}" + (f"?{query}" if query else "")
 
 
 @dataclass
@@ -128,8 +122,8 @@ class Stack:
                 if not exists.fetchone():
                     conn.execute(f'CREATE DATABASE "{name}"')
         phase("postgres")
-        self.warehouse_url = _with_database(admin_url, "warehouse")
-        storage_url = _with_database(admin_url, "dagster_storage")
+        self.warehouse_url = with_database(admin_url, "warehouse")
+        storage_url = with_database(admin_url, "dagster_storage")
         # Dagster's storage goes through SQLAlchemy + psycopg2: say so in the scheme.
         dagster_pg_url = storage_url.replace("postgresql://", "postgresql+psycopg2://", 1)
 
