@@ -13,6 +13,10 @@ of the methods rotated each round, times:
 - `recollect`: the same, with the week already loaded: also what changed (sums before and after,
   rows added, removed and changed by the key columns, whose cost is reported on its own as
   `key_diff`) and the old partition moved to history;
+- `restate`: the same, the week holding the CSV, with a changed CSV of as many rows (1 % of the
+  rows with another impression count, 0.1 % with another campaign id: removed and added): what
+  a re-collection whose numbers moved costs (an unchanged result is known by its checksum and
+  compared without reading either version);
 - `copy_bare`: `psql \\copy` into a fresh table of the CSV columns only (no lineage columns, no
   index, emptied before each round): the floor for the same data;
 - `to_sql`: `pandas.read_csv` + `DataFrame.to_sql` (SQLAlchemy + psycopg), the naive way; by default
@@ -72,7 +76,9 @@ HEADER = [
 ]
 
 
-def generate_csv(path: Path, rows: int, seed: int = 7) -> None:
+def generate_csv(path: Path, rows: int, seed: int = 7, *, restated: bool = False) -> None:
+    """The result CSV; `restated`: the same draws, 1 % of the impression counts and 0.1 % of the
+    campaign ids changed (see `restate`)."""
     rng = random.Random(seed)
     products = ["sponsored_products", "sponsored_brands", "sponsored_display", "dsp"]
     campaigns = [f"Campaign {i}" for i in range(2_000)] + [
@@ -89,10 +95,14 @@ def generate_csv(path: Path, rows: int, seed: int = 7) -> None:
                 name = '"' + name.replace('"', '""') + '"'
             impressions = rng.randrange(1, 1_000_000)
             clicks = rng.randrange(0, impressions // 50 + 1)
+            shown = impressions + 1 if restated and i % 100 == 7 else impressions
+            campaign_id = rng.randrange(10**11, 10**12)
+            if restated and i % 1000 == 3:
+                campaign_id += 1
             purchases = "" if rng.random() < 0.3 else str(rng.randrange(0, clicks + 1))
             lines.append(
-                f"{rng.randrange(10**11, 10**12)},{name},{rng.choice(products)},{day},"
-                f"{seen:%Y-%m-%d %H:%M:%S},{impressions},{clicks},{purchases},"
+                f"{campaign_id},{name},{rng.choice(products)},{day},"
+                f"{seen:%Y-%m-%d %H:%M:%S},{shown},{clicks},{purchases},"
                 f"{rng.random() * 500:.2f},{rng.random() * 2000:.2f},{rng.randrange(1, 50_000)},"
                 f"{'true' if rng.random() < 0.4 else 'false'}\n"
             )
@@ -108,7 +118,7 @@ def generate_csv(path: Path, rows: int, seed: int = 7) -> None:
 def child(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     extra: dict[str, float] = {}
-    if args.child in ("replace", "recollect"):
+    if args.child in ("replace", "recollect", "restate"):
         warehouse = Warehouse(args.url)
         with open(args.csv, "rb") as stream:
             started = time.perf_counter()
@@ -187,7 +197,8 @@ def measure(method: str, url: str, csv_path: Path, execution_id: uuid.UUID) -> d
 
 
 def reset(url: str, method: str, warehouse: Warehouse) -> uuid.UUID:
-    """Empty the target of `method` (except for `recollect`), checkpoint, and give an execution."""
+    """Empty the target of `method` (except for `recollect`, `restate`), checkpoint, and give an
+    execution."""
     execution_id = warehouse.life.record_submission(
         WeekKey(REPORT, INSTANCE, WEEK),
         Submission(
@@ -258,7 +269,7 @@ def main() -> int:
         help="rounds that include to_sql (default: all below 500k rows, else 2; 0 = never)",
     )
     parser.add_argument(
-        "--methods", default="replace,recollect,copy_bare,to_sql", help="comma-separated"
+        "--methods", default="replace,recollect,restate,copy_bare,to_sql", help="comma-separated"
     )
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -291,6 +302,9 @@ def main() -> int:
             csv_path = workdir / "result.csv"
             started = time.perf_counter()
             generate_csv(csv_path, args.rows)
+            restated_path = workdir / "restated.csv"
+            if "restate" in methods:
+                generate_csv(restated_path, args.rows, restated=True)
             size_mb = csv_path.stat().st_size / 1e6
             print(
                 f"rows={args.rows:,} csv={size_mb:.1f} MB (generated in "
@@ -303,15 +317,17 @@ def main() -> int:
             samples: dict[str, list[dict]] = {m: [] for m in methods}
             for round_no in range(args.rounds):
                 order = methods[round_no % len(methods) :] + methods[: round_no % len(methods)]
-                # `recollect` needs the week loaded: keep it right after `replace`.
-                if "recollect" in order and "replace" in order:
-                    order.remove("recollect")
-                    order.insert(order.index("replace") + 1, "recollect")
+                # `recollect` and `restate` need the week loaded: keep them right after `replace`.
+                for follower in ("restate", "recollect"):
+                    if follower in order and "replace" in order:
+                        order.remove(follower)
+                        order.insert(order.index("replace") + 1, follower)
                 for method in order:
                     if method == "to_sql" and round_no >= to_sql_rounds:
                         continue
                     execution_id = reset(url, method, warehouse)
-                    sample = measure(method, url, csv_path, execution_id)
+                    source = restated_path if method == "restate" else csv_path
+                    sample = measure(method, url, source, execution_id)
                     if sample["rows"] != args.rows:
                         raise SystemExit(f"{method} stored {sample['rows']} rows")
                     samples[method].append(sample)

@@ -11,17 +11,18 @@ rows is a legitimate empty week.
    (`partitions.create_week_table`: lineage values as defaults) filled by `COPY ... FROM STDIN
    (FORMAT csv, HEADER true, FREEZE)` fed the raw bytes (the rest of the source streams straight
    through: hashed, spooled and sent chunk by chunk); its row count and numeric sums measured; if
-   the week had rows, what changed is measured (`restatement`); under the table's DDL lock the
-   results table is created / given its new columns and types (`results.evolve`: in this
+   the week had rows, what changed is measured (`restatement`; a result byte for byte the one
+   stored, with the same column types, is known unchanged by its checksum and neither version is
+   read: an unchanged re-collection costs what a first collection does); under the table's DDL lock
+   the results table is created / given its new columns and types (`results.evolve`: in this
    transaction, so a refused load leaves the table as it was) and the old partition moves to the
    history schema; the new table is attached as the week's partition; the week row is marked
    completed, the execution row given its row count and size, and the versions recorded
    (`WeekLife.complete`, which first checks that the loading run still holds the week's claim:
-   fencing); history beyond the retention is dropped. Commit. Readers see the old
-   week or the new one. The week row's `result_columns` (and `LoadResult.columns`) list the
-   CSV's columns in header order, as stored names, with the table's type at load time (a column that
-   a later week widens keeps its old type in the earlier weeks' rows: that is what the
-   schema-stability check compares).
+   fencing); history beyond the retention is dropped. Commit. Readers see the old week or the new
+   one. The week row's `result_columns` (and `LoadResult.columns`) list the CSV's columns in header
+   order, as stored names, with the table's type at load time (a column that a later week widens
+   keeps its old type in the earlier weeks' rows: that is what the schema-stability check compares).
 4. If COPY rejects a value the sample did not predict (class 22 data error), the transaction is
    rolled back, the whole spooled file is scanned to infer every column, the planned shape widened,
    and the load is retried from the spool (at most 3 times; an error no widening can fix is raised).
@@ -48,7 +49,7 @@ from amc_reports.warehouse import inference, partitions, restatement, results
 from amc_reports.warehouse.identifiers import column_names_for_header
 from amc_reports.warehouse.locks import advisory_key
 from amc_reports.warehouse.migrate import history_schema_for
-from amc_reports.warehouse.rows import WeekKey
+from amc_reports.warehouse.rows import VersionRow, WeekKey
 from amc_reports.warehouse.week_life import HistoryRetention, LoadedWeek, StoredVersion, WeekLife
 
 _log = logging.getLogger(__name__)
@@ -294,10 +295,11 @@ class WeekLoad:
                 bytes=spool.size,
                 columns=self._columns(names, shape),
             )
-            after = restatement.measure(cur, self.schema, staged, shape.numeric_columns())
-            version = StoredVersion(table_schema=self.schema, table_name="", sums=after.sums)
             if partitions.current_partition(cur, self.schema, self.table, key):
-                version = self._replace_current(cur, shape, staged, after, history)
+                version = self._replace_current(cur, shape, staged, loaded, history)
+            else:
+                after = restatement.measure(cur, self.schema, staged, shape.numeric_columns())
+                version = StoredVersion(table_schema=self.schema, table_name="", sums=after.sums)
             # The swap: under the table's DDL lock (no column change can slip in between the
             # shape this table was built from and the attach), the table given the columns and
             # types the week needs (in this transaction: a refused load changes nothing), then
@@ -346,13 +348,31 @@ class WeekLoad:
         cur: psycopg.Cursor[Any],
         shape: results.TableShape,
         staged: str,
-        after: restatement.Measured,
+        loaded: LoadedWeek,
         history: str,
     ) -> StoredVersion:
-        """The week has rows already: what changed (the old rows move to history at the swap)."""
+        """The week has rows already: what changed (the old rows move to history at the swap).
+
+        A result byte for byte the one stored (its checksum), stored with the same column types,
+        holds the same rows: nothing changed, and neither version is read."""
         key = self.key
         current = partitions.partition_name(self.table, key)
         previous = WeekLife.current_version(cur, key)
+        numeric = shape.numeric_columns()
+        if (
+            previous is not None
+            and previous.execution_id != self.execution_id
+            and previous.row_count == loaded.record_count
+            and set(numeric) <= set(previous.sums)
+            and WeekLife.stored_result(cur, key) == (loaded.checksum, loaded.columns)
+        ):
+            after = restatement.Measured(
+                loaded.record_count, {name: previous.sums[name] for name in numeric}
+            )
+            keys = restatement.key_columns_for(shape.data_columns(), self.options.key_columns)
+            diff = restatement.KeyDiff.NONE if keys else None
+            return self._version(previous, after, after, diff, history, keys)
+        after = restatement.measure(cur, self.schema, staged, numeric)
         if previous is not None and previous.execution_id == self.execution_id:
             # The same execution's result again (a retried load): nothing to keep or compare.
             return StoredVersion(
@@ -362,7 +382,6 @@ class WeekLoad:
                 previous_execution_id=previous.previous_execution_id,
                 restatement=previous.restatement,
             )
-        numeric = shape.numeric_columns()
         # The current partition has the results table's columns as they are before this load's
         # DDL (`results.evolve`, at the swap): it may lack new columns or hold narrower types.
         have = results.read_shape(cur.connection, self.schema, current).types
@@ -385,6 +404,18 @@ class WeekLoad:
                 [name for name, _ in columns],
                 (before.rows, after.rows),
             )
+        return self._version(previous, before, after, diff, history, keys)
+
+    def _version(
+        self,
+        previous: VersionRow | None,
+        before: restatement.Measured,
+        after: restatement.Measured,
+        diff: restatement.KeyDiff | None,
+        history: str,
+        keys: Sequence[str],
+    ) -> StoredVersion:
+        """The new version replacing `previous`, with what changed."""
         previous_id = previous.execution_id if previous is not None else None
         summary = restatement.summarize(
             previous_execution_id=str(previous_id) if previous_id else "",

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 import psycopg
 from psycopg import sql
@@ -80,6 +80,11 @@ class KeyDiff:
     removed: int
     changed: int
     seconds: float
+
+    NONE: ClassVar[KeyDiff]  # nothing changed (known without comparing)
+
+
+KeyDiff.NONE = KeyDiff(0, 0, 0, 0.0)
 
 
 def read_as(

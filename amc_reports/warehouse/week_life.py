@@ -857,6 +857,18 @@ class WeekLife:
         return provisional
 
     @staticmethod
+    def stored_result(cur: psycopg.Cursor[Any], key: WeekKey) -> tuple[str, list[tuple[str, str]]]:
+        """The checksum and columns of the result whose rows the week holds (its current
+        version), as `complete` wrote them (inside a transaction); ("", []) when unknown."""
+        row = cur.execute(
+            "SELECT data_checksum, result_columns FROM report_data_weeks WHERE " + WEEK_WHERE,
+            key_params(key),
+        ).fetchone()
+        if row is None or not row[0]:
+            return "", []
+        return row[0], [(name, kind) for name, kind in row[1] or []]
+
+    @staticmethod
     def current_version(cur: psycopg.Cursor[Any], key: WeekKey) -> VersionRow | None:
         """The week's current stored version (inside a transaction)."""
         with cur.connection.cursor(row_factory=dict_row) as dcur:

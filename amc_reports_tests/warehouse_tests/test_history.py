@@ -68,6 +68,32 @@ def test_a_recollection_keeps_the_old_rows_and_records_what_changed(warehouse: W
     assert verify(warehouse).ok
 
 
+def test_an_unchanged_result_is_known_by_its_checksum(warehouse: Warehouse):
+    first = load(warehouse, FIRST)
+    same = load(warehouse, FIRST)  # byte for byte: compared without reading either version
+    reordered = load(warehouse, FIRST[::-1])  # the same rows, other bytes: compared by keys
+    old, middle, new = warehouse.list_versions(REPORT, WEEK)
+    assert (old.execution_id, middle.execution_id, new.execution_id) == (first, same, reordered)
+    for version in (middle, new):
+        changes = version.restatement
+        assert (changes["rows_before"], changes["rows_after"]) == (3, 3)
+        assert (changes["rows_added"], changes["rows_removed"], changes["rows_changed"]) == (
+            0,
+            0,
+            0,
+        )
+        assert changes["sums"]["impressions"] == {
+            "before": 600,
+            "after": 600,
+            "relative_change": 0.0,
+        }
+        assert version.sums == old.sums
+    assert middle.restatement["key_diff_seconds"] == 0  # not compared
+    assert new.restatement["key_diff_seconds"] > 0  # compared
+    assert warehouse.count_week_rows(REPORT, WEEK) == {reordered: 3}
+    assert verify(warehouse).ok
+
+
 def test_configured_key_columns_decide_what_changed(warehouse: Warehouse):
     load(warehouse, FIRST, key_columns=["campaign"])
     load(
