@@ -10,13 +10,13 @@ of the methods rotated each round, times:
 - `replace`: `Warehouse.replace_week_results` of the week into its report table (the week has no
   rows before each round: a first collection), streaming the file: the week's partition filled,
   measured (row count, numeric sums) and attached, the week and its version recorded;
-- `recollect`: the same, with the week already loaded: also what changed (sums before and after,
-  rows added, removed and changed by the key columns, whose cost is reported on its own as
-  `key_diff`) and the old partition moved to history;
+- `recollect`: the same CSV again, the week already loaded: also what changed (an unchanged
+  result is known by its checksum: neither version is read) and the old partition moved to
+  history;
 - `restate`: the same, the week holding the CSV, with a changed CSV of as many rows (1 % of the
   rows with another impression count, 0.1 % with another campaign id: removed and added): what
-  a re-collection whose numbers moved costs (an unchanged result is known by its checksum and
-  compared without reading either version);
+  a re-collection whose numbers moved costs (sums before and after, rows added, removed and
+  changed by the key columns, whose cost is reported on its own as `key_diff`);
 - `copy_bare`: `psql \\copy` into a fresh table of the CSV columns only (no lineage columns, no
   index, emptied before each round): the floor for the same data;
 - `to_sql`: `pandas.read_csv` + `DataFrame.to_sql` (SQLAlchemy + psycopg), the naive way; by default
