@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from amc_reports.amc.redact import AMC_MESSAGE_CHARS, REDACTED, redact_and_cut, register_secret
 
@@ -211,6 +212,9 @@ class AmcCredentials:
     __str__ = __repr__
 
 
+AMC_SOURCES = ("live", "sandbox")
+
+
 @dataclass(frozen=True)
 class AmcClientConfig:
     """Where and how to talk to AMC. Build one with :meth:`for_region` or explicitly.
@@ -234,9 +238,17 @@ class AmcClientConfig:
     token_refresh_margin_seconds: float = 60
     max_url_refreshes: int = 5
     user_agent: str = "amc_reports/0.1 (python-requests)"
+    # Which AMC this is: "live" or "sandbox" (the local stand-in). Recorded, with `api_host`, on
+    # every execution and week, so that a warehouse never mixes the two for one report.
+    source: str = "live"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "api_base_url", self.api_base_url.rstrip("/"))
+        if self.source not in AMC_SOURCES:
+            raise ValueError(
+                f"AmcClientConfig.source must be one of {', '.join(AMC_SOURCES)}, got "
+                f"{self.source!r}"
+            )
         for name in ("api_base_url", "token_url"):
             value = getattr(self, name)
             if not value.startswith(("http://", "https://")):
@@ -251,6 +263,13 @@ class AmcClientConfig:
     @property
     def has_account(self) -> bool:
         return self.advertiser_id is not None
+
+    @property
+    def api_host(self) -> str:
+        """The API's host (and port when given): never credentials, a path or a query."""
+        parts = urlsplit(self.api_base_url)
+        host = parts.hostname or ""
+        return f"{host}:{parts.port}" if parts.port else host
 
     @classmethod
     def for_region(

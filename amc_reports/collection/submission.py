@@ -86,6 +86,8 @@ class SubmittingCollector(CollectorBase):
                 parameters=parameters,
                 final_at=final_at,
                 provisional=self._clock() < final_at,
+                amc_source=self.amc.config.source,
+                amc_api_host=self.amc.config.api_host,
             ),
             run_id=attempt.run_id,
             attempt=tries.attempt,

@@ -147,6 +147,9 @@ def render(outcome: Any) -> str:
             f"{report.foreign_rows}; of unknown weeks: {report.orphan_rows}; weeks whose row "
             f"count differs from record_count: {report.record_count_mismatches}"
         )
+        if report.amc_sources:
+            sources = ", ".join(f"{s}={n}" for s, n in sorted(report.amc_sources.items()))
+            lines.append(f"  completed weeks by AMC source: {sources}")
         lines.append(
             f"  history: {report.history_versions} replaced version(s) kept, "
             f"{report.history_rows} rows"

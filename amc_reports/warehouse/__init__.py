@@ -19,13 +19,20 @@ from amc_reports.warehouse.rows import (
     WeekStatus,
 )
 from amc_reports.warehouse.store import Warehouse
-from amc_reports.warehouse.week_life import Claim, ClaimLost, Submission, WeekLife
+from amc_reports.warehouse.week_life import (
+    Claim,
+    ClaimLost,
+    MixedAmcSourceError,
+    Submission,
+    WeekLife,
+)
 
 __all__ = [
     "BreakerState",
     "CircuitBreakers",
     "Claim",
     "ClaimLost",
+    "MixedAmcSourceError",
     "CollectionRow",
     "CollectionStatus",
     "CollectionType",

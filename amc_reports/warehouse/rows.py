@@ -174,6 +174,9 @@ class WeekRow(_OfAWeek):
     collection_id: uuid.UUID | None
     dagster_run_id: str | None
     failure_kind: FailureKind | None
+    # The AMC its data came from ('live', 'sandbox'; 'unknown' before it was recorded).
+    amc_source: str | None = None
+    amc_api_host: str | None = None
 
     @property
     def is_completed(self) -> bool:
@@ -203,6 +206,9 @@ class ExecutionRow(_OfAWeek):
     attempt: int  # which attempt of its collection submitted it (1 = the first)
     failure_kind: FailureKind | None
     load_failures: int  # how often its result failed to load
+    # The AMC it ran on ('live', 'sandbox'; 'unknown' before it was recorded) and its API host.
+    amc_source: str | None = None
+    amc_api_host: str | None = None
 
     @property
     def is_loaded(self) -> bool:

@@ -5,7 +5,8 @@ of every week of a report at once and summarises the findings. Result rows of we
 `report_data_weeks` row are untraced too. Provisional weeks (collected before they were final) are
 counted apart from final ones and never sampled as final data. The history is verified too: every
 replaced version kept in the history schema holds exactly its `row_count` rows, all of its own
-execution, which exists and SUCCEEDED.
+execution, which exists and SUCCEEDED. The completed weeks of one instance come from one AMC (live
+or the sandbox, `amc_source`): mixed sources are a problem, weeks of an unknown source a note.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ class ReportVerification:
     provisional_weeks: int = 0
     history_versions: int = 0
     history_rows: int = 0
+    # Completed weeks by the AMC they came from ("live", "sandbox", "unknown").
+    amc_sources: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     sample_week: str | None = None
@@ -177,6 +180,7 @@ def _verify_report(
             "provisional weeks (collected before they were final; their numbers will move): "
             + _listed(listed)
         )
+    _verify_sources(completed, result)
     _verify_history(warehouse, report, result)
 
     final = [w for w in completed if not w.provisional]
@@ -195,6 +199,33 @@ def _verify_report(
                 for row in rows
             ]
     return result
+
+
+def _verify_sources(completed: list[WeekRow], result: ReportVerification) -> None:
+    """Count completed weeks by AMC source; an instance holding live and sandbox weeks is a
+    problem (the warehouse refuses to store such a mix since sources are recorded)."""
+    by_instance: dict[str, dict[str, list[WeekRow]]] = defaultdict(lambda: defaultdict(list))
+    for week in completed:
+        source = week.amc_source or "unknown"
+        result.amc_sources[source] = result.amc_sources.get(source, 0) + 1
+        by_instance[week.amc_instance][source].append(week)
+    for instance, sources in sorted(by_instance.items()):
+        if "live" in sources and "sandbox" in sources:
+            parts = [
+                f"{len(sources[s])} {s} week(s) from {_hosts(sources[s])}"
+                for s in ("live", "sandbox")
+            ]
+            result.problems.append(f"mixed AMC sources on {instance}: {', '.join(parts)}")
+    unknown = sorted(i for i, sources in by_instance.items() if "unknown" in sources)
+    if unknown:
+        result.notes.append(
+            "weeks collected before AMC sources were recorded (source unknown) on "
+            + _listed(unknown)
+        )
+
+
+def _hosts(weeks: list[WeekRow]) -> str:
+    return ", ".join(sorted({w.amc_api_host or "an unrecorded host" for w in weeks}))
 
 
 def _verify_history(warehouse: Warehouse, report: str, result: ReportVerification) -> None:

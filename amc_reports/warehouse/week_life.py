@@ -23,6 +23,11 @@ An execution (`ExecutionState`), one row per AMC execution we ask for:
     SUCCEEDED ─count_load_failure─▶ SUCCEEDED, load_failures + 1   (its result would not load)
     SUCCEEDED, unloaded ─give_up─▶ SUCCEEDED, unloaded, with why   (a new one is submitted)
 
+Sources: every execution records the AMC it runs on (`amc_source`: live or sandbox, and its API
+host), and a week the source of the execution that completes it. One (report, instance) never
+mixes them: `record_submission` (before anything is paid for) and `complete` (inside the load's
+transaction) refuse a source other than that of the weeks it already holds (`MixedAmcSourceError`).
+
 Fencing: a run changes a week only while it holds the week's claim. `fail` and `release` given
 the run's id leave a week another run has taken over alone; `complete` given it refuses (inside
 the load's transaction, `ClaimLost`), so a run whose claim was taken over cannot commit its load.
@@ -172,6 +177,11 @@ def _retried(method: Callable[_P, _R]) -> Callable[_P, _R]:
     return retried
 
 
+class MixedAmcSourceError(ValueError):
+    """Results of one AMC (sandbox or live) for a (report, instance) whose stored weeks came
+    from the other: refused, nothing stored."""
+
+
 class ClaimLost(RuntimeError):
     """The run loading a week no longer holds its claim (another run took it over): nothing of
     its load is committed."""
@@ -199,6 +209,9 @@ class Submission:
     parameters: dict[str, Any]
     final_at: datetime | None = None
     provisional: bool = False  # submitted before final_at
+    # The AMC it goes to: 'live' or 'sandbox' (`AmcClientConfig.source`), and its API host.
+    amc_source: str | None = None
+    amc_api_host: str | None = None
 
 
 @dataclass(frozen=True)
@@ -281,6 +294,36 @@ def _fail_held_week(
     if row is None and run_id is None:
         raise AssertionError(f"{key.describe()}: the week row vanished")
     return row
+
+
+def _refuse_mixed_source(
+    cur: psycopg.Cursor[Any], key: WeekKey, source: str | None, host: str | None
+) -> None:
+    """`MixedAmcSourceError` when the (report, instance) holds completed weeks of the other AMC
+    (weeks of an unknown source, from before sources were recorded, never conflict)."""
+    if source not in ("live", "sandbox"):
+        return
+    cur.execute(
+        "SELECT amc_source, amc_api_host, week_start_date FROM report_data_weeks"
+        " WHERE report = %s AND amc_instance = %s AND status = 'completed'"
+        " AND amc_source IN ('live', 'sandbox') AND amc_source <> %s"
+        " ORDER BY week_start_date LIMIT 1",
+        (key.report, key.instance, source),
+    )
+    held = cur.fetchone()
+    if held is not None:
+        raise MixedAmcSourceError(
+            f"report {key.report!r} on instance {key.instance!r}: refusing results from "
+            f"{_source_name(source, host)}: its stored weeks came from "
+            f"{_source_name(held[0], held[1])} (e.g. week {held[2]}). Sandbox and live weeks of "
+            "one report and instance never mix: use another database for the sandbox "
+            "(AMC_REPORTS_DATABASE_URL), or delete the report's weeks of the other AMC first."
+        )
+
+
+def _source_name(source: str, host: str | None) -> str:
+    name = "the AMC sandbox" if source == "sandbox" else "live AMC"
+    return f"{name} ({host})" if host else name
 
 
 def _ensure_week_row(cur: psycopg.Cursor[Any], key: WeekKey) -> bool:
@@ -392,13 +435,15 @@ class WeekLife:
     ) -> uuid.UUID:
         """Record an execution about to be submitted (CREATED); returns its execution_id.
         `attempt` counts the submissions of one collection of the week (1 = the first)."""
-        with self._transaction() as conn:
-            row = conn.execute(
+        with self._transaction() as conn, conn.cursor() as cur:
+            _refuse_mixed_source(cur, key, submission.amc_source, submission.amc_api_host)
+            row = cur.execute(
                 "INSERT INTO workflow_executions (report, amc_instance, week_start_date,"
                 " week_end_date, amc_instance_id, status, time_window_start, time_window_end,"
-                " time_zone, sql_hash, parameters, dagster_run_id, final_at, provisional, attempt)"
+                " time_zone, sql_hash, parameters, dagster_run_id, final_at, provisional, attempt,"
+                " amc_source, amc_api_host)"
                 " VALUES (%s, %s, %s, %s, %s, 'CREATED', %s::timestamp, %s::timestamp, %s, %s, %s,"
-                " %s, %s, %s, %s)"
+                " %s, %s, %s, %s, %s, %s)"
                 " RETURNING id",
                 (
                     key.report,
@@ -415,6 +460,8 @@ class WeekLife:
                     submission.final_at,
                     submission.provisional,
                     attempt,
+                    submission.amc_source,
+                    submission.amc_api_host,
                 ),
             ).fetchone()
         assert row is not None
@@ -770,6 +817,13 @@ class WeekLife:
                     f"execution_id {execution_id} was not committed"
                 )
         cur.execute(
+            "SELECT amc_source, amc_api_host FROM workflow_executions WHERE id = %s",
+            (execution_id,),
+        )
+        source = cur.fetchone()
+        if source is not None:
+            _refuse_mixed_source(cur, key, source[0], source[1])
+        cur.execute(
             "UPDATE report_data_weeks w SET"
             " status = 'completed',"
             " record_count = %(count)s,"
@@ -785,7 +839,9 @@ class WeekLife:
             " error_message = NULL,"
             " failure_kind = NULL,"
             " provisional = e.provisional,"
-            " final_at = COALESCE(e.final_at, w.final_at)"
+            " final_at = COALESCE(e.final_at, w.final_at),"
+            " amc_source = e.amc_source,"
+            " amc_api_host = e.amc_api_host"
             " FROM workflow_executions e"
             " WHERE e.id = %(execution_id)s AND w.report = %(report)s"
             " AND w.amc_instance = %(instance)s AND w.week_start_date = %(week)s"

@@ -57,6 +57,10 @@ def test_one_week_end_to_end_ids_agree_everywhere(harness):
     metadata = materialization(result).metadata
     assert metadata["execution_id"].value == str(row.execution_id)
     assert metadata["amc_execution_id"].value == row.amc_execution_id
+    # Which AMC: the sandbox, by its API host only (the week row says the same).
+    assert (row.amc_source, metadata["amc_source"].value) == ("sandbox", "sandbox")
+    assert metadata["amc_api_host"].value == row.amc_api_host
+    assert row.amc_api_host.startswith("127.0.0.1:") and "/" not in row.amc_api_host
     assert metadata["dagster/row_count"].value == 40
     assert metadata["data_checksum"].value == row.data_checksum
     assert metadata["amc_time_window"].value == (

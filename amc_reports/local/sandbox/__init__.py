@@ -58,7 +58,7 @@ def sandbox_client_config(
         credentials=sandbox_credentials(app),
         advertiser_id=advertiser_id,
         marketplace_id=marketplace_id,
-        **kw,
+        **{"source": "sandbox", **kw},
     )
 
 
