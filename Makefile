@@ -81,3 +81,32 @@ test-browser: $(BROWSER_STAMP)
 	AMC_REPORTS_BROWSER_TESTS=1 AMC_REPORTS_BROWSER_ARTIFACTS="$(BROWSER_ARTIFACTS)" \
 	  AMC_REPORTS_README_SCREENS="$(README_SCREENS)" \
 	  AMC_REPORTS_CHROMIUM="$(CHROMIUM)" $(VENV)/bin/pytest -q amc_reports_tests/browser_tests
+
+# The Compose deployment, really run (amc_reports_tests/compose_tests): its own Docker daemon (own
+# socket and data root, no bridge), a debootstrapped Debian base cached in $(DEPLOY_CACHE), the
+# image built on it, every container on the host network, production against the sandbox on the
+# host. Installs Debian's docker.io, docker-compose and debootstrap with apt-get when missing
+# (needs root, as dockerd does). Prints how long it took.
+DEPLOY_CACHE ?= $(CURDIR)/.amc_reports/test-deploy
+DEPLOY_ARTIFACTS ?= $(CURDIR)/test-artifacts/deploy
+
+.PHONY: test-deploy
+
+test-deploy: $(STAMP)
+	@started=$$(date +%s); \
+	if [ "$$(id -u)" -ne 0 ]; then \
+	  echo "test-deploy: needs root (it starts its own dockerd and runs debootstrap)" >&2; exit 1; \
+	fi; \
+	missing=""; \
+	for pair in dockerd:docker.io docker-compose:docker-compose debootstrap:debootstrap; do \
+	  command -v "$${pair%%:*}" >/dev/null || missing="$$missing $${pair#*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "test-deploy: installing Debian's$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing \
+	    || exit 1; \
+	fi; \
+	AMC_REPORTS_DEPLOY_TESTS=1 AMC_REPORTS_DEPLOY_CACHE="$(DEPLOY_CACHE)" \
+	  AMC_REPORTS_DEPLOY_ARTIFACTS="$(DEPLOY_ARTIFACTS)" \
+	  $(VENV)/bin/pytest -q -s -p no:cacheprovider amc_reports_tests/compose_tests; rc=$$?; \
+	echo "test-deploy: $$(( $$(date +%s) - started )) s"; exit $$rc
