@@ -224,6 +224,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Every command chooses local or production the way the definitions do.
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as exc:
+        if exc.name not in LOCAL_EXTRA_MODULES:
+            raise
+        print(
+            f"error: `amc-reports {args.command}` needs the local stand-ins (the AMC sandbox, "
+            f"the embedded PostgreSQL), which this install lacks (no module {exc.name!r}): "
+            "install them with pip install 'amc_reports[local]'.",
+            file=sys.stderr,
+        )
+        return 2
+
+
+# The `local` extra's modules (pyproject.toml): absent from production installs.
+LOCAL_EXTRA_MODULES = frozenset({"duckdb", "pgserver", "starlette", "uvicorn"})
 
 
 if __name__ == "__main__":

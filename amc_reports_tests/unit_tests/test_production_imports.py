@@ -63,3 +63,30 @@ def test_production_refusal_stops_the_code_location_from_loading():
     assert "  - AMC_REPORTS_DATABASE_URL (the warehouse's Postgres)" in done.stderr
     assert "  - AMC_CLIENT_SECRET, AMC_REFRESH_TOKEN (credential profile 'default')" in done.stderr
     assert "amzn1.fake" not in done.stderr
+
+
+def test_a_command_that_needs_the_local_extra_says_how_to_install_it():
+    # A production install: the `local` extra's modules cannot be imported.
+    probe = (
+        "import sys\n"
+        "for name in ('duckdb', 'pgserver'):\n"
+        "    sys.modules[name] = None\n"
+        "from amc_reports.cli import main\n"
+        "sys.exit(main(['check-sql', '--all']))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AMC_")}
+    env["AMC_REPORTS_CONFIG"] = str(PROJECT_ROOT / "reports.yaml")
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert done.stderr.strip() == (
+        "error: `amc-reports check-sql` needs the local stand-ins (the AMC sandbox, the embedded "
+        "PostgreSQL), which this install lacks (no module 'duckdb'): install them with pip "
+        "install 'amc_reports[local]'."
+    )
