@@ -296,16 +296,22 @@ def _failed(
 
 def advice(kind: FailureKind, attempts: int) -> str:
     """What to do about a week that failed with `kind`, after `attempts` attempts."""
+    if kind in (FailureKind.TRANSIENT, FailureKind.REJECTED):
+        return f"AMC failed on its side {attempts} time(s), the report's max_attempts. " + (
+            what_to_do(kind)
+        )
+    return what_to_do(kind)
+
+
+def what_to_do(kind: FailureKind) -> str:
+    """What to do about a week that failed with `kind` (also the advice of its alert)."""
     if kind is FailureKind.QUERY_ERROR:
         return (
             "This is a query error: it is not retried. Fix the report's query (syntax, columns, "
             "resource limits), then materialize the week again."
         )
     if kind in (FailureKind.TRANSIENT, FailureKind.REJECTED):
-        return (
-            f"AMC failed on its side {attempts} time(s), the report's max_attempts. "
-            "Materialize the week again later (a new AMC execution is submitted)."
-        )
+        return "Materialize the week again later (a new AMC execution is submitted)."
     if kind is FailureKind.CREDENTIALS:
         return (
             "Fix the credential profile's AMC_* variables (a new refresh token if needed), then "
@@ -313,6 +319,11 @@ def advice(kind: FailureKind, attempts: int) -> str:
         )
     if kind is FailureKind.UNTRACKED:
         return "Materialize the week again later."
+    if kind is FailureKind.LOAD:
+        return (
+            "Materialize the week again: AMC's result is downloaded again (no new AMC execution "
+            "until it failed to load several times)."
+        )
     return "Materialize the week again (a new AMC execution is submitted)."
 
 

@@ -11,11 +11,13 @@ from amc_reports.notify.decide import (
     WeekLookup,
     WeekState,
     alerts_for_run,
+    backfill_digest,
 )
 from amc_reports.notify.messages import (
     DEFAULT_UI_URL,
     Alert,
     AlertKind,
+    FailureGroup,
     Message,
     Severity,
     TargetRef,
@@ -30,6 +32,7 @@ __all__ = [
     "AlertMemory",
     "CheckEvaluation",
     "Delivery",
+    "FailureGroup",
     "FinishedRun",
     "Message",
     "NotificationConfigError",
@@ -42,6 +45,7 @@ __all__ = [
     "WeekLookup",
     "WeekState",
     "alerts_for_run",
+    "backfill_digest",
     "parse_targets",
     "render",
 ]

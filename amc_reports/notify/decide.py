@@ -1,9 +1,14 @@
 """Which finished runs are worth a message, and which message (no Dagster: the sensor hands over
 plain facts about each run, the warehouse says what it knows of each week).
 
-- A collection that failed: one `WEEK_FAILED` alert per week the run failed, with the ids and
-  reason of its row in `report_data_weeks` (or, if the run failed before it claimed a week, the
-  failure's own description and metadata). Not for a run that Dagster will retry.
+- A collection that failed: one `WEEK_FAILED` alert per week the run failed and that is still
+  failed by it when the alert is decided, with the ids, reason and failure kind of its row in
+  `report_data_weeks` (or, if the run failed before it claimed a week, the failure's own
+  description and metadata). Not for a run that Dagster will retry, nor for a week collected since
+  (the reconciler relaunched it): the sensor decides a failed run's alerts only after the
+  reconciler's time to heal it has passed.
+- The failures of one backfill: one `BACKFILL_FAILED` digest once the backfill is done, its failed
+  weeks grouped by failure kind (`backfill_digest`), instead of one message per week.
 - A failure marked `amc_reports/failure_kind: circuit_breaker`: one `CIRCUIT_BREAKER` alert per
   report, instance and backfill, however many weeks fail after it.
 - The freshness check failing: one `STALE_REPORT` alert per report, instance and missing week.
@@ -19,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol
 
-from amc_reports.notify.messages import Alert, AlertKind, TargetRef
+from amc_reports.notify.messages import Alert, AlertKind, FailureGroup, TargetRef
 from amc_reports.warehouse import Warehouse, WeekKey, WeekRow, WeekStatus
 
 FAILURE_KIND_KEY = "amc_reports/failure_kind"
@@ -79,6 +84,8 @@ class WeekState:
     execution_id: str | None
     amc_execution_id: str | None
     error: str | None
+    failure_kind: str | None = None
+    dagster_run_id: str | None = None
 
 
 class WeekLookup(Protocol):
@@ -138,11 +145,14 @@ def _collection_failures(run: FinishedRun, index: TargetIndex, weeks: WeekLookup
                     amc_execution_id=state.amc_execution_id,
                     reason=state.error or failures[0].description,
                     run_id=run.run_id,
+                    failure_kind=state.failure_kind or failures[0].metadata.get(FAILURE_KIND_KEY),
                     dedupe_key=f"failed:{'/'.join(target.asset_path)}:{state.week}:{run.run_id}",
                 )
                 for state in failed
             ]
             continue
+        if _collected_since(run, target, weeks):
+            continue  # the run's week failed, and was collected by another run since (healed)
         # Failed before a week was claimed (held by another run, a configuration error...).
         alerts += [
             _from_failure(
@@ -157,6 +167,16 @@ def _collection_failures(run: FinishedRun, index: TargetIndex, weeks: WeekLookup
     return alerts
 
 
+def _collected_since(run: FinishedRun, target: TargetRef, weeks: WeekLookup) -> bool:
+    week = run.tags.get(PARTITION_TAG)
+    state = weeks.week(target, week) if week else None
+    return (
+        state is not None
+        and state.status == str(WeekStatus.COMPLETED)
+        and state.dagster_run_id != run.run_id
+    )
+
+
 def _from_failure(
     kind: AlertKind, target: TargetRef, run: FinishedRun, failure: StepFailure, dedupe_key: str
 ) -> Alert:
@@ -169,6 +189,7 @@ def _from_failure(
         reason=failure.description,
         run_id=run.run_id,
         dedupe_key=dedupe_key,
+        failure_kind=failure.metadata.get(FAILURE_KIND_KEY),
     )
 
 
@@ -236,7 +257,48 @@ def _state(row: WeekRow) -> WeekState:
         execution_id=str(row.execution_id) if row.execution_id else None,
         amc_execution_id=row.amc_execution_id,
         error=row.error_message,
+        failure_kind=str(row.failure_kind) if row.failure_kind else None,
+        dagster_run_id=row.dagster_run_id,
     )
+
+
+DIGESTED = (AlertKind.WEEK_FAILED, AlertKind.CIRCUIT_BREAKER)
+UNKNOWN_KIND = "unknown"
+
+
+def backfill_digest(backfill_id: str, alerts: Sequence[Alert]) -> list[Alert]:
+    """The failures of one finished backfill as one `BACKFILL_FAILED` alert (grouped by failure
+    kind: how many weeks, the first ones, one reason each), the other alerts as they are."""
+    failures = [a for a in alerts if a.kind in DIGESTED]
+    rest = [a for a in alerts if a.kind not in DIGESTED]
+    if not failures:
+        return rest
+    by_kind: dict[str, list[Alert]] = defaultdict(list)
+    for alert in failures:
+        by_kind[alert.failure_kind or UNKNOWN_KIND].append(alert)
+    groups = tuple(
+        FailureGroup(
+            kind=kind,
+            weeks=tuple(sorted({a.week or "?" for a in group})),
+            reason=group[0].reason,
+        )
+        for kind, group in sorted(by_kind.items(), key=lambda item: (-len(item[1]), item[0]))
+    )
+    first = failures[0]
+    digest = Alert(
+        kind=AlertKind.BACKFILL_FAILED,
+        target=first.target,
+        week=None,
+        execution_id=None,
+        amc_execution_id=None,
+        reason="",
+        run_id=None,
+        dedupe_key=f"backfill:{backfill_id}",
+        backfill_id=backfill_id,
+        groups=groups,
+        targets=tuple(sorted({f"{a.target.report} on {a.target.instance}" for a in failures})),
+    )
+    return [digest, *rest]
 
 
 @dataclass

@@ -299,6 +299,19 @@ def build_freshness_checks(targets: Sequence[ReportTarget]) -> dg.AssetChecksDef
     def newest_final_week_collected(
         context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
     ) -> Iterator[dg.AssetCheckResult]:
+        # A run that collects weeks of an asset (launched from the UI with the asset's checks, or
+        # a backfill: both plan every check of the asset that has no automation condition of its
+        # own) is no time to judge its freshness: a historical backfill would report the newest
+        # week stale from every run. Not evaluated there; the daily job evaluates it.
+        job = context.op_execution_context.job_def
+        collecting = {*(context.run.asset_selection or ()), *job.asset_layer.executable_asset_keys}
+        skipped = [k for k in context.selected_asset_check_keys if k.asset_key in collecting]
+        if skipped:
+            context.log.info(
+                f"{FRESHNESS_CHECK} not evaluated for "
+                + ", ".join(k.asset_key.to_user_string() for k in skipped)
+                + ": this run collects them (the daily freshness job checks them)."
+            )
         store = warehouse.get_warehouse()
 
         def evaluate(check_key: dg.AssetCheckKey) -> dg.AssetCheckResult:
@@ -306,7 +319,7 @@ def build_freshness_checks(targets: Sequence[ReportTarget]) -> dg.AssetChecksDef
             outcome = quality.freshness(store, report, instance)
             return check_result(outcome, check_key, dg.AssetCheckSeverity.WARN)
 
-        yield from each_selected(context, evaluate, order=None)
+        yield from each_selected(context, evaluate, order=None, skip=set(skipped))
 
     return newest_final_week_collected
 
@@ -315,10 +328,12 @@ def each_selected(
     context: dg.AssetCheckExecutionContext,
     evaluate: Callable[[dg.AssetCheckKey], dg.AssetCheckResult],
     order: list[str] | None,
+    skip: set[dg.AssetCheckKey] | None = None,
 ) -> Iterator[dg.AssetCheckResult]:
-    """Evaluate every selected check; an error is raised after the others were evaluated."""
+    """Evaluate every selected check (but those in `skip`: the op yields nothing for them, so
+    no evaluation is recorded); an error is raised after the others were evaluated."""
     selected = sorted(
-        context.selected_asset_check_keys,
+        set(context.selected_asset_check_keys) - (skip or set()),
         key=lambda k: (k.asset_key.to_user_string(), order.index(k.name) if order else 0),
     )
     errors: list[tuple[dg.AssetCheckKey, Exception]] = []

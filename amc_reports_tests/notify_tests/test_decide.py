@@ -11,6 +11,7 @@ from amc_reports.notify import (
     TargetIndex,
     WeekState,
     alerts_for_run,
+    backfill_digest,
 )
 from amc_reports.notify.decide import MEMORY_SIZE
 from amc_reports_tests.support.alerts import TARGET
@@ -152,3 +153,36 @@ def test_the_memory_of_what_was_sent_is_bounded():
     assert len(memory.keys) == MEMORY_SIZE
     assert memory.seen(f"k{MEMORY_SIZE + 9}") and not memory.seen("k0")
     assert not memory.seen(None)
+
+
+def test_a_failed_weeks_kind_comes_from_its_row():
+    row = WeekState("2026-03-08", "failed", "e", "a", "bad column", failure_kind="query_error")
+    [alert] = alerts_for_run(run(), INDEX, Weeks({"2026-03-08": row}))
+    assert alert.failure_kind == "query_error"
+
+
+def test_a_week_collected_by_another_run_since_is_not_told():
+    healed = WeekState("2026-03-08", "completed", "e2", "a2", None, dagster_run_id="run-2")
+    assert alerts_for_run(run(), INDEX, Weeks({"2026-03-08": healed})) == []
+    # Collected by this very run (it failed afterwards): still told.
+    own = WeekState("2026-03-08", "completed", "e1", "a1", None, dagster_run_id="run-1")
+    assert len(alerts_for_run(run(), INDEX, Weeks({"2026-03-08": own}))) == 1
+
+
+def test_a_backfills_failures_become_one_digest_by_kind():
+    rows = {
+        w: WeekState(w, "failed", "e", "a", f"bad {w}", failure_kind="query_error")
+        for w in ("2026-03-01", "2026-03-08")
+    }
+    failed = alerts_for_run(run(tags={"dagster/backfill": "bf1"}), INDEX, Weeks(rows))
+    breaker = StepFailure(STEP, "breaker open", {"amc_reports/failure_kind": "circuit_breaker"})
+    failed += alerts_for_run(run(run_id="run-2", step_failures=[breaker]), INDEX, Weeks())
+    checks = [a for a in failed if a.kind is AlertKind.CHECK_ERROR]
+    [digest] = backfill_digest("bf1", failed)
+    assert digest.kind is AlertKind.BACKFILL_FAILED and digest.backfill_id == "bf1"
+    assert [(g.kind, g.weeks) for g in digest.groups] == [
+        ("query_error", ("2026-03-01", "2026-03-08")),
+        ("circuit_breaker", ("2026-03-08",)),
+    ]
+    assert digest.groups[0].reason == "bad 2026-03-01" and checks == []
+    assert backfill_digest("bf1", []) == []
