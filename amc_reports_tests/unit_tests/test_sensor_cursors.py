@@ -40,11 +40,13 @@ def test_the_notification_cursor_keeps_positions_and_what_was_sent():
     memory = AlertMemory()
     for i in range(MEMORY_SIZE + 10):
         memory.remember(f"k{i}")
+    held = [notifications.HeldRun("r1", 1.5, None), notifications.HeldRun("r2", 2.0, "bf1")]
     cursor = notifications.NotificationCursor(
-        EndedRuns((FAILURE, SUCCESS), {F: "f1", S: "s1"}), memory
+        EndedRuns((FAILURE, SUCCESS), {F: "f1", S: "s1"}), memory, held
     )
     again = notifications.NotificationCursor.parse(cursor.dump())
     assert again is not None
+    assert again.held == held  # failed runs waiting for the reconciler or their backfill
     assert again.ended.to_json() == {F: "f1", S: "s1"}
     assert len(again.memory.keys) == MEMORY_SIZE and again.memory.seen(f"k{MEMORY_SIZE + 9}")
     for text in (None, "not json", "[1]", json.dumps({F: "f1", S: "s1"})):
