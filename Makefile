@@ -28,7 +28,8 @@ dev: $(STAMP)
 	mkdir -p "$(DAGSTER_HOME)"
 	cp deploy/dev/dagster.yaml "$(DAGSTER_HOME)/dagster.yaml"
 	$(VENV)/bin/amc-reports init-pools
-	$(VENV)/bin/dagster dev -h $(HOST) -p $(PORT)
+	# `dagster dev` is superseded by `dg dev` (dagster-dg-cli, not a dependency): used knowingly.
+	$(PY) -W 'ignore:Function `dev_command` is superseded' -m dagster dev -h $(HOST) -p $(PORT)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

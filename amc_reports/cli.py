@@ -188,10 +188,19 @@ def _validate_config(args: argparse.Namespace) -> int:
         for problem in problems:
             print(f"  - {problem}", file=sys.stderr)
         return 1
+    from amc_reports.orchestration.kpis import build_campaign_kpis
+
+    try:  # the same refusals the code location makes
+        kpi_assets = build_campaign_kpis(config).assets
+    except ValueError as exc:
+        print(f"{config.path}: {exc}", file=sys.stderr)
+        return 1
     targets = config.targets()
+    # What the UI shows: an asset per report and instance, and the campaign KPIs' assets.
     print(
         f"{config.path}: {len(config.reports)} report(s) on {len(config.instances)} instance(s), "
-        f"{len(targets)} asset(s)"
+        f"{len(targets) + len(kpi_assets)} asset(s)"
+        + (f" ({len(kpi_assets)} of campaign KPIs)" if kpi_assets else "")
     )
     for report, instance in targets:
         query = f"workflow {report.workflow_id}" if report.workflow_id else "sql"
@@ -202,6 +211,10 @@ def _validate_config(args: argparse.Namespace) -> int:
             f"{templated}, profile {instance.profile}, "
             f"schedule {'on' if report.schedule else 'off'}"
         )
+    for asset in kpi_assets:
+        [spec] = asset.specs
+        upstream = ", ".join(dep.asset_key.to_user_string() for dep in spec.deps)
+        print(f"  {asset.key.to_user_string()}: campaign KPIs of {upstream}")
     return 0
 
 

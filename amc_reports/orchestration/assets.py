@@ -84,9 +84,12 @@ def build_report_asset(
         "provisional_weeks": report.provisional_weeks,
     }
     if sql_path is not None:
-        metadata["dagster/code_references"] = dg.CodeReferencesMetadataValue(
-            code_references=[dg.LocalFileCodeReference(file_path=str(sql_path), line_number=1)]
-        )
+        # Code references are beta in Dagster 1.13; used knowingly (a link to the report's SQL).
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", dg.BetaWarning)
+            metadata["dagster/code_references"] = dg.CodeReferencesMetadataValue(
+                code_references=[dg.LocalFileCodeReference(file_path=str(sql_path), line_number=1)]
+            )
 
     @dg.asset(
         key=report_asset_key(report, instance),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import dagster as dg
@@ -45,13 +46,24 @@ def preview_table(warehouse: Warehouse, report: str, outcome: WeekOutcome) -> dg
     return dg.MetadataValue.table(records=records, schema=schema)
 
 
+PREVIEW_DIGITS = 4  # significant digits a preview keeps of a fraction (a CTR of 0.01345)
+
+
 def table_cell(value: Any) -> str | int | float | bool | None:
-    """A value the UI's table shows as it is (numbers stay numbers)."""
+    """A value the UI's table shows as it is (numbers stay numbers; floats rounded for reading,
+    `preview_number`). The stored values are untouched."""
     if value is None or isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):
-        return value if value == value else None  # NaN: empty
+        return preview_number(value) if value == value else None  # NaN: empty
     return str(value)
+
+
+def preview_number(value: float) -> float:
+    """Two decimals, and `PREVIEW_DIGITS` significant digits below 1: 12345.68, 0.5, 0.01345."""
+    if value == 0 or not math.isfinite(value) or abs(value) >= 1:
+        return round(value, 2) if math.isfinite(value) else value
+    return round(value, PREVIEW_DIGITS - 1 - math.floor(math.log10(abs(value))))
 
 
 def materialization_metadata(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from amc_reports.config import load_config
+from amc_reports.config import DEFAULT_CONFIG_PATH, load_config
 from amc_reports.paths import PROJECT_ROOT
 from amc_reports_tests.support.reports import shipped_configs
 
@@ -111,3 +111,14 @@ def test_validate_config_reports_sql_that_does_not_parse(tmp_path):
         "query ends unexpectedly after \"'x'\" (expecting ')')\n"
     ) in done.stderr
     assert "typo" not in done.stderr  # a wrong column name parses: AMC (or check-sql) says more
+
+
+def test_validate_config_counts_the_assets_the_ui_shows():
+    from amc_reports.definitions import defs  # the shipped reports.yaml, as the UI loads it
+
+    shown = defs.resolve_asset_graph().get_all_asset_keys()
+    done = _cli("validate-config", "--config", str(DEFAULT_CONFIG_PATH))
+    assert done.returncode == 0, done.stderr
+    assert f"{len(shown)} asset(s)" in done.stdout.splitlines()[0]
+    for key in shown:
+        assert f"  {key.to_user_string()}: " in done.stdout, key

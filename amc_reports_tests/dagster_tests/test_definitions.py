@@ -1,5 +1,8 @@
 """The code location loads, and its specs are what the UI shows (a change shows up here)."""
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -188,3 +191,15 @@ def test_build_definitions_from_another_config(tmp_path):
     other = build_definitions(load_config(tmp_path / "reports.yaml"), resources=build_resources({}))
     keys = {k.to_user_string() for k in other.resolve_asset_graph().get_all_asset_keys()}
     assert keys == {"amc/x/only"}
+
+
+def test_the_code_location_loads_without_a_warning():
+    """What `make dev` prints of it: every warning an error, but those we filter knowingly."""
+    loaded = subprocess.run(
+        [sys.executable, "-W", "error", "-c", "import amc_reports.definitions"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"},
+    )
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
