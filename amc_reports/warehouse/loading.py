@@ -26,6 +26,10 @@ rows is a legitimate empty week.
 4. If COPY rejects a value the sample did not predict (class 22 data error), the transaction is
    rolled back, the whole spooled file is scanned to infer every column, the planned shape widened,
    and the load is retried from the spool (at most 3 times; an error no widening can fix is raised).
+5. A transaction Postgres rolls back (a deadlock: a load changing columns needs every partition
+   under the DDL lock while a re-collection of another week has read its old partition and waits
+   for that lock) or whose connection breaks before it commits is run again from the spool
+   (`week_life.retrying`, bounded by `DatabaseRetry`).
 """
 
 from __future__ import annotations
@@ -50,7 +54,16 @@ from amc_reports.warehouse.identifiers import column_names_for_header
 from amc_reports.warehouse.locks import advisory_key
 from amc_reports.warehouse.migrate import history_schema_for
 from amc_reports.warehouse.rows import VersionRow, WeekKey
-from amc_reports.warehouse.week_life import HistoryRetention, LoadedWeek, StoredVersion, WeekLife
+from amc_reports.warehouse.week_life import (
+    DatabaseRetry,
+    HistoryRetention,
+    LoadedWeek,
+    StoredVersion,
+    WeekLife,
+    broke_before_commit,
+    retrying,
+    transaction,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -127,6 +140,28 @@ class _Spool:
             pass
 
 
+class _Source:
+    """The CSV for one transaction after another: the live source (its first chunk(s) read
+    already) the first time, the spooled file once the live source was drained."""
+
+    def __init__(self, live: Iterator[bytes], head: bytes, spool: _Spool) -> None:
+        self._live: Iterator[bytes] | None = live
+        self._head = head
+        self.spool = spool
+
+    def next_pass(self) -> tuple[bytes, Iterator[bytes]]:
+        """The bytes to send first, and the rest."""
+        if self._live is not None:
+            return self._head, self._live
+        return b"", _replay(self.spool.file)
+
+    def rewind(self) -> None:
+        """Read the rest of the live source (for the checksum); the next pass is the spool's."""
+        if self._live is not None:
+            self.spool.drain()
+            self._live = None
+
+
 def _parse_head(head: bytes, complete: bool) -> tuple[list[str] | None, list[list[str]]]:
     # Bytes that are not UTF-8 are kept as surrogates: the header is checked for them (a value
     # with them is refused by COPY, naming its line).
@@ -163,6 +198,9 @@ class WeekLoad:
     # The run that claimed the week and loads it: the load commits only while it holds the claim
     # (`week_life.ClaimLost`). None: a load outside any claim.
     run_id: str | None = None
+    # A transaction that deadlocked (or whose connection broke before it committed) is loaded
+    # again from the spooled file.
+    retry: DatabaseRetry = field(default_factory=DatabaseRetry)
 
     @property
     def week_start(self) -> date:
@@ -183,29 +221,23 @@ class WeekLoad:
         kinds = accumulator.kinds
         del sample
 
-        live: Iterator[bytes] | None = stream
+        source = _Source(stream, head, spool)
         attempt = 0
         while True:
             attempt += 1
             shape = self._planned_shape(names, kinds)
             try:
-                if live is not None:
-                    body, first = live, head
-                else:
-                    body, first = _replay(spool.file), b""
-                stored = self._transaction(names, kinds, shape, first, body, spool)
+                stored = retrying(self.retry, f"load of {self.key.describe()}")(
+                    self._attempt, names, kinds, shape, source
+                )
                 break
             except ShapeChanged as exc:
-                if live is not None:
-                    spool.drain()
-                    live = None
+                source.rewind()
                 if attempt >= MAX_ATTEMPTS:
                     raise ResultLoadError(f"{exc}, {attempt} times; try again") from None
                 _log.info("%s; loading again from the spooled file", exc)
             except psycopg.DataError as exc:  # SQLSTATE class 22: a value did not fit
-                if live is not None:
-                    spool.drain()  # the rest of the source: for the checksum and the retry
-                    live = None
+                source.rewind()  # the rest of the source: for the checksum and the retry
                 failure = _describe_copy_error(exc, self.table)
                 if attempt >= MAX_ATTEMPTS:
                     raise ResultLoadError(failure) from None
@@ -263,6 +295,22 @@ class WeekLoad:
     def _columns(names: list[str], shape: results.TableShape) -> list[tuple[str, str]]:
         return [(name, shape.types.get(name, inference.TEXT)) for name in names]
 
+    def _attempt(
+        self,
+        names: list[str],
+        kinds: list[str | None],
+        shape: results.TableShape,
+        source: _Source,
+    ) -> LoadResult:
+        """One transaction from the source's next bytes; rewound when it may be run again."""
+        head, body = source.next_pass()
+        try:
+            return self._transaction(names, kinds, shape, head, body, source.spool)
+        except Exception as exc:
+            if broke_before_commit(exc):
+                source.rewind()
+            raise
+
     def _transaction(
         self,
         names: list[str],
@@ -275,7 +323,7 @@ class WeekLoad:
         key = self.key
         history = history_schema_for(self.schema)
         lock = advisory_key("week", self.schema, self.table, key.instance, key.week_start)
-        with self.connect() as conn, conn.cursor() as cur:
+        with transaction(self.connect) as conn, conn.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
             cur.execute("SET LOCAL TimeZone = 'UTC'")  # naive timestamps in the CSV are UTC
             staged = partitions.staging_name(self.table)

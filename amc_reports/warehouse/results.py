@@ -61,29 +61,26 @@ def table_identifier(schema: str, table: str) -> sql.Identifier:
 
 
 def read_shape(conn: psycopg.Connection, schema: str, table: str) -> TableShape:
+    """The table's columns, read in one statement (one snapshot): a table another transaction
+    creates meanwhile is seen either not at all or with all its columns, never as existing
+    without them (which would plan a table without its lineage columns)."""
     rows = conn.execute(
         "SELECT a.attname, format_type(a.atttypid, a.atttypmod), col_description(c.oid, a.attnum)"
         " FROM pg_class c"
         " JOIN pg_namespace n ON n.oid = c.relnamespace"
-        " JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"
-        " WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p')"
+        " LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"
+        " AND c.relkind IN ('r', 'p')"
+        " WHERE n.nspname = %s AND c.relname = %s"
         " ORDER BY a.attnum",
         (schema, table),
     ).fetchall()
     if not rows:
-        exists = (
-            conn.execute(
-                "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-                " WHERE n.nspname = %s AND c.relname = %s",
-                (schema, table),
-            ).fetchone()
-            is not None
-        )
-        return TableShape(exists=exists)
+        return TableShape(exists=False)
+    columns = [(name, kind, comment) for name, kind, comment in rows if name is not None]
     return TableShape(
         exists=True,
-        types={name: kind for name, kind, _ in rows},
-        untyped={name for name, _, comment in rows if comment == UNTYPED_MARK},
+        types={name: kind for name, kind, _ in columns},
+        untyped={name for name, _, comment in columns if comment == UNTYPED_MARK},
     )
 
 

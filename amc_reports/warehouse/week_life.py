@@ -141,38 +141,64 @@ def broke_before_commit(exc: BaseException) -> bool:
     return False
 
 
+def retrying(policy: DatabaseRetry, what: str) -> Retrying:
+    """Runs a transaction again, whole, while it fails by `broke_before_commit` (bounded by
+    `policy`, each retry logged naming `what`)."""
+
+    def log(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        _log.warning(
+            "%s: the database connection broke before it committed, or Postgres rolled it back "
+            "(%s: %s); running it again in %.1f s (attempt %d of %d)",
+            what,
+            type(error).__name__,
+            str(error).strip().splitlines()[0] if error and str(error).strip() else "",
+            wait,
+            state.attempt_number + 1,
+            policy.attempts,
+        )
+
+    return Retrying(
+        retry=retry_if_exception(broke_before_commit),
+        stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.max_seconds),
+        wait=wait_exponential(multiplier=policy.first_wait_seconds, max=policy.max_wait_seconds),
+        before_sleep=log,
+        reraise=True,
+    )
+
+
+@contextlib.contextmanager
+def transaction(connect: Connect) -> Iterator[psycopg.Connection]:
+    """A connection for one transaction: committed when the block ends normally, else rolled
+    back; closed either way. A break while committing is `CommitUncertain`."""
+    conn = connect()
+    try:
+        yield conn
+    except BaseException:
+        with contextlib.suppress(psycopg.Error):
+            conn.rollback()
+        raise
+    else:
+        try:
+            conn.commit()
+        except psycopg.OperationalError as exc:
+            raise CommitUncertain(
+                f"the database connection broke while committing ({exc}); the change may "
+                "or may not be stored"
+            ) from exc
+    finally:
+        conn.close()
+
+
 def _retried(method: Callable[_P, _R]) -> Callable[_P, _R]:
     """Run the transition again, whole, when its connection broke before it committed."""
 
     @functools.wraps(method)
     def retried(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         life: WeekLife = args[0]  # type: ignore[assignment]
-        policy = life.retry
-
-        def log(state: RetryCallState) -> None:
-            error = state.outcome.exception() if state.outcome else None
-            wait = state.next_action.sleep if state.next_action else 0.0
-            _log.warning(
-                "week transition %s: the database connection broke before it committed (%s: "
-                "%s); running it again in %.1f s (attempt %d of %d)",
-                method.__name__.lstrip("_"),
-                type(error).__name__,
-                str(error).strip().splitlines()[0] if error and str(error).strip() else "",
-                wait,
-                state.attempt_number + 1,
-                policy.attempts,
-            )
-
-        retrying = Retrying(
-            retry=retry_if_exception(broke_before_commit),
-            stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.max_seconds),
-            wait=wait_exponential(
-                multiplier=policy.first_wait_seconds, max=policy.max_wait_seconds
-            ),
-            before_sleep=log,
-            reraise=True,
-        )
-        return retrying(method, *args, **kwargs)
+        what = f"week transition {method.__name__.lstrip('_')}"
+        return retrying(life.retry, what)(method, *args, **kwargs)
 
     return retried
 
@@ -357,27 +383,9 @@ class WeekLife:
         self._connect = connect
         self.retry = retry or DatabaseRetry()
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[psycopg.Connection]:
-        """One transition's connection: committed when the block ends normally, else rolled
-        back; closed either way. A break while committing is `CommitUncertain`."""
-        conn = self._connect()
-        try:
-            yield conn
-        except BaseException:
-            with contextlib.suppress(psycopg.Error):
-                conn.rollback()
-            raise
-        else:
-            try:
-                conn.commit()
-            except psycopg.OperationalError as exc:
-                raise CommitUncertain(
-                    f"the database connection broke while committing ({exc}); the change may "
-                    "or may not be stored"
-                ) from exc
-        finally:
-            conn.close()
+    def _transaction(self) -> contextlib.AbstractContextManager[psycopg.Connection]:
+        """One transition's connection (`transaction`)."""
+        return transaction(self._connect)
 
     # -- claiming a week -----------------------------------------------------------------------
 
