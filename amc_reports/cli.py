@@ -16,6 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     from amc_reports.commands import history as history_cli
     from amc_reports.commands import instances as instances_cli
     from amc_reports.commands import sql as sql_cli
+    from amc_reports.commands import status as status_cli
     from amc_reports.commands import warehouse as warehouse_cli
     from amc_reports.commands import workflows as workflows_cli
     from amc_reports.environment import local_settings
@@ -23,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     from amc_reports.orchestration.pools import DEFAULT_QUEUE_AHEAD
 
     warehouse_cli.register(sub)
+    status_cli.register(sub)
     history_cli.register(sub)
     instances_cli.register(sub)
     workflows_cli.register(sub)
