@@ -85,24 +85,51 @@ def run_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def configured_reports(config: Any) -> dict[str, Any]:
+    """The config's reports as `warehouse.drift` compares them: instances, selected columns."""
+    from amc_reports.amc_sql import AmcSqlError, parse_query
+    from amc_reports.warehouse.drift import ConfiguredReport
+    from amc_reports.warehouse.identifiers import column_names_for_header
+
+    configured = {}
+    for name, report in config.reports.items():
+        columns = None
+        try:
+            selects = parse_query(report.sql).expressions if report.sql else []
+        except AmcSqlError:
+            selects = []
+        names = [select.alias_or_name for select in selects]
+        if names and all(names) and not any(select.is_star for select in selects):
+            columns = frozenset(column_names_for_header(names))
+        configured[name] = ConfiguredReport(
+            frozenset(instance.alias for instance in report.instances), columns
+        )
+    return configured
+
+
 def run_verify(args: argparse.Namespace) -> int:
     from amc_reports.config import ConfigError, load_config
+    from amc_reports.warehouse.drift import drift
     from amc_reports.warehouse.verify import verify
 
-    if args.report:
-        try:
-            config = load_config()
-        except ConfigError as exc:
-            return _fail(exc)
-        if args.report not in config.reports:
-            known = ", ".join(config.reports) or "none"
-            print(
-                f"error: report {args.report!r} is not in {config.path} (its reports: {known})",
-                file=sys.stderr,
-            )
-            return 2
     try:
-        outcome = verify(_warehouse_resource().get_warehouse(), args.report)
+        config = load_config()
+    except ConfigError as exc:
+        if args.report:
+            return _fail(exc)
+        config = None
+    if args.report and args.report not in config.reports:
+        known = ", ".join(config.reports) or "none"
+        print(
+            f"error: report {args.report!r} is not in {config.path} (its reports: {known})",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        warehouse = _warehouse_resource().get_warehouse()
+        outcome = verify(warehouse, args.report)
+        if config is not None and not args.report:
+            outcome.not_in_config = drift(warehouse, configured_reports(config))
     except DatabaseConfigError as exc:
         return _fail(exc)
     if args.report and not outcome.reports:
@@ -164,6 +191,9 @@ def render(outcome: Any) -> str:
                 cells = ", ".join(f"{k}={_short(v)}" for k, v in row.items())
                 lines.append(f"    {cells}")
         lines.append(f"  {'OK' if report.ok else 'NOT FULLY TRACED'}")
+    if outcome.not_in_config:
+        lines.append("== not in the current config (kept; nothing is removed)")
+        lines += [f"  note: {note}" for note in outcome.not_in_config]
     lines.append(
         "All completed weeks are fully traced." if outcome.ok else "Lineage problems found."
     )

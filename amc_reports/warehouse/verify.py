@@ -72,6 +72,8 @@ class ReportVerification:
 class VerifyReport:
     reports: list[ReportVerification]
     problems: list[str] = field(default_factory=list)
+    # What the warehouse holds that the current config no longer has (`warehouse.drift`).
+    not_in_config: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -82,6 +84,7 @@ class VerifyReport:
             "ok": self.ok,
             "problems": list(self.problems),
             "reports": [r.to_dict() for r in self.reports],
+            "not_in_config": list(self.not_in_config),
         }
 
 

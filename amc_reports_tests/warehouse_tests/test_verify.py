@@ -179,3 +179,40 @@ def test_commands_report_an_unreachable_database(monkeypatch: pytest.MonkeyPatch
     assert main(["verify"]) == 2
     err = capsys.readouterr().err
     assert "AMC_REPORTS_DATABASE_URL" in err and "Sup3rS3cret" not in err
+
+
+def test_verify_names_what_the_current_config_no_longer_has(
+    warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch, tmp_path, capsys
+):
+    """Switching configs on one warehouse: assets, tables and columns of the other config."""
+    config = tmp_path / "reports.yaml"
+    config.write_text(
+        "instances:\n  us:\n    instance_id: amcinstance1\n    advertiser_id: E\n"
+        "    marketplace_id: M\nreports:\n"
+        f"  {REPORT}:\n    instance: us\n    start_date: 2024-01-07\n"
+        "    sql: SELECT campaign_id, SUM(impressions) AS impressions FROM t GROUP BY 1\n"
+        "  saved:\n    instance: us\n    workflow_id: wf1\n    start_date: 2024-01-07\n"
+    )
+    monkeypatch.setenv("AMC_REPORTS_DATABASE_URL", warehouse.database_url)
+    monkeypatch.setenv("AMC_REPORTS_CONFIG", str(config))
+    collected_week(warehouse, REPORT, WEEK)  # campaign_id, impressions, spend
+    collected_week(warehouse, REPORT, WEEK, instance="eu")
+    collected_week(warehouse, "dropped_report", WEEK)
+    collected_week(warehouse, "saved", WEEK)  # a saved workflow: its columns are not known
+
+    assert main(["verify"]) == 0  # lineage is fine: these are notes
+    out = capsys.readouterr().out
+    notes = out.split("== not in the current config (kept; nothing is removed)\n", 1)[1]
+    assert notes.splitlines()[:4] == [
+        "  note: asset amc/us/dropped_report: 1 week(s) recorded, but the report "
+        "'dropped_report' is not in the config",
+        f"  note: asset amc/eu/{REPORT}: 1 week(s) recorded, but the instance 'eu' of report "
+        f"'{REPORT}' is not in the config",
+        "  note: table amc_results.dropped_report: no report of the config writes it",
+        f"  note: table amc_results.{REPORT}: column(s) spend not selected by the SQL of "
+        f"report '{REPORT}' (from an earlier query or another config; empty in the weeks "
+        "collected since)",
+    ]
+    assert "saved" not in notes
+    assert main(["verify", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["not_in_config"]) == 4
