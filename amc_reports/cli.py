@@ -6,13 +6,13 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="amc-reports", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
+    from amc_reports.commands import add_command
     from amc_reports.commands import history as history_cli
     from amc_reports.commands import instances as instances_cli
     from amc_reports.commands import sql as sql_cli
@@ -31,26 +31,25 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox_cli.register(sub, default_state_dir=local_settings().sandbox_dir)
     sql_cli.register(sub)
 
-    validate = sub.add_parser(
-        "validate-config", help="check reports.yaml and list the reports it defines"
+    add_command(
+        sub,
+        "validate-config",
+        _validate_config,
+        "check reports.yaml and list the reports it defines",
+        reads_config=True,
     )
-    validate.add_argument(
-        "--config", type=Path, default=None, help="reports file (default: AMC_REPORTS_CONFIG)"
-    )
-    validate.set_defaults(func=_validate_config)
-
-    schema = sub.add_parser(
+    add_command(
+        sub,
         "config-schema",
-        help="print the JSON schema of reports files (the content of reports.schema.json)",
+        _config_schema,
+        "print the JSON schema of reports files (the content of reports.schema.json)",
     )
-    schema.set_defaults(func=_config_schema)
-
-    pools = sub.add_parser(
+    pools = add_command(
+        sub,
         "init-pools",
-        help="create the Dagster concurrency pool of every AMC instance (run before the daemon)",
-    )
-    pools.add_argument(
-        "--config", type=Path, default=None, help="reports file (default: AMC_REPORTS_CONFIG)"
+        _init_pools,
+        "create the Dagster concurrency pool of every AMC instance (run before the daemon)",
+        reads_config=True,
     )
     pools.add_argument(
         "--queue-ahead",
@@ -62,13 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
             f"{DEFAULT_QUEUE_AHEAD})"
         ),
     )
-    pools.set_defaults(func=_init_pools)
-
-    notify = sub.add_parser(
+    add_command(
+        sub,
         "notify-test",
-        help="send a test notification to every AMC_REPORTS_NOTIFY_URLS target, say which got it",
+        _notify_test,
+        "send a test notification to every AMC_REPORTS_NOTIFY_URLS target, say which got it",
     )
-    notify.set_defaults(func=_notify_test)
 
     code_server = sub.add_parser(
         "code-server",
@@ -82,11 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
     code_server.add_argument("grpc_args", nargs=argparse.REMAINDER)
     code_server.set_defaults(func=_code_server)
 
-    stop = sub.add_parser(
+    add_command(
+        sub,
         "stop-local",
-        help="stop the background AMC sandbox and embedded PostgreSQL of this project",
+        _stop_local,
+        "stop the background AMC sandbox and embedded PostgreSQL of this project",
     )
-    stop.set_defaults(func=_stop_local)
     return parser
 
 

@@ -2,12 +2,36 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from amc_reports.config import ReportsConfig
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def add_command(
+    subparsers: Any,
+    name: str,
+    run: Handler,
+    help: str,
+    *,
+    description: str | None = None,
+    reads_config: bool = False,
+) -> argparse.ArgumentParser:
+    """The parser of the subcommand `name`, which runs `run(args)`; with `reads_config`, it takes
+    the `--config` option of every command that reads the reports file."""
+    parser = subparsers.add_parser(name, help=help, description=description)
+    parser.set_defaults(func=run)
+    if reads_config:
+        parser.add_argument(
+            "--config", type=Path, default=None, help="reports file (default: AMC_REPORTS_CONFIG)"
+        )
+    return parser
 
 
 def load_config_or_explain(path: Path | None) -> ReportsConfig | None:

@@ -8,11 +8,15 @@ import sys
 from datetime import date
 from typing import Any
 
+from amc_reports.commands import add_command
+
 
 def register(subparsers: Any) -> None:
-    history = subparsers.add_parser(
+    history = add_command(
+        subparsers,
         "history",
-        help="list the stored versions of a week (current and replaced) and what changed",
+        run_history,
+        "list the stored versions of a week (current and replaced) and what changed",
         description=(
             "Every collection of a week is kept: the current rows in the results table, replaced "
             "ones in the history schema. Lists each version (execution ids, when it was loaded, "
@@ -31,7 +35,6 @@ def register(subparsers: Any) -> None:
         help="compare two versions (execution ids, or their first characters)",
     )
     history.add_argument("--json", action="store_true", help="machine-readable output")
-    history.set_defaults(func=run_history)
 
 
 def _error(message: str) -> int:

@@ -6,21 +6,24 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from pathlib import Path
 from typing import Any
 
 import yaml
 
 from amc_reports.amc.discovery import DiscoveredInstance
+from amc_reports.commands import add_command
 
 _NOT_ALIAS = re.compile(r"[^a-z0-9]+")
 MAX_ALIAS = 60
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "instances",
-        help="list the AMC instances a credential profile can see, as reports.yaml entries",
+        run_instances,
+        "list the AMC instances a credential profile can see, as reports.yaml entries",
+        reads_config=True,
         description=(
             "Lists the AMC accounts and instances the credentials of a profile can see (live AMC "
             "when its variables are set, else the sandbox) and prints an `instances:` block for "
@@ -31,10 +34,6 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--region", default="NA", type=str.upper, choices=["NA", "EU", "FE"], help="AMC region"
     )
-    parser.add_argument(
-        "--config", type=Path, default=None, help="reports file (default: AMC_REPORTS_CONFIG)"
-    )
-    parser.set_defaults(func=run_instances)
 
 
 def suggest_alias(instance: DiscoveredInstance, taken: set[str]) -> str:

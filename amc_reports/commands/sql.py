@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from amc_reports.commands import load_config_or_explain
+from amc_reports.commands import add_command, load_config_or_explain
 
 if TYPE_CHECKING:
     from amc_reports.amc_sql import SqlError
@@ -25,12 +25,11 @@ HELP = "run reports' SQL offline on one synthetic week: columns, types and row c
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("check-sql", help=HELP, description=HELP)
+    parser = add_command(
+        subparsers, "check-sql", run_check_sql, HELP, description=HELP, reads_config=True
+    )
     parser.add_argument("reports", nargs="*", metavar="REPORT", help="report names")
     parser.add_argument("--all", action="store_true", help="every report with SQL")
-    parser.add_argument(
-        "--config", type=Path, default=None, help="reports file (default: AMC_REPORTS_CONFIG)"
-    )
     parser.add_argument(
         "--week",
         type=date.fromisoformat,
@@ -45,7 +44,6 @@ def register(subparsers: Any) -> None:
         metavar="N",
         help="synthetic data volume (default: the sandbox's default)",
     )
-    parser.set_defaults(func=run_check_sql)
 
 
 def where_in_file(report: Any, error: SqlError, base_dir: Path) -> str:

@@ -10,13 +10,16 @@ import json
 import sys
 from typing import Any
 
+from amc_reports.commands import add_command
 from amc_reports.warehouse.connection import DatabaseConfigError
 
 
 def register(subparsers: Any) -> None:
-    verify = subparsers.add_parser(
+    verify = add_command(
+        subparsers,
         "verify",
-        help="check that every completed week is traced to its AMC execution",
+        run_verify,
+        "check that every completed week is traced to its AMC execution",
         description=(
             "Weeks by status, the share of completed weeks with execution_id and "
             "amc_execution_id, foreign keys, ids agreeing between report_data_weeks and "
@@ -26,24 +29,25 @@ def register(subparsers: Any) -> None:
     )
     verify.add_argument("--report", help="only this report")
     verify.add_argument("--json", action="store_true", help="machine-readable output")
-    verify.set_defaults(func=run_verify)
 
-    migrate = subparsers.add_parser(
+    add_command(
+        subparsers,
         "migrate",
-        help="apply pending warehouse migrations",
+        run_migrate,
+        "apply pending warehouse migrations",
         description=(
             "Apply the pending migrations with the reports config's instance aliases, as a "
             "process's first use of the warehouse does. A migration that upgrades stored rows by "
             "the config refuses (exit 2, nothing changed) when the config does not load."
         ),
     )
-    migrate.set_defaults(func=run_migrate)
-
-    postgres = subparsers.add_parser(
-        "postgres", help="the embedded PostgreSQL (used when AMC_REPORTS_DATABASE_URL is unset)"
+    postgres = add_command(
+        subparsers,
+        "postgres",
+        run_postgres,
+        "the embedded PostgreSQL (used when AMC_REPORTS_DATABASE_URL is unset)",
     )
     postgres.add_argument("action", choices=["status", "start", "stop"])
-    postgres.set_defaults(func=run_postgres)
 
 
 def _fail(exc: Exception) -> int:

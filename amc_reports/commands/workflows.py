@@ -6,14 +6,18 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import Counter
-from pathlib import Path
 from typing import Any
+
+from amc_reports.commands import add_command
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "sync-workflows",
-        help="create or update AMC saved workflows from the reports' SQL; report drift",
+        run_sync_workflows,
+        "create or update AMC saved workflows from the reports' SQL; report drift",
+        reads_config=True,
         description=(
             "For each report with SQL and each of its instances: create the saved workflow "
             "amc_reports_<report> in AMC, update it when the report's SQL or parameters changed "
@@ -23,9 +27,6 @@ def register(subparsers: Any) -> None:
             "error."
         ),
     )
-    parser.add_argument(
-        "--config", type=Path, default=None, help="reports file (default: AMC_REPORTS_CONFIG)"
-    )
     parser.add_argument("--report", action="append", help="only this report (repeatable)")
     parser.add_argument("--instance", action="append", help="only this instance alias")
     parser.add_argument(
@@ -34,7 +35,6 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--force", action="store_true", help="overwrite workflows that were edited in AMC"
     )
-    parser.set_defaults(func=run_sync_workflows)
 
 
 def run_sync_workflows(args: argparse.Namespace) -> int:
