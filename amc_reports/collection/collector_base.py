@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from amc_reports.amc import AmcClient
 from amc_reports.collection import next_step
-from amc_reports.collection.guards import SubmitGuards
+from amc_reports.collection.guards import SubmitGuards, quietly
 from amc_reports.collection.next_step import Situation
 from amc_reports.collection.outcome import CollectionError, ExecutionFailedError
 from amc_reports.collection.policies import CollectionPolicy, PollPolicy
@@ -172,12 +172,7 @@ class CollectorBase:
         tries.retried += 1
 
     def _quietly(self, action: Callable[[], Any]) -> Any:
-        """Bookkeeping that must not hide the week's own outcome."""
-        try:
-            return action()
-        except Exception as exc:
-            self.log.error(f"Recording the week's bookkeeping failed: {exc}")
-            return None
+        return quietly(self.log, "the week's bookkeeping", action)
 
     def _fail(
         self,

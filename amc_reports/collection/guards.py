@@ -98,9 +98,14 @@ class SubmitGuards:
             self._quietly(lambda: self.warehouse.breakers.record_success(backfill_id, key))
 
     def _quietly(self, action: Callable[[], Any]) -> Any:
-        """Bookkeeping that must not hide the week's own outcome."""
-        try:
-            return action()
-        except Exception as exc:
-            self.log.error(f"Recording the circuit breaker's state failed: {exc}")
-            return None
+        return quietly(self.log, "the circuit breaker's state", action)
+
+
+def quietly(log: Any, what: str, action: Callable[[], Any]) -> Any:
+    """Bookkeeping that must not hide the week's own outcome: `action()`, or None after logging
+    that recording `what` failed."""
+    try:
+        return action()
+    except Exception as exc:
+        log.error(f"Recording {what} failed: {exc}")
+        return None

@@ -166,16 +166,24 @@ def _reap_exited_children() -> None:
             _children.pop(pid, None)
 
 
-def start_time(pid: int) -> float | None:
-    """When process ``pid`` started (epoch seconds); None if there is no such live process."""
+def _live_process(pid: int) -> psutil.Process | None:
+    """Process ``pid`` if it is live (a zombie is not); raises psutil.AccessDenied when it may
+    not be inspected and psutil.NoSuchProcess when it ends meanwhile."""
     _reap_exited_children()
     if pid <= 0:
         return None
     try:
         process = psutil.Process(pid)
-        if process.status() == psutil.STATUS_ZOMBIE:
-            return None
-        return process.create_time()
+    except psutil.NoSuchProcess:
+        return None
+    return None if process.status() == psutil.STATUS_ZOMBIE else process
+
+
+def start_time(pid: int) -> float | None:
+    """When process ``pid`` started (epoch seconds); None if there is no such live process."""
+    try:
+        process = _live_process(pid)
+        return None if process is None else process.create_time()
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return None
 
@@ -186,12 +194,9 @@ def is_alive(pid: int, *, started: float | None = None, started_by: float | None
     ``started``: it started at that time (a recycled pid started later); ``started_by``: it
     already existed at that time. Without either, a process we may not inspect counts as alive.
     """
-    _reap_exited_children()
-    if pid <= 0:
-        return False
     try:
-        process = psutil.Process(pid)
-        if process.status() == psutil.STATUS_ZOMBIE:
+        process = _live_process(pid)
+        if process is None:
             return False
         if started is None and started_by is None:
             return True
