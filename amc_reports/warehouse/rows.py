@@ -8,6 +8,7 @@ both hold. Which status may follow which is decided in one place: `week_life`.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import date, datetime
 from enum import StrEnum
@@ -284,49 +285,38 @@ COLLECTION_COLUMNS = columns_of(CollectionRow)
 VERSION_COLUMNS = columns_of(VersionRow)
 
 
-def week_row(row: dict[str, Any] | None) -> WeekRow | None:
-    if row is None:
-        return None
-    columns = row["result_columns"]
-    return WeekRow(
-        **{
-            **row,
-            "status": WeekStatus(row["status"]),
-            "result_columns": None if columns is None else [tuple(c) for c in columns],
-            "failure_kind": _kind(row["failure_kind"]),
-        }
-    )
+R = TypeVar("R")
+FetchedRow = dict[str, Any] | None
 
 
-def _kind(value: str | None) -> FailureKind | None:
-    return None if value is None else FailureKind(value)
+def _row_reader(
+    row_type: type[R], **convert: Callable[[Any], Any]
+) -> Callable[[FetchedRow], R | None]:
+    """Reads a fetched row (a dict, or None for no row) as `row_type`, each column named in
+    `convert` passed through its function."""
+
+    def read(row: FetchedRow) -> R | None:
+        if row is None:
+            return None
+        return row_type(**{**row, **{name: to(row[name]) for name, to in convert.items()}})
+
+    return read
 
 
-def execution_row(row: dict[str, Any] | None) -> ExecutionRow | None:
-    if row is None:
-        return None
-    return ExecutionRow(
-        **{
-            **row,
-            "status": ExecutionState(row["status"]),
-            "failure_kind": _kind(row["failure_kind"]),
-        }
-    )
+def _or_none(to: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda value: None if value is None else to(value)
 
 
-def collection_row(row: dict[str, Any] | None) -> CollectionRow | None:
-    if row is None:
-        return None
-    return CollectionRow(
-        **{
-            **row,
-            "collection_type": CollectionType(row["collection_type"]),
-            "status": CollectionStatus(row["status"]),
-        }
-    )
+def _column_pairs(columns: list[list[str]]) -> list[tuple[str, ...]]:
+    return [tuple(c) for c in columns]
 
 
-def version_row(row: dict[str, Any] | None) -> VersionRow | None:
-    if row is None:
-        return None
-    return VersionRow(**{**row, "state": VersionState(row["state"])})
+week_row = _row_reader(
+    WeekRow,
+    status=WeekStatus,
+    result_columns=_or_none(_column_pairs),
+    failure_kind=_or_none(FailureKind),
+)
+execution_row = _row_reader(ExecutionRow, status=ExecutionState, failure_kind=_or_none(FailureKind))
+collection_row = _row_reader(CollectionRow, collection_type=CollectionType, status=CollectionStatus)
+version_row = _row_reader(VersionRow, state=VersionState)

@@ -471,18 +471,31 @@ async def admin_shutdown(request: Request) -> Response:
 # -- middleware ------------------------------------------------------------------------------------
 
 
-class RequestRecorder:
-    """Pure ASGI middleware: request id header, request log, access log without query strings."""
+class _HttpMiddleware:
+    """Pure ASGI middleware for HTTP requests: anything else (lifespan) goes straight to the app."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            await self.handle(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def handle(self, scope, receive, send) -> None:
+        raise NotImplementedError
+
+
+class RequestRecorder(_HttpMiddleware):
+    """Request id header, request log, access log without query strings."""
 
     def __init__(self, app, svc: SandboxService, *, access_log_enabled: bool = True) -> None:
-        self.app = app
+        super().__init__(app)
         self.svc = svc
         self.access_log_enabled = access_log_enabled
 
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope, receive, send) -> None:
         started = time.time()
         t0 = time.perf_counter()
         request_id = str(uuid.uuid4())
@@ -522,22 +535,19 @@ class RequestRecorder:
                 access_log.log(level, "%s %s -> %d (%.1f ms)", method, path, status[0], ms)
 
 
-class BodyLimit:
-    """Pure ASGI middleware: a request body over the cap gets 413, decided from Content-Length or
+class BodyLimit(_HttpMiddleware):
+    """A request body over the cap gets 413, decided from Content-Length or
     while the body streams in, never after reading it whole; the app gets the body once it is in.
     """
 
     def __init__(
         self, app, *, limit: int = MAX_BODY_BYTES, token_limit: int = MAX_TOKEN_BODY_BYTES
     ) -> None:
-        self.app = app
+        super().__init__(app)
         self.limit = limit
         self.token_limit = token_limit
 
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope, receive, send) -> None:
         limit = self.token_limit if scope.get("path") == TOKEN_PATH else self.limit
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
@@ -639,39 +649,30 @@ def create_app(
     ``host`` (the address it listens on) is accepted in ``Host`` headers besides loopback names.
     """
     svc = SandboxService(Path(state_dir), base_config)
-    rep = "/amc/reporting/{instance_id}"
+    executions = "/amc/reporting/{instance_id}/workflowExecutions"
+    execution = executions + "/{execution_id}"
+    workflows = "/amc/reporting/{instance_id}/workflows"
+    workflow = workflows + "/{workflow_id}"
+    reporting_api = [
+        ("POST", executions, create_execution),
+        ("GET", executions, list_executions),
+        ("GET", execution + "/downloadUrls", download_urls),
+        ("GET", execution, get_execution),
+        ("PUT", execution, update_execution),
+        ("DELETE", execution, delete_execution),
+        ("POST", workflows, create_workflow),
+        ("GET", workflows, list_workflows),
+        ("GET", workflow, get_workflow),
+        ("PUT", workflow, update_workflow),
+        ("DELETE", workflow, delete_workflow),
+    ]
     routes = [
         Route(TOKEN_PATH, lwa_token, methods=["POST"]),
         Route("/amc/accounts", amc_endpoint(accounts, need_account=False), methods=["GET"]),
         Route("/amc/instances", amc_endpoint(instances), methods=["GET"]),
-        Route(f"{rep}/workflowExecutions", amc_endpoint(create_execution), methods=["POST"]),
-        Route(f"{rep}/workflowExecutions", amc_endpoint(list_executions), methods=["GET"]),
-        Route(
-            f"{rep}/workflowExecutions/{{execution_id}}/downloadUrls",
-            amc_endpoint(download_urls),
-            methods=["GET"],
-        ),
-        Route(
-            f"{rep}/workflowExecutions/{{execution_id}}",
-            amc_endpoint(get_execution),
-            methods=["GET"],
-        ),
-        Route(
-            f"{rep}/workflowExecutions/{{execution_id}}",
-            amc_endpoint(update_execution),
-            methods=["PUT"],
-        ),
-        Route(
-            f"{rep}/workflowExecutions/{{execution_id}}",
-            amc_endpoint(delete_execution),
-            methods=["DELETE"],
-        ),
-        Route(f"{rep}/workflows", amc_endpoint(create_workflow), methods=["POST"]),
-        Route(f"{rep}/workflows", amc_endpoint(list_workflows), methods=["GET"]),
-        Route(f"{rep}/workflows/{{workflow_id}}", amc_endpoint(get_workflow), methods=["GET"]),
-        Route(f"{rep}/workflows/{{workflow_id}}", amc_endpoint(update_workflow), methods=["PUT"]),
-        Route(
-            f"{rep}/workflows/{{workflow_id}}", amc_endpoint(delete_workflow), methods=["DELETE"]
+        *(
+            Route(path, amc_endpoint(handler), methods=[method])
+            for method, path, handler in reporting_api
         ),
         Route("/_sandbox/s3/{result_key}/{name}", s3_get, methods=["GET", "HEAD"]),
         Route("/_sandbox/health", admin_endpoint(health), methods=["GET"]),
