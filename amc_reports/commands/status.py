@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from amc_reports.commands import add_command
 from amc_reports.config import ReportConfig
 from amc_reports.warehouse.rows import WeekRow, WeekStatus
 from amc_reports.weeks import newest_offered_week, week_start_of
@@ -20,9 +21,11 @@ MISSING_SHOWN = 5
 
 
 def register(subparsers: Any) -> None:
-    status = subparsers.add_parser(
+    status = add_command(
+        subparsers,
         "status",
-        help="per report and instance: weeks completed, provisional, failed (by kind), missing",
+        run_status,
+        "per report and instance: weeks completed, provisional, failed (by kind), missing",
         description=(
             "Read-only. For each report on each instance: completed weeks (final and "
             "provisional), failed weeks by failure kind, weeks running, and the final weeks (from "
@@ -32,7 +35,6 @@ def register(subparsers: Any) -> None:
     )
     status.add_argument("--report", help="only this report")
     status.add_argument("--json", action="store_true", help="machine-readable output")
-    status.set_defaults(func=run_status)
 
 
 @dataclass
