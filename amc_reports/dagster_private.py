@@ -11,6 +11,8 @@ asserts that each one, and the behaviour relied on, is still there (checked agai
   worker as `self._mp_ctx.Process(target=start_run_in_subprocess, ...)` (`StartRun`);
   `start_run_workers_with` swaps that context. `RUN_WORKER_MODULES` are the private modules a run
   worker imports (the forkserver preloads them), and `run_dagster_cli` is the `dagster` command.
+- `PartitionKeyFilter`: the partition filter of the event log's
+  `get_asset_check_execution_history` (a week's earlier check results, `orchestration/checks.py`).
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ import sys
 from collections.abc import Callable, Sequence
 
 from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
+from dagster._core.storage.event_log.base import PartitionKeyFilter
 
 __all__ = [
     "RUN_WORKER_MODULES",
     "CheckRunHealthResult",
     "DagsterChangedError",
+    "PartitionKeyFilter",
     "WorkerStatus",
     "run_dagster_cli",
     "start_run_workers_with",

@@ -16,7 +16,8 @@ from amc_reports.collection import (
     collect_weeks,
 )
 from amc_reports.config import InstanceConfig, ReportConfig
-from amc_reports.orchestration.metadata import materialization_metadata
+from amc_reports.orchestration.checks import planned_checks_of_week, uncollected_week_evaluations
+from amc_reports.orchestration.metadata import failure_observation, materialization_metadata
 from amc_reports.orchestration.partitions import report_asset_key, weekly_partitions
 from amc_reports.orchestration.resources import AmcResource, WarehouseResource
 from amc_reports.orchestration.runs import (
@@ -152,6 +153,8 @@ def build_report_asset(
             week: materialization_metadata(report, store, outcome)
             for week, outcome in batch.outcomes.items()
         }
+        if batch.failures:
+            record_failed_weeks(context, batch)
         if len(weeks) == 1:
             if batch.failures:
                 [error] = batch.failures.values()
@@ -180,6 +183,30 @@ def build_report_asset(
         yield dg.MaterializeResult()
 
     return collect_week
+
+
+def record_failed_weeks(context: dg.AssetExecutionContext, batch: BatchOutcome) -> None:
+    """Before the step fails: each failed week gets, on its partition, an observation saying why
+    (Dagster's open-source event storage keeps no failed materialization), and the checks the run
+    planned for it a result that is not "Execution failed" (see `uncollected_week_evaluations`)."""
+    for week, error in batch.failures.items():
+        partition = week.isoformat()
+        description, metadata = failure_observation(error, week, context.run.run_id)
+        context.log_event(
+            dg.AssetObservation(
+                asset_key=context.asset_key,
+                partition=partition,
+                description=description,
+                metadata=metadata,
+            )
+        )
+        planned = planned_checks_of_week(
+            context.instance, context.run.run_id, context.asset_key, partition
+        )
+        for evaluation in uncollected_week_evaluations(
+            context.instance, planned, partition, error.kind.value
+        ):
+            context.log_event(evaluation)
 
 
 def failure_metadata(batch: BatchOutcome) -> dict[str, object]:

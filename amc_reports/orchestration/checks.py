@@ -27,6 +27,7 @@ import dagster as dg
 
 from amc_reports import quality
 from amc_reports.config import InstanceConfig, ReportConfig, ReportTarget
+from amc_reports.dagster_private import PartitionKeyFilter
 from amc_reports.orchestration.partitions import report_asset_key, weekly_partitions
 from amc_reports.orchestration.resources import WarehouseResource
 from amc_reports.warehouse import Warehouse, WeekKey
@@ -85,13 +86,12 @@ def _weeks(context: dg.AssetCheckExecutionContext) -> list[date]:
 
 
 def evaluate_weeks(
-    context: dg.AssetCheckExecutionContext,
+    weeks: Sequence[date],
     check_key: dg.AssetCheckKey,
     rule: Callable[[date], quality.CheckOutcome],
     severity: dg.AssetCheckSeverity,
 ) -> dg.AssetCheckResult:
     """Apply a per-week rule; over a range, the result fails if any week fails and names them."""
-    weeks = _weeks(context)
     if len(weeks) == 1:
         return check_result(rule(weeks[0]), check_key, severity)
     outcomes = {week: rule(week) for week in weeks}
@@ -254,12 +254,24 @@ def build_weekly_checks_op(
         context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
     ) -> Iterator[dg.AssetCheckResult]:
         store = warehouse.get_warehouse()
+        if not runs_for_weeks(context):
+            # "Execute all" on an asset's Checks tab launches its checks without a week: they
+            # check the newest collected week of each asset (none collected: nothing to check).
+            for evaluation in newest_week_evaluations(context, store, report, assets, checks):
+                context.op_execution_context.log_event(evaluation)
+            return
 
-        def evaluate(check_key: dg.AssetCheckKey) -> dg.AssetCheckResult:
+        collected: dict[str, list[date]] = {}
+
+        def evaluate(check_key: dg.AssetCheckKey) -> dg.AssetCheckResult | None:
             check = checks[check_key.name]
             alias = assets[check_key.asset_key].alias
+            if alias not in collected:
+                collected[alias] = collected_weeks(context, store, report, alias)
+            if not collected[alias]:
+                return None
             return evaluate_weeks(
-                context,
+                collected[alias],
                 check_key,
                 lambda week: check.rule(
                     context, store, check_key.asset_key, report, WeekKey(report.name, alias, week)
@@ -270,6 +282,80 @@ def build_weekly_checks_op(
         yield from each_selected(context, evaluate, order=list(checks))
 
     return weekly_checks
+
+
+def collected_weeks(
+    context: dg.AssetCheckExecutionContext, store: Warehouse, report: ReportConfig, alias: str
+) -> list[date]:
+    """The run's weeks that hold a collection: a week chosen in the UI that was never collected
+    (or whose last attempt failed) is not checked (its planned checks end skipped)."""
+    weeks = []
+    for week in _weeks(context):
+        row = store.get_week_by_key(WeekKey(report.name, alias, week))
+        if row is not None and row.is_completed:
+            weeks.append(week)
+        else:
+            context.log.info(
+                f"{report.name} on {alias}, week {week}: not collected "
+                f"({row.status if row else 'never attempted'}), not checked"
+            )
+    return weeks
+
+
+def runs_for_weeks(context: dg.AssetCheckExecutionContext) -> bool:
+    """Whether the check run names its week(s): a run the sensor requested, a week or a range
+    chosen in the UI; not a run of the Checks tab's "Execute all"."""
+    op_context = context.op_execution_context
+    return op_context.has_partition_key or op_context.has_partition_key_range
+
+
+def newest_week_evaluations(
+    context: dg.AssetCheckExecutionContext,
+    store: Warehouse,
+    report: ReportConfig,
+    assets: Mapping[dg.AssetKey, InstanceConfig],
+    checks: Mapping[str, WeeklyCheck],
+) -> list[dg.AssetCheckEvaluation]:
+    """The selected checks evaluated on each asset's newest collected week, as results of that
+    week's partition."""
+    evaluations = []
+    newest: dict[dg.AssetKey, date | None] = {}
+    for check_key in sorted(context.selected_asset_check_keys, key=lambda k: k.to_user_string()):
+        instance = assets[check_key.asset_key]
+        if check_key.asset_key not in newest:
+            collected = [
+                row.week_start_date
+                for row in store.list_weeks(report.name, instance.alias)
+                if row.is_completed
+            ]
+            newest[check_key.asset_key] = max(collected, default=None)
+            context.log.info(
+                f"{check_key.asset_key.to_user_string()}: "
+                + (
+                    f"checking its newest collected week, {newest[check_key.asset_key]}"
+                    if collected
+                    else "no week collected yet, nothing to check"
+                )
+            )
+        week = newest[check_key.asset_key]
+        if week is None:
+            continue
+        check = checks[check_key.name]
+        outcome = check.rule(
+            context, store, check_key.asset_key, report, WeekKey(report.name, instance.alias, week)
+        )
+        evaluations.append(
+            dg.AssetCheckEvaluation(
+                asset_key=check_key.asset_key,
+                check_name=check_key.name,
+                passed=outcome.passed,
+                severity=check.severity,
+                description=outcome.description,
+                metadata=outcome.metadata,
+                partition=week.isoformat(),
+            )
+        )
+    return evaluations
 
 
 def build_freshness_checks(targets: Sequence[ReportTarget]) -> dg.AssetChecksDefinition:
@@ -326,7 +412,7 @@ def build_freshness_checks(targets: Sequence[ReportTarget]) -> dg.AssetChecksDef
 
 def each_selected(
     context: dg.AssetCheckExecutionContext,
-    evaluate: Callable[[dg.AssetCheckKey], dg.AssetCheckResult],
+    evaluate: Callable[[dg.AssetCheckKey], dg.AssetCheckResult | None],
     order: list[str] | None,
     skip: set[dg.AssetCheckKey] | None = None,
 ) -> Iterator[dg.AssetCheckResult]:
@@ -344,8 +430,105 @@ def each_selected(
             context.log.error(f"check {check_key.to_user_string()} could not run: {exc}")
             errors.append((check_key, exc))
             continue
-        yield result
+        if result is not None:
+            yield result
     if errors:
         check_key, first = errors[0]
         names = ", ".join(k.to_user_string() for k, _ in errors)
         raise RuntimeError(f"{len(errors)} check(s) could not run ({names}): {first}") from first
+
+
+# -- a week whose collection failed in a run that planned its checks -------------------------------
+
+
+def planned_checks_of_week(
+    instance: dg.DagsterInstance, run_id: str, asset_key: dg.AssetKey, week: str
+) -> list[tuple[dg.AssetCheckKey, str | None]]:
+    """The checks of `asset_key` a run planned for `week` (the UI's Materialize adds an asset's
+    checks to the run), each with the partition it was planned on (None: a check without weeks,
+    such as freshness): Dagster resolves each one without a result in a failed run as
+    "Execution failed"."""
+    found: set[tuple[dg.AssetCheckKey, str | None]] = set()
+    for entry in instance.all_logs(
+        run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED
+    ):
+        planned = entry.dagster_event.asset_check_planned_data if entry.dagster_event else None
+        if planned is None or planned.asset_key != asset_key:
+            continue
+        subset = planned.partitions_subset
+        if subset is None:
+            found.add((dg.AssetCheckKey(asset_key, planned.check_name), None))
+        elif week in subset.get_partition_keys():
+            found.add((dg.AssetCheckKey(asset_key, planned.check_name), week))
+    return sorted(found, key=lambda planned: planned[0].name)
+
+
+def latest_evaluation(
+    instance: dg.DagsterInstance, check_key: dg.AssetCheckKey, partition: str | None
+) -> tuple[str, dg.AssetCheckEvaluation] | None:
+    """The latest result of a check on a week (None: of a check without weeks), with its run id,
+    if it was ever evaluated."""
+    history = instance.event_log_storage.get_asset_check_execution_history(
+        check_key, limit=20, partition_filter=PartitionKeyFilter(key=partition)
+    )
+    for record in history:
+        evaluation = record.evaluation
+        if isinstance(evaluation, dg.AssetCheckEvaluation):
+            return record.run_id, evaluation
+    return None
+
+
+def uncollected_week_evaluations(
+    instance: dg.DagsterInstance,
+    planned: Sequence[tuple[dg.AssetCheckKey, str | None]],
+    week: str,
+    failure_kind: str,
+) -> list[dg.AssetCheckEvaluation]:
+    """What the checks planned for a week whose collection just failed record, so that none of
+    them is "Execution failed" nor failed because of it: a week checked before keeps its latest
+    result (nothing new was stored: its data is the one those results speak of), restated as
+    such; a week never checked records that it was not checked (passed: Dagster has no third
+    outcome; `checked: false` says so). See docs/design.md, "A failed week and its checks"."""
+    severities = {check.name: check.severity for check in WEEKLY_CHECK_SPECS}
+    evaluations = []
+    for key, partition in planned:
+        earlier = latest_evaluation(instance, key, partition)
+        if earlier is not None:
+            run_id, previous = earlier
+            evaluations.append(
+                dg.AssetCheckEvaluation(
+                    asset_key=key.asset_key,
+                    check_name=key.name,
+                    passed=previous.passed,
+                    severity=previous.severity,
+                    description=(
+                        f"Unchanged: collecting week {week} again failed ({failure_kind}) and "
+                        f"stored nothing new. Its result from run {run_id[:8]}: "
+                        f"{previous.description or ''}"
+                    ),
+                    metadata={
+                        **previous.metadata,
+                        "checked": False,
+                        "result_of_run": run_id,
+                    },
+                    target_materialization_data=previous.target_materialization_data,
+                    partition=partition,
+                )
+            )
+            continue
+        evaluations.append(
+            dg.AssetCheckEvaluation(
+                asset_key=key.asset_key,
+                check_name=key.name,
+                passed=True,
+                severity=severities.get(key.name, dg.AssetCheckSeverity.WARN),
+                description=(
+                    f"Not checked: week {week} was not collected (its collection failed: "
+                    f"{failure_kind}), so nothing is stored to check. Its checks run once it is "
+                    "collected."
+                ),
+                metadata={"checked": False, "failure_kind": failure_kind},
+                partition=partition,
+            )
+        )
+    return evaluations

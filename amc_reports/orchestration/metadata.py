@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+from datetime import date
 from typing import Any
 
 import dagster as dg
 
-from amc_reports.collection import WeekOutcome
+from amc_reports.collection import CollectionError, WeekOutcome
 from amc_reports.config import ReportConfig
 from amc_reports.warehouse import Warehouse
 
@@ -150,3 +151,19 @@ def restatement_metadata(restatement: dict[str, Any]) -> dict[str, Any]:
         values["restated_largest_sum_change_column"] = largest["column"]
     values["restatement"] = dg.MetadataValue.json(restatement)
     return values
+
+
+def failure_observation(
+    error: CollectionError, week: date, run_id: str
+) -> tuple[str, dict[str, Any]]:
+    """What the failed week's partition shows (an asset observation): the collection's own
+    message (AMC's reason, the ids, what to do; secrets already redacted) and its parts."""
+    return str(error), {
+        "week_status": f"FAILED ({error.kind.value}): not collected",
+        "failure_kind": error.kind.value,
+        "execution_id": str(error.execution_id or ""),
+        "amc_execution_id": error.amc_execution_id or "",
+        "week_start_date": week.isoformat(),
+        "dagster_run_id": run_id,
+        "message": str(error),
+    }
