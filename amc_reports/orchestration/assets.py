@@ -27,6 +27,7 @@ from amc_reports.orchestration.runs import (
     run_is_alive,
 )
 from amc_reports.warehouse import CollectionType, FailureKind
+from amc_reports.weeks import DAYS_PER_WEEK, hidden_weeks
 
 # BackfillPolicy is beta in Dagster 1.13; we use it knowingly for reports that batch weeks.
 warnings.filterwarnings("ignore", message="Parameter `backfill_policy`")
@@ -59,7 +60,12 @@ def describe_report(report: ReportConfig, instance: InstanceConfig) -> str:
             "what changed is recorded."
         )
     else:
-        offer = "Only final weeks are offered: a week is collected once it is final."
+        hidden = hidden_weeks(report.lag_days, collects_provisional=False)
+        offer = (
+            "Only final weeks are offered: a week becomes a partition once it is final, "
+            f"{DAYS_PER_WEEK * (1 + hidden)} days after it starts (each week's `weeks` table "
+            "says when)."
+        )
     return (
         f"{report.description or 'AMC report ' + report.name}\n\n"
         f"Collected weekly from AMC instance {instance.alias} ({instance.instance_id}). Weeks "

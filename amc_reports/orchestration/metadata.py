@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import dagster as dg
@@ -11,8 +11,12 @@ import dagster as dg
 from amc_reports.collection import CollectionError, WeekOutcome
 from amc_reports.config import ReportConfig
 from amc_reports.warehouse import Warehouse
+from amc_reports.weeks import DAYS_PER_WEEK, WeekWindow, hidden_weeks, newest_offered_week
 
 PREVIEW_ROWS = 5
+# The newest weeks listed in each week's `weeks` table (ended, offered or not yet).
+WEEKS_LISTED = 6
+TIME_FORMAT = "%Y-%m-%d %H:%M %Z"
 
 # Postgres type -> the type names Dagster shows in a column schema.
 _DISPLAY_TYPES = {
@@ -102,6 +106,7 @@ def materialization_metadata(
         "load_seconds": round(load.seconds, 3),
         "amc_data_gaps": dg.MetadataValue.json(outcome.data_gaps),
         "preview": preview_table(warehouse, report.name, outcome),
+        "weeks": weeks_table(report, warehouse, outcome.instance, datetime.now(UTC)),
     }
     record = outcome.record
     if record.create_time:
@@ -167,3 +172,62 @@ def failure_observation(
         "dagster_run_id": run_id,
         "message": str(error),
     }
+
+
+def offered_at(report: ReportConfig, week: date) -> datetime:
+    """When the week becomes a partition: the day after it ends for a report collecting
+    provisional weeks, else once final (its lag rounded up to whole weeks; `weeks.hidden_weeks`)."""
+    hidden = hidden_weeks(report.lag_days, report.provisional_weeks == "collect")
+    # The end of the week `hidden` weeks later (final_at with no lag: the day after it ends).
+    return WeekWindow(week + timedelta(days=DAYS_PER_WEEK * hidden), report.timezone).final_at(0)
+
+
+def weeks_table(
+    report: ReportConfig, warehouse: Warehouse, instance: str, now: datetime
+) -> dg.TableMetadataValue:
+    """The newest weeks that ended, as of `now`: each one's status (final, PROVISIONAL, failed,
+    not collected, or not offered yet), when it is final and when it is (or was) offered."""
+    rule = {
+        "week_start_weekday": report.week_start_weekday,
+        "time_zone": report.timezone,
+        "lag_days": report.lag_days,
+    }
+    newest_ended = newest_offered_week(now, collects_provisional=True, **rule)
+    newest_offered = newest_offered_week(
+        now, collects_provisional=report.provisional_weeks == "collect", **rule
+    )
+    rows = {row.week_start_date: row for row in warehouse.list_weeks(report.name, instance)}
+    records = []
+    for back in range(WEEKS_LISTED):
+        week = newest_ended - timedelta(days=DAYS_PER_WEEK * back)
+        if week < report.start_date:
+            break
+        final_at = WeekWindow(week, report.timezone).final_at(report.lag_days)
+        row = rows.get(week)
+        if week > newest_offered:
+            status = "not offered yet"
+        elif row is None:
+            status = "not collected"
+        elif row.is_completed:
+            status = "PROVISIONAL" if row.provisional else "final"
+        else:
+            status = str(row.status)
+        records.append(
+            dg.TableRecord(
+                {
+                    "week": week.isoformat(),
+                    "status": status,
+                    "final_at": f"{final_at:{TIME_FORMAT}}",
+                    "offered_at": f"{offered_at(report, week):{TIME_FORMAT}}",
+                }
+            )
+        )
+    schema = dg.TableSchema(
+        columns=[
+            dg.TableColumn("week", "date"),
+            dg.TableColumn("status", "string"),
+            dg.TableColumn("final_at", "timestamptz"),
+            dg.TableColumn("offered_at", "timestamptz"),
+        ]
+    )
+    return dg.MetadataValue.table(records=records, schema=schema)

@@ -4,12 +4,15 @@ fails records no failed check, and says why on its partition), and the Checks ta
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import dagster as dg
 
 from amc_reports.orchestration.checks import FRESHNESS_CHECK, WEEKLY_CHECKS
+from amc_reports.orchestration.metadata import WEEKS_LISTED, weeks_table
 from amc_reports.orchestration.partitions import report_asset_key
+from amc_reports.weeks import WeekWindow, newest_offered_week
+from amc_reports_tests.support.reports import report_yaml
 
 FIRST, SECOND = "2026-03-01", "2026-03-08"
 REASON = "Column 'bogus' does not exist"
@@ -162,3 +165,40 @@ def test_chosen_weeks_are_rechecked_and_a_failed_week_is_skipped(harness):
     )
     assert skipped.success
     assert skipped.get_asset_check_evaluations() == []
+
+
+def test_each_week_lists_the_newest_weeks_with_when_they_are_final(harness_factory):
+    """A provisional week says so where weeks are listed (each week's `weeks` table), with the
+    date it becomes final; a report of final weeks says when its newest weeks will be offered."""
+    harness = harness_factory(
+        report_yaml(name="early") + "    provisional_weeks: collect\n" + report_yaml(name="final")
+    )
+    now = datetime.now(UTC)
+    early, final = harness.config.reports["early"], harness.config.reports["final"]
+    rule = {
+        "week_start_weekday": early.week_start_weekday,
+        "time_zone": early.timezone,
+        "lag_days": early.lag_days,
+    }
+    ended = newest_offered_week(now, collects_provisional=True, **rule)
+    result = harness.materialize(ended.isoformat(), report="early")
+    assert result.success
+    [event] = result.get_asset_materialization_events()
+    metadata = event.materialization.metadata
+    assert metadata["week_status"].value.startswith("PROVISIONAL")
+    rows = {record.data["week"]: record.data for record in metadata["weeks"].value.records}
+    window = WeekWindow(ended, early.timezone)
+    final_at = f"{window.final_at(early.lag_days):%Y-%m-%d %H:%M %Z}"
+    assert rows[ended.isoformat()] == {
+        "week": ended.isoformat(),
+        "status": "PROVISIONAL",
+        "final_at": final_at,
+        "offered_at": f"{window.final_at(0):%Y-%m-%d %H:%M %Z}",  # the day after it ended
+    }
+
+    # The same week, for a report of final weeks: not offered until it is final.
+    listed = weeks_table(final, harness.warehouse, "test", now)
+    rows = {record.data["week"]: record.data for record in listed.records}
+    assert rows[ended.isoformat()]["status"] == "not offered yet"
+    assert rows[ended.isoformat()]["offered_at"] == final_at
+    assert len(rows) == WEEKS_LISTED
