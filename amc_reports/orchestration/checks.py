@@ -4,7 +4,11 @@ The weekly checks speak only of collected weeks: they are not planned in the run
 week (a failed collection would otherwise mark every check of the run "Execution failed"), but
 run in a check run of their own once the run that materialized the week has ended (the
 `amc_weekly_checks` sensor, `sensors/weekly_checks.py`). A week whose collection failed has no new
-materialization, so its checks are not run: the failure shows as the week's failure only.
+materialization, so its checks are not run: the failure shows as the week's failure only. When
+the UI put the checks in the collecting run anyway, the asset step records a result for each one
+before it fails (`uncollected_week_evaluations`: "Unchanged" or "Not checked", never
+"Execution failed"); a run of the checks without a week ("Execute all") checks each asset's newest
+collected week.
 
 The ERROR checks (lineage, row counts) are blocking: an asset downstream of a report can wait
 for them with `AutomationCondition.all_deps_blocking_checks_passed()`, so a week that fails
@@ -417,7 +421,8 @@ def each_selected(
     skip: set[dg.AssetCheckKey] | None = None,
 ) -> Iterator[dg.AssetCheckResult]:
     """Evaluate every selected check (but those in `skip`: the op yields nothing for them, so
-    no evaluation is recorded); an error is raised after the others were evaluated."""
+    no evaluation is recorded; an evaluation of None: nothing to check, no result either); an error
+    is raised after the others were evaluated."""
     selected = sorted(
         set(context.selected_asset_check_keys) - (skip or set()),
         key=lambda k: (k.asset_key.to_user_string(), order.index(k.name) if order else 0),

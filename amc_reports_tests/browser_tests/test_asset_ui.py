@@ -58,6 +58,7 @@ FAILED_WEEK = date(2026, 3, 1)  # AMC ends its execution FAILED
 GOOD_WEEKS = [date(2026, 3, 8) + timedelta(weeks=i) for i in range(4)]
 OPENED_WEEK = GOOD_WEEKS[1]  # the week whose metadata and checks are read in the UI
 UI_WEEKS = [date(2026, 4, 5) + timedelta(weeks=i) for i in range(3)]  # backfilled from the UI
+UI_FAILED_WEEK = date(2026, 5, 3)  # materialized from the UI with its checks; fails in AMC
 ROWS, UI_ROWS = 30, 45  # rows per week before and in the UI's backfill: the plot shows both
 FAILURE_REASON = "Query exceeded resource limits"
 SANDBOX = {"latency_seconds": 2, "rows": ROWS, "max_running": 10}
@@ -417,6 +418,12 @@ def test_a_provisional_week_shows_as_provisional(
     )
     expect(metadata_value(page, "provisional")).to_have_text("true")
     expect(metadata_value(page, "execution_id")).to_have_text(str(row.execution_id))
+    # The newest weeks, listed with their status and when each is final.
+    weeks = metadata_value(page, "weeks")
+    listed = weeks.get_by_role("row").filter(has_text=week.isoformat())
+    expect(listed).to_contain_text("PROVISIONAL")
+    expect(listed).to_contain_text(f"{final_at:%Y-%m-%d %H:%M}")
+    weeks.scroll_into_view_if_needed()
     screens.take(page, "08-provisional-week", readme="provisional-week")
 
     # Its week_is_final check warns (a WARN, not an error), naming when the week is final.
@@ -430,6 +437,118 @@ def test_a_provisional_week_shows_as_provisional(
         page.get_by_text(re.compile("^PROVISIONAL: collected before the week was final"))
     ).to_be_visible()
     screens.take(page, "09-provisional-week-check")
+
+
+def latest_run(stack: Stack, started_after: float, partition: str | None) -> dict | None:
+    """The newest run started after `started_after` for `partition` (None: without a week)."""
+    for run in stack.runs():  # newest first
+        tags = {tag["key"]: tag["value"] for tag in run["tags"]}
+        if (run["startTime"] or 0) >= started_after and tags.get("dagster/partition") == partition:
+            return run
+    return None
+
+
+def test_a_week_failing_with_its_checks_fails_no_check(
+    page: Page, stack: Stack, prepared: Prepared, screens: Screens
+):
+    week = UI_FAILED_WEEK.isoformat()
+    started = datetime.now(UTC).timestamp()
+    stack.set_sandbox_config(
+        {**SANDBOX, "instances": {INSTANCE_ID: {"fail_next": 1, "failure_reason": FAILURE_REASON}}}
+    )
+    # Materialize... -> one week -> Launch 1 run: the UI adds the asset's checks to the run.
+    open_asset(page, stack)
+    page.get_by_role("button", name="Materialize…").click()
+    dialog = page.get_by_role("dialog")
+    show_all = dialog.get_by_text("Show all partitions")
+    selection = dialog.get_by_placeholder(re.compile(r"^ex: "))
+    expect(show_all.or_(selection).first).to_be_visible()
+    if show_all.is_visible():
+        show_all.click()
+    selection.fill(week)
+    selection.press("Enter")
+    expect(dialog.get_by_text("1 partition", exact=True)).to_be_visible()
+    dialog.get_by_role("button", name="Launch 1 run").click()
+    run = wait_for(
+        lambda: (
+            (run := latest_run(stack, started, week))
+            and run["status"] in ("SUCCESS", "FAILURE", "CANCELED")
+            and run
+        ),
+        f"the run of week {week} launched from Materialize",
+        timeout=420,
+        interval=2.0,
+    )
+    stack.set_sandbox_config(SANDBOX)
+    row = prepared.warehouse.get_week(REPORT, UI_FAILED_WEEK)
+    assert run["status"] == "FAILURE" and row.status == "failed", (run, row)
+
+    # The run planned every weekly check of the week; each ended "Not checked", none failed.
+    for check in WEEKLY_CHECKS:
+        planned = [e for e in stack.check_executions(ASSET_PATH, check) if e["partition"] == week]
+        assert [e["status"] for e in planned] == ["SUCCEEDED"], (check, planned)
+        assert planned[0]["evaluation"]["description"].startswith(f"Not checked: week {week}")
+        # The weeks checked before keep their results.
+        assert check_results(stack, ASSET_PATH, check)[OPENED_WEEK.isoformat()]["success"]
+    page.get_by_role("tab", name="Checks", exact=True).click()
+    expect(page.get_by_title("lineage_complete", exact=True).first).to_be_visible()
+    expect(page.get_by_text("Execution failed")).to_have_count(0)
+    screens.take(page, "16-checks-after-a-failed-week", readme="checks-after-failed-week")
+
+    # The failure is on the week's partition: AMC's reason, both ids and what to do.
+    page.get_by_role("tab", name="Partitions", exact=True).click()
+    select_partition(page, "Filter by name", UI_FAILED_WEEK)
+    expect(
+        page.get_by_text(re.compile("failed, and did not materialize this asset"))
+    ).to_be_visible()
+    page.get_by_role("button", name=re.compile("View all historical events")).click()
+    events = page.get_by_role("dialog")
+    message = events.get_by_text(re.compile(re.escape(FAILURE_REASON))).first
+    expect(message).to_be_visible()
+    expect(events).to_contain_text(row.amc_execution_id)
+    expect(events).to_contain_text(str(row.execution_id))
+    expect(events).to_contain_text("query_error")
+    expect(events).to_contain_text("materialize the week again")
+    screens.take(page, "17-failed-week-partition", readme="failed-week-partition")
+
+
+def test_execute_all_checks_the_newest_collected_week(
+    page: Page, stack: Stack, prepared: Prepared, screens: Screens
+):
+    newest = max(
+        row.week_start_date for row in prepared.warehouse.list_weeks(REPORT) if row.is_completed
+    ).isoformat()
+    before = {
+        check: len(
+            [e for e in stack.check_executions(ASSET_PATH, check) if e["partition"] == newest]
+        )
+        for check in WEEKLY_CHECKS
+    }
+    started = datetime.now(UTC).timestamp()
+    open_asset(page, stack)
+    page.get_by_role("tab", name="Checks", exact=True).click()
+    page.get_by_role("button", name="Execute all").click()
+    run = wait_for(
+        lambda: (
+            (run := latest_run(stack, started, None))
+            and run["status"] in ("SUCCESS", "FAILURE", "CANCELED")
+            and run
+        ),
+        "the run of Execute all",
+        timeout=420,
+        interval=2.0,
+    )
+    assert run["status"] == "SUCCESS", run
+    for check in WEEKLY_CHECKS:
+        on_newest = [
+            e for e in stack.check_executions(ASSET_PATH, check) if e["partition"] == newest
+        ]
+        assert len(on_newest) == before[check] + 1, (check, on_newest)
+        assert on_newest[0]["evaluation"]["success"], (check, on_newest[0])
+    page.reload()
+    expect(page.get_by_title("lineage_complete", exact=True).first).to_be_visible()
+    expect(page.get_by_text("Execution failed")).to_have_count(0)
+    screens.take(page, "18-execute-all", readme="execute-all")
 
 
 def test_backfill_three_weeks_from_the_materialize_dialog(
@@ -533,3 +652,22 @@ def test_latest_in_the_materialize_dialog_picks_the_newest_final_week(
     )
     assert row.status == "completed" and not row.provisional, row
     assert row.final_at == window.final_at(LAG_DAYS) <= row.updated_at, row
+
+
+def test_chosen_weeks_can_be_rechecked_from_the_checks_job(
+    page: Page, stack: Stack, prepared: Prepared, screens: Screens
+):
+    """The README's way to re-check chosen weeks: the weekly checks' job, its Partitions."""
+    page.goto(stack.webserver_url + "/locations/amc_reports/jobs/amc_weekly_checks_1/partitions")
+    expect(
+        page.get_by_text(OPENED_WEEK.isoformat())
+        .first.or_(page.get_by_role("button", name=re.compile("Launch backfill")))
+        .first
+    ).to_be_visible()
+    launch = page.get_by_role("button", name=re.compile("Launch backfill"))
+    expect(launch.first).to_be_visible()
+    screens.take(page, "19-checks-job-partitions")
+    launch.first.click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    screens.take(page, "20-checks-job-backfill-dialog", readme="recheck-weeks")

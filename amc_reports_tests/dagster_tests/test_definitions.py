@@ -151,11 +151,12 @@ def test_schedule_tick_requests_the_newest_final_week(report_name):
     request = data.run_requests[0]
     expected = {
         # Sunday weeks, 14-day lag, New York: week 2026-11-08..14 ended 11-15, final 11-29 00:00.
-        ("sunday", 14): "2026-11-08",
-        # Monday weeks, 7-day lag, Berlin: week 11-16..22 ended 11-23, final 11-30: not yet.
-        ("monday", 7): "2026-11-09",
-        ("monday", 14): "2026-11-02",
-    }[(report.week_starts_on, report.lag_days)]
+        ("sunday", 14, "skip"): "2026-11-08",
+        # Monday weeks, 7-day lag, Berlin, collected as soon as they end: week 11-16..22 ended
+        # 11-23 (final 11-30: collected as provisional).
+        ("monday", 7, "collect"): "2026-11-16",
+        ("monday", 14, "skip"): "2026-11-02",
+    }[(report.week_starts_on, report.lag_days, report.provisional_weeks)]
     assert request.partition_key == expected
     instance = CONFIG.reports[report_name].instance.alias
     assert request.run_key == f"{report_name}:{instance}:{expected}"
@@ -172,7 +173,7 @@ def test_schedule_skips_before_the_first_week(tmp_path):
 def test_cron_fires_on_the_day_a_week_becomes_final():
     by_name = CONFIG.reports
     assert cron_for(by_name["weekly_campaign_performance"]) == "0 6 * * 0"  # Sunday + 14 days
-    assert cron_for(by_name["reach_and_frequency"]) == "0 6 * * 1"  # Monday + 7 days
+    assert cron_for(by_name["reach_and_frequency"]) == "0 6 * * 1"  # Monday: a week is offered
 
 
 def test_database_url_is_an_env_var_not_a_value():
