@@ -420,7 +420,9 @@ def test_a_provisional_week_shows_as_provisional(
     expect(metadata_value(page, "execution_id")).to_have_text(str(row.execution_id))
     # The newest weeks, listed with their status and when each is final.
     weeks = metadata_value(page, "weeks")
-    listed = weeks.get_by_role("row").filter(has_text=week.isoformat())
+    listed = weeks.get_by_role("row").filter(
+        has=page.get_by_role("cell", name=week.isoformat(), exact=True)
+    )
     expect(listed).to_contain_text("PROVISIONAL")
     expect(listed).to_contain_text(f"{final_at:%Y-%m-%d %H:%M}")
     weeks.scroll_into_view_if_needed()
@@ -496,6 +498,7 @@ def test_a_week_failing_with_its_checks_fails_no_check(
     screens.take(page, "16-checks-after-a-failed-week", readme="checks-after-failed-week")
 
     # The failure is on the week's partition: AMC's reason, both ids and what to do.
+    open_asset(page, stack)
     page.get_by_role("tab", name="Partitions", exact=True).click()
     select_partition(page, "Filter by name", UI_FAILED_WEEK)
     expect(
@@ -669,5 +672,6 @@ def test_chosen_weeks_can_be_rechecked_from_the_checks_job(
     screens.take(page, "19-checks-job-partitions")
     launch.first.click()
     dialog = page.get_by_role("dialog")
-    expect(dialog).to_be_visible()
+    expect(dialog.get_by_text("Launch amc_weekly_checks_1 backfill")).to_be_visible()
+    expect(dialog.get_by_role("button", name=re.compile(r"^Submit \d+ runs?$"))).to_be_visible()
     screens.take(page, "20-checks-job-backfill-dialog", readme="recheck-weeks")
