@@ -8,9 +8,12 @@ them failing in AMC, and the week that just ended of the provisional report; eac
 a deadline. Then, in Chromium: the report in the catalog and its asset page, its weekly partitions
 (materialized and failed), one week's metadata with the lineage ids (compared with the warehouse),
 the failed week's run and its message, the row-count plot, the week's check results, the
-provisional week marked as such (its metadata and its `week_is_final` warning), a backfill of 3
-weeks launched from the UI's own Materialize dialog, watched until it ends, and the dialog's
-**Latest**, which picks the newest final week.
+provisional week marked as such (its metadata, its `weeks` table and its `week_is_final`
+warning), a week materialized from the UI with its checks that fails in AMC (no check failed or
+"Execution failed", the failure on the week's partition), "Execute all" on the Checks tab, a
+backfill of 3 weeks launched from the UI's own Materialize dialog, watched until it ends, the
+dialog's **Latest**, which picks the newest final week, and the weekly checks' job, where chosen
+weeks are re-checked.
 
 Every step saves a screenshot in `test-artifacts/browser/` (numbered in the order above); the
 README's screens are written under their README names too (`make test-browser
