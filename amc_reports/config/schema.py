@@ -63,11 +63,11 @@ from amc_reports.config.values import (
     lower,
     name_check,
     raise_all,
-    redetail,
     start_date_value,
     unique,
     unstorable_values,
     upper,
+    validated_together,
 )
 
 QUERY_FIELDS = ("sql", "sql_file", "workflow_id")
@@ -448,14 +448,7 @@ class ReportConfig(_Entry):
                 )
             elif len(chosen) == 2:
                 errors.append(detail((), "use either 'instance' or 'instances', not both", data))
-        try:
-            entry = handler(data)
-        except ValidationError as exc:
-            raise ValidationError.from_exception_data(
-                exc.title, [*map(redetail, exc.errors()), *errors]
-            ) from None
-        if errors:
-            raise ValidationError.from_exception_data("reports file", errors)
+        entry = validated_together(handler, data, errors)
         if entry.sql_file is not None and info.context is not None:
             # Read and checked by `_readable_sql_file`; the text is the report's query.
             sql = checked_sql(context_of(info).read_sql(entry.sql_file))
@@ -768,15 +761,7 @@ class ReportsConfig(_Entry):
                 for loc, message in unstorable_values(data)
                 if not (isinstance(loc[0], str) and loc[0].startswith("x-"))
             ]
-        try:
-            config = handler(data)
-        except ValidationError as exc:
-            raise ValidationError.from_exception_data(
-                exc.title, [*map(redetail, exc.errors()), *errors]
-            ) from None
-        if errors:
-            raise ValidationError.from_exception_data("reports file", errors)
-        return config
+        return validated_together(handler, data, errors)
 
     @model_validator(mode="before")
     @classmethod

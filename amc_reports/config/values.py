@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any, TypeVar
 
@@ -16,6 +17,7 @@ from amc_reports.config.errors import CONFIG_ERROR_TYPE, problem
 from amc_reports.config.rules import SAFE_NAME, SAFE_NAME_RULE
 
 _Names = TypeVar("_Names", list[str], tuple[str, ...])
+_Validated = TypeVar("_Validated")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -179,3 +181,19 @@ def redetail(error: Any) -> InitErrorDetails:
     if "ctx" in error:
         again["ctx"] = error["ctx"]
     return again
+
+
+def validated_together(
+    handler: Callable[[Any], _Validated], data: Any, errors: list[InitErrorDetails]
+) -> _Validated:
+    """`handler(data)`, its validation errors raised together with `errors` (problems a
+    validator found before it), so that a file's problems are all reported at once."""
+    try:
+        result = handler(data)
+    except ValidationError as exc:
+        raise ValidationError.from_exception_data(
+            exc.title, [*map(redetail, exc.errors()), *errors]
+        ) from None
+    if errors:
+        raise ValidationError.from_exception_data("reports file", errors)
+    return result
