@@ -1,4 +1,4 @@
-"""Ingest benchmark: `Warehouse.replace_week_results` vs `psql \\copy` vs `pandas.DataFrame.to_sql`.
+"""Ingest benchmark: `Warehouse.load_week` vs `psql \\copy` vs `pandas.DataFrame.to_sql`.
 
     .venv/bin/python bench/ingest.py                    # 1,000,000 rows, 5 rounds
     .venv/bin/python bench/ingest.py --rows 100000      # the memory-flatness comparison
@@ -7,7 +7,7 @@ Makes a CSV of N rows shaped like an AMC result (ids, dates, timestamps, counts 
 text with commas and quotes, a boolean) in a temp folder, then, over several rounds with the order
 of the methods rotated each round, times:
 
-- `replace`: `Warehouse.replace_week_results` of the week into its report table (the week has no
+- `replace`: `Warehouse.load_week` of the week into its report table (the week has no
   rows before each round: a first collection), streaming the file: the week's partition filled,
   measured (row count, numeric sums) and attached, the week and its version recorded;
 - `recollect`: the same CSV again, the week already loaded: also what changed (an unchanged
@@ -52,7 +52,7 @@ from psycopg import sql  # noqa: E402
 
 from amc_reports.warehouse import Submission, Warehouse, WeekKey  # noqa: E402
 from amc_reports.warehouse.identifiers import LINEAGE_COLUMNS  # noqa: E402
-from amc_reports_tests.support.warehouse import with_database  # noqa: E402
+from amc_reports_tests.support.warehouse import replace_week_results, with_database  # noqa: E402
 
 REPORT = "bench_report"
 INSTANCE = "bench"
@@ -122,7 +122,8 @@ def child(args: argparse.Namespace) -> int:
         warehouse = Warehouse(args.url)
         with open(args.csv, "rb") as stream:
             started = time.perf_counter()
-            result = warehouse.replace_week_results(
+            result = replace_week_results(
+                warehouse,
                 REPORT,
                 WEEK,
                 uuid.UUID(args.execution_id),
@@ -241,8 +242,13 @@ def prepare(url: str, warehouse: Warehouse, csv_path: Path) -> None:
     execution_id = reset(url, "replace", warehouse)
     with csv_path.open("rb") as stream:
         head = b"".join(stream.readline() for _ in range(2_000))
-    warehouse.replace_week_results(
-        REPORT, WEEK, execution_id, [head], amc_execution_id=f"bench-{execution_id.hex[:8]}"
+    replace_week_results(
+        warehouse,
+        REPORT,
+        WEEK,
+        execution_id,
+        [head],
+        amc_execution_id=f"bench-{execution_id.hex[:8]}",
     )
     with psycopg.connect(url, autocommit=True) as conn:
         columns = [

@@ -240,36 +240,6 @@ class Warehouse:
             week_row, WEEK_COLUMNS, "report_data_weeks", (due, (*params, now)), "week_start_date"
         )
 
-    def replace_week_results(
-        self,
-        report: str,
-        week_start: date,
-        execution_id: uuid.UUID,
-        csv_stream: BinaryIO | Iterable[bytes],
-        *,
-        amc_execution_id: str | None = None,
-        options: LoadOptions | None = None,
-        run_id: str | None = None,
-    ) -> LoadResult:
-        """`load_week` for a caller that knows the execution but not its instance: the week is
-        the execution's (its report, instance and week)."""
-        execution = self.get_execution(execution_id)
-        if execution is None:
-            raise ValueError(f"execution_id {execution_id} has no workflow_executions row")
-        if (execution.report, execution.week_start_date) != (report, week_start):
-            raise ValueError(
-                f"execution_id {execution_id} is of report {execution.report!r} week "
-                f"{execution.week_start_date}, not of {report!r} week {week_start}"
-            )
-        return self.load_week(
-            execution.key,
-            execution.id,
-            csv_stream,
-            amc_execution_id=amc_execution_id,
-            options=options,
-            run_id=run_id,
-        )
-
     def load_week(
         self,
         key: WeekKey,

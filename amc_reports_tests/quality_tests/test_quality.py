@@ -14,6 +14,7 @@ from amc_reports_tests.support.warehouse import (
     csv_bytes,
     insert_stray_rows,
     new_execution,
+    replace_week_results,
 )
 
 REPORT = "weekly_campaign"
@@ -55,7 +56,7 @@ def test_schema_changes_and_empty_weeks_are_described(warehouse: Warehouse):
     collected_week(warehouse, REPORT, WEEK)
     later = WEEK + timedelta(days=7)
     execution_id = new_execution(warehouse, REPORT, later, amc_execution_id="amc-2")
-    warehouse.replace_week_results(REPORT, later, execution_id, [csv_bytes(["campaign_id"], [])])
+    replace_week_results(warehouse, REPORT, later, execution_id, [csv_bytes(["campaign_id"], [])])
     schema = quality.schema_stable(warehouse, WeekKey(REPORT, INSTANCE, later))
     assert not schema.passed and "missing impressions" in schema.description
     empty = quality.not_empty(warehouse, WeekKey(REPORT, INSTANCE, later))

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
+from typing import BinaryIO
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from psycopg import conninfo as pg_conninfo
 
-from amc_reports.warehouse import Submission, Warehouse, WeekKey
+from amc_reports.warehouse import LoadResult, Submission, Warehouse, WeekKey
+from amc_reports.warehouse.loading import LoadOptions
 
 WEEK = date(2024, 1, 7)
 INSTANCE = "us"  # the alias of the tests' AMC instance
@@ -86,7 +89,7 @@ def collected_week(
         ["campaign_id", "impressions", "spend"],
         [[i, i * 10, f"{i * 1.5:.2f}"] for i in range(rows)],
     )
-    warehouse.replace_week_results(report, week, execution_id, [data], amc_execution_id=amc_id)
+    replace_week_results(warehouse, report, week, execution_id, [data], amc_execution_id=amc_id)
     return execution_id
 
 
@@ -129,3 +132,34 @@ def insert_stray_rows(
             ),
             (execution_id, week, instance, *values.values()),
         )
+
+
+def replace_week_results(
+    warehouse: Warehouse,
+    report: str,
+    week_start: date,
+    execution_id: uuid.UUID,
+    csv_stream: BinaryIO | Iterable[bytes],
+    *,
+    amc_execution_id: str | None = None,
+    options: LoadOptions | None = None,
+    run_id: str | None = None,
+) -> LoadResult:
+    """`Warehouse.load_week` for a test that knows the execution but not its instance: the week
+    is the execution's (its report, instance and week), which must be `report`'s `week_start`."""
+    execution = warehouse.get_execution(execution_id)
+    if execution is None:
+        raise ValueError(f"execution_id {execution_id} has no workflow_executions row")
+    if (execution.report, execution.week_start_date) != (report, week_start):
+        raise ValueError(
+            f"execution_id {execution_id} is of report {execution.report!r} week "
+            f"{execution.week_start_date}, not of {report!r} week {week_start}"
+        )
+    return warehouse.load_week(
+        execution.key,
+        execution.id,
+        csv_stream,
+        amc_execution_id=amc_execution_id,
+        options=options,
+        run_id=run_id,
+    )

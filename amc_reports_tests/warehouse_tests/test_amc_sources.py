@@ -14,7 +14,13 @@ from amc_reports.amc import AmcClientConfig, AmcCredentials
 from amc_reports.warehouse import MixedAmcSourceError, Warehouse, WeekKey
 from amc_reports.warehouse.migrate import apply_migrations
 from amc_reports.warehouse.verify import verify
-from amc_reports_tests.support.warehouse import INSTANCE, WEEK, csv_bytes, submission
+from amc_reports_tests.support.warehouse import (
+    INSTANCE,
+    WEEK,
+    csv_bytes,
+    replace_week_results,
+    submission,
+)
 
 REPORT = "weekly_campaign"
 LIVE = ("live", "advertising-api.amazon.com")
@@ -35,7 +41,7 @@ def load(warehouse: Warehouse, execution_id) -> None:
     warehouse.life.progress(execution_id, "SUCCEEDED")
     data = csv_bytes(["campaign_id", "impressions"], [[1, 10], [2, 20]])
     week = warehouse.get_execution(execution_id).week_start_date
-    warehouse.replace_week_results(REPORT, week, execution_id, [data], amc_execution_id=amc_id)
+    replace_week_results(warehouse, REPORT, week, execution_id, [data], amc_execution_id=amc_id)
 
 
 def executions(warehouse: Warehouse) -> int:

@@ -15,7 +15,7 @@ from amc_reports.warehouse import Warehouse
 from amc_reports.warehouse.loading import LoadOptions
 from amc_reports.warehouse.verify import verify
 from amc_reports.warehouse.week_life import HistoryRetention
-from amc_reports_tests.support.warehouse import csv_bytes, new_execution
+from amc_reports_tests.support.warehouse import csv_bytes, new_execution, replace_week_results
 
 REPORT = "weekly_campaign"
 WEEK = date(2024, 1, 7)
@@ -25,8 +25,13 @@ HEADER = ["campaign_id", "campaign", "impressions", "spend"]
 def load(warehouse: Warehouse, rows: list[list[object]], **options) -> object:
     execution_id = new_execution(warehouse, amc_execution_id=f"amc-{uuid.uuid4().hex[:8]}")
     warehouse.life.progress(execution_id, "SUCCEEDED")
-    warehouse.replace_week_results(
-        REPORT, WEEK, execution_id, [csv_bytes(HEADER, rows)], options=LoadOptions(**options)
+    replace_week_results(
+        warehouse,
+        REPORT,
+        WEEK,
+        execution_id,
+        [csv_bytes(HEADER, rows)],
+        options=LoadOptions(**options),
     )
     return execution_id
 

@@ -12,7 +12,7 @@ from psycopg import sql
 from amc_reports.warehouse import Warehouse, WeekKey
 from amc_reports.warehouse.migrate import apply_migrations, available_migrations
 from amc_reports.warehouse.verify import verify
-from amc_reports_tests.support.warehouse import csv_bytes, new_execution
+from amc_reports_tests.support.warehouse import csv_bytes, new_execution, replace_week_results
 
 REPORT = "weekly_campaign"
 WEEKS = [date(2024, 1, 7), date(2024, 1, 14), date(2024, 1, 21)]
@@ -152,7 +152,7 @@ def test_a_wave_1_database_is_upgraded_in_place(fresh_database_url: str):
         ["campaign_id", "impressions", "spend", "note"],
         [[n, n * 110, n * 1.5, ""] for n in range(1, 12)],
     )
-    warehouse.replace_week_results(REPORT, WEEKS[0], again, [data])
+    replace_week_results(warehouse, REPORT, WEEKS[0], again, [data])
     history = [v for v in warehouse.list_versions(REPORT, WEEKS[0]) if v.state == "history"]
     assert [v.execution_id for v in history] == [executions[WEEKS[0]]]
     current = warehouse.get_version(again)
@@ -166,7 +166,7 @@ def test_a_wave_1_database_is_upgraded_in_place(fresh_database_url: str):
 
 def test_new_databases_get_partitioned_tables_too(warehouse: Warehouse):
     execution_id = new_execution(warehouse)
-    warehouse.replace_week_results(REPORT, WEEKS[0], execution_id, [csv_bytes(["a"], [[1]])])
+    replace_week_results(warehouse, REPORT, WEEKS[0], execution_id, [csv_bytes(["a"], [[1]])])
     with warehouse.connect() as conn:
         parent = conn.execute(
             sql.SQL("SELECT relkind FROM pg_class WHERE oid = {}::regclass").format(

@@ -10,7 +10,7 @@ import pytest
 from psycopg import sql
 
 from amc_reports.warehouse import ResultLoadError, Warehouse
-from amc_reports_tests.support.warehouse import WEEK, csv_bytes, new_execution
+from amc_reports_tests.support.warehouse import WEEK, csv_bytes, new_execution, replace_week_results
 
 REPORT = "refusals"
 
@@ -50,14 +50,14 @@ def _stored(warehouse: Warehouse) -> dict[str, Any]:
     """A report with one week of rows; returns the snapshot of it."""
     execution_id = new_execution(warehouse, report=REPORT)
     data = csv_bytes(["campaign", "impressions"], [["a", 10], ["b", 20]])
-    warehouse.replace_week_results(REPORT, WEEK, execution_id, [data])
+    replace_week_results(warehouse, REPORT, WEEK, execution_id, [data])
     return _snapshot(warehouse)
 
 
 def _refused(warehouse: Warehouse, data: bytes, match: str, week=WEEK) -> ResultLoadError:
     execution_id = new_execution(warehouse, report=REPORT, week=week)
     with pytest.raises(ResultLoadError, match=match) as refused:
-        warehouse.replace_week_results(REPORT, week, execution_id, [data])
+        replace_week_results(warehouse, REPORT, week, execution_id, [data])
     return refused.value
 
 
@@ -116,7 +116,7 @@ def test_a_refused_first_load_creates_no_table(warehouse: Warehouse):
     before = _snapshot(warehouse, "never_loaded")
     execution_id = new_execution(warehouse, report="never_loaded")
     with pytest.raises(ResultLoadError, match="COPY"):
-        warehouse.replace_week_results("never_loaded", WEEK, execution_id, [b"a,b\n1,2\n3,\x00\n"])
+        replace_week_results(warehouse, "never_loaded", WEEK, execution_id, [b"a,b\n1,2\n3,\x00\n"])
     assert warehouse.table_columns("never_loaded") == []
     assert _snapshot(warehouse, "never_loaded") == before
 
@@ -126,7 +126,7 @@ def test_a_recollection_that_adds_and_widens_columns_measures_what_changed(
 ):
     first = new_execution(warehouse, report=REPORT)
     old = csv_bytes(["campaign", "impressions"], [["a", 10], ["b", 20], ["c", 30]])
-    warehouse.replace_week_results(REPORT, WEEK, first, [old])
+    replace_week_results(warehouse, REPORT, WEEK, first, [old])
     second = new_execution(warehouse, report=REPORT)
     # `impressions` widens to double precision, `region` is new (a key column: text), `clicks`
     # is new (a measure).
@@ -134,7 +134,7 @@ def test_a_recollection_that_adds_and_widens_columns_measures_what_changed(
         ["campaign", "impressions", "region", "clicks"],
         [["a", 10, "", 1], ["b", "20.5", "", 2], ["d", 40, "", 3]],
     )
-    result = warehouse.replace_week_results(REPORT, WEEK, second, [new])
+    result = replace_week_results(warehouse, REPORT, WEEK, second, [new])
     assert result.columns == [
         ("campaign", "text"),
         ("impressions", "double precision"),

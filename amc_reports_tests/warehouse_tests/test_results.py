@@ -15,7 +15,13 @@ from psycopg import sql
 
 from amc_reports.warehouse import ResultLoadError, Warehouse
 from amc_reports.warehouse.identifiers import MAX_IDENTIFIER_BYTES, pg_identifier
-from amc_reports_tests.support.warehouse import INSTANCE, WEEK, csv_bytes, new_execution
+from amc_reports_tests.support.warehouse import (
+    INSTANCE,
+    WEEK,
+    csv_bytes,
+    new_execution,
+    replace_week_results,
+)
 
 REPORT = "weekly_campaign"
 
@@ -57,7 +63,7 @@ def test_load_marks_the_week_completed_with_lineage(warehouse: Warehouse):
             ['Winter "x"', "", "", "2024-01-08", "", "2024-01-07T10:00:00+05:30", "false"],
         ],
     )
-    result = warehouse.replace_week_results(REPORT, WEEK, execution_id, io.BytesIO(data))
+    result = replace_week_results(warehouse, REPORT, WEEK, execution_id, io.BytesIO(data))
     assert result.record_count == 2
     assert result.bytes == len(data)
     assert result.checksum == hashlib.sha256(data).hexdigest()
@@ -100,21 +106,21 @@ def test_load_marks_the_week_completed_with_lineage(warehouse: Warehouse):
 def test_repeat_load_is_idempotent_and_replaces(warehouse: Warehouse):
     first = new_execution(warehouse, amc_execution_id="amc-a")
     data = csv_bytes(["id", "value"], [[i, i * 2] for i in range(100)])
-    warehouse.replace_week_results(REPORT, WEEK, first, [data])
-    again = warehouse.replace_week_results(REPORT, WEEK, first, [data])
+    replace_week_results(warehouse, REPORT, WEEK, first, [data])
+    again = replace_week_results(warehouse, REPORT, WEEK, first, [data])
     assert again.record_count == 100
     assert warehouse.count_week_rows(REPORT, WEEK) == {first: 100}
 
     second = new_execution(warehouse, amc_execution_id="amc-b")
     smaller = csv_bytes(["id", "value"], [[i, i] for i in range(40)])
-    warehouse.replace_week_results(REPORT, WEEK, second, [smaller])
+    replace_week_results(warehouse, REPORT, WEEK, second, [smaller])
     assert warehouse.count_week_rows(REPORT, WEEK) == {second: 40}
     week = warehouse.get_week(REPORT, WEEK)
     assert (week.execution_id, week.amc_execution_id, week.record_count) == (second, "amc-b", 40)
 
     other_week = WEEK + timedelta(days=7)
     third = new_execution(warehouse, week=other_week, amc_execution_id="amc-c")
-    warehouse.replace_week_results(REPORT, other_week, third, [data])
+    replace_week_results(warehouse, REPORT, other_week, third, [data])
     assert warehouse.count_week_rows(REPORT, WEEK) == {second: 40}  # other weeks untouched
     assert warehouse.count_week_rows(REPORT, other_week) == {third: 100}
 
@@ -123,20 +129,20 @@ def test_a_result_without_a_header_is_refused_and_a_header_alone_is_an_empty_wee
     warehouse: Warehouse,
 ):
     execution_id = new_execution(warehouse, amc_execution_id="amc-e")
-    warehouse.replace_week_results(REPORT, WEEK, execution_id, [csv_bytes(["a", "b"], [[1, 2]])])
+    replace_week_results(warehouse, REPORT, WEEK, execution_id, [csv_bytes(["a", "b"], [[1, 2]])])
 
     retry = new_execution(warehouse)
     for nothing in (io.BytesIO(b""), [b"\n\n"]):
         with pytest.raises(ResultLoadError, match="empty: not even a header"):
-            warehouse.replace_week_results(REPORT, WEEK, retry, nothing)
+            replace_week_results(warehouse, REPORT, WEEK, retry, nothing)
     # Nothing lost: the week keeps its rows and its execution.
     assert warehouse.count_week_rows(REPORT, WEEK) == {execution_id: 1}
     week = warehouse.get_week(REPORT, WEEK)
     assert (week.status, week.execution_id) == ("completed", execution_id)
 
     other = new_execution(warehouse, report="header_only", amc_execution_id="amc-g")
-    header_only = warehouse.replace_week_results(
-        "header_only", WEEK, other, [b"campaign,impressions\r\n"]
+    header_only = replace_week_results(
+        warehouse, "header_only", WEEK, other, [b"campaign,impressions\r\n"]
     )
     assert header_only.record_count == 0
     assert header_only.columns == [("campaign", "text"), ("impressions", "text")]
@@ -146,27 +152,27 @@ def test_a_result_without_a_header_is_refused_and_a_header_alone_is_an_empty_wee
 
 def test_all_blank_column_takes_the_type_of_its_first_values(warehouse: Warehouse):
     execution_id = new_execution(warehouse)
-    warehouse.replace_week_results(
-        REPORT, WEEK, execution_id, [csv_bytes(["a", "conversions"], [[1, ""], [2, ""]])]
+    replace_week_results(
+        warehouse, REPORT, WEEK, execution_id, [csv_bytes(["a", "conversions"], [[1, ""], [2, ""]])]
     )
     assert _types(warehouse, REPORT)["conversions"] == "text"
     later = WEEK + timedelta(days=7)
     second = new_execution(warehouse, week=later)
-    warehouse.replace_week_results(
-        REPORT, later, second, [csv_bytes(["a", "conversions"], [[1, 5], [2, ""]])]
+    replace_week_results(
+        warehouse, REPORT, later, second, [csv_bytes(["a", "conversions"], [[1, 5], [2, ""]])]
     )
     assert _types(warehouse, REPORT)["conversions"] == "bigint"
     # Once real text is stored, a text column stays text.
     third_week = later + timedelta(days=7)
     third = new_execution(warehouse, week=third_week)
-    warehouse.replace_week_results(
-        REPORT, third_week, third, [csv_bytes(["a", "label"], [[1, ""], [2, ""]])]
+    replace_week_results(
+        warehouse, REPORT, third_week, third, [csv_bytes(["a", "label"], [[1, ""], [2, ""]])]
     )
     fourth = new_execution(warehouse, week=third_week)
-    warehouse.replace_week_results(
-        REPORT, third_week, fourth, [csv_bytes(["a", "label"], [[1, "x"]])]
+    replace_week_results(
+        warehouse, REPORT, third_week, fourth, [csv_bytes(["a", "label"], [[1, "x"]])]
     )
-    warehouse.replace_week_results(REPORT, later, second, [csv_bytes(["label"], [[7]])])
+    replace_week_results(warehouse, REPORT, later, second, [csv_bytes(["label"], [[7]])])
     assert _types(warehouse, REPORT)["label"] == "text"
 
 
@@ -187,7 +193,7 @@ def test_schema_evolution_adds_and_widens_never_drops(warehouse: Warehouse):
     ]
     for week, (columns, rows), types in zip(weeks, loads, expected, strict=True):
         execution_id = new_execution(warehouse, week=week)
-        warehouse.replace_week_results(REPORT, week, execution_id, [csv_bytes(columns, rows)])
+        replace_week_results(warehouse, REPORT, week, execution_id, [csv_bytes(columns, rows)])
         current = _types(warehouse, REPORT)
         for name, kind in types.items():
             assert current[name] == kind, (week, name, current)
@@ -218,7 +224,7 @@ def test_values_beyond_the_sample_widen_and_retry(warehouse: Warehouse):
     assert len(data) > 2 * (1 << 20)
     execution_id = new_execution(warehouse)
     chunks = [data[i : i + 65_536] for i in range(0, len(data), 65_536)]
-    result = warehouse.replace_week_results(REPORT, WEEK, execution_id, iter(chunks))
+    result = replace_week_results(warehouse, REPORT, WEEK, execution_id, iter(chunks))
     assert result.record_count == len(rows)
     assert result.checksum == hashlib.sha256(data).hexdigest()
     assert result.bytes == len(data)
@@ -230,20 +236,20 @@ def test_values_beyond_the_sample_widen_and_retry(warehouse: Warehouse):
 
 def test_a_malformed_csv_fails_cleanly_and_keeps_the_old_week(warehouse: Warehouse):
     good = new_execution(warehouse)
-    warehouse.replace_week_results(REPORT, WEEK, good, [csv_bytes(["a", "b"], [[1, 2]])])
+    replace_week_results(warehouse, REPORT, WEEK, good, [csv_bytes(["a", "b"], [[1, 2]])])
     bad = new_execution(warehouse)
     with pytest.raises(ResultLoadError, match="COPY"):
-        warehouse.replace_week_results(REPORT, WEEK, bad, [b"a,b\n1,2,3,4\n"])
+        replace_week_results(warehouse, REPORT, WEEK, bad, [b"a,b\n1,2,3,4\n"])
     assert warehouse.count_week_rows(REPORT, WEEK) == {good: 1}
     assert warehouse.get_week(REPORT, WEEK).execution_id == good
     with pytest.raises(ValueError, match="no workflow_executions row"):
-        warehouse.replace_week_results(REPORT, WEEK, uuid.uuid4(), [b"a\n1\n"])
+        replace_week_results(warehouse, REPORT, WEEK, uuid.uuid4(), [b"a\n1\n"])
 
 
 def test_reserved_duplicate_and_blank_headers(warehouse: Warehouse):
     execution_id = new_execution(warehouse)
     data = b"execution_id,week_start_date,a,a,,A\nx,y,1,2,3,4\n"
-    result = warehouse.replace_week_results(REPORT, WEEK, execution_id, [data])
+    result = replace_week_results(warehouse, REPORT, WEEK, execution_id, [data])
     names = [name for name, _ in result.columns]
     assert names == ["csv_execution_id", "csv_week_start_date", "a", "a_2", "column_5", "A"]
     row = _rows(warehouse, REPORT)[0]
@@ -275,7 +281,7 @@ def test_hostile_identifiers_are_quoted_and_truncated_safely(warehouse: Warehous
     for index, report in enumerate(HOSTILE_REPORTS):
         execution_id = new_execution(warehouse, report=report)
         data = csv_bytes(HOSTILE_COLUMNS, [[index, "x;y", f'"{index}', "é", 1, 2.5, "t", "f"]])
-        result = warehouse.replace_week_results(report, WEEK, execution_id, [data])
+        result = replace_week_results(warehouse, report, WEEK, execution_id, [data])
         assert result.record_count == 1
         assert len(result.columns) == len(HOSTILE_COLUMNS)
         assert len({name for name, _ in result.columns}) == len(HOSTILE_COLUMNS)
@@ -311,7 +317,7 @@ def test_loads_of_two_weeks_of_one_report_at_once_do_not_deadlock(warehouse: War
             rows = [[i, i * 1.5, f"v{i}"] for i in range(5_000)]
             data = csv_bytes(["id", "amount", column], rows)
             barrier.wait(timeout=60)
-            warehouse.replace_week_results(REPORT, week, execution_id, [data])
+            replace_week_results(warehouse, REPORT, week, execution_id, [data])
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
 
@@ -340,7 +346,7 @@ def test_same_week_loaded_concurrently_never_duplicates(warehouse: Warehouse):
         try:
             data = csv_bytes(["id"], [[i] for i in range(n)])
             barrier.wait(timeout=60)
-            warehouse.replace_week_results(REPORT, WEEK, execution_id, [data])
+            replace_week_results(warehouse, REPORT, WEEK, execution_id, [data])
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
 
@@ -366,7 +372,7 @@ def test_a_concurrent_reader_sees_the_old_week_or_the_new_never_a_mix(warehouse:
         eid: csv_bytes(["id", "value"], [[i, f"{eid.hex[:6]}-{i}"] for i in range(n)])
         for eid, n in size_of.items()
     }
-    warehouse.replace_week_results(REPORT, WEEK, executions[0], [payloads[executions[0]]])
+    replace_week_results(warehouse, REPORT, WEEK, executions[0], [payloads[executions[0]]])
 
     stop = threading.Event()
     observed: list[uuid.UUID] = []
@@ -426,7 +432,7 @@ def test_a_concurrent_reader_sees_the_old_week_or_the_new_never_a_mix(warehouse:
     try:
         assert reads.acquire(timeout=60)  # the reader saw the first week before any replace
         for execution_id in executions[1:]:
-            warehouse.replace_week_results(REPORT, WEEK, execution_id, [payloads[execution_id]])
+            replace_week_results(warehouse, REPORT, WEEK, execution_id, [payloads[execution_id]])
         deadline = time.monotonic() + 60
         while observed[-1:] != [executions[-1]] and time.monotonic() < deadline:
             reads.acquire(timeout=1)
@@ -443,7 +449,7 @@ def test_a_row_longer_than_the_type_sample(warehouse: Warehouse):
     long_text = "x" * 700_000  # more than the sample of the first 256 KiB
     data = csv_bytes(["id", "note", "day"], [[1, long_text, "2024-01-07"], [2, "short", ""]])
     execution_id = new_execution(warehouse)
-    result = warehouse.replace_week_results(REPORT, WEEK, execution_id, iter([data]))
+    result = replace_week_results(warehouse, REPORT, WEEK, execution_id, iter([data]))
     assert result.record_count == 2
     assert result.columns == [("id", "bigint"), ("note", "text"), ("day", "date")]
     assert max(len(r[0]) for r in _rows(warehouse, REPORT, "note, id, day")) == 700_000
@@ -451,8 +457,8 @@ def test_a_row_longer_than_the_type_sample(warehouse: Warehouse):
 
 def test_the_load_returns_what_it_wrote(warehouse: Warehouse):
     first = new_execution(warehouse, amc_execution_id="amc-1")
-    loaded = warehouse.replace_week_results(
-        REPORT, WEEK, first, [csv_bytes(["id", "n"], [[1, 10], [2, 20]])]
+    loaded = replace_week_results(
+        warehouse, REPORT, WEEK, first, [csv_bytes(["id", "n"], [[1, 10], [2, 20]])]
     )
     assert loaded.restatement is None  # a first collection: nothing restated
     assert loaded.provisional is False

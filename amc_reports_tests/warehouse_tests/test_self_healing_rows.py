@@ -8,7 +8,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from amc_reports.warehouse import ClaimLost, FailureKind, Warehouse, WeekKey
-from amc_reports_tests.support.warehouse import INSTANCE, WEEK, csv_bytes, new_execution
+from amc_reports_tests.support.warehouse import (
+    INSTANCE,
+    WEEK,
+    csv_bytes,
+    new_execution,
+    replace_week_results,
+)
 from amc_reports_tests.warehouse_tests.test_week_life import resumable
 
 REPORT = "weekly_campaign"
@@ -68,8 +74,8 @@ def test_a_run_whose_claim_was_taken_over_cannot_commit_its_load(warehouse: Ware
     life.take_over(KEY, run_id="run-B", from_run_id="run-A")
 
     with pytest.raises(ClaimLost, match="run-B"):
-        warehouse.replace_week_results(
-            REPORT, WEEK, execution_id, [csv_bytes(["a"], [[1], [2]])], run_id="run-A"
+        replace_week_results(
+            warehouse, REPORT, WEEK, execution_id, [csv_bytes(["a"], [[1], [2]])], run_id="run-A"
         )
     week = warehouse.get_week(REPORT, WEEK)
     assert (week.status, week.dagster_run_id) == ("running", "run-B")
@@ -87,8 +93,8 @@ def test_a_run_whose_claim_was_taken_over_cannot_commit_its_load(warehouse: Ware
     assert life.release(KEY, "stopped", run_id="run-A") is None
     assert warehouse.get_week(REPORT, WEEK).status == "running"
     # ... while the holder loads it.
-    warehouse.replace_week_results(
-        REPORT, WEEK, execution_id, [csv_bytes(["a"], [[1], [2]])], run_id="run-B"
+    replace_week_results(
+        warehouse, REPORT, WEEK, execution_id, [csv_bytes(["a"], [[1], [2]])], run_id="run-B"
     )
     week = warehouse.get_week(REPORT, WEEK)
     assert (week.status, week.record_count, week.failure_kind) == ("completed", 2, None)

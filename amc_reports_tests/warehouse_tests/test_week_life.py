@@ -20,6 +20,7 @@ from amc_reports_tests.support.warehouse import (
     collected_week,
     csv_bytes,
     new_execution,
+    replace_week_results,
 )
 
 REPORT = "weekly_campaign"
@@ -96,7 +97,7 @@ def test_resume_names_the_execution_and_complete_keeps_the_start(warehouse: Ware
     assert row.amc_execution_id == "amc-7"  # taken from the execution
     assert row.started_at is not None and row.completed_at is None
     data = csv_bytes(["n"], [[i] for i in range(42)])
-    warehouse.replace_week_results(REPORT, WEEK, execution_id, [data])
+    replace_week_results(warehouse, REPORT, WEEK, execution_id, [data])
     done = warehouse.get_week(REPORT, WEEK)
     assert done.status is WeekStatus.COMPLETED
     assert done.completed_at is not None
@@ -137,7 +138,7 @@ def test_fail_without_an_amc_id_takes_the_executions_own(warehouse: Warehouse):
 def test_completing_without_an_amc_id_warns(warehouse: Warehouse, caplog: pytest.LogCaptureFixture):
     execution_id = new_execution(warehouse)
     with caplog.at_level(logging.WARNING, logger="amc_reports.warehouse"):
-        warehouse.replace_week_results(REPORT, WEEK, execution_id, [csv_bytes(["a"], [[1]])])
+        replace_week_results(warehouse, REPORT, WEEK, execution_id, [csv_bytes(["a"], [[1]])])
     row = warehouse.get_week(REPORT, WEEK)
     assert row.status == "completed" and row.amc_execution_id is None
     assert any("lineage incomplete" in r.getMessage() for r in caplog.records)
@@ -301,7 +302,7 @@ def test_resumable_execution(warehouse: Warehouse):
     life.progress(execution_id, "SUCCEEDED")
     # Succeeded but not loaded yet (the run crashed before the load): resume, don't resubmit.
     assert resumable(life, KEY, "sha-1").id == execution_id
-    warehouse.replace_week_results(REPORT, WEEK, execution_id, [csv_bytes(["a"], [[1]])])
+    replace_week_results(warehouse, REPORT, WEEK, execution_id, [csv_bytes(["a"], [[1]])])
     assert resumable(life, KEY, "sha-1") is None
 
     failed = new_execution(warehouse, amc_execution_id="amc-r2", status="FAILED")
