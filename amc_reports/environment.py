@@ -64,6 +64,7 @@ PGDATA_VAR = "AMC_REPORTS_PGDATA"
 PG_IDLE_VAR = "AMC_REPORTS_PG_IDLE_SECONDS"
 NOTIFY_URLS_VAR = "AMC_REPORTS_NOTIFY_URLS"
 UI_URL_VAR = "AMC_REPORTS_UI_URL"
+HEAL_SECONDS_VAR = "AMC_REPORTS_NOTIFY_HEAL_SECONDS"
 
 
 class EnvironmentConfigError(ValueError):
@@ -298,6 +299,14 @@ def build_notifier_resource(env: Mapping[str, str] | None = None) -> NotifierRes
     env = os.environ if env is None else env
     ui_url = _get(env, UI_URL_VAR)
     settings: dict[str, object] = {"ui_url": ui_url} if ui_url else {}
+    heal = _get(env, HEAL_SECONDS_VAR)
+    if heal:
+        try:
+            settings["heal_wait_seconds"] = float(heal)
+        except ValueError:
+            raise EnvironmentConfigError(
+                f"{HEAL_SECONDS_VAR} must be a number of seconds, not {heal!r}"
+            ) from None
     if _get(env, NOTIFY_URLS_VAR):
         return NotifierResource(urls=dg.EnvVar(NOTIFY_URLS_VAR), **settings)
     return NotifierResource(**settings)

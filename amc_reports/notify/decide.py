@@ -268,11 +268,12 @@ UNKNOWN_KIND = "unknown"
 
 def backfill_digest(backfill_id: str, alerts: Sequence[Alert]) -> list[Alert]:
     """The failures of one finished backfill as one `BACKFILL_FAILED` alert (grouped by failure
-    kind: how many weeks, the first ones, one reason each), the other alerts as they are."""
+    kind: how many weeks, the first ones, one reason each), the other alerts as they are. A single
+    failure is told as it is (with its ids and run)."""
     failures = [a for a in alerts if a.kind in DIGESTED]
     rest = [a for a in alerts if a.kind not in DIGESTED]
-    if not failures:
-        return rest
+    if len(failures) <= 1:
+        return [*failures, *rest]
     by_kind: dict[str, list[Alert]] = defaultdict(list)
     for alert in failures:
         by_kind[alert.failure_kind or UNKNOWN_KIND].append(alert)

@@ -270,6 +270,15 @@ class NotifierResource(dg.ConfigurableResource):
         default=DEFAULT_UI_URL,
         description="Base URL of the Dagster UI, for links to runs (AMC_REPORTS_UI_URL)",
     )
+    heal_wait_seconds: float = Field(
+        default=600.0,
+        ge=0,
+        description=(
+            "How long a failed run's alerts wait for the reconciler to heal its weeks (the "
+            "reconciler's grace and tick, and the run it launches): a week collected by then is "
+            "not told (AMC_REPORTS_NOTIFY_HEAL_SECONDS)"
+        ),
+    )
 
     @property
     def enabled(self) -> bool:

@@ -21,7 +21,7 @@ UI = "https://dagster.example.com"
 class Sensor:
     """The notification sensor of a harness, ticked the way the daemon does (cursor kept)."""
 
-    def __init__(self, harness, notifier: NotifierResource, heal_wait_seconds: float = 0):
+    def __init__(self, harness, notifier: NotifierResource, heal_wait_seconds: float | None = 0):
         self.harness = harness
         self.notifier = notifier
         self.definition = build_alert_sensor(
@@ -119,7 +119,8 @@ def test_a_backfills_failures_are_one_message_grouped_by_cause(harness, webhook)
 
 
 def test_a_failed_week_is_held_for_the_reconciler_and_not_told_once_healed(harness, webhook):
-    waiting = Sensor(harness, NotifierResource(urls=webhook.url()), heal_wait_seconds=3600)
+    notifier = NotifierResource(urls=webhook.url(), heal_wait_seconds=3600)
+    waiting = Sensor(harness, notifier, heal_wait_seconds=None)  # the resource's wait
     waiting.tick()
     harness.set_faults(fail_next=1, failure_reason="Column 'bogus' does not exist")
     assert not harness.materialize(WEEK).success

@@ -124,6 +124,11 @@ def test_notifications_are_an_env_var_and_off_when_unset():
     off = build_resources({})["notifier"]
     assert isinstance(off, NotifierResource) and not off.enabled
     assert off.ui_url == "http://127.0.0.1:3000"
+    assert off.heal_wait_seconds == 600  # the reconciler's time to heal a failed week
+    quick = build_notifier_resource({"AMC_REPORTS_NOTIFY_HEAL_SECONDS": "0"})
+    assert quick.heal_wait_seconds == 0
+    with pytest.raises(ValueError, match="AMC_REPORTS_NOTIFY_HEAL_SECONDS must be a number"):
+        build_notifier_resource({"AMC_REPORTS_NOTIFY_HEAL_SECONDS": "soon"})
 
 
 def test_schedules_only_for_reports_that_want_one():

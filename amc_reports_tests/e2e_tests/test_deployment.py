@@ -77,6 +77,8 @@ def stack(tmp_path_factory, alerts: WebhookReceiver) -> Stack:
         extra_env={
             "AMC_REPORTS_NOTIFY_URLS": alerts.url("/hooks/e2e-S3cretT0ken"),
             "AMC_REPORTS_UI_URL": "http://dagster.e2e:3000",
+            # No waiting for the reconciler to heal a failed week before it is told.
+            "AMC_REPORTS_NOTIFY_HEAL_SECONDS": "0",
         },
     )
     try:

@@ -186,3 +186,5 @@ def test_a_backfills_failures_become_one_digest_by_kind():
     ]
     assert digest.groups[0].reason == "bad 2026-03-01" and checks == []
     assert backfill_digest("bf1", []) == []
+    # One failure is told as it is, with its ids and run.
+    assert backfill_digest("bf1", failed[:1]) == failed[:1]

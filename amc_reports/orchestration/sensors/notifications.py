@@ -8,10 +8,11 @@ what it sent beside them (a stale report is told once per missing week). With no
 URL configured it only keeps its cursor current (nothing old is sent when notifications are
 turned on) and says how to turn them on.
 
-A failed run is held before its alerts are decided: for `heal_wait_seconds` after it ended (the
-reconciler's grace, its tick and the run it launches), so a week it heals by then sends nothing;
-and, in a backfill, until the backfill is done, so its failures go out as one digest grouped by
-failure kind (`notify.backfill_digest`). Held runs are kept in the cursor.
+A failed run is held before its alerts are decided: for the notifier's `heal_wait_seconds` after
+it ended (10 minutes: the reconciler's grace, its tick and the run it launches), so a week it
+heals by then sends nothing; and, in a backfill, until the backfill is done, so its failures go
+out as one digest grouped by failure kind (`notify.backfill_digest`). Held runs are kept in the
+cursor.
 """
 
 from __future__ import annotations
@@ -45,8 +46,6 @@ from amc_reports.orchestration.sensors.ended_runs import EndedRuns, check_evalua
 ALERT_SENSOR = "amc_notifications"
 CHECK_EVERY_SECONDS = 30
 RUNS_PER_TICK = 100
-# The reconciler's grace (60 s) and tick (60 s), and the run it launches to heal a week.
-HEAL_WAIT_SECONDS = 600.0
 BACKFILL_UNDER_WAY = ("REQUESTED", "CANCELING", "FAILING")  # (Dagster's BulkActionStatus)
 FAILURE, SUCCESS = dg.DagsterEventType.RUN_FAILURE, dg.DagsterEventType.RUN_SUCCESS
 ENDINGS = (FAILURE, SUCCESS)  # failures first, as a tick reads them
@@ -198,8 +197,9 @@ def finished_run(instance: dg.DagsterInstance, run_id: str, failed: bool) -> Fin
 
 
 def build_alert_sensor(
-    targets: Sequence[ReportTarget], *, heal_wait_seconds: float = HEAL_WAIT_SECONDS
+    targets: Sequence[ReportTarget], *, heal_wait_seconds: float | None = None
 ) -> dg.SensorDefinition:
+    """`heal_wait_seconds`: instead of the notifier resource's (tests)."""
     index = target_index(targets)
 
     @dg.sensor(
@@ -239,7 +239,10 @@ def build_alert_sensor(
             else:
                 succeeded.append(run_id)
         failed_alone, failed_by_backfill, cursor.held = release(
-            instance, cursor.held, now, heal_wait_seconds
+            instance,
+            cursor.held,
+            now,
+            notifier.heal_wait_seconds if heal_wait_seconds is None else heal_wait_seconds,
         )
         if not (succeeded or failed_alone or failed_by_backfill):
             # (the warehouse stays closed: an idle embedded Postgres may stop)
