@@ -88,6 +88,16 @@ def parse_query(sql: str) -> exp.Query:
     return query
 
 
+def selected_names(sql: str) -> list[str] | None:
+    """The names of the columns ``sql`` selects, when its text says them all; None when it
+    cannot be read, selects `*` or selects an expression without a name."""
+    try:
+        names = parse_query(sql).named_selects
+    except AmcSqlError:
+        return None
+    return None if any(name in ("", "*") for name in names) else list(names)
+
+
 def statement_error(sql: str) -> SqlError | None:
     """What makes ``sql`` other than one SELECT statement, from its tokens: empty, several
     statements, a trailing ';', or another kind of statement. None says nothing of its syntax

@@ -22,7 +22,7 @@ from amc_reports.warehouse.lineage import (
     WeekFinding,
     week_findings,
 )
-from amc_reports.warehouse.restatement import largest_change
+from amc_reports.warehouse.restatement import largest_change, largest_sum_change
 from amc_reports.weeks import WeekWindow, newest_offered_week
 
 
@@ -194,7 +194,8 @@ def restatement_within_tolerance(
     warehouse: Warehouse, key: WeekKey, tolerance: float
 ) -> CheckOutcome:
     """A re-collection of a week that was already final changed it by at most `tolerance`
-    (relative change of its row count and of each numeric column's sum)."""
+    (relative change of each measure's sum; rows added or removed count through the measures;
+    see `restatement.largest_change`)."""
     row = _collected(warehouse, key)
     if isinstance(row, CheckOutcome):
         return row
@@ -242,7 +243,7 @@ def _describe_restatement(restatement: dict[str, Any]) -> str:
             f"{restatement['rows_added']} added, {restatement['rows_removed']} removed, "
             f"{restatement['rows_changed']} changed"
         )
-    largest = restatement.get("largest_sum_change")
+    largest = largest_sum_change(restatement)
     if largest:
         parts.append(
             f"largest sum change {largest['column']} {100 * largest['relative_change']:+.2f} %"

@@ -136,6 +136,7 @@ class CollectorBase:
     def load_options(self) -> LoadOptions:
         return LoadOptions(
             key_columns=self.report.key_columns,
+            measures=self.report.measures,
             retention=HistoryRetention(max_age_days=self.report.history_retention_days),
         )
 

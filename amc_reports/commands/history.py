@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
@@ -20,8 +21,10 @@ def register(subparsers: Any) -> None:
         description=(
             "Every collection of a week is kept: the current rows in the results table, replaced "
             "ones in the history schema. Lists each version (execution ids, when it was loaded, "
-            "provisional or final, rows, sums of the numeric columns); with --diff, what changed "
-            "between two versions (rows added, removed and changed by the report's key columns). "
+            "provisional or final, rows, sums of the report's measures); with --diff, what "
+            "changed between two versions (rows added, removed and changed by the report's key "
+            "columns, and the measures' sums): for a version and the one it replaced, the "
+            "restatement recorded at its load, which the restatement check judges. "
             "Exit 2 for an unknown report, week or version."
         ),
     )
@@ -52,14 +55,14 @@ def run_history(args: argparse.Namespace) -> int:
         week = date.fromisoformat(args.week)
     except ValueError:
         return _error(f"week {args.week!r} is not a date like 2026-03-01")
-    key_columns = None
+    key_columns = measures = None
     try:
         config = load_config()
         report = config.reports.get(args.report)
         if report is None:
             known = ", ".join(config.reports) or "none"
             return _error(f"report {args.report!r} is not in {config.path} (its reports: {known})")
-        key_columns = report.key_columns
+        key_columns, measures = report.key_columns, report.measures
     except ConfigError as exc:
         return _error(str(exc))
     try:
@@ -70,19 +73,24 @@ def run_history(args: argparse.Namespace) -> int:
             return 0
         if args.diff:
             old, new = (find_version(versions, wanted) for wanted in args.diff)
-            changes = compare(warehouse, old, new, key_columns)
+            changes = compare(warehouse, old, new, key_columns, measures)
             print(json.dumps(changes, indent=2, default=str) if args.json else render_diff(changes))
             return 0
     except (HistoryError, DatabaseConfigError) as exc:
         return _error(str(exc))
     if args.json:
-        print(json.dumps([_as_dict(v) for v in versions], indent=2, default=str))
+        shown = [_as_dict(v, key_columns, measures) for v in versions]
+        print(json.dumps(shown, indent=2, default=str))
     else:
-        print(render_versions(args.report, week, versions))
+        print(render_versions(args.report, week, versions, key_columns, measures))
     return 0
 
 
-def _as_dict(version: Any) -> dict[str, Any]:
+def _as_dict(
+    version: Any, key_columns: Sequence[str] | None, measures: Sequence[str] | None
+) -> dict[str, Any]:
+    from amc_reports.warehouse.restatement import measure_sums
+
     row = version.version
     return {
         "execution_id": str(row.execution_id),
@@ -93,13 +101,21 @@ def _as_dict(version: Any) -> dict[str, Any]:
         "loaded_at": row.loaded_at.isoformat(),
         "replaced_at": row.replaced_at.isoformat() if row.replaced_at else None,
         "rows": row.row_count,
-        "sums": row.sums,
+        "sums": measure_sums(row.sums or {}, key_columns or (), measures),
         "table": f"{row.table_schema}.{row.table_name}",
         "restatement": row.restatement,
     }
 
 
-def render_versions(report: str, week: date, versions: list[Any]) -> str:
+def render_versions(
+    report: str,
+    week: date,
+    versions: list[Any],
+    key_columns: Sequence[str] | None = None,
+    measures: Sequence[str] | None = None,
+) -> str:
+    from amc_reports.warehouse.restatement import measure_sums
+
     lines = [f"{report}, week {week}: {len(versions)} version(s), oldest first"]
     for version in versions:
         row = version.version
@@ -109,8 +125,9 @@ def render_versions(report: str, week: date, versions: list[Any]) -> str:
             f"loaded {row.loaded_at:%Y-%m-%d %H:%M:%S %Z}  {version.label:<11}  "
             f"{row.state:<7}  {row.row_count} rows"
         )
-        if row.sums:
-            sums = ", ".join(f"{name}={value}" for name, value in row.sums.items())
+        summed = measure_sums(row.sums or {}, key_columns or (), measures)
+        if summed:
+            sums = ", ".join(f"{name}={value}" for name, value in sorted(summed.items()))
             lines.append(f"      sums: {sums}")
         if row.restatement:
             lines.append(f"      changed: {_short(row.restatement)}")
@@ -129,8 +146,11 @@ def _short(changes: dict[str, Any]) -> str:
 
 
 def render_diff(changes: dict[str, Any]) -> str:
-    lines = [f"from execution {changes['previous_execution_id']}: {_short(changes)}"]
-    for name, values in (changes.get("sums") or {}).items():
+    from amc_reports.warehouse.restatement import judged_sums
+
+    how = "recorded at the load" if changes.get("recorded") else "computed now"
+    lines = [f"from execution {changes['previous_execution_id']} ({how}): {_short(changes)}"]
+    for name, values in judged_sums(changes).items():
         relative = values.get("relative_change")
         shown = "n/a" if relative is None else f"{100 * relative:+.3f} %"
         lines.append(f"  {name}: {values.get('before')} -> {values.get('after')} ({shown})")

@@ -36,6 +36,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails
 
+from amc_reports.amc_sql import selected_names
 from amc_reports.config import templates
 from amc_reports.config.context import OutsideProject, ValidationContext, context_of
 from amc_reports.config.errors import Must, problem
@@ -393,6 +394,21 @@ class ReportConfig(_Entry):
             "default: decided from the result's columns."
         ),
     ] = None
+    measures: Annotated[
+        Annotated[
+            tuple[Annotated[str, Field(pattern=f"^{IDENTIFIER.pattern}$")], ...],
+            Field(min_length=1),
+        ]
+        | None,
+        AsTuple,
+        Must("a non-empty list of column names (letters, digits, _)"),
+        Field(
+            description="The additive numeric result columns whose weekly sums a re-collection "
+            "is compared by (`restatement_tolerance`); default: the numeric columns that are "
+            "not key columns, not ids (`id`, `*_id`) and not ratios (names with rate, ratio, "
+            "ctr, cpc, cpm, cpa, roas, acos, share, pct, percent, avg, average, mean, per)."
+        ),
+    ] = None
     restatement_tolerance: Annotated[
         float,
         Field(
@@ -452,8 +468,25 @@ class ReportConfig(_Entry):
         if entry.sql_file is not None and info.context is not None:
             # Read and checked by `_readable_sql_file`; the text is the report's query.
             sql = checked_sql(context_of(info).read_sql(entry.sql_file))
-            return entry.model_copy(update={"sql": sql})
+            entry = entry.model_copy(update={"sql": sql})
+        entry._measures_selected()
         return entry
+
+    def _measures_selected(self) -> None:
+        """The named `measures` are columns the query selects (when its text names them all;
+        else the load refuses a week whose result lacks one)."""
+        selected = selected_names(self.sql) if self.measures and self.sql else None
+        if selected is None or self.measures is None:
+            return
+        missing = [name for name in self.measures if name not in selected]
+        if missing:
+            message = (
+                f"names {', '.join(map(repr, missing))}, which the query does not select "
+                f"(it selects: {', '.join(selected)})"
+            )
+            raise ValidationError.from_exception_data(
+                "reports file", [detail(("measures",), message, list(self.measures))]
+            )
 
     @field_validator("instance_alias")
     @classmethod
@@ -567,7 +600,7 @@ class ReportConfig(_Entry):
         )
         return owners
 
-    @field_validator("key_columns")
+    @field_validator("key_columns", "measures")
     @classmethod
     def _columns_once(cls, columns: tuple[str, ...] | None) -> tuple[str, ...] | None:
         return None if columns is None else unique(columns, "column")

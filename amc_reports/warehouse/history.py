@@ -65,8 +65,16 @@ def compare(
     old: WeekVersion,
     new: WeekVersion,
     key_columns: Sequence[str] | None = None,
+    measures: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """What changed from `old` to `new`: row counts, numeric sums, rows added/removed/changed."""
+    """What changed from `old` to `new`: row counts, measures' sums, rows added/removed/changed.
+
+    When `new` replaced `old`, this is the restatement recorded when `new` was loaded (the one
+    record that `history` lists and the `restatement_within_tolerance` check judges). Any other
+    two versions are compared now, from their stored tables."""
+    recorded = new.version.restatement
+    if recorded and recorded.get("previous_execution_id") == str(old.version.execution_id):
+        return {**recorded, "recorded": True}
     for side in (old, new):
         if side.version.state is VersionState.DROPPED:
             raise HistoryError(
@@ -84,12 +92,15 @@ def compare(
                     f"({side.version.table_schema}.{side.version.table_name}) is missing"
                 )
         common = [c for c in shapes[1].data_columns() if c in shapes[0].data_columns()]
-        numeric = [name for name in shapes[1].numeric_columns() if name in dict(common)]
+        keys = restatement.key_columns_for(common, key_columns)
+        try:
+            summed = restatement.measure_columns(common, keys, measures)
+        except restatement.MissingMeasures as exc:
+            raise HistoryError(f"these two versions cannot be compared: {exc}") from None
         measured = [
-            restatement.measure(cur, v.version.table_schema, v.version.table_name, numeric)
+            restatement.measure(cur, v.version.table_schema, v.version.table_name, summed)
             for v in (old, new)
         ]
-        keys = restatement.key_columns_for(common, key_columns)
         diff = (
             restatement.key_diff(
                 cur,
@@ -103,7 +114,7 @@ def compare(
             else None
         )
         conn.rollback()
-    return restatement.summarize(
+    changes = restatement.summarize(
         previous_execution_id=str(old.version.execution_id),
         previous_provisional=old.version.provisional,
         before=measured[0],
@@ -111,3 +122,4 @@ def compare(
         diff=diff,
         keys=keys,
     )
+    return {**changes, "recorded": False}

@@ -85,7 +85,8 @@ class ShapeChanged(RuntimeError):
 class LoadOptions:
     """What the report says about storing its weeks."""
 
-    key_columns: Sequence[str] | None = None  # None: every column that is not a measure
+    key_columns: Sequence[str] | None = None  # None: decided from the columns (restatement)
+    measures: Sequence[str] | None = None  # None: decided from the columns (restatement)
     retention: HistoryRetention = field(default_factory=HistoryRetention)
 
 
@@ -291,6 +292,17 @@ class WeekLoad:
         with self.connect() as conn:
             return results.planned_shape(conn, self.schema, self.table, names, kinds)
 
+    def _measures(self, shape: results.TableShape) -> list[str]:
+        """The columns summed for the restatement (`restatement.measure_columns`)."""
+        columns = shape.data_columns()
+        keys = restatement.key_columns_for(columns, self.options.key_columns)
+        try:
+            return restatement.measure_columns(columns, keys, self.options.measures)
+        except restatement.MissingMeasures as exc:
+            raise ResultLoadError(
+                f"{exc}: {self.key.describe()} is not stored, its previous rows are kept"
+            ) from None
+
     @staticmethod
     def _columns(names: list[str], shape: results.TableShape) -> list[tuple[str, str]]:
         return [(name, shape.types.get(name, inference.TEXT)) for name in names]
@@ -346,7 +358,7 @@ class WeekLoad:
             if partitions.current_partition(cur, self.schema, self.table, key):
                 version = self._replace_current(cur, shape, staged, loaded, history)
             else:
-                after = restatement.measure(cur, self.schema, staged, shape.numeric_columns())
+                after = restatement.measure(cur, self.schema, staged, self._measures(shape))
                 version = StoredVersion(table_schema=self.schema, table_name="", sums=after.sums)
             # The swap: under the table's DDL lock (no column change can slip in between the
             # shape this table was built from and the attach), the table given the columns and
@@ -406,7 +418,9 @@ class WeekLoad:
         key = self.key
         current = partitions.partition_name(self.table, key)
         previous = WeekLife.current_version(cur, key)
-        numeric = shape.numeric_columns()
+        columns = shape.data_columns()
+        keys = restatement.key_columns_for(columns, self.options.key_columns)
+        numeric = self._measures(shape)
         if (
             previous is not None
             and previous.execution_id != self.execution_id
@@ -417,7 +431,6 @@ class WeekLoad:
             after = restatement.Measured(
                 loaded.record_count, {name: previous.sums[name] for name in numeric}
             )
-            keys = restatement.key_columns_for(shape.data_columns(), self.options.key_columns)
             diff = restatement.KeyDiff.NONE if keys else None
             return self._version(previous, after, after, diff, history, keys)
         after = restatement.measure(cur, self.schema, staged, numeric)
@@ -434,14 +447,13 @@ class WeekLoad:
         # DDL (`results.evolve`, at the swap): it may lack new columns or hold narrower types.
         have = results.read_shape(cur.connection, self.schema, current).types
         if previous is not None and set(numeric) <= set(previous.sums):
-            before = restatement.Measured(previous.row_count, dict(previous.sums))
+            sums = {name: previous.sums[name] for name in numeric}
+            before = restatement.Measured(previous.row_count, sums)
         else:  # a version stored before sums were kept, or columns added since
             present = [name for name in numeric if name in have]
             measured = restatement.measure(cur, self.schema, current, present)
             sums = {name: measured.sums.get(name) for name in numeric}
             before = restatement.Measured(measured.rows, sums)
-        columns = shape.data_columns()
-        keys = restatement.key_columns_for(columns, self.options.key_columns)
         diff = None
         if keys:
             diff = restatement.key_diff(

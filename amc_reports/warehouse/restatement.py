@@ -1,9 +1,16 @@
 """What a re-collection changed: the restatement of a week, computed in the load's transaction.
 
-Compared with the version it replaces: the row count before and after, each numeric column's sum
-before and after, and, by the report's key columns, the rows added, removed and changed. The key
-columns are configured per report (`key_columns`), else every column that is not a measure: the
-non-numeric columns and the numeric ones named like ids (`id`, `*_id`).
+Compared with the version it replaces: the row count before and after, each measure's sum before
+and after, and, by the report's key columns, the rows added, removed and changed. A key that
+appears or disappears is a row added or removed; the tolerance judges the measures' sums only.
+
+- Key columns: configured per report (`key_columns`), else the non-numeric columns and the
+  numeric ones named like ids.
+- Measures (what is summed): configured per report (`measures`), else the numeric columns that
+  are not key columns, not named like ids and not named like ratios (a ratio's sum means nothing;
+  recompute it from its parts). Names are read by their `_`-separated words, case-insensitively:
+  an id has a word in ID_WORDS (`id`, `campaign_id`, `ad_group_ids`); a ratio has a word in
+  RATIO_WORDS (`ctr`, `roas`, `purchase_rate`, `avg_cpc`, `cost_per_click`, `ntb_share`).
 """
 
 from __future__ import annotations
@@ -20,22 +27,71 @@ from psycopg import sql
 
 from amc_reports.warehouse.inference import NUMERIC_TYPES
 
+ID_WORDS = frozenset({"id", "ids", "uuid", "key"})
+RATIO_WORDS = frozenset(
+    {
+        "rate", "ratio", "ctr", "cpc", "cpm", "cpa", "roas", "acos", "share", "pct", "percent",
+        "percentage", "avg", "average", "mean", "per",
+    }
+)  # fmt: skip
+
+
+def _words(name: str) -> set[str]:
+    return set(name.lower().split("_"))
+
+
+def is_id(name: str) -> bool:
+    """Named like an id (`id`, `campaign_id`, `ad_group_ids`): a key, never summed."""
+    return bool(_words(name) & ID_WORDS)
+
+
+def is_ratio(name: str) -> bool:
+    """Named like a ratio (`ctr`, `roas`, `purchase_rate`, `avg_cpc`): never summed."""
+    return bool(_words(name) & RATIO_WORDS)
+
 
 @dataclass(frozen=True)
 class Measured:
-    """A version's row count and the sums of its numeric columns."""
+    """A version's row count and the sums of its measures."""
 
     rows: int
     sums: dict[str, float | int | None]
 
 
 def default_key_columns(columns: Sequence[tuple[str, str]]) -> list[str]:
-    """Every column that is not a measure (see the module docstring)."""
+    """The non-numeric columns and the numeric ones named like ids (see the module docstring)."""
+    return [name for name, kind in columns if kind not in NUMERIC_TYPES or is_id(name)]
+
+
+def measure_columns(
+    columns: Sequence[tuple[str, str]],
+    keys: Sequence[str],
+    configured: Sequence[str] | None = None,
+) -> list[str]:
+    """The columns whose sums are compared: the configured measures, else the numeric columns
+    that are neither keys, ids nor ratios. MissingMeasures when a configured one is not among
+    `columns` (the result's), or is not numeric."""
+    kinds = dict(columns)
+    if configured:
+        wrong = [name for name in configured if kinds.get(name) not in NUMERIC_TYPES]
+        if wrong:
+            described = ", ".join(f"{name} ({kinds.get(name, 'missing')})" for name in wrong)
+            raise MissingMeasures(
+                f"the report's `measures` name columns its result does not have as numbers: "
+                f"{described} (its columns: {', '.join(kinds) or 'none'}); fix `measures` in "
+                "the report's configuration"
+            )
+        return list(configured)
+    skip = set(keys)
     return [
         name
         for name, kind in columns
-        if kind not in NUMERIC_TYPES or name == "id" or name.endswith("_id")
+        if kind in NUMERIC_TYPES and name not in skip and not is_id(name) and not is_ratio(name)
     ]
+
+
+class MissingMeasures(ValueError):
+    """A report names measures its result does not have (the message says which)."""
 
 
 def key_columns_for(
@@ -229,15 +285,7 @@ def summarize(
     for name in sorted(set(before.sums) | set(after.sums)):
         old, new = before.sums.get(name), after.sums.get(name)
         sums[name] = {"before": old, "after": new, "relative_change": relative_change(old, new)}
-    largest = max(
-        (
-            (name, abs(values["relative_change"]))
-            for name, values in sums.items()
-            if values["relative_change"] is not None
-        ),
-        key=lambda item: item[1],
-        default=None,
-    )
+    largest = largest_sum_change({"sums": sums, "measures": list(sums)})
     return {
         "previous_execution_id": previous_execution_id,
         "previous_provisional": previous_provisional,
@@ -245,14 +293,13 @@ def summarize(
         "rows_after": after.rows,
         "row_count_relative_change": relative_change(before.rows, after.rows),
         "key_columns": list(keys),
+        "measures": sorted(sums),
         "rows_added": diff.added if diff else None,
         "rows_removed": diff.removed if diff else None,
         "rows_changed": diff.changed if diff else None,
         "key_diff_seconds": round(diff.seconds, 4) if diff else None,
         "sums": sums,
-        "largest_sum_change": (
-            {"column": largest[0], "relative_change": largest[1]} if largest else None
-        ),
+        "largest_sum_change": largest,
     }
 
 
@@ -265,17 +312,60 @@ def relative_change(before: float | int | None, after: float | int | None) -> fl
     return (after - before) / abs(before)
 
 
+def judged_sums(restatement: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The sums of a stored restatement that are measures. One stored before measures were
+    recorded (it summed every numeric column) is read by the default rule: its ids and ratios
+    are left out."""
+    sums: dict[str, dict[str, Any]] = dict(restatement.get("sums") or {})
+    if "measures" in restatement:
+        return {name: sums[name] for name in restatement["measures"] if name in sums}
+    return measure_sums(sums, restatement.get("key_columns") or ())
+
+
+def measure_sums(
+    sums: Mapping[str, Any], keys: Sequence[str] = (), configured: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """The stored sums that are measures: the configured ones, else those the default rule
+    calls measures (a version stored before measures were told apart also summed ids and
+    ratios)."""
+    if configured:
+        return {name: sums[name] for name in configured if name in sums}
+    skip = set(keys)
+    return {
+        name: value
+        for name, value in sums.items()
+        if name not in skip and not is_id(name) and not is_ratio(name)
+    }
+
+
+def largest_sum_change(restatement: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The measure whose sum moved most (by a finite relative change): column and change."""
+    largest = max(
+        (
+            (name, abs(values["relative_change"]))
+            for name, values in judged_sums(restatement).items()
+            if values.get("relative_change") is not None
+        ),
+        key=lambda item: item[1],
+        default=None,
+    )
+    return {"column": largest[0], "relative_change": largest[1]} if largest else None
+
+
 def largest_change(restatement: Mapping[str, Any]) -> float:
-    """The largest relative change of the row count or a numeric sum (infinite when a value
-    appeared from zero or disappeared)."""
+    """The largest relative change of a measure's sum (infinite when one appeared from zero or
+    disappeared). Rows added or removed are not judged themselves, only through the measures;
+    a report without measures is judged by its row count."""
     changes: list[float] = []
-    row_change = restatement.get("row_count_relative_change")
-    rows_before, rows_after = restatement.get("rows_before"), restatement.get("rows_after")
-    if row_change is None and rows_before != rows_after:
-        changes.append(math.inf)
-    elif row_change is not None:
-        changes.append(abs(row_change))
-    for values in (restatement.get("sums") or {}).values():
+    sums = judged_sums(restatement)
+    if not sums:
+        row_change = restatement.get("row_count_relative_change")
+        rows_before, rows_after = restatement.get("rows_before"), restatement.get("rows_after")
+        if row_change is None and rows_before != rows_after:
+            changes.append(math.inf)
+        elif row_change is not None:
+            changes.append(abs(row_change))
+    for values in sums.values():
         change = values.get("relative_change")
         if change is None and values.get("before") != values.get("after"):
             changes.append(math.inf)

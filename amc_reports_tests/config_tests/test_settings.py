@@ -57,3 +57,33 @@ def test_values_are_typed(tmp_path):
 def test_out_of_range_values_name_report_and_field(tmp_path, field, value, expected):
     message = problems_of(tmp_path, INSTANCES + "reports:\n" + report(**{field: value}))
     assert f"report 'r': field {field!r} {expected}" in message
+
+
+SELECTS = '"SELECT campaign_id, sum(impressions) AS impressions, sum(clicks) AS clicks FROM t"'
+
+
+def test_measures_default_to_none_and_name_selected_columns(tmp_path):
+    r = load(tmp_path, INSTANCES + "reports:\n" + report()).reports["r"]
+    assert r.measures is None  # decided from the result's columns
+    r = load(
+        tmp_path, INSTANCES + "reports:\n" + report(sql=SELECTS, measures="[impressions, clicks]")
+    ).reports["r"]
+    assert r.measures == ("impressions", "clicks")
+    # A query whose columns its text does not name (`*`): checked at the load instead.
+    r = load(
+        tmp_path, INSTANCES + "reports:\n" + report(sql="SELECT * FROM t", measures="[spend]")
+    ).reports["r"]
+    assert r.measures == ("spend",)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("[]", "must be a non-empty list of column names"),
+        ("[a, a]", "lists column 'a' more than once"),
+        ("[spend, impressions, ctr]", "names 'spend', 'ctr', which the query does not select"),
+    ],
+)
+def test_bad_measures_are_named(tmp_path, value, expected):
+    message = problems_of(tmp_path, INSTANCES + "reports:\n" + report(sql=SELECTS, measures=value))
+    assert f"report 'r': field 'measures' {expected}" in message
