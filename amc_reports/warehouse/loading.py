@@ -10,7 +10,7 @@ rows is a legitimate empty week.
 3. One transaction: advisory lock on (table, instance, week); a new table for the week's partition
    (`partitions.create_week_table`: lineage values as defaults) filled by `COPY ... FROM STDIN
    (FORMAT csv, HEADER true, FREEZE)` fed the raw bytes (the rest of the source streams straight
-   through: hashed, spooled and sent chunk by chunk); its row count and numeric sums measured; if
+   through: hashed, spooled and sent chunk by chunk); its row count and measures' sums taken; if
    the week had rows, what changed is measured (`restatement`; a result byte for byte the one
    stored, with the same column types, is known unchanged by its checksum and neither version is
    read: an unchanged re-collection costs what a first collection does); under the table's DDL lock
