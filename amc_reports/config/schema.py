@@ -406,7 +406,8 @@ class ReportConfig(_Entry):
             description="The additive numeric result columns whose weekly sums a re-collection "
             "is compared by (`restatement_tolerance`); default: the numeric columns that are "
             "not key columns, not ids (`id`, `*_id`) and not ratios (names with rate, ratio, "
-            "ctr, cpc, cpm, cpa, roas, acos, share, pct, percent, avg, average, mean, per)."
+            "ctr, cpc, cpm, cpa, roas, acos, share, pct, percent, avg, average, mean, per, "
+            "or return_on_)."
         ),
     ] = None
     restatement_tolerance: Annotated[

@@ -10,7 +10,8 @@ appears or disappears is a row added or removed; the tolerance judges the measur
   are not key columns, not named like ids and not named like ratios (a ratio's sum means nothing;
   recompute it from its parts). Names are read by their `_`-separated words, case-insensitively:
   an id has a word in ID_WORDS (`id`, `campaign_id`, `ad_group_ids`); a ratio has a word in
-  RATIO_WORDS (`ctr`, `roas`, `purchase_rate`, `avg_cpc`, `cost_per_click`, `ntb_share`).
+  RATIO_WORDS (`ctr`, `roas`, `purchase_rate`, `avg_cpc`, `cost_per_click`, `ntb_share`) or
+  says `return_on_` (`return_on_ad_spend`).
 """
 
 from __future__ import annotations
@@ -46,8 +47,9 @@ def is_id(name: str) -> bool:
 
 
 def is_ratio(name: str) -> bool:
-    """Named like a ratio (`ctr`, `roas`, `purchase_rate`, `avg_cpc`): never summed."""
-    return bool(_words(name) & RATIO_WORDS)
+    """Named like a ratio (`ctr`, `roas`, `purchase_rate`, `avg_cpc`, `return_on_ad_spend`):
+    never summed."""
+    return bool(_words(name) & RATIO_WORDS) or "return_on_" in name.lower()
 
 
 @dataclass(frozen=True)

@@ -294,6 +294,7 @@ def test_the_default_measure_rule():
         ("ntb_share", "double precision"),
         ("ad_group_ids", "bigint"),
         ("paid_clicks", "bigint"),
+        ("return_on_ad_spend", "double precision"),
     ]
     keys = restatement.default_key_columns(columns)
     assert keys == ["campaign_id", "campaign", "ad_group_ids"]
