@@ -23,7 +23,7 @@ from amc_reports.warehouse.lineage import (
     week_findings,
 )
 from amc_reports.warehouse.restatement import largest_change, largest_sum_change
-from amc_reports.weeks import WeekWindow, newest_offered_week
+from amc_reports.weeks import WeekWindow
 
 
 @dataclass(frozen=True)
@@ -260,13 +260,7 @@ def freshness(
     """The newest final week the report offers is collected (and final) on the instance."""
     instance = instance or report.instance
     now = now or datetime.now(UTC)
-    week = newest_offered_week(
-        now,
-        week_start_weekday=report.week_start_weekday,
-        time_zone=report.timezone,
-        lag_days=report.lag_days,
-        collects_provisional=False,
-    )
+    week = report.newest_week(now, collects_provisional=False)
     window = WeekWindow(week, report.timezone)
     metadata: dict[str, Any] = {
         "newest_final_week": week.isoformat(),

@@ -15,7 +15,7 @@ from typing import Any
 from amc_reports.commands import add_command
 from amc_reports.config import ReportConfig
 from amc_reports.warehouse.rows import WeekRow, WeekStatus
-from amc_reports.weeks import newest_offered_week, week_start_of
+from amc_reports.weeks import week_start_of
 
 MISSING_SHOWN = 5
 
@@ -59,13 +59,7 @@ class TargetStatus:
 def final_weeks(report: ReportConfig, now: datetime) -> list[date]:
     """The report's weeks that are final at `now`, from its first week (its partitions)."""
     first = week_start_of(report.start_date + timedelta(days=6), report.week_start_weekday)
-    newest = newest_offered_week(
-        now,
-        week_start_weekday=report.week_start_weekday,
-        time_zone=report.timezone,
-        lag_days=report.lag_days,
-        collects_provisional=False,
-    )
+    newest = report.newest_week(now, collects_provisional=False)
     count = (newest - first).days // 7 + 1
     return [first + timedelta(days=7 * i) for i in range(max(count, 0))]
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple
 
@@ -70,6 +70,7 @@ from amc_reports.config.values import (
     upper,
     validated_together,
 )
+from amc_reports.weeks import newest_offered_week
 
 QUERY_FIELDS = ("sql", "sql_file", "workflow_id")
 _SAFE_PATTERN = f"^{SAFE_NAME.pattern}$"
@@ -658,6 +659,20 @@ class ReportConfig(_Entry):
     @property
     def week_start_weekday(self) -> int:
         return WEEK_STARTS[self.week_starts_on]
+
+    def newest_week(self, now: datetime, *, collects_provisional: bool | None = None) -> date:
+        """The newest week the report offers at `now` (its newest partition): the newest final
+        week, or with `collects_provisional` (default: the report's setting) the week that just
+        ended."""
+        if collects_provisional is None:
+            collects_provisional = self.provisional_weeks == "collect"
+        return newest_offered_week(
+            now,
+            week_start_weekday=self.week_start_weekday,
+            time_zone=self.timezone,
+            lag_days=self.lag_days,
+            collects_provisional=collects_provisional,
+        )
 
     @property
     def is_templated(self) -> bool:

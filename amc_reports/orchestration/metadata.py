@@ -11,7 +11,7 @@ import dagster as dg
 from amc_reports.collection import CollectionError, WeekOutcome
 from amc_reports.config import ReportConfig
 from amc_reports.warehouse import Warehouse
-from amc_reports.weeks import DAYS_PER_WEEK, WeekWindow, hidden_weeks, newest_offered_week
+from amc_reports.weeks import DAYS_PER_WEEK, WeekWindow, hidden_weeks
 
 PREVIEW_ROWS = 5
 # The newest weeks listed in each week's `weeks` table (ended, offered or not yet).
@@ -187,15 +187,8 @@ def weeks_table(
 ) -> dg.TableMetadataValue:
     """The newest weeks that ended, as of `now`: each one's status (final, PROVISIONAL, failed,
     not collected, or not offered yet), when it is final and when it is (or was) offered."""
-    rule = {
-        "week_start_weekday": report.week_start_weekday,
-        "time_zone": report.timezone,
-        "lag_days": report.lag_days,
-    }
-    newest_ended = newest_offered_week(now, collects_provisional=True, **rule)
-    newest_offered = newest_offered_week(
-        now, collects_provisional=report.provisional_weeks == "collect", **rule
-    )
+    newest_ended = report.newest_week(now, collects_provisional=True)
+    newest_offered = report.newest_week(now)
     rows = {row.week_start_date: row for row in warehouse.list_weeks(report.name, instance)}
     records = []
     for back in range(WEEKS_LISTED):

@@ -16,7 +16,6 @@ from amc_reports.orchestration.partitions import (
     report_asset_key,
 )
 from amc_reports.orchestration.runs import collection_run_tags
-from amc_reports.weeks import newest_offered_week
 
 SCHEDULE_HOUR = 6
 
@@ -45,13 +44,7 @@ def build_report_schedule(report: ReportConfig) -> dg.ScheduleDefinition:
     )
     def weekly(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest] | dg.SkipReason:
         now = context.scheduled_execution_time or datetime.now(UTC)
-        week = newest_offered_week(
-            now,
-            week_start_weekday=report.week_start_weekday,
-            time_zone=report.timezone,
-            lag_days=report.lag_days,
-            collects_provisional=collects_provisional(report),
-        )
+        week = report.newest_week(now)
         if week < report.start_date:
             return dg.SkipReason(
                 f"No week of {report.name} is offered yet (first week {report.start_date})."
