@@ -92,6 +92,16 @@ def _as_tuple(value: Any) -> Any:
 
 
 AsTuple = BeforeValidator(_as_tuple)
+# A list of result column names (key columns, measures), or unset.
+ColumnNames = Annotated[
+    Annotated[
+        tuple[Annotated[str, Field(pattern=f"^{IDENTIFIER.pattern}$")], ...],
+        Field(min_length=1),
+    ]
+    | None,
+    AsTuple,
+    Must("a non-empty list of column names (letters, digits, _)"),
+]
 Stripped = AfterValidator(str.strip)
 
 
@@ -383,26 +393,14 @@ class ReportConfig(_Entry):
         ),
     ] = False
     key_columns: Annotated[
-        Annotated[
-            tuple[Annotated[str, Field(pattern=f"^{IDENTIFIER.pattern}$")], ...],
-            Field(min_length=1),
-        ]
-        | None,
-        AsTuple,
-        Must("a non-empty list of column names (letters, digits, _)"),
+        ColumnNames,
         Field(
             description="The result columns that identify a row (to compare re-collections); "
             "default: decided from the result's columns."
         ),
     ] = None
     measures: Annotated[
-        Annotated[
-            tuple[Annotated[str, Field(pattern=f"^{IDENTIFIER.pattern}$")], ...],
-            Field(min_length=1),
-        ]
-        | None,
-        AsTuple,
-        Must("a non-empty list of column names (letters, digits, _)"),
+        ColumnNames,
         Field(
             description="The additive numeric result columns whose weekly sums a re-collection "
             "is compared by (`restatement_tolerance`); default: the numeric columns that are "
