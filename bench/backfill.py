@@ -50,6 +50,7 @@ from sampling import TreeSampler, tree_cpu_seconds  # noqa: E402
 
 from amc_reports.warehouse import Warehouse  # noqa: E402
 from amc_reports_tests.support.stack import (  # noqa: E402
+    BACKFILL_DONE,
     PRODUCT_LOCATION,
     PRODUCT_TARGET,
     Stack,
@@ -280,7 +281,6 @@ def run_mode(
 
     launched = time.time()
     backfill_id = stack.launch_backfill([mode.asset], weeks[0].isoformat(), weeks[-1].isoformat())
-    terminal = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
     amc_timeline: list[tuple[float, int, int]] = []
     loads: list[float] = []
     status = "?"
@@ -295,7 +295,7 @@ def run_mode(
             status = stack.graphql(BACKFILL_STATUS, {"backfillId": backfill_id})[
                 "partitionBackfillOrError"
             ]["status"]
-            if status in terminal:
+            if status in BACKFILL_DONE:
                 break
             next_status_check = now + 2.0
         time.sleep(1.0)

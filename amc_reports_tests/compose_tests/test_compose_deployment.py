@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 import yaml
 
 from amc_reports.local.sandbox import sandbox_credentials, stop_sandbox
@@ -45,9 +44,8 @@ from amc_reports_tests.compose_tests.host_compose import (
 from amc_reports_tests.fixtures_sandbox import SandboxHandle, start_test_sandbox
 from amc_reports_tests.support.compose_file import env_example
 from amc_reports_tests.support.stack import (
-    ASSET_MATERIALIZATIONS,
-    BACKFILL_STATUS,
-    LAUNCH_BACKFILL,
+    BACKFILL_DONE,
+    WebserverGraphQL,
     free_port,
     wait_for,
 )
@@ -72,7 +70,7 @@ def phase(name: str, started: float) -> None:
 
 
 @dataclass
-class Deployment:
+class Deployment(WebserverGraphQL):
     ports: Ports
     sandbox: SandboxHandle
     env: dict[str, str]
@@ -94,18 +92,6 @@ class Deployment:
     def compose(self, *args: str, what: str, timeout: float = 300) -> str:
         argv = ["docker-compose", "-p", PROJECT, "-f", str(self.compose_file), *args]
         return run(argv, what=what, timeout=timeout, env=self.daemon.env)
-
-    def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        response = requests.post(
-            f"{self.webserver_url}/graphql",
-            json={"query": query, "variables": variables or {}},
-            timeout=120,
-        )
-        response.raise_for_status()
-        body = response.json()
-        if body.get("errors"):
-            raise RuntimeError(f"GraphQL errors: {body['errors']}")
-        return body["data"]
 
 
 def deployment_env(sandbox: SandboxHandle, ports: Ports) -> dict[str, str]:
@@ -313,24 +299,12 @@ def test_one_week_through_the_compose_deployment(deployment: Deployment):
         interval=2,
     )
     phase("code location loaded", started)
-    params = {
-        "partitionsByAssets": [
-            {
-                "assetKey": {"path": ASSET_PATH},
-                "partitions": {"range": {"start": WEEK.isoformat(), "end": WEEK.isoformat()}},
-            }
-        ]
-    }
-    launched = deployment.graphql(LAUNCH_BACKFILL, {"backfillParams": params})
-    launched = launched["launchPartitionBackfill"]
-    assert launched["__typename"] == "LaunchBackfillSuccess", launched
-    done = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
+    backfill_id = deployment.launch_backfill([ASSET_PATH], WEEK.isoformat(), WEEK.isoformat())
 
     def finished() -> dict[str, Any] | None:
         fail_if_a_service_ended(deployment)
-        backfill = deployment.graphql(BACKFILL_STATUS, {"backfillId": launched["backfillId"]})
-        backfill = backfill["partitionBackfillOrError"]
-        return backfill if backfill["status"] in done else None
+        backfill = deployment.backfill(backfill_id)
+        return backfill if backfill["status"] in BACKFILL_DONE else None
 
     backfill = wait_for(finished, "the backfill of one week", timeout=900, interval=3)
     phase("backfill ended", started)
@@ -347,8 +321,7 @@ def test_one_week_through_the_compose_deployment(deployment: Deployment):
     row = Warehouse(deployment.warehouse_url).get_week(REPORT, WEEK)
     assert row is not None and row.status == "completed", row
     assert row.execution_id and row.amc_execution_id, row
-    data = deployment.graphql(ASSET_MATERIALIZATIONS, {"assetKey": {"path": ASSET_PATH}})
-    [record] = data["assetOrError"]["assetMaterializations"]
+    [record] = deployment.materializations(ASSET_PATH)
     assert record["partition"] == WEEK.isoformat() and record["runId"] == run["runId"]
     metadata = metadata_of(record["metadataEntries"])
     assert metadata["execution_id"] == str(row.execution_id)

@@ -70,8 +70,66 @@ def wait_for(condition: Callable[[], Any], what: str, timeout: float, interval: 
     )
 
 
+# A backfill's statuses once it has ended.
+BACKFILL_DONE = frozenset(
+    {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
+)
+
+
+class WebserverGraphQL:
+    """What the UI sends the webserver at `webserver_url` (this stack's, or the Compose
+    deployment's): GraphQL, launching a backfill, its status, an asset's materializations."""
+
+    webserver_url: str
+
+    def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = requests.post(
+            f"{self.webserver_url}/graphql",
+            json={"query": query, "variables": variables or {}},
+            timeout=120,
+        )
+        response.raise_for_status()
+        body = response.json()
+        if body.get("errors"):
+            raise RuntimeError(f"GraphQL errors: {body['errors']}")
+        return body["data"]
+
+    def launch_backfill(
+        self,
+        asset_paths: list[list[str]],
+        start: str,
+        end: str,
+        tags: dict[str, str] | None = None,
+    ) -> str:
+        """Launch a backfill as the UI does; `tags` go on each of its runs."""
+        params: dict[str, Any] = {
+            "partitionsByAssets": [
+                {
+                    "assetKey": {"path": path},
+                    "partitions": {"range": {"start": start, "end": end}},
+                }
+                for path in asset_paths
+            ]
+        }
+        if tags:
+            params["tags"] = [{"key": key, "value": value} for key, value in tags.items()]
+        data = self.graphql(LAUNCH_BACKFILL, {"backfillParams": params})["launchPartitionBackfill"]
+        if data["__typename"] != "LaunchBackfillSuccess":
+            raise RuntimeError(f"backfill not launched: {data}")
+        return data["backfillId"]
+
+    def backfill(self, backfill_id: str) -> dict[str, Any]:
+        return self.graphql(BACKFILL_STATUS, {"backfillId": backfill_id})[
+            "partitionBackfillOrError"
+        ]
+
+    def materializations(self, asset_path: list[str]) -> list[dict[str, Any]]:
+        data = self.graphql(ASSET_MATERIALIZATIONS, {"assetKey": {"path": asset_path}})
+        return data["assetOrError"]["assetMaterializations"]
+
+
 @dataclass
-class Stack:
+class Stack(WebserverGraphQL):
     root: Path
     # Runs each AMC instance's pool admits: None keeps what `amc-reports init-pools` sets (AMC's
     # 10 plus the weeks queued ahead); a number (tests keep runs few) replaces it.
@@ -306,61 +364,13 @@ class Stack:
         response.raise_for_status()
         return response.json()
 
-    # -- GraphQL (what the UI sends) ---------------------------------------------------------
-
-    def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        response = requests.post(
-            f"{self.webserver_url}/graphql",
-            json={"query": query, "variables": variables or {}},
-            timeout=120,
-        )
-        response.raise_for_status()
-        body = response.json()
-        if body.get("errors"):
-            raise RuntimeError(f"GraphQL errors: {body['errors']}")
-        return body["data"]
-
-    def launch_backfill(
-        self,
-        asset_paths: list[list[str]],
-        start: str,
-        end: str,
-        tags: dict[str, str] | None = None,
-    ) -> str:
-        """Launch a backfill as the UI does; `tags` go on each of its runs."""
-        params: dict[str, Any] = {
-            "partitionsByAssets": [
-                {
-                    "assetKey": {"path": path},
-                    "partitions": {"range": {"start": start, "end": end}},
-                }
-                for path in asset_paths
-            ]
-        }
-        if tags:
-            params["tags"] = [{"key": key, "value": value} for key, value in tags.items()]
-        data = self.graphql(LAUNCH_BACKFILL, {"backfillParams": params})["launchPartitionBackfill"]
-        if data["__typename"] != "LaunchBackfillSuccess":
-            raise RuntimeError(f"backfill not launched: {data}")
-        return data["backfillId"]
-
-    def backfill(self, backfill_id: str) -> dict[str, Any]:
-        return self.graphql(BACKFILL_STATUS, {"backfillId": backfill_id})[
-            "partitionBackfillOrError"
-        ]
-
     def wait_backfill(self, backfill_id: str, timeout: float) -> dict[str, Any]:
-        done = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
         return wait_for(
-            lambda: (b := self.backfill(backfill_id))["status"] in done and b,
+            lambda: (b := self.backfill(backfill_id))["status"] in BACKFILL_DONE and b,
             f"backfill {backfill_id}",
             timeout=timeout,
             interval=2.0,
         )
-
-    def materializations(self, asset_path: list[str]) -> list[dict[str, Any]]:
-        data = self.graphql(ASSET_MATERIALIZATIONS, {"assetKey": {"path": asset_path}})
-        return data["assetOrError"]["assetMaterializations"]
 
     def check_executions(self, asset_path: list[str], check_name: str) -> list[dict[str, Any]]:
         """An asset check's executions, newest first: partition, status and the evaluation
