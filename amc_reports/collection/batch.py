@@ -203,6 +203,8 @@ def already_collected(
             columns=list(row.result_columns or []),
             provisional=row.provisional,
             restatement=version.restatement if version else None,
+            amc_source=row.amc_source,
+            amc_api_host=row.amc_api_host,
         ),
         submissions=0,
         data_gaps=list(record.data_gaps),

@@ -25,7 +25,7 @@ from amc_reports.collection.policies import CollectionPolicy, PollPolicy
 from amc_reports.config import InstanceConfig, ReportConfig, resolve_parameters
 from amc_reports.warehouse import ExecutionState, FailureKind, Warehouse, WeekKey, WeekStatus
 from amc_reports.warehouse.loading import LoadOptions
-from amc_reports.warehouse.week_life import HistoryRetention
+from amc_reports.warehouse.versions import HistoryRetention
 from amc_reports.weeks import WeekWindow
 
 

@@ -49,7 +49,7 @@ def run_history(args: argparse.Namespace) -> int:
     from amc_reports.config import ConfigError, load_config
     from amc_reports.environment import build_warehouse_resource, resolved
     from amc_reports.warehouse import DatabaseConfigError
-    from amc_reports.warehouse.history import HistoryError, compare, find_version, week_versions
+    from amc_reports.warehouse.versions import HistoryError, compare, find_version, week_versions
 
     try:
         week = date.fromisoformat(args.week)

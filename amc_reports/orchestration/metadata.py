@@ -119,11 +119,10 @@ def materialization_metadata(
         metadata["amc_queue_seconds"] = round(outcome.queue_seconds, 1)
     if outcome.run_seconds is not None:
         metadata["amc_run_seconds"] = round(outcome.run_seconds, 1)
-    execution = warehouse.get_execution(outcome.execution_id)
-    if execution is not None and execution.amc_source:
+    if load.amc_source:
         # Which AMC the week came from: live or the sandbox, and its API host (never a URL).
-        metadata["amc_source"] = execution.amc_source
-        metadata["amc_api_host"] = execution.amc_api_host or ""
+        metadata["amc_source"] = load.amc_source
+        metadata["amc_api_host"] = load.amc_api_host or ""
     if load.restatement is not None:
         metadata.update(restatement_metadata(load.restatement))
     return metadata

@@ -17,10 +17,11 @@ rows is a legitimate empty week.
    the results table is created / given its new columns and types (`results.evolve`: in this
    transaction, so a refused load leaves the table as it was) and the old partition moves to the
    history schema; the new table is attached as the week's partition; the week row is marked
-   completed, the execution row given its row count and size, and the versions recorded
-   (`WeekLife.complete`, which first checks that the loading run still holds the week's claim:
-   fencing); history beyond the retention is dropped. Commit. Readers see the old week or the new
-   one. The week row's `result_columns` (and `LoadResult.columns`) list the CSV's columns in header
+   completed and the execution row given its row count and size (`week_life.WeekInLoad.complete`,
+   which first checks that the loading run still holds the week's claim: fencing); the versions
+   recorded (`versions.WeekVersions`: the new one current, the one it replaced history) and
+   history beyond the retention dropped. Commit. Readers see the old week or the new one.
+   The week row's `result_columns` (and `LoadResult.columns`) list the CSV's columns in header
    order, as stored names, with the table's type at load time (a column that a later week widens
    keeps its old type in the earlier weeks' rows: that is what the schema-stability check compares).
 4. If COPY rejects a value the sample did not predict (class 22 data error), the transaction is
@@ -54,12 +55,11 @@ from amc_reports.warehouse.identifiers import column_names_for_header
 from amc_reports.warehouse.locks import advisory_key
 from amc_reports.warehouse.migrate import history_schema_for
 from amc_reports.warehouse.rows import VersionRow, WeekKey
+from amc_reports.warehouse.versions import HistoryRetention, StoredVersion, WeekVersions
 from amc_reports.warehouse.week_life import (
     DatabaseRetry,
-    HistoryRetention,
     LoadedWeek,
-    StoredVersion,
-    WeekLife,
+    WeekInLoad,
     broke_before_commit,
     retrying,
     transaction,
@@ -104,6 +104,9 @@ class LoadResult:
     provisional: bool = False
     # What changed from the version it replaced (`restatement.summarize`); None for a first one.
     restatement: dict[str, Any] | None = None
+    # The completed execution's AMC: 'live', 'sandbox' or 'unknown', and its API host.
+    amc_source: str | None = None
+    amc_api_host: str | None = None
 
 
 def iter_chunks(source: BinaryIO | IO[bytes] | Iterable[bytes]) -> Iterator[bytes]:
@@ -382,25 +385,31 @@ class WeekLoad:
                 partitions.drop_week(cur, self.schema, self.table, key)  # the same execution again
             name = partitions.attach_week(cur, self.schema, self.table, staged, key)
             version = replace(version, table_schema=self.schema, table_name=name)
-            provisional = WeekLife.complete(
-                cur,
-                key,
+            completed = WeekInLoad(cur, key).complete(
                 self.execution_id,
                 self.amc_execution_id,
                 loaded,
-                version,
                 started=self.started,
                 run_id=self.run_id,
             )
-            self._apply_retention(cur, history)
+            versions = WeekVersions(cur, key)
+            versions.record(
+                self.execution_id,
+                version,
+                row_count=count,
+                provisional=completed.provisional,
+            )
+            versions.drop_expired(self.options.retention)
         return LoadResult(
             record_count=count,
             checksum=loaded.checksum,
             bytes=loaded.bytes,
             seconds=0.0,
             columns=loaded.columns,
-            provisional=provisional,
+            provisional=completed.provisional,
             restatement=version.restatement,
+            amc_source=completed.amc_source,
+            amc_api_host=completed.amc_api_host,
         )
 
     def _replace_current(
@@ -417,7 +426,8 @@ class WeekLoad:
         holds the same rows: nothing changed, and neither version is read."""
         key = self.key
         current = partitions.partition_name(self.table, key)
-        previous = WeekLife.current_version(cur, key)
+        versions = WeekVersions(cur, key)
+        previous = versions.current()
         columns = shape.data_columns()
         keys = restatement.key_columns_for(columns, self.options.key_columns)
         numeric = self._measures(shape)
@@ -426,7 +436,7 @@ class WeekLoad:
             and previous.execution_id != self.execution_id
             and previous.row_count == loaded.record_count
             and set(numeric) <= set(previous.sums)
-            and WeekLife.stored_result(cur, key) == (loaded.checksum, loaded.columns)
+            and versions.stored_result() == (loaded.checksum, loaded.columns)
         ):
             after = restatement.Measured(
                 loaded.record_count, {name: previous.sums[name] for name in numeric}
@@ -493,20 +503,6 @@ class WeekLoad:
             history_schema=history,
             restatement=summary,
         )
-
-    def _apply_retention(self, cur: psycopg.Cursor[Any], history: str) -> None:
-        """Drop the week's history versions beyond the report's retention."""
-        retention = self.options.retention
-        if retention.keeps_everything:
-            return
-        expired = WeekLife.expired_versions(cur, self.key, retention)
-        for version in expired:
-            cur.execute(
-                sql.SQL("DROP TABLE IF EXISTS {}").format(
-                    sql.Identifier(version.table_schema, version.table_name)
-                )
-            )
-        WeekLife.drop_versions(cur, [version.execution_id for version in expired])
 
 
 def _check_header(header: list[str], week: str) -> None:

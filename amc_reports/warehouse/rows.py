@@ -138,6 +138,15 @@ class WeekKey:
             f"week {self.week_start.isoformat()}"
         )
 
+    @property
+    def params(self) -> tuple[str, str, date]:
+        """The values of `WEEK_WHERE`."""
+        return (self.report, self.instance, self.week_start)
+
+
+# The rows of one week (`WeekKey.params`), in any table that has a week's three key columns.
+WEEK_WHERE = "report = %s AND amc_instance = %s AND week_start_date = %s"
+
 
 @dataclass(frozen=True)
 class _OfAWeek:

@@ -34,17 +34,20 @@ the load's transaction, `ClaimLost`), so a run whose claim was taken over cannot
 
 While a week is running, its row names the execution it works on (`attach` when AMC accepts a new
 one, `resume` when an earlier one is picked up again): both ids are on the week row from the moment
-AMC answers. `complete` runs inside the load's transaction, so the rows, the week's outcome and its
-stored versions (`week_versions`: the current one, and the one it replaces moving to history with
-what changed) commit together.
+AMC answers.
+
+Two kinds of transition, one class each:
+- `WeekLife` (`warehouse.life`): every transition but `complete` is a transaction of its own
+  (`_transaction`), and one whose connection broke before it committed (the server restarted,
+  the connection was cut, a deadlock) is run again whole, fencing checks included (`@_retried`,
+  bounded by `DatabaseRetry`, each retry logged). A connection that breaks while committing is
+  not retried (`CommitUncertain`): the change may be stored, and the next attempt or the
+  reconciler reads what is.
+- `WeekInLoad`: `complete` joins the load's transaction, on the load's cursor, so the week's
+  rows, its outcome and its versions (`versions.WeekVersions`) commit together; the load runs
+  its whole transaction again when it broke (`retrying`, the same `DatabaseRetry`).
 
 Every message and failure reason is stored redacted and cut (`cap_error_text`).
-
-Transient database errors: each transition is one transaction (`_transaction`), and one whose
-connection broke before it committed (the server restarted, the connection was cut, a deadlock) is
-run again whole, fencing checks included (`@_retried`, bounded by `DatabaseRetry`, each retry
-logged). A connection that breaks while committing is not retried (`CommitUncertain`): the change
-may be stored, and the next attempt or the reconciler reads what is.
 
 A week is final `lag_days` after it ends (`final_at`). An execution submitted before then is
 provisional, and so is the week it completes: the row says so until a later collection is final.
@@ -79,19 +82,17 @@ from amc_reports.amc.redact import cap_error_text
 from amc_reports.warehouse.connection import DatabaseUnreachableError
 from amc_reports.warehouse.rows import (
     EXECUTION_COLUMNS,
-    VERSION_COLUMNS,
     WEEK_COLUMNS,
+    WEEK_WHERE,
     ExecutionRow,
     ExecutionState,
     FailureKind,
-    VersionRow,
     WeekKey,
     WeekRow,
     WeekStatus,
     columns_of,
     execution_row,
     parse_status,
-    version_row,
     week_row,
 )
 
@@ -250,31 +251,6 @@ class LoadedWeek:
     columns: list[tuple[str, str]]
 
 
-@dataclass(frozen=True)
-class StoredVersion:
-    """Where a load put the week's new rows, what they hold, and what it replaced."""
-
-    table_schema: str
-    table_name: str
-    sums: dict[str, Any]
-    previous_execution_id: uuid.UUID | None = None
-    history_schema: str | None = None  # where the replaced version now is
-    history_table: str | None = None
-    restatement: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True)
-class HistoryRetention:
-    """How long replaced versions of a week are kept (default: forever)."""
-
-    max_versions: int | None = None  # replaced versions kept per week
-    max_age_days: int | None = None  # replaced versions kept this long after being replaced
-
-    @property
-    def keeps_everything(self) -> bool:
-        return self.max_versions is None and self.max_age_days is None
-
-
 def _value(kind: FailureKind | None) -> str | None:
     return None if kind is None else FailureKind(kind).value
 
@@ -286,13 +262,8 @@ def _naive(value: datetime | str) -> datetime | str:
     return value
 
 
-WEEK_WHERE = "report = %s AND amc_instance = %s AND week_start_date = %s"
 # The week row may be changed by run %s: any run when NULL, else only while it holds the claim.
 HELD_BY = "(%s::text IS NULL OR (status = 'running' AND dagster_run_id = %s::text))"
-
-
-def key_params(key: WeekKey) -> tuple[str, str, Any]:
-    return (key.report, key.instance, key.week_start)
 
 
 def _fail_held_week(
@@ -314,7 +285,7 @@ def _fail_held_week(
             " failure_kind = %s, completed_at = clock_timestamp()"
             " WHERE " + WEEK_WHERE + " AND " + HELD_BY + " RETURNING {}"
         ).format(set_ids, WEEK_COLUMNS),
-        (*(ids or ()), cap_error_text(message), failure_kind, *key_params(key), run_id, run_id),
+        (*(ids or ()), cap_error_text(message), failure_kind, *key.params, run_id, run_id),
     )
     row = week_row(cur.fetchone())
     if row is None and run_id is None:
@@ -359,7 +330,7 @@ def _ensure_week_row(cur: psycopg.Cursor[Any], key: WeekKey) -> bool:
         " (report, amc_instance, week_start_date, week_end_date, status)"
         " VALUES (%s, %s, %s, %s, 'pending')"
         " ON CONFLICT (report, amc_instance, week_start_date) DO NOTHING",
-        (*key_params(key), key.week_end),
+        (*key.params, key.week_end),
     )
     return cur.rowcount == 1
 
@@ -369,7 +340,7 @@ def _lock_week_row(cur: psycopg.Cursor[Any], key: WeekKey) -> WeekRow:
         sql.SQL("SELECT {} FROM report_data_weeks WHERE " + WEEK_WHERE + " FOR UPDATE").format(
             WEEK_COLUMNS
         ),
-        key_params(key),
+        key.params,
     )
     row = week_row(cur.fetchone())
     assert row is not None
@@ -377,7 +348,8 @@ def _lock_week_row(cur: psycopg.Cursor[Any], key: WeekKey) -> WeekRow:
 
 
 class WeekLife:
-    """The named transitions of weeks and executions (see the module docstring)."""
+    """The transitions of weeks and executions that are each a transaction of their own,
+    retried whole when the connection broke (see the module docstring)."""
 
     def __init__(self, connect: Connect, retry: DatabaseRetry | None = None) -> None:
         self._connect = connect
@@ -431,7 +403,7 @@ class WeekLife:
                     " error_message = NULL, failure_kind = NULL"
                     " WHERE " + WEEK_WHERE + " RETURNING {}"
                 ).format(WEEK_COLUMNS),
-                (run_id, collection_id, *key_params(key)),
+                (run_id, collection_id, *key.params),
             )
             return Claim(claimed=True, previous=previous, week=week_row(cur.fetchone()))
 
@@ -515,7 +487,7 @@ class WeekLife:
             cur.execute(
                 "UPDATE report_data_weeks SET execution_id = %s, amc_execution_id = %s"
                 " WHERE " + WEEK_WHERE,
-                (execution_id, amc_execution_id, *key_params(key)),
+                (execution_id, amc_execution_id, *key.params),
             )
 
     @_retried
@@ -533,7 +505,7 @@ class WeekLife:
                     " WHERE e.id = %s AND w.report = %s AND w.amc_instance = %s"
                     " AND w.week_start_date = %s RETURNING {}"
                 ).format(columns_of(WeekRow, "w")),
-                (run_id, execution_id, *key_params(key)),
+                (run_id, execution_id, *key.params),
             )
             row = week_row(cur.fetchone())
         if row is None:
@@ -648,7 +620,7 @@ class WeekLife:
                     " AND amc_instance_id = %s AND status = 'UNTRACKED'"
                     " ORDER BY created_at DESC, id DESC"
                 ).format(EXECUTION_COLUMNS),
-                (*key_params(key), sql_hash, amc_instance_id),
+                (*key.params, sql_hash, amc_instance_id),
             )
             return [row for row in map(execution_row, cur.fetchall()) if row is not None]
 
@@ -662,7 +634,7 @@ class WeekLife:
                     "SELECT {} FROM workflow_executions WHERE " + WEEK_WHERE + " AND sql_hash = %s"
                     " AND amc_instance_id = %s AND {} ORDER BY created_at DESC, id DESC LIMIT 1"
                 ).format(EXECUTION_COLUMNS, condition),
-                (*key_params(key), sql_hash, amc_instance_id),
+                (*key.params, sql_hash, amc_instance_id),
             )
             return execution_row(cur.fetchone())
 
@@ -763,7 +735,7 @@ class WeekLife:
                 (
                     cap_error_text(message),
                     failure_kind.value,
-                    *key_params(key),
+                    *key.params,
                     execution_id,
                     holder_run_id,
                 ),
@@ -783,38 +755,55 @@ class WeekLife:
                     " WHERE " + WEEK_WHERE + " AND status IN ('pending', 'failed', 'skipped')"
                     " RETURNING {}"
                 ).format(WEEK_COLUMNS),
-                (cap_error_text(reason), *key_params(key)),
+                (cap_error_text(reason), *key.params),
             )
             return week_row(cur.fetchone())
 
-    @staticmethod
+
+@dataclass(frozen=True)
+class Completed:
+    """What `WeekInLoad.complete` recorded, from the execution that completed the week (so the
+    load returns it and nothing is read back)."""
+
+    provisional: bool  # collected before the week was final
+    amc_source: str | None  # 'live', 'sandbox' or 'unknown' (before sources were recorded)
+    amc_api_host: str | None
+
+
+class WeekInLoad:
+    """The week's transition inside the load's transaction (`loading.WeekLoad`): on the
+    caller's cursor, committed or rolled back with the week's rows; neither a transaction of
+    its own nor retried here (the load runs its whole transaction again)."""
+
+    def __init__(self, cur: psycopg.Cursor[Any], key: WeekKey) -> None:
+        self._cur = cur
+        self.key = key
+
     def complete(
-        cur: psycopg.Cursor[Any],
-        key: WeekKey,
+        self,
         execution_id: uuid.UUID,
         amc_execution_id: str | None,
         loaded: LoadedWeek,
-        version: StoredVersion,
         *,
         started: float,
         run_id: str | None = None,
-    ) -> bool:
-        """Inside the load's transaction: the week is completed by this execution's rows, which
-        are its current version; the version they replace (if any) is now history. Returns
-        whether the execution was collected before the week was final (provisional).
+    ) -> Completed:
+        """The week is completed by this execution's rows (its versions: `versions.WeekVersions`,
+        in the same transaction).
 
         `started` is the load's `time.perf_counter()` start, used as the execution time of a
         week that was not claimed (a direct load). Given `run_id` (the run that claimed the week
         and loads it), the week must still be running for that run: else `ClaimLost`, and the
         caller's transaction (the whole load) rolls back.
         """
+        cur, key = self._cur, self.key
         _ensure_week_row(cur, key)
         if run_id is not None:
             cur.execute(
                 "SELECT status, dagster_run_id FROM report_data_weeks WHERE "
                 + WEEK_WHERE
                 + " FOR UPDATE",
-                key_params(key),
+                key.params,
             )
             held = cur.fetchone()
             if held is None or held[0] != "running" or held[1] != run_id:
@@ -855,7 +844,7 @@ class WeekLife:
             " AND w.amc_instance = %(instance)s AND w.week_start_date = %(week)s"
             " AND e.report = w.report AND e.amc_instance = w.amc_instance"
             " AND e.week_start_date = w.week_start_date"
-            " RETURNING w.amc_execution_id, e.provisional",
+            " RETURNING w.amc_execution_id, e.provisional, e.amc_source, e.amc_api_host",
             {
                 "count": loaded.record_count,
                 "checksum": loaded.checksum,
@@ -877,108 +866,10 @@ class WeekLife:
             _log.warning(
                 "%s completed without an amc_execution_id: lineage incomplete", key.describe()
             )
-        provisional = bool(updated[1])
         cur.execute(
             "UPDATE workflow_executions SET row_count = %s, bytes = %s WHERE id = %s",
             (loaded.record_count, loaded.bytes, execution_id),
         )
-        if version.previous_execution_id is not None and version.history_table is not None:
-            cur.execute(
-                "UPDATE week_versions SET state = 'history', table_schema = %s, table_name = %s,"
-                " replaced_at = clock_timestamp(), replaced_by = %s"
-                " WHERE execution_id = %s",
-                (
-                    version.history_schema,
-                    version.history_table,
-                    execution_id,
-                    version.previous_execution_id,
-                ),
-            )
-        cur.execute(
-            "INSERT INTO week_versions (execution_id, report, amc_instance, week_start_date,"
-            " state, table_schema, table_name, row_count, sums, provisional,"
-            " previous_execution_id, restatement)"
-            " VALUES (%s, %s, %s, %s, 'current', %s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (execution_id) DO UPDATE SET state = 'current',"
-            " table_schema = EXCLUDED.table_schema, table_name = EXCLUDED.table_name,"
-            " row_count = EXCLUDED.row_count, sums = EXCLUDED.sums,"
-            " provisional = EXCLUDED.provisional,"
-            " previous_execution_id = EXCLUDED.previous_execution_id,"
-            " restatement = EXCLUDED.restatement, loaded_at = clock_timestamp(),"
-            " replaced_at = NULL, replaced_by = NULL",
-            (
-                execution_id,
-                *key_params(key),
-                version.table_schema,
-                version.table_name,
-                loaded.record_count,
-                Jsonb(version.sums),
-                provisional,
-                version.previous_execution_id,
-                Jsonb(version.restatement) if version.restatement is not None else None,
-            ),
+        return Completed(
+            provisional=bool(updated[1]), amc_source=updated[2], amc_api_host=updated[3]
         )
-        return provisional
-
-    @staticmethod
-    def stored_result(cur: psycopg.Cursor[Any], key: WeekKey) -> tuple[str, list[tuple[str, str]]]:
-        """The checksum and columns of the result whose rows the week holds (its current
-        version), as `complete` wrote them (inside a transaction); ("", []) when unknown."""
-        row = cur.execute(
-            "SELECT data_checksum, result_columns FROM report_data_weeks WHERE " + WEEK_WHERE,
-            key_params(key),
-        ).fetchone()
-        if row is None or not row[0]:
-            return "", []
-        return row[0], [(name, kind) for name, kind in row[1] or []]
-
-    @staticmethod
-    def current_version(cur: psycopg.Cursor[Any], key: WeekKey) -> VersionRow | None:
-        """The week's current stored version (inside a transaction)."""
-        with cur.connection.cursor(row_factory=dict_row) as dcur:
-            dcur.execute(
-                sql.SQL(
-                    "SELECT {} FROM week_versions WHERE " + WEEK_WHERE + " AND state = 'current'"
-                ).format(VERSION_COLUMNS),
-                key_params(key),
-            )
-            return version_row(dcur.fetchone())
-
-    @staticmethod
-    def expired_versions(
-        cur: psycopg.Cursor[Any], key: WeekKey, retention: HistoryRetention
-    ) -> list[VersionRow]:
-        """The week's history versions that the retention no longer keeps."""
-        with cur.connection.cursor(row_factory=dict_row) as dcur:
-            dcur.execute(
-                sql.SQL(
-                    "SELECT {}, clock_timestamp() AS now FROM week_versions WHERE "
-                    + WEEK_WHERE
-                    + " AND state = 'history' ORDER BY replaced_at DESC, loaded_at DESC"
-                ).format(VERSION_COLUMNS),
-                key_params(key),
-            )
-            rows = dcur.fetchall()
-        expired = []
-        for position, row in enumerate(rows):
-            now = row.pop("now")
-            version = version_row(row)
-            assert version is not None
-            too_many = retention.max_versions is not None and position >= retention.max_versions
-            too_old = (
-                retention.max_age_days is not None
-                and version.replaced_at is not None
-                and (now - version.replaced_at).total_seconds() > retention.max_age_days * 86400
-            )
-            if too_many or too_old:
-                expired.append(version)
-        return expired
-
-    @staticmethod
-    def drop_versions(cur: psycopg.Cursor[Any], execution_ids: list[uuid.UUID]) -> None:
-        """Inside the load's transaction: these history versions were removed (retention)."""
-        if execution_ids:
-            cur.execute(
-                "UPDATE week_versions SET state = 'dropped' WHERE execution_id = ANY(%s)",
-                (execution_ids,),
-            )

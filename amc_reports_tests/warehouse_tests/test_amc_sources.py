@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from amc_reports.amc import AmcClientConfig, AmcCredentials
-from amc_reports.warehouse import MixedAmcSourceError, Warehouse, WeekKey
+from amc_reports.warehouse import LoadResult, MixedAmcSourceError, Warehouse, WeekKey
 from amc_reports.warehouse.migrate import apply_migrations
 from amc_reports.warehouse.verify import verify
 from amc_reports_tests.support.warehouse import (
@@ -35,13 +35,15 @@ def record(warehouse: Warehouse, source: tuple[str, str], week: date = WEEK, ins
     )
 
 
-def load(warehouse: Warehouse, execution_id) -> None:
+def load(warehouse: Warehouse, execution_id) -> LoadResult:
     amc_id = f"amc-{execution_id.hex[:12]}"
     warehouse.life.attach(execution_id, amc_id, submitted_at=datetime.now(UTC))
     warehouse.life.progress(execution_id, "SUCCEEDED")
     data = csv_bytes(["campaign_id", "impressions"], [[1, 10], [2, 20]])
     week = warehouse.get_execution(execution_id).week_start_date
-    replace_week_results(warehouse, REPORT, week, execution_id, [data], amc_execution_id=amc_id)
+    return replace_week_results(
+        warehouse, REPORT, week, execution_id, [data], amc_execution_id=amc_id
+    )
 
 
 def executions(warehouse: Warehouse) -> int:
@@ -52,9 +54,11 @@ def executions(warehouse: Warehouse) -> int:
 def test_the_week_carries_its_executions_source_and_host(warehouse: Warehouse):
     execution_id = record(warehouse, LIVE)
     assert warehouse.get_execution(execution_id).amc_source == "live"
-    load(warehouse, execution_id)
+    loaded = load(warehouse, execution_id)
     week = warehouse.get_week(REPORT, WEEK)
     assert (week.status, week.amc_source, week.amc_api_host) == ("completed", *LIVE)
+    # The load returns the source it wrote (the materialization's metadata reads nothing back).
+    assert (loaded.amc_source, loaded.amc_api_host) == LIVE
 
 
 def test_sandbox_results_are_refused_where_live_weeks_are_stored(warehouse: Warehouse):

@@ -16,7 +16,7 @@ from amc_reports.warehouse import Warehouse, restatement
 from amc_reports.warehouse.loading import LoadOptions, ResultLoadError
 from amc_reports.warehouse.rows import WeekKey
 from amc_reports.warehouse.verify import verify
-from amc_reports.warehouse.week_life import HistoryRetention
+from amc_reports.warehouse.versions import HistoryRetention
 from amc_reports_tests.support.warehouse import (
     INSTANCE,
     csv_bytes,

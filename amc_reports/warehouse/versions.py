@@ -1,0 +1,306 @@
+"""A week's versions: the one writer of `week_versions`, and every rule about which version is
+what. Each load of a week stores a version (one row per execution that stored rows):
+
+    (none) ─record─▶ current ─record (a re-collection)─▶ history ─drop_expired─▶ dropped
+
+- current: the week's partition of the results table (`current`; one per week once loaded).
+- history: a replaced version, its partition detached and kept in the history schema
+  (`partitions.detach_to_history`); the version that replaced it stores what changed (its
+  `restatement`, computed by the load).
+- dropped: a history version the report's retention (`HistoryRetention`) no longer keeps: its
+  table is dropped, its row stays (state `dropped`); it can no longer be compared.
+- restated: what changed from a version to the one that replaced it is the record stored with
+  the new one; `compare` returns that record, and compares any other two from their kept tables.
+
+`WeekVersions` works on the caller's cursor, inside the load's transaction (`loading.WeekLoad`),
+so the versions commit with the week's rows and outcome (`week_life.WeekInLoad.complete`). The
+reading side (`week_versions`, `find_version`, `compare`) is what `amc-reports history` shows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from amc_reports.warehouse import restatement, results
+from amc_reports.warehouse.rows import (
+    VERSION_COLUMNS,
+    WEEK_WHERE,
+    ExecutionRow,
+    VersionRow,
+    VersionState,
+    WeekKey,
+    version_row,
+)
+
+if TYPE_CHECKING:  # the store reads; it loads through this module (no import back at run time)
+    from amc_reports.warehouse.store import Warehouse
+
+
+@dataclass(frozen=True)
+class HistoryRetention:
+    """How long replaced versions of a week are kept (default: forever)."""
+
+    max_versions: int | None = None  # replaced versions kept per week
+    max_age_days: int | None = None  # replaced versions kept this long after being replaced
+
+    @property
+    def keeps_everything(self) -> bool:
+        return self.max_versions is None and self.max_age_days is None
+
+    def expired(self, history: Sequence[VersionRow], now: datetime) -> list[VersionRow]:
+        """The versions of `history` (a week's, most recently replaced first) no longer kept."""
+        expired = []
+        for position, version in enumerate(history):
+            too_many = self.max_versions is not None and position >= self.max_versions
+            too_old = (
+                self.max_age_days is not None
+                and version.replaced_at is not None
+                and (now - version.replaced_at).total_seconds() > self.max_age_days * 86400
+            )
+            if too_many or too_old:
+                expired.append(version)
+        return expired
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    """Where a load put the week's new rows, what they hold, and what it replaced."""
+
+    table_schema: str
+    table_name: str
+    sums: dict[str, Any]
+    previous_execution_id: uuid.UUID | None = None
+    history_schema: str | None = None  # where the replaced version now is
+    history_table: str | None = None
+    restatement: dict[str, Any] | None = None
+
+
+class WeekVersions:
+    """A week's versions inside the caller's transaction (the load's cursor): neither committed
+    nor retried here; the load's transaction commits them with the week's rows."""
+
+    def __init__(self, cur: psycopg.Cursor[Any], key: WeekKey) -> None:
+        self._cur = cur
+        self.key = key
+
+    def current(self) -> VersionRow | None:
+        """The week's current version."""
+        with self._cur.connection.cursor(row_factory=dict_row) as cur:
+            cur.execute(
+                sql.SQL(
+                    "SELECT {} FROM week_versions WHERE " + WEEK_WHERE + " AND state = 'current'"
+                ).format(VERSION_COLUMNS),
+                self.key.params,
+            )
+            return version_row(cur.fetchone())
+
+    def stored_result(self) -> tuple[str, list[tuple[str, str]]]:
+        """The checksum and columns of the result the current version holds, as the week row
+        records them; ("", []) when unknown. A new result with both the same is the same rows."""
+        row = self._cur.execute(
+            "SELECT data_checksum, result_columns FROM report_data_weeks WHERE " + WEEK_WHERE,
+            self.key.params,
+        ).fetchone()
+        if row is None or not row[0]:
+            return "", []
+        return row[0], [(name, kind) for name, kind in row[1] or []]
+
+    def record(
+        self, execution_id: uuid.UUID, version: StoredVersion, *, row_count: int, provisional: bool
+    ) -> None:
+        """The execution's rows are the week's current version; the version they replace (if
+        any) is history, replaced by it."""
+        cur = self._cur
+        if version.previous_execution_id is not None and version.history_table is not None:
+            cur.execute(
+                "UPDATE week_versions SET state = 'history', table_schema = %s, table_name = %s,"
+                " replaced_at = clock_timestamp(), replaced_by = %s"
+                " WHERE execution_id = %s",
+                (
+                    version.history_schema,
+                    version.history_table,
+                    execution_id,
+                    version.previous_execution_id,
+                ),
+            )
+        cur.execute(
+            "INSERT INTO week_versions (execution_id, report, amc_instance, week_start_date,"
+            " state, table_schema, table_name, row_count, sums, provisional,"
+            " previous_execution_id, restatement)"
+            " VALUES (%s, %s, %s, %s, 'current', %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (execution_id) DO UPDATE SET state = 'current',"
+            " table_schema = EXCLUDED.table_schema, table_name = EXCLUDED.table_name,"
+            " row_count = EXCLUDED.row_count, sums = EXCLUDED.sums,"
+            " provisional = EXCLUDED.provisional,"
+            " previous_execution_id = EXCLUDED.previous_execution_id,"
+            " restatement = EXCLUDED.restatement, loaded_at = clock_timestamp(),"
+            " replaced_at = NULL, replaced_by = NULL",
+            (
+                execution_id,
+                *self.key.params,
+                version.table_schema,
+                version.table_name,
+                row_count,
+                Jsonb(version.sums),
+                provisional,
+                version.previous_execution_id,
+                Jsonb(version.restatement) if version.restatement is not None else None,
+            ),
+        )
+
+    def drop_expired(self, retention: HistoryRetention) -> list[VersionRow]:
+        """Drop the tables of the week's history versions that `retention` no longer keeps; their
+        rows say `dropped`. Returns them."""
+        if retention.keeps_everything:
+            return []
+        with self._cur.connection.cursor(row_factory=dict_row) as cur:
+            cur.execute(
+                sql.SQL(
+                    "SELECT {}, clock_timestamp() AS now FROM week_versions WHERE "
+                    + WEEK_WHERE
+                    + " AND state = 'history' ORDER BY replaced_at DESC, loaded_at DESC"
+                ).format(VERSION_COLUMNS),
+                self.key.params,
+            )
+            rows = cur.fetchall()
+        if not rows:
+            return []
+        now = rows[0]["now"]
+        history = [version_row({k: v for k, v in row.items() if k != "now"}) for row in rows]
+        expired = retention.expired([v for v in history if v is not None], now)
+        for version in expired:
+            self._cur.execute(
+                sql.SQL("DROP TABLE IF EXISTS {}").format(
+                    sql.Identifier(version.table_schema, version.table_name)
+                )
+            )
+        if expired:
+            self._cur.execute(
+                "UPDATE week_versions SET state = 'dropped' WHERE execution_id = ANY(%s)",
+                ([version.execution_id for version in expired],),
+            )
+        return expired
+
+
+# -- reading: what `amc-reports history` shows ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WeekVersion:
+    """One stored version of a week and the execution that produced it."""
+
+    version: VersionRow
+    execution: ExecutionRow | None
+
+    @property
+    def label(self) -> str:
+        return "provisional" if self.version.provisional else "final"
+
+
+class HistoryError(ValueError):
+    """A version that does not exist or cannot be compared (the message says which)."""
+
+
+def week_versions(
+    warehouse: Warehouse, report: str, week: date, instance: str | None = None
+) -> list[WeekVersion]:
+    """Every stored version of the week, oldest first."""
+    versions = warehouse.list_versions(report, week, instance)
+    instances = {v.amc_instance for v in versions}
+    if instance is None and len(instances) > 1:
+        listed = ", ".join(sorted(instances))
+        raise HistoryError(
+            f"report {report!r} has week {week} on several instances ({listed}): name one with "
+            "--instance"
+        )
+    executions = warehouse.get_executions(v.execution_id for v in versions)
+    return [WeekVersion(v, executions.get(v.execution_id)) for v in versions]
+
+
+def find_version(versions: Sequence[WeekVersion], wanted: str) -> WeekVersion:
+    """The version whose execution_id (ours or AMC's) is or starts with `wanted`."""
+    matches = [
+        v
+        for v in versions
+        if str(v.version.execution_id).startswith(wanted)
+        or (v.execution and v.execution.amc_execution_id or "").startswith(wanted)
+    ]
+    if len(matches) != 1:
+        known = ", ".join(str(v.version.execution_id)[:8] for v in versions) or "none"
+        what = "no version" if not matches else f"{len(matches)} versions"
+        raise HistoryError(f"{what} of this week match {wanted!r} (its versions: {known})")
+    return matches[0]
+
+
+def compare(
+    warehouse: Warehouse,
+    old: WeekVersion,
+    new: WeekVersion,
+    key_columns: Sequence[str] | None = None,
+    measures: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """What changed from `old` to `new`: row counts, measures' sums, rows added/removed/changed.
+
+    When `new` replaced `old`, this is the restatement recorded when `new` was loaded (the one
+    record that `history` lists and the `restatement_within_tolerance` check judges). Any other
+    two versions are compared now, from their stored tables."""
+    recorded = new.version.restatement
+    if recorded and recorded.get("previous_execution_id") == str(old.version.execution_id):
+        return {**recorded, "recorded": True}
+    for side in (old, new):
+        if side.version.state is VersionState.DROPPED:
+            raise HistoryError(
+                f"version {side.version.execution_id} was removed by the history retention"
+            )
+    with warehouse.connect() as conn, conn.cursor() as cur:
+        shapes = [
+            results.read_shape(conn, v.version.table_schema, v.version.table_name)
+            for v in (old, new)
+        ]
+        for side, shape in zip((old, new), shapes, strict=True):
+            if not shape.exists:
+                raise HistoryError(
+                    f"the table of version {side.version.execution_id} "
+                    f"({side.version.table_schema}.{side.version.table_name}) is missing"
+                )
+        common = [c for c in shapes[1].data_columns() if c in shapes[0].data_columns()]
+        keys = restatement.key_columns_for(common, key_columns)
+        try:
+            summed = restatement.measure_columns(common, keys, measures)
+        except restatement.MissingMeasures as exc:
+            raise HistoryError(f"these two versions cannot be compared: {exc}") from None
+        measured = [
+            restatement.measure(cur, v.version.table_schema, v.version.table_name, summed)
+            for v in (old, new)
+        ]
+        diff = (
+            restatement.key_diff(
+                cur,
+                (old.version.table_schema, old.version.table_name),
+                (new.version.table_schema, new.version.table_name),
+                keys,
+                [name for name, _ in common],
+                (measured[0].rows, measured[1].rows),
+            )
+            if keys
+            else None
+        )
+        conn.rollback()
+    changes = restatement.summarize(
+        previous_execution_id=str(old.version.execution_id),
+        previous_provisional=old.version.provisional,
+        before=measured[0],
+        after=measured[1],
+        diff=diff,
+        keys=keys,
+    )
+    return {**changes, "recorded": False}
