@@ -22,7 +22,8 @@ from amc_reports.warehouse.lineage import (
     WeekFinding,
     week_findings,
 )
-from amc_reports.warehouse.restatement import largest_change, largest_sum_change
+from amc_reports.warehouse.restatement import largest_change
+from amc_reports.warehouse.versions import describe_change
 from amc_reports.weeks import WeekWindow
 
 
@@ -213,7 +214,7 @@ def restatement_within_tolerance(
         "rows_before": restatement.get("rows_before"),
         "rows_after": restatement.get("rows_after"),
     }
-    summary = _describe_restatement(restatement)
+    summary = describe_change(restatement)
     if restatement.get("previous_provisional"):
         return CheckOutcome(
             True,
@@ -234,21 +235,6 @@ def restatement_within_tolerance(
         f"{key.report} {key.week_start.isoformat()}`.",
         metadata,
     )
-
-
-def _describe_restatement(restatement: dict[str, Any]) -> str:
-    parts = [f"rows {restatement.get('rows_before')} -> {restatement.get('rows_after')}"]
-    if restatement.get("rows_added") is not None:
-        parts.append(
-            f"{restatement['rows_added']} added, {restatement['rows_removed']} removed, "
-            f"{restatement['rows_changed']} changed"
-        )
-    largest = largest_sum_change(restatement)
-    if largest:
-        parts.append(
-            f"largest sum change {largest['column']} {100 * largest['relative_change']:+.2f} %"
-        )
-    return "; ".join(parts)
 
 
 def freshness(

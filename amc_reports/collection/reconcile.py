@@ -219,8 +219,7 @@ class _Target:
 
     def _watched(self, week: WeekRow) -> bool:
         """A live run holds the week, a run is about to take it, or it just changed."""
-        held = week.status == "running" and week.dagster_run_id
-        if held and self.watchers.run_is_alive(week.dagster_run_id or ""):
+        if week.holder and self.watchers.run_is_alive(week.holder):
             return True
         if self.watchers.week_has_active_run(self.target, week.key):
             return True

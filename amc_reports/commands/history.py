@@ -115,6 +115,7 @@ def render_versions(
     measures: Sequence[str] | None = None,
 ) -> str:
     from amc_reports.warehouse.restatement import measure_sums
+    from amc_reports.warehouse.versions import describe_change
 
     lines = [f"{report}, week {week}: {len(versions)} version(s), oldest first"]
     for version in versions:
@@ -130,26 +131,21 @@ def render_versions(
             sums = ", ".join(f"{name}={value}" for name, value in sorted(summed.items()))
             lines.append(f"      sums: {sums}")
         if row.restatement:
-            lines.append(f"      changed: {_short(row.restatement)}")
+            lines.append(f"      changed: {describe_change(row.restatement)}")
     lines.append("Compare two with --diff OLD NEW (execution ids or their first characters).")
     return "\n".join(lines)
 
 
-def _short(changes: dict[str, Any]) -> str:
-    parts = [f"rows {changes.get('rows_before')} -> {changes.get('rows_after')}"]
-    if changes.get("rows_added") is not None:
-        parts.append(
-            f"+{changes['rows_added']} -{changes['rows_removed']} ~{changes['rows_changed']} "
-            f"by {', '.join(changes.get('key_columns') or [])}"
-        )
-    return "; ".join(parts)
-
-
 def render_diff(changes: dict[str, Any]) -> str:
     from amc_reports.warehouse.restatement import judged_sums
+    from amc_reports.warehouse.versions import describe_change
 
     how = "recorded at the load" if changes.get("recorded") else "computed now"
-    lines = [f"from execution {changes['previous_execution_id']} ({how}): {_short(changes)}"]
+    lines = [
+        f"from execution {changes['previous_execution_id']} ({how}): {describe_change(changes)}"
+    ]
+    if changes.get("key_columns"):
+        lines.append(f"  rows matched by: {', '.join(changes['key_columns'])}")
     for name, values in judged_sums(changes).items():
         relative = values.get("relative_change")
         shown = "n/a" if relative is None else f"{100 * relative:+.3f} %"

@@ -192,6 +192,12 @@ class WeekRow(_OfAWeek):
     def is_completed(self) -> bool:
         return self.status is WeekStatus.COMPLETED
 
+    @property
+    def holder(self) -> str | None:
+        """The run holding the week's claim (running, for that run), else None."""
+        running = self.status is WeekStatus.RUNNING
+        return (self.dagster_run_id or None) if running else None
+
 
 @dataclass(frozen=True)
 class ExecutionRow(_OfAWeek):

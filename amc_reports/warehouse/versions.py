@@ -20,7 +20,7 @@ reading side (`week_versions`, `find_version`, `compare`) is what `amc-reports h
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -304,3 +304,20 @@ def compare(
         keys=keys,
     )
     return {**changes, "recorded": False}
+
+
+def describe_change(changes: Mapping[str, Any]) -> str:
+    """A restatement in one line: rows before and after, rows added, removed and changed (by the
+    key columns), and the measure whose sum moved most."""
+    parts = [f"rows {changes.get('rows_before')} -> {changes.get('rows_after')}"]
+    if changes.get("rows_added") is not None:
+        parts.append(
+            f"{changes['rows_added']} added, {changes['rows_removed']} removed, "
+            f"{changes['rows_changed']} changed"
+        )
+    largest = restatement.largest_sum_change(changes)
+    if largest:
+        parts.append(
+            f"largest sum change {largest['column']} {100 * largest['relative_change']:+.2f} %"
+        )
+    return "; ".join(parts)

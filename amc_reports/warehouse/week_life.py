@@ -89,7 +89,6 @@ from amc_reports.warehouse.rows import (
     FailureKind,
     WeekKey,
     WeekRow,
-    WeekStatus,
     columns_of,
     execution_row,
     parse_status,
@@ -388,10 +387,8 @@ class WeekLife:
             created = _ensure_week_row(cur, key)
             current = _lock_week_row(cur, key)
             previous = None if created else current
-            holder = current.dagster_run_id
-            held_by_other = (
-                current.status is WeekStatus.RUNNING and bool(holder) and holder != run_id
-            )
+            holder = current.holder
+            held_by_other = holder is not None and holder != run_id
             if held_by_other and holder != may_take_from:
                 return Claim(claimed=False, holder_run_id=holder, previous=previous)
             if held_by_other:

@@ -176,7 +176,8 @@ def test_history_command_lists_versions_and_compares_two(
     )
     out = capsys.readouterr().out
     assert "impressions: 600 -> 750 (+25.000 %)" in out and "  campaign_id:" not in out
-    assert "+1 -1 ~1" in out and "(recorded at the load)" in out
+    assert "1 added, 1 removed, 1 changed" in out and "(recorded at the load)" in out
+    assert "rows matched by: campaign_id" in out
     # Two versions that are not one and the one it replaced: compared from their stored rows.
     assert main(["history", REPORT, WEEK.isoformat(), "--diff", str(second), str(first)]) == 0
     out = capsys.readouterr().out
