@@ -40,7 +40,7 @@ def build_definitions(config: ReportsConfig, resources: dict | None = None) -> d
     checks.extend(kpis.checks)
     if kpis.assets:
         sensors.append(build_campaign_kpis_sensor(kpis.assets))
-    provisional = [t for t in config.targets() if t.report.provisional_weeks == "collect"]
+    provisional = [t for t in config.targets() if t.report.collects_provisional]
     if provisional:
         sensors.append(build_final_recollection_sensor(provisional))
     if checks:

@@ -24,7 +24,7 @@ import pandas as pd
 from amc_reports.amc_sql import AmcSqlError, parse_query
 from amc_reports.config import ReportConfig
 from amc_reports.quality import CheckOutcome
-from amc_reports.warehouse import Warehouse, WeekKey
+from amc_reports.warehouse import Warehouse, WeekKey, WeekRow
 from amc_reports.warehouse.kpis import KPI_VALUE_COLUMNS, KpiSource
 
 # What the upstream report's rows must carry (weekly_campaign_performance does).
@@ -177,8 +177,20 @@ def upstream_campaigns(warehouse: Warehouse, key: WeekKey, execution_id: uuid.UU
     return int(frame["campaign_id"].map(_campaign_key).nunique(dropna=False))
 
 
-def _stored_source(warehouse: Warehouse, key: WeekKey) -> tuple[uuid.UUID, str] | CheckOutcome:
-    """The one upstream execution the stored KPI week names, or the outcome saying why not."""
+@dataclass(frozen=True)
+class _StoredKpiWeek:
+    """The one upstream execution a stored KPI week was computed from, its KPI rows, and the
+    upstream week as it is now."""
+
+    execution_id: uuid.UUID
+    amc_execution_id: str
+    kpi_rows: int
+    upstream: WeekRow | None
+
+
+def _stored_kpi_week(warehouse: Warehouse, key: WeekKey) -> _StoredKpiWeek | CheckOutcome:
+    """The stored KPI week and the upstream week now, or the outcome saying why it cannot be
+    judged (no KPI rows, or rows of several upstream executions)."""
     summary = warehouse.kpis.week_summary(key)
     if not summary.rows:
         return CheckOutcome(
@@ -194,16 +206,21 @@ def _stored_source(warehouse: Warehouse, key: WeekKey) -> tuple[uuid.UUID, str] 
             {"kpi_rows": summary.rows},
         )
     [execution_id] = summary.rows_by_execution
-    return execution_id, summary.amc_execution_ids[execution_id]
+    return _StoredKpiWeek(
+        execution_id,
+        summary.amc_execution_ids[execution_id],
+        summary.rows,
+        warehouse.get_week_by_key(key),
+    )
 
 
 def kpi_lineage_current(warehouse: Warehouse, key: WeekKey) -> CheckOutcome:
     """The KPI week was computed from the execution that completes the upstream week now."""
-    stored = _stored_source(warehouse, key)
+    stored = _stored_kpi_week(warehouse, key)
     if isinstance(stored, CheckOutcome):
         return stored
-    execution_id, amc_execution_id = stored
-    week = warehouse.get_week_by_key(key)
+    execution_id, amc_execution_id = stored.execution_id, stored.amc_execution_id
+    week = stored.upstream
     current = week.execution_id if week is not None and week.is_completed else None
     metadata = {
         "execution_id": str(execution_id),
@@ -233,19 +250,17 @@ def kpi_lineage_current(warehouse: Warehouse, key: WeekKey) -> CheckOutcome:
 
 def kpi_rows_match_upstream(warehouse: Warehouse, key: WeekKey) -> CheckOutcome:
     """One KPI row per campaign of the upstream execution's rows."""
-    stored = _stored_source(warehouse, key)
+    stored = _stored_kpi_week(warehouse, key)
     if isinstance(stored, CheckOutcome):
         return stored
-    execution_id, _ = stored
-    week = warehouse.get_week_by_key(key)
-    if week is None or week.execution_id != execution_id:
+    execution_id, kpi_rows = stored.execution_id, stored.kpi_rows
+    if stored.upstream is None or stored.upstream.execution_id != execution_id:
         return CheckOutcome(
             True,
             f"Not compared: the upstream week no longer holds execution {execution_id}'s rows "
             "(stale KPIs; see kpi_lineage_current).",
             {"execution_id": str(execution_id)},
         )
-    kpi_rows = warehouse.kpis.week_summary(key).rows
     campaigns = upstream_campaigns(warehouse, key, execution_id)
     metadata = {"kpi_rows": kpi_rows, "upstream_campaigns": campaigns}
     if kpi_rows != campaigns:

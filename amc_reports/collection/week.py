@@ -89,7 +89,7 @@ class WeekCollector(SubmittingCollector):
         one). `new_execution`: submit a new AMC execution even if one could be resumed.
         """
         window = self.window(week_start)
-        if self.report.provisional_weeks == "skip" and not self.is_final(week_start):
+        if not self.report.collects_provisional and not self.is_final(week_start):
             final_at = self.final_at(week_start)
             reason = (
                 f"{self.describe(window)} is not final until {final_at.isoformat()} and the "

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple
 
@@ -70,7 +70,7 @@ from amc_reports.config.values import (
     upper,
     validated_together,
 )
-from amc_reports.weeks import newest_offered_week
+from amc_reports.weeks import DAYS_PER_WEEK, WeekWindow, hidden_weeks, newest_offered_week
 
 QUERY_FIELDS = ("sql", "sql_file", "workflow_id")
 _SAFE_PATTERN = f"^{SAFE_NAME.pattern}$"
@@ -658,12 +658,18 @@ class ReportConfig(_Entry):
     def week_start_weekday(self) -> int:
         return WEEK_STARTS[self.week_starts_on]
 
+    @property
+    def collects_provisional(self) -> bool:
+        """Whether the report collects weeks before they are final (`provisional_weeks: collect`):
+        then it offers every week that ended, else a week once final (`weeks.hidden_weeks`)."""
+        return self.provisional_weeks == "collect"
+
     def newest_week(self, now: datetime, *, collects_provisional: bool | None = None) -> date:
         """The newest week the report offers at `now` (its newest partition): the newest final
         week, or with `collects_provisional` (default: the report's setting) the week that just
         ended."""
         if collects_provisional is None:
-            collects_provisional = self.provisional_weeks == "collect"
+            collects_provisional = self.collects_provisional
         return newest_offered_week(
             now,
             week_start_weekday=self.week_start_weekday,
@@ -671,6 +677,14 @@ class ReportConfig(_Entry):
             lag_days=self.lag_days,
             collects_provisional=collects_provisional,
         )
+
+    def offered_at(self, week: date) -> datetime:
+        """When the week becomes a partition: the day after it ends for a report collecting
+        provisional weeks, else once final (its lag rounded up to whole weeks)."""
+        hidden = hidden_weeks(self.lag_days, self.collects_provisional)
+        # The end of the week `hidden` weeks later (final_at with no lag: the day after it ends).
+        later = week + timedelta(days=DAYS_PER_WEEK * hidden)
+        return WeekWindow(later, self.timezone).final_at(0)
 
     @property
     def is_templated(self) -> bool:

@@ -53,7 +53,7 @@ def describe_report(report: ReportConfig, instance: InstanceConfig) -> str:
         if report.sql
         else f"Runs the saved AMC workflow {report.workflow_id}."
     )
-    if report.provisional_weeks == "collect":
+    if report.collects_provisional:
         offer = (
             "Weeks are collected as soon as they end, as PROVISIONAL (AMC still attributes "
             "conversions to them), and collected again once, automatically, when they are final; "

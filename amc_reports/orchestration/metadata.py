@@ -11,7 +11,7 @@ import dagster as dg
 from amc_reports.collection import CollectionError, WeekOutcome
 from amc_reports.config import ReportConfig
 from amc_reports.warehouse import Warehouse
-from amc_reports.weeks import DAYS_PER_WEEK, WeekWindow, hidden_weeks
+from amc_reports.weeks import DAYS_PER_WEEK, WeekWindow
 
 PREVIEW_ROWS = 5
 # The newest weeks listed in each week's `weeks` table (ended, offered or not yet).
@@ -173,14 +173,6 @@ def failure_observation(
     }
 
 
-def offered_at(report: ReportConfig, week: date) -> datetime:
-    """When the week becomes a partition: the day after it ends for a report collecting
-    provisional weeks, else once final (its lag rounded up to whole weeks; `weeks.hidden_weeks`)."""
-    hidden = hidden_weeks(report.lag_days, report.provisional_weeks == "collect")
-    # The end of the week `hidden` weeks later (final_at with no lag: the day after it ends).
-    return WeekWindow(week + timedelta(days=DAYS_PER_WEEK * hidden), report.timezone).final_at(0)
-
-
 def weeks_table(
     report: ReportConfig, warehouse: Warehouse, instance: str, now: datetime
 ) -> dg.TableMetadataValue:
@@ -210,7 +202,7 @@ def weeks_table(
                     "week": week.isoformat(),
                     "status": status,
                     "final_at": f"{final_at:{TIME_FORMAT}}",
-                    "offered_at": f"{offered_at(report, week):{TIME_FORMAT}}",
+                    "offered_at": f"{report.offered_at(week):{TIME_FORMAT}}",
                 }
             )
         )

@@ -23,10 +23,6 @@ def collection_selection(keys: list[dg.AssetKey]) -> dg.AssetSelection:
     return dg.AssetSelection.assets(*keys).without_checks()
 
 
-def collects_provisional(report: ReportConfig) -> bool:
-    return report.provisional_weeks == "collect"
-
-
 @cache
 def _weekly(
     start: str, day_offset: int, timezone: str, end_offset: int
@@ -46,5 +42,5 @@ def weekly_partitions(report: ReportConfig) -> dg.WeeklyPartitionsDefinition:
     and offer share one definition object.
     """
     day_offset = 0 if report.week_starts_on == "sunday" else 1
-    end_offset = -hidden_weeks(report.lag_days, collects_provisional(report))
+    end_offset = -hidden_weeks(report.lag_days, report.collects_provisional)
     return _weekly(report.start_date.isoformat(), day_offset, report.timezone, end_offset)

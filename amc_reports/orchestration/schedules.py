@@ -10,11 +10,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from amc_reports.config import ReportConfig
-from amc_reports.orchestration.partitions import (
-    collection_selection,
-    collects_provisional,
-    report_asset_key,
-)
+from amc_reports.orchestration.partitions import collection_selection, report_asset_key
 from amc_reports.orchestration.runs import collection_run_tags
 
 SCHEDULE_HOUR = 6
@@ -30,7 +26,7 @@ def build_report_schedule(report: ReportConfig) -> dg.ScheduleDefinition:
     keys = [report_asset_key(report, instance) for instance in report.instances]
     offered = (
         "the week that just ended"
-        if collects_provisional(report)
+        if report.collects_provisional
         else (f"its newest final week (final {report.lag_days} days after it ends)")
     )
 
