@@ -18,6 +18,7 @@ parameters a query uses.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,11 +49,16 @@ class SqlError:
 
 
 class AmcSqlError(ValueError):
-    """A query that cannot run, carrying its `SqlError`."""
+    """A query that cannot run, carrying its problems (`SqlError`s, at least one, in the order
+    of the query's text where known): ``error`` is the first, ``errors`` all of them."""
 
-    def __init__(self, error: SqlError) -> None:
-        super().__init__(str(error))
-        self.error = error
+    def __init__(self, error: SqlError | Sequence[SqlError]) -> None:
+        errors = (error,) if isinstance(error, SqlError) else tuple(error)
+        if not errors:
+            raise ValueError("an AmcSqlError needs at least one problem")
+        super().__init__("; ".join(map(str, errors)))
+        self.errors = errors
+        self.error = errors[0]
 
 
 def parse_amc_sql(sql: str) -> SqlError | None:
@@ -170,18 +176,112 @@ def custom_parameters(sql: str) -> list[str]:
     return names
 
 
+# AMC's documented limitations (its SQL reference, "Limitations and unsupported functions", and
+# "AMC SQL basics"), in its words, each with the workaround the documentation gives.
+NO_LIMIT = "AMC does not support LIMIT (rank rows with RANK() OVER (ORDER BY ...) instead)"
+NO_ORDER_BY = (
+    "AMC does not support ORDER BY in a query (only within a window: "
+    "OVER (PARTITION BY ... ORDER BY ...))"
+)
+NO_RIGHT_JOIN = "AMC does not support RIGHT JOIN (use LEFT JOIN and swap the tables)"
+NO_GETDATE = (
+    "AMC does not support the GETDATE() function "
+    "(use CAST('today' AS DATE) or CAST('now' AS TIMESTAMP))"
+)
+NO_SELECT_STAR = (
+    "AMC does not support selecting all columns from a table (SELECT *) due to privacy "
+    "reasons: name the columns"
+)
+
+
+def limitation_errors(sql: str, query: exp.Query | None = None) -> list[SqlError]:
+    """What AMC's documented limitations rule out in ``sql`` (one SELECT query, parsed as
+    ``query`` when given), each where it is, in the order of the text: LIMIT, ORDER BY outside a
+    window, RIGHT JOIN, GETDATE(), and ``*`` / ``t.*`` straight from a table (not a CTE's or a
+    subquery's columns). Raises `AmcSqlError` when ``sql`` does not parse."""
+    query = query if query is not None else parse_query(sql)
+    tokens = _tokens(sql)
+    ctes = {cte.alias_or_name.lower() for cte in query.find_all(exp.CTE)}
+    found: list[tuple[int, str]] = []  # (offset in the text, message)
+
+    def keyword(node: exp.Expression | None, kind: TokenType, message: str) -> None:
+        start = _start(node) if node is not None else None
+        before = [t for t in tokens if t.token_type == kind and (start is None or t.start < start)]
+        found.append(((before[-1].start if before else start or 0), message))
+
+    for node in query.walk():
+        if isinstance(node, exp.Limit | exp.Fetch):
+            keyword(node, TokenType.LIMIT, NO_LIMIT)
+        elif isinstance(node, exp.Order) and not isinstance(
+            node.parent, exp.Window | exp.WithinGroup
+        ):
+            keyword(node, TokenType.ORDER_BY, NO_ORDER_BY)
+        elif isinstance(node, exp.Join) and node.side.upper() == "RIGHT":
+            keyword(node.this, TokenType.RIGHT, NO_RIGHT_JOIN)
+        elif isinstance(node, exp.Anonymous) and str(node.this).upper() == "GETDATE":
+            found.append((_start(node) or 0, NO_GETDATE))
+        elif isinstance(node, exp.Select):
+            found.extend(
+                (offset, NO_SELECT_STAR) for offset in _stars_from_tables(node, ctes, tokens)
+            )
+    errors = []
+    for offset, message in sorted(found):
+        line, column = _line_column(sql, offset)
+        errors.append(SqlError(message, line, column))
+    return errors
+
+
+def _stars_from_tables(select: exp.Select, ctes: set[str], tokens: list[Token]) -> list[int]:
+    """Where ``select`` selects ``*`` (or ``t.*``) of a table read straight from the database."""
+    relations = [select.args["from_"].this] if select.args.get("from_") else []
+    relations += [join.this for join in select.args.get("joins") or []]
+    tables = [r for r in relations if isinstance(r, exp.Table) and r.name.lower() not in ctes]
+    if not tables:
+        return []
+    names = {t.alias_or_name.lower() for t in tables}
+    offsets = []
+    for projection in select.expressions:
+        if isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star):
+            if projection.table.lower() in names:
+                offsets.append(_start(projection) or 0)
+        elif isinstance(projection, exp.Star):
+            first = min((_start(t) or 0) for t in tables)
+            stars = [
+                t
+                for t, after in zip(tokens, tokens[1:], strict=False)
+                if t.token_type == TokenType.STAR
+                and t.start < first
+                and after.token_type != TokenType.R_PAREN
+            ]
+            offsets.append(stars[-1].start if stars else first)
+    return offsets
+
+
+def _start(node: exp.Expression) -> int | None:
+    """The offset in the query text where ``node`` starts (its first part with a recorded place)."""
+    starts = [
+        int(n.meta["start"])
+        for n in node.walk()
+        if isinstance(n, exp.Expression) and "start" in (n.meta or {})
+    ]
+    return min(starts) if starts else None
+
+
+def _line_column(sql: str, offset: int) -> tuple[int, int]:
+    """1-based (line, column) of a 0-based offset in ``sql``."""
+    return sql.count("\n", 0, offset) + 1, offset - (sql.rfind("\n", 0, offset) + 1) + 1
+
+
 def _tokens(sql: str) -> list[Token]:
     """sqlglot's tokens of ``sql`` in AMC's dialect (comments are not tokens); TokenError."""
     return Tokenizer(dialect=DIALECT).tokenize(sql)
 
 
 def position_of(node: exp.Expression) -> tuple[int, int] | None:
-    """(line, column) where ``node`` starts in the query text, when sqlglot recorded it."""
-    for candidate in (node, *node.walk()):
-        meta = _meta(candidate)
-        if meta is not None:
-            return meta
-    return None
+    """(line, column) where ``node`` starts in the query text (its first part sqlglot recorded
+    a place for), or None."""
+    found = [meta for candidate in node.walk() if (meta := _meta(candidate)) is not None]
+    return min(found) if found else None
 
 
 def _meta(node: Any) -> tuple[int, int] | None:

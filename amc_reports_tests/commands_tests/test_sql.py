@@ -122,3 +122,39 @@ def test_validate_config_counts_the_assets_the_ui_shows():
     assert f"{len(shown)} asset(s)" in done.stdout.splitlines()[0]
     for key in shown:
         assert f"  {key.to_user_string()}: " in done.stdout, key
+
+
+def test_check_sql_on_query_files_lists_every_problem_of_each(tmp_path):
+    good = tmp_path / "good.sql"
+    good.write_text(GOOD, encoding="utf-8")
+    bad = tmp_path / "bad.sql"
+    bad.write_text(
+        "SELECT campain, SUM(clicks) AS clicks\nFROM sponsored_ads_traffic s -- SA\nLIMIT 5\n",
+        encoding="utf-8",
+    )
+    done = _cli("check-sql", "--file", str(good), "--file", str(bad), "--week", "2026-03-01")
+    assert done.returncode == 1, done.stderr
+    assert f"{good}: ok, 3 row(s) for the week of 2026-03-01 (UTC; synthetic data" in done.stdout
+    assert (
+        f"{bad}: 2 problems\n"
+        f"  - {bad} line 1, column 8: Column 'campain' cannot be resolved "
+        "(did you mean 'campaign'?)\n"
+        "      SELECT campain, SUM(clicks) AS clicks\n"
+        "             ^\n"
+        f"  - {bad} line 3, column 1: AMC does not support LIMIT"
+    ) in done.stdout
+    both = _cli("check-sql", "--all", "--file", str(good))
+    assert both.returncode == 2 and "not both" in both.stderr
+
+
+def test_check_sql_text_is_the_same_check_for_any_query():
+    from datetime import date
+
+    from amc_reports.commands.sql import check_sql_text
+
+    checked = check_sql_text(GOOD, week_start=date(2026, 3, 1), impressions_per_day=20_000)
+    assert checked.ok and checked.result is not None
+    assert [c.name for c in checked.result.columns] == ["ad_product_type", "clicks", "users"]
+    refused = check_sql_text("SELECT ad_product_type FROM sponsored_ads_traffic ORDER BY 1")
+    assert not refused.ok and refused.result is None
+    assert [(e.line, e.column) for e in refused.errors] == [(1, 51)]

@@ -5,8 +5,14 @@ from __future__ import annotations
 import pytest
 
 from amc_reports.amc_sql import (
+    NO_GETDATE,
+    NO_LIMIT,
+    NO_ORDER_BY,
+    NO_RIGHT_JOIN,
+    NO_SELECT_STAR,
     SqlError,
     custom_parameters,
+    limitation_errors,
     parse_amc_sql,
     statement_count,
     statement_error,
@@ -113,3 +119,59 @@ def test_custom_parameters_are_named_once_in_order_outside_comments():
 def test_statements_and_the_trailing_semicolon_are_read_from_tokens(sql, count, kept):
     assert statement_count(sql) == count
     assert without_trailing_semicolon(sql) == kept
+
+
+# AMC's documented limitations: each refused where it is (line, column), in the order of the text.
+LIMITED = {
+    "limit": ("SELECT campaign FROM dsp_impressions\nLIMIT 10", [(2, 1, NO_LIMIT)]),
+    "order by at the top": (
+        "SELECT campaign, COUNT(*) AS n FROM dsp_impressions GROUP BY 1 ORDER BY n DESC",
+        [(1, 64, NO_ORDER_BY)],
+    ),
+    "order by in a CTE": (
+        "WITH c AS (SELECT campaign FROM dsp_impressions ORDER BY campaign)\n"
+        "SELECT campaign FROM c",
+        [(1, 49, NO_ORDER_BY)],
+    ),
+    "right join": (
+        "SELECT a.campaign FROM dsp_impressions a\n  RIGHT OUTER JOIN dsp_clicks b ON 1 = 1",
+        [(2, 3, NO_RIGHT_JOIN)],
+    ),
+    "getdate": ("SELECT GETDATE() AS today FROM dsp_impressions", [(1, 8, NO_GETDATE)]),
+    "star from a table": ("SELECT * FROM dsp_impressions", [(1, 8, NO_SELECT_STAR)]),
+    "star from a table in a subquery": (
+        "SELECT COUNT(*) AS n FROM (SELECT * FROM dsp_clicks) x",
+        [(1, 35, NO_SELECT_STAR)],
+    ),
+    "qualified star of the table": (
+        "WITH c AS (SELECT campaign FROM dsp_clicks)\n"
+        "SELECT c.*, d.* FROM c JOIN dsp_impressions d ON d.campaign = c.campaign",
+        [(2, 13, NO_SELECT_STAR)],
+    ),
+    "all of them at once": (
+        "SELECT * FROM dsp_impressions a RIGHT JOIN dsp_clicks b ON 1 = 1 ORDER BY 1 LIMIT 5",
+        [(1, 8, NO_SELECT_STAR), (1, 33, NO_RIGHT_JOIN), (1, 66, NO_ORDER_BY), (1, 77, NO_LIMIT)],
+    ),
+}
+
+
+@pytest.mark.parametrize(("sql", "expected"), LIMITED.values(), ids=LIMITED.keys())
+def test_amc_limitations_are_refused_where_they_are(sql, expected):
+    found = [(e.line, e.column, e.message) for e in limitation_errors(sql)]
+    assert found == expected
+
+
+ALLOWED = {
+    "order by in a window": "SELECT RANK() OVER (PARTITION BY a ORDER BY b) AS r FROM dsp_clicks",
+    "order within group": "SELECT PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY a) FROM dsp_clicks",
+    "star from a CTE": "WITH c AS (SELECT campaign FROM dsp_clicks) SELECT * FROM c",
+    "star from a subquery": "SELECT x.* FROM (SELECT campaign FROM dsp_clicks) x",
+    "count star": "SELECT COUNT(*) AS n FROM dsp_clicks",
+    "left and full joins": "SELECT a.x FROM t a LEFT JOIN u b ON 1 = 1 FULL JOIN v c ON 1 = 1",
+    "the words in strings": "SELECT 'ORDER BY x LIMIT 1' AS s, campaign AS limit_ FROM dsp_clicks",
+}
+
+
+@pytest.mark.parametrize("sql", ALLOWED.values(), ids=ALLOWED.keys())
+def test_what_amc_allows_is_not_a_limitation(sql):
+    assert limitation_errors(sql) == []

@@ -33,7 +33,13 @@ import pandas as pd
 from sqlglot import exp
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
-from amc_reports.amc_sql import AmcSqlError, SqlError, parse_query, position_of
+from amc_reports.amc_sql import (
+    AmcSqlError,
+    SqlError,
+    limitation_errors,
+    parse_query,
+    position_of,
+)
 from amc_reports.local.sandbox import coverage, tables, world
 
 log = logging.getLogger("amc_reports.local.sandbox")
@@ -110,11 +116,18 @@ class DataSettings:
 
 
 def prepare(sql: str, window: Window, parameters: Mapping[str, Any] | None = None) -> Prepared:
-    """Parse and rewrite ``sql`` for one window; raises `AmcSqlError`."""
+    """Parse and rewrite ``sql`` for one window; raises `AmcSqlError` with every problem found
+    before binding (AMC's limitations, unknown tables, parameters), in the order of the text."""
     tree = parse_query(sql)
-    _substitute_parameters(tree, window, parameters or {})
+    problems = limitation_errors(sql, tree)
+    problems += _substitute_parameters(tree, window, parameters or {})
     ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
-    used = _relations(tree, ctes)
+    used, unknown = _relations(tree, ctes)
+    problems += unknown
+    if not unknown:
+        problems += _unknown_columns(tree)
+    if problems:
+        raise AmcSqlError(sorted(problems, key=_place))
     dimensions = tuple(coverage.dimension_columns(tree))
     try:
         tracked = coverage.track_users(tree, tables.TABLES).sql(dialect="duckdb")
@@ -123,14 +136,15 @@ def prepare(sql: str, window: Window, parameters: Mapping[str, Any] | None = Non
     return Prepared(tree.sql(dialect="duckdb"), tracked, frozenset(used), dimensions, tree)
 
 
-def _relations(tree: exp.Query, ctes: set[str]) -> set[str]:
-    """The AMC tables ``tree`` reads; anything else it names as a relation is refused.
+def _relations(tree: exp.Query, ctes: set[str]) -> tuple[set[str], list[SqlError]]:
+    """The AMC tables ``tree`` reads, and an error for each other relation it names.
 
     Only AMC's tables and the query's own CTEs are relations: a table function (``read_text``,
     ``read_csv``, ``glob``, ``query``, ...), a file name or a qualified name is an unknown table,
     as AMC says of it, decided here before DuckDB sees the query.
     """
     used: set[str] = set()
+    unknown: list[SqlError] = []
     for table in tree.find_all(exp.Table):
         function = table.this if not isinstance(table.this, exp.Identifier) else None
         name = table.name.lower()
@@ -140,10 +154,69 @@ def _relations(tree: exp.Query, ctes: set[str]) -> set[str]:
             if name in tables.TABLES:
                 used.add(name)
                 continue
-        shown = _function_name(function) if function is not None else table.sql(dialect="spark")
+        shown = _function_name(function) if function is not None else _table_name(table)
         line, column = position_of(table) or (None, None)
-        raise AmcSqlError(SqlError(f"Table {shown!r} does not exist", line, column))
-    return used
+        unknown.append(SqlError(f"Table {shown!r} does not exist", line, column))
+    return used, unknown
+
+
+def _unknown_columns(tree: exp.Query) -> list[SqlError]:
+    """An error for each column reference no relation of its scope has, when every relation's
+    columns are known (AMC tables, CTEs and subqueries without ``*``); DuckDB's binding finds
+    the rest, one at a time."""
+    errors: list[SqlError] = []
+    for scope in traverse_scope(tree):
+        known: dict[str, set[str] | None] = {
+            name: _source_columns(source) for name, source in scope.sources.items()
+        }
+        own = {  # the select's own aliases (GROUP BY, HAVING and later projections use them)
+            e.alias.lower()
+            for e in getattr(scope.expression, "expressions", [])
+            if isinstance(e, exp.Alias)
+        }
+        for column in scope.columns:
+            name = column.name.lower()
+            if column.table:
+                columns = known.get(column.table)
+                missing = columns is not None and name not in columns
+            else:
+                complete = bool(known) and all(c is not None for c in known.values())
+                missing = (
+                    complete
+                    and name not in own
+                    and not any(name in c for c in known.values() if c is not None)
+                )
+            if missing:
+                line, col = position_of(column) or (None, None)
+                shown = column.sql(dialect="spark")
+                message = f"Column {shown!r} cannot be resolved" + _did_you_mean(name, tree)
+                errors.append(SqlError(message, line, col))
+    return errors
+
+
+def _source_columns(source: Any) -> set[str] | None:
+    """The columns a relation of a scope offers; None when they are not known here."""
+    if isinstance(source, exp.Table) and not source.args.get("db"):
+        name = source.name.lower()
+        return set(tables.columns(name)) if name in tables.TABLES else None
+    if isinstance(source, Scope):
+        names = [n.lower() for n in getattr(source.expression, "named_selects", [])]
+        return None if not names or "*" in names or "" in names else set(names)
+    return None
+
+
+def _place(error: SqlError) -> tuple[int, int]:
+    """Sort key: errors in the order of the text, those without a place last."""
+    big = 1 << 30
+    return (error.line or big, error.column or big)
+
+
+def _table_name(table: exp.Table) -> str:
+    """A table's name as the query writes it (``db.name``), without its alias or comments."""
+    bare = exp.Table(**{k: table.args.get(k) for k in ("this", "db", "catalog")}).copy()
+    for node in bare.walk():
+        node.comments = None
+    return bare.sql(dialect="spark")
 
 
 def _function_name(function: exp.Expression) -> str:
@@ -154,7 +227,11 @@ def _function_name(function: exp.Expression) -> str:
     return function.sql(dialect="spark")
 
 
-def _substitute_parameters(tree: exp.Query, window: Window, values: Mapping[str, Any]) -> None:
+def _substitute_parameters(
+    tree: exp.Query, window: Window, values: Mapping[str, Any]
+) -> list[SqlError]:
+    """Replace AMC's parameters by their values; an error for each that has none."""
+    problems: list[SqlError] = []
     for call in list(tree.find_all(exp.Anonymous)):
         name = str(call.this).upper()
         if name not in ("BUILT_IN_PARAMETER", "CUSTOM_PARAMETER"):
@@ -162,23 +239,26 @@ def _substitute_parameters(tree: exp.Query, window: Window, values: Mapping[str,
         line, column = position_of(call) or (None, None)
         args = call.expressions
         if len(args) != 1 or not (isinstance(args[0], exp.Literal) and args[0].is_string):
-            raise AmcSqlError(SqlError(f"{name} takes one quoted parameter name", line, column))
+            problems.append(SqlError(f"{name} takes one quoted parameter name", line, column))
+            continue
         key = args[0].name
         if name == "BUILT_IN_PARAMETER":
             moments = {"TIME_WINDOW_START": window.start, "TIME_WINDOW_END": window.end}
             if key.upper() not in moments:
                 known = ", ".join(sorted(moments))
-                raise AmcSqlError(
+                problems.append(
                     SqlError(f"unknown BUILT_IN_PARAMETER {key!r} (known: {known})", line, column)
                 )
+                continue
             literal = exp.cast(
                 exp.Literal.string(f"{moments[key.upper()]:%Y-%m-%d %H:%M:%S}"), "TIMESTAMP"
             )
             call.replace(literal)
+        elif key not in values:
+            problems.append(SqlError(f"no value for CUSTOM_PARAMETER {key!r}", line, column))
         else:
-            if key not in values:
-                raise AmcSqlError(SqlError(f"no value for CUSTOM_PARAMETER {key!r}", line, column))
             call.replace(_literal(values[key]))
+    return problems
 
 
 def _literal(value: Any) -> exp.Expression:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from amc_reports import amc_sql
 from amc_reports.amc_sql import AmcSqlError
 from amc_reports.local.sandbox import query
 
@@ -29,8 +30,9 @@ SHAPES = {
         )
         SELECT campaign, COUNT(*) AS users, SUM(seen) AS impressions FROM per_user GROUP BY 1""",
     "subquery and star": """
+        WITH clicks AS (SELECT ad_product_type, user_id, clicks FROM sponsored_ads_traffic)
         SELECT ad_product_type, COUNT(DISTINCT user_id) AS users
-        FROM (SELECT * FROM sponsored_ads_traffic WHERE clicks = 1) clicked
+        FROM (SELECT * FROM clicks WHERE clicks = 1) clicked
         GROUP BY ad_product_type""",
     "union all": """
         WITH touches AS (
@@ -80,7 +82,7 @@ def test_a_join_covers_the_users_of_both_sides():
 
 
 def test_rows_of_single_events_never_pass_the_threshold():
-    assert _run("SELECT campaign, impression_dt FROM dsp_impressions LIMIT 50") == []
+    assert _run("SELECT campaign, impression_dt FROM dsp_impressions") == []
 
 
 def test_unknown_names_are_reported_where_they_are():
@@ -134,3 +136,31 @@ def test_nearest_names_the_close_ones_best_first_or_none():
     assert query.nearest("impressionz", columns) == ["impressions"]
     assert query.nearest("total_cost", columns) == []
     assert query.nearest("total_cost", []) == []
+
+
+def test_every_problem_of_a_query_is_named_at_once_in_the_order_of_the_text():
+    sql = (
+        "SELECT campain, SUM(impresions) AS n, CUSTOM_PARAMETER('x') AS x\n"
+        "FROM dsp_impressions AS d -- the DSP's\n"
+        "GROUP BY 1\n"
+        "ORDER BY n"
+    )
+    with pytest.raises(AmcSqlError) as caught:
+        query.check(query.prepare(sql, WINDOW, {}))
+    found = [(e.line, e.column, e.message) for e in caught.value.errors]
+    assert found == [
+        (1, 8, "Column 'campain' cannot be resolved (did you mean 'campaign'?)"),
+        (1, 21, "Column 'impresions' cannot be resolved (did you mean 'impressions'?)"),
+        (1, 39, "no value for CUSTOM_PARAMETER 'x'"),
+        (4, 1, amc_sql.NO_ORDER_BY),
+    ]
+
+
+def test_unknown_tables_are_named_without_their_alias_or_comments():
+    sql = "SELECT a.x\nFROM display_impressions AS a -- DSP\nJOIN other.t b ON b.x = a.x"
+    with pytest.raises(AmcSqlError) as caught:
+        query.prepare(sql, WINDOW)
+    assert [str(e) for e in caught.value.errors] == [
+        "line 2:6: Table 'display_impressions' does not exist",
+        "line 3:6: Table 'other.t' does not exist",
+    ]

@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 
 from amc_reports.amc import AmcClient
+from amc_reports.amc_sql import NO_LIMIT, NO_ORDER_BY, NO_SELECT_STAR
 from amc_reports.config import load_config
 from amc_reports.local.sandbox import query
 from amc_reports.local.sandbox.sql_runs import csv_value
@@ -88,6 +89,16 @@ def client(sandbox: SandboxHandle):
             "SELECT campaign FROM dsp_impressions WHERE BUILT_IN_PARAMETER('YESTERDAY') > 0",
             "line 1:44: unknown BUILT_IN_PARAMETER 'YESTERDAY' "
             "(known: TIME_WINDOW_END, TIME_WINDOW_START)",
+        ),
+        (  # every problem at once, in the order of the text; AMC's limitations in its words
+            "SELECT campain, COUNT(*) AS n\nFROM dsp_impressions -- DSP\nGROUP BY 1 ORDER BY n\n"
+            "LIMIT 3",
+            "line 1:8: Column 'campain' cannot be resolved (did you mean 'campaign'?); "
+            f"line 3:12: {NO_ORDER_BY}; line 4:1: {NO_LIMIT}",
+        ),
+        (
+            "SELECT * FROM dsp_impressions",
+            f"line 1:8: {NO_SELECT_STAR}",
         ),
     ],
 )
