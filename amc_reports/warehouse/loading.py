@@ -11,16 +11,20 @@ rows is a legitimate empty week.
    (`partitions.create_week_table`: lineage values as defaults) filled by `COPY ... FROM STDIN
    (FORMAT csv, HEADER true, FREEZE)` fed the raw bytes (the rest of the source streams straight
    through: hashed, spooled and sent chunk by chunk); its row count and measures' sums taken; if
-   the week had rows, what changed is measured (`restatement`; a result byte for byte the one
-   stored, with the same column types, is known unchanged by its checksum and neither version is
-   read: an unchanged re-collection costs what a first collection does); under the table's DDL lock
+   the week had rows, its row counts and sums before and after are the restatement (a result
+   byte for byte the one stored, with the same column types, is known unchanged by its checksum
+   and neither version is read); under the table's DDL lock
    the results table is created / given its new columns and types (`results.evolve`: in this
    transaction, so a refused load leaves the table as it was) and the old partition moves to the
    history schema; the new table is attached as the week's partition; the week row is marked
    completed and the execution row given its row count and size (`week_life.WeekInLoad.complete`,
    which first checks that the loading run still holds the week's claim: fencing); the versions
-   recorded (`versions.WeekVersions`: the new one current, the one it replaced history) and
-   history beyond the retention dropped. Commit. Readers see the old week or the new one.
+   recorded (`versions.WeekVersions`: the new one current, the one it replaced history). Commit.
+   Readers see the old week or the new one. Then, in a transaction of its own under the week's
+   lock (`_after_commit`), a re-collection's rows are compared by key with those it replaced
+   (`WeekVersions.compare_rows`: rows added, removed, changed, attached to the version and the
+   LoadResult) and history beyond the retention is dropped; a failure there is logged, the week
+   stays stored. So a re-collection commits as fast as a first collection.
    The week row's `result_columns` (and `LoadResult.columns`) list the CSV's columns in header
    order, as stored names, with the table's type at load time (a column that a later week widens
    keeps its old type in the earlier weeks' rows: that is what the schema-stability check compares).
@@ -231,7 +235,7 @@ class WeekLoad:
             attempt += 1
             shape = self._planned_shape(names, kinds)
             try:
-                stored = retrying(self.retry, f"load of {self.key.describe()}")(
+                stored, replaced = retrying(self.retry, f"load of {self.key.describe()}")(
                     self._attempt, names, kinds, shape, source
                 )
                 break
@@ -263,7 +267,7 @@ class WeekLoad:
             self.week_start,
             seconds,
         )
-        return replace(stored, seconds=seconds)
+        return self._after_commit(replace(stored, seconds=seconds), replaced)
 
     @staticmethod
     def _read_head(
@@ -316,7 +320,7 @@ class WeekLoad:
         kinds: list[str | None],
         shape: results.TableShape,
         source: _Source,
-    ) -> LoadResult:
+    ) -> tuple[LoadResult, tuple[str, str] | None]:
         """One transaction from the source's next bytes; rewound when it may be run again."""
         head, body = source.next_pass()
         try:
@@ -334,12 +338,13 @@ class WeekLoad:
         head: bytes,
         body: Iterator[bytes],
         spool: _Spool,
-    ) -> LoadResult:
+    ) -> tuple[LoadResult, tuple[str, str] | None]:
+        """The load's transaction: what it stored, and where the rows it replaced are when they
+        are to be compared (`_after_commit`)."""
         key = self.key
         history = history_schema_for(self.schema)
-        lock = advisory_key("week", self.schema, self.table, key.instance, key.week_start)
         with transaction(self.connect) as conn, conn.cursor() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (self._week_lock(),))
             cur.execute("SET LOCAL TimeZone = 'UTC'")  # naive timestamps in the CSV are UTC
             staged = partitions.staging_name(self.table)
             partitions.create_week_table(
@@ -399,8 +404,7 @@ class WeekLoad:
                 row_count=count,
                 provisional=completed.provisional,
             )
-            versions.drop_expired(self.options.retention)
-        return LoadResult(
+        result = LoadResult(
             record_count=count,
             checksum=loaded.checksum,
             bytes=loaded.bytes,
@@ -411,6 +415,43 @@ class WeekLoad:
             amc_source=completed.amc_source,
             amc_api_host=completed.amc_api_host,
         )
+        replaced = (version.history_schema or "", version.history_table or "")
+        return result, replaced if version.rows_to_compare else None
+
+    def _after_commit(self, result: LoadResult, replaced: tuple[str, str] | None) -> LoadResult:
+        """Once the week's rows are committed, in a transaction of its own under the week's lock:
+        the new rows compared by key with those they replaced (`replaced`: where the load put
+        them; None: nothing to compare), attached to the version; history beyond the retention
+        dropped. The week is stored whatever happens here: a failure is logged, not raised
+        (the rows stay not compared; the next load of the week applies the retention)."""
+        if replaced is None and self.options.retention.keeps_everything:
+            return result
+        what = f"after the load of {self.key.describe()}"
+        try:
+            changes = retrying(self.retry, what)(self._compare_rows, replaced)
+        except Exception as exc:  # noqa: BLE001 - the load committed: this only adds records
+            _log.warning(
+                "%s: comparing the rows by key or applying the history retention failed (%s: "
+                "%s); the week's rows are stored",
+                what,
+                type(exc).__name__,
+                str(exc).strip().splitlines()[0] if str(exc).strip() else "",
+            )
+            return result
+        return replace(result, restatement=changes) if changes is not None else result
+
+    def _compare_rows(self, replaced: tuple[str, str] | None) -> dict[str, Any] | None:
+        with transaction(self.connect) as conn, conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (self._week_lock(),))
+            versions = WeekVersions(cur, self.key)
+            changes = versions.compare_rows(self.execution_id, replaced) if replaced else None
+            versions.drop_expired(self.options.retention)
+        return changes
+
+    def _week_lock(self) -> int:
+        """The advisory lock a load of the week holds (one load of a week at a time)."""
+        key = self.key
+        return advisory_key("week", self.schema, self.table, key.instance, key.week_start)
 
     def _replace_current(
         self,
@@ -453,28 +494,19 @@ class WeekLoad:
                 previous_execution_id=previous.previous_execution_id,
                 restatement=previous.restatement,
             )
-        # The current partition has the results table's columns as they are before this load's
-        # DDL (`results.evolve`, at the swap): it may lack new columns or hold narrower types.
-        have = results.read_shape(cur.connection, self.schema, current).types
         if previous is not None and set(numeric) <= set(previous.sums):
             sums = {name: previous.sums[name] for name in numeric}
             before = restatement.Measured(previous.row_count, sums)
         else:  # a version stored before sums were kept, or columns added since
+            # The current partition has the columns as they are before this load's DDL.
+            have = results.read_shape(cur.connection, self.schema, current).types
             present = [name for name in numeric if name in have]
             measured = restatement.measure(cur, self.schema, current, present)
             sums = {name: measured.sums.get(name) for name in numeric}
             before = restatement.Measured(measured.rows, sums)
-        diff = None
-        if keys:
-            diff = restatement.key_diff(
-                cur,
-                restatement.read_as(self.schema, current, have, columns),
-                (self.schema, staged),
-                keys,
-                [name for name, _ in columns],
-                (before.rows, after.rows),
-            )
-        return self._version(previous, before, after, diff, history, keys)
+        # The rows are compared by key once the load committed (`_compare_rows`).
+        version = self._version(previous, before, after, None, history, keys)
+        return replace(version, rows_to_compare=bool(keys))
 
     def _version(
         self,

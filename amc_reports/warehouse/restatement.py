@@ -1,4 +1,6 @@
-"""What a re-collection changed: the restatement of a week, computed in the load's transaction.
+"""What a re-collection changed: the restatement of a week. Row counts and sums are computed in
+the load's transaction; the rows compared by key right after it commits (`versions.WeekVersions.
+compare_rows`), so that the comparison does not lengthen the load.
 
 Compared with the version it replaces: the row count before and after, each measure's sum before
 and after, and, by the report's key columns, the rows added, removed and changed. A key that
@@ -296,12 +298,20 @@ def summarize(
         "row_count_relative_change": relative_change(before.rows, after.rows),
         "key_columns": list(keys),
         "measures": sorted(sums),
+        **row_changes(diff),
+        "sums": sums,
+        "largest_sum_change": largest,
+    }
+
+
+def row_changes(diff: KeyDiff | None) -> dict[str, Any]:
+    """The part of a restatement that compares rows by key (None: not compared, or not yet:
+    a load compares them after it committed)."""
+    return {
         "rows_added": diff.added if diff else None,
         "rows_removed": diff.removed if diff else None,
         "rows_changed": diff.changed if diff else None,
         "key_diff_seconds": round(diff.seconds, 4) if diff else None,
-        "sums": sums,
-        "largest_sum_change": largest,
     }
 
 

@@ -6,14 +6,16 @@ what. Each load of a week stores a version (one row per execution that stored ro
 - current: the week's partition of the results table (`current`; one per week once loaded).
 - history: a replaced version, its partition detached and kept in the history schema
   (`partitions.detach_to_history`); the version that replaced it stores what changed (its
-  `restatement`, computed by the load).
+  `restatement`: row counts and sums computed by the load, rows added/removed/changed by
+  `compare_rows` right after the load committed).
 - dropped: a history version the report's retention (`HistoryRetention`) no longer keeps: its
   table is dropped, its row stays (state `dropped`); it can no longer be compared.
 - restated: what changed from a version to the one that replaced it is the record stored with
   the new one; `compare` returns that record, and compares any other two from their kept tables.
 
 `WeekVersions` works on the caller's cursor, inside the load's transaction (`loading.WeekLoad`),
-so the versions commit with the week's rows and outcome (`week_life.WeekInLoad.complete`). The
+so the versions commit with the week's rows and outcome (`week_life.WeekInLoad.complete`), and in
+the short transaction after it (`compare_rows`, `drop_expired`). The
 reading side (`week_versions`, `find_version`, `compare`) is what `amc-reports history` shows.
 """
 
@@ -82,6 +84,8 @@ class StoredVersion:
     history_schema: str | None = None  # where the replaced version now is
     history_table: str | None = None
     restatement: dict[str, Any] | None = None
+    # The rows are compared by key after the load commits (`WeekVersions.compare_rows`).
+    rows_to_compare: bool = False
 
 
 class WeekVersions:
@@ -156,6 +160,62 @@ class WeekVersions:
                 Jsonb(version.restatement) if version.restatement is not None else None,
             ),
         )
+
+    def version(self, execution_id: uuid.UUID) -> VersionRow | None:
+        """The week's version stored by `execution_id`."""
+        with self._cur.connection.cursor(row_factory=dict_row) as cur:
+            cur.execute(
+                sql.SQL(
+                    "SELECT {} FROM week_versions WHERE " + WEEK_WHERE + " AND execution_id = %s"
+                ).format(VERSION_COLUMNS),
+                (*self.key.params, execution_id),
+            )
+            return version_row(cur.fetchone())
+
+    def compare_rows(
+        self, execution_id: uuid.UUID, replaced: tuple[str, str]
+    ) -> dict[str, Any] | None:
+        """After the load of `execution_id` committed (under the week's lock): its rows compared
+        with those of the version it replaced, by the key columns its restatement names; rows
+        added, removed and changed are added to that restatement, which is returned. `replaced`
+        is where the load put the replaced rows (used when that version has no row of its own).
+        None when there is nothing to compare (either table gone: the retention, or another load
+        of the week in the meantime)."""
+        new = self.version(execution_id)
+        if new is None or new.state is VersionState.DROPPED or not new.restatement:
+            return None
+        recorded = new.restatement
+        keys = list(recorded.get("key_columns") or ())
+        if not keys or recorded.get("rows_added") is not None:
+            return None
+        old_table = replaced
+        if new.previous_execution_id is not None:
+            old = self.version(new.previous_execution_id)
+            if old is None or old.state is not VersionState.HISTORY:
+                return None
+            old_table = (old.table_schema, old.table_name)
+        conn = self._cur.connection
+        old_shape = results.read_shape(conn, *old_table)
+        new_shape = results.read_shape(conn, new.table_schema, new.table_name)
+        if not old_shape.exists or not new_shape.exists:
+            return None
+        # The replaced rows have the table's columns as they were before this load: read them
+        # with the columns and types of the new rows.
+        columns = new_shape.data_columns()
+        diff = restatement.key_diff(
+            self._cur,
+            restatement.read_as(*old_table, old_shape.types, columns),
+            (new.table_schema, new.table_name),
+            keys,
+            [name for name, _ in columns],
+            (int(recorded["rows_before"]), int(recorded["rows_after"])),
+        )
+        changes = restatement.row_changes(diff)
+        self._cur.execute(
+            "UPDATE week_versions SET restatement = restatement || %s WHERE execution_id = %s",
+            (Jsonb(changes), execution_id),
+        )
+        return {**recorded, **changes}
 
     def drop_expired(self, retention: HistoryRetention) -> list[VersionRow]:
         """Drop the tables of the week's history versions that `retention` no longer keeps; their

@@ -1,0 +1,112 @@
+"""A re-collection's rows are compared by key once its load committed, in a transaction of its own
+(so the comparison does not lengthen the load): what it finds is attached to the new version; a
+comparison that fails leaves the week stored, its rows not compared; a cut connection is run again.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import date
+
+from amc_reports.warehouse import Warehouse
+from amc_reports.warehouse.loading import LoadOptions
+from amc_reports.warehouse.verify import verify
+from amc_reports.warehouse.versions import HistoryRetention
+from amc_reports_tests.support.warehouse import csv_bytes, new_execution, replace_week_results
+
+REPORT = "weekly_campaign"
+WEEK = date(2024, 1, 7)
+HEADER = ["campaign_id", "campaign", "impressions", "spend"]
+FIRST = [[1, "a", 100, 1.5], [2, "b", 200, 2.5], [3, "c", 300, 3.5]]
+# Campaign 1 restated, 2 unchanged, 3 gone, 4 new.
+SECOND = [[1, "a", 150, 1.5], [2, "b", 200, 2.5], [4, "d", 400, 4.5]]
+
+# Fires on the one UPDATE of week_versions that changes a restatement: the comparison's.
+ON_COMPARISON = (
+    "CREATE TRIGGER test_on_comparison BEFORE UPDATE ON week_versions FOR EACH ROW"
+    " WHEN (OLD.restatement IS DISTINCT FROM NEW.restatement)"
+    " EXECUTE FUNCTION {}()"
+)
+
+
+def load(warehouse: Warehouse, rows: list[list[object]], **options) -> uuid.UUID:
+    execution_id = new_execution(warehouse, REPORT, amc_execution_id=f"amc-{uuid.uuid4().hex[:8]}")
+    warehouse.life.progress(execution_id, "SUCCEEDED")
+    result = replace_week_results(
+        warehouse,
+        REPORT,
+        WEEK,
+        execution_id,
+        [csv_bytes(HEADER, rows)],
+        options=LoadOptions(**options),
+    )
+    assert result.record_count == len(rows)
+    return execution_id
+
+
+def changes_of(warehouse: Warehouse, execution_id: uuid.UUID) -> tuple:
+    recorded = warehouse.get_version(execution_id).restatement
+    return recorded["rows_added"], recorded["rows_removed"], recorded["rows_changed"]
+
+
+def test_the_comparison_is_attached_to_the_version_and_returned(warehouse: Warehouse):
+    load(warehouse, FIRST)
+    execution_id = new_execution(warehouse, REPORT, amc_execution_id="amc-second")
+    warehouse.life.progress(execution_id, "SUCCEEDED")
+    result = replace_week_results(
+        warehouse, REPORT, WEEK, execution_id, [csv_bytes(HEADER, SECOND)]
+    )
+    assert (result.restatement["rows_added"], result.restatement["rows_removed"]) == (1, 1)
+    assert result.restatement["rows_changed"] == 1
+    assert result.restatement["key_diff_seconds"] > 0
+    assert result.restatement == warehouse.get_version(execution_id).restatement
+    assert result.seconds > 0  # until the load committed
+
+
+def test_the_replaced_rows_are_compared_before_the_retention_drops_them(warehouse: Warehouse):
+    first = load(warehouse, FIRST)
+    second = load(warehouse, SECOND, retention=HistoryRetention(max_age_days=0))
+    assert warehouse.get_version(first).state == "dropped"
+    assert changes_of(warehouse, second) == (1, 1, 1)
+    assert verify(warehouse).ok
+
+
+def test_a_failed_comparison_leaves_the_week_stored(warehouse: Warehouse, caplog):
+    caplog.set_level(logging.WARNING, logger="amc_reports.warehouse.loading")
+    load(warehouse, FIRST)
+    with warehouse.connect() as conn:
+        conn.execute(
+            "CREATE FUNCTION test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$"
+            " BEGIN RAISE EXCEPTION 'comparison refused by the test'; END $$"
+        )
+        conn.execute(ON_COMPARISON.format("test_refuse"))
+    second = load(warehouse, SECOND)
+
+    assert warehouse.count_week_rows(REPORT, WEEK) == {second: 3}
+    week = warehouse.get_week(REPORT, WEEK)
+    assert week.status == "completed" and week.execution_id == second
+    recorded = warehouse.get_version(second).restatement
+    assert (recorded["rows_before"], recorded["rows_after"]) == (3, 3)
+    assert recorded["sums"]["impressions"]["after"] == 750  # what the check judges is there
+    assert changes_of(warehouse, second) == (None, None, None)  # not compared
+    [warning] = [r for r in caplog.records if "comparing the rows by key" in r.getMessage()]
+    assert "comparison refused by the test" in warning.getMessage()
+    assert "the week's rows are stored" in warning.getMessage()
+
+
+def test_a_comparison_whose_connection_is_cut_is_run_again(warehouse: Warehouse):
+    load(warehouse, FIRST)
+    with warehouse.connect() as conn:
+        conn.execute("CREATE SEQUENCE test_cuts")
+        conn.execute(
+            "CREATE FUNCTION test_cut_once() RETURNS trigger LANGUAGE plpgsql AS $$"
+            " BEGIN IF nextval('test_cuts') = 1 THEN"
+            " PERFORM pg_terminate_backend(pg_backend_pid()); END IF; RETURN NEW; END $$"
+        )
+        conn.execute(ON_COMPARISON.format("test_cut_once"))
+    second = load(warehouse, SECOND)
+
+    with warehouse.connect() as conn:
+        assert conn.execute("SELECT last_value FROM test_cuts").fetchone()[0] == 2
+    assert changes_of(warehouse, second) == (1, 1, 1)
