@@ -24,10 +24,28 @@ from typing import Any
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.spark import Spark
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import Token, Tokenizer, TokenType
 
-DIALECT = "spark"
+
+def _trunc(args: list[exp.Expression]) -> exp.Expression:
+    """AMC's ``TRUNC(number[, digits])`` truncates a number; Spark's ``TRUNC(date, 'unit')``
+    (a quoted unit) stays a date truncation."""
+    unit = args[1] if len(args) == 2 else None
+    if isinstance(unit, exp.Literal) and unit.is_string:
+        return Spark.Parser.FUNCTIONS["TRUNC"](args)
+    return exp.Anonymous(this="TRUNC", expressions=args)
+
+
+class Amc(Spark):
+    """Spark SQL as AMC reads it (the functions its reference defines differently)."""
+
+    class Parser(Spark.Parser):
+        FUNCTIONS = {**Spark.Parser.FUNCTIONS, "TRUNC": _trunc}
+
+
+DIALECT = "amc"  # `Amc`, registered by name
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,11 @@ rewrite cannot follow raises `CoverageUnsupported` and the engine falls back to 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.optimizer.scope import Scope, build_scope
 
 HIDDEN = "__amc_users"
 DIALECT = "duckdb"
@@ -262,3 +264,143 @@ def dimension_columns(query: exp.Query) -> list[bool]:
             or projection.alias_or_name.lower() in key_sql
         )
     return out
+
+
+# -- user ids in the output -----------------------------------------------------------------------
+
+# Columns holding one user's identity: a row that shows one passes the threshold only when the
+# row covers that user alone, so it is dropped; gathered from many rows (COLLECT, MIN, a window
+# over the users, ...) it would leave AMC in a row of many users, and the query is refused.
+USER_COLUMNS = frozenset({"user_id"})
+USER_VALUES_MESSAGE = (
+    "column {name!r} would export user ids gathered from many users: AMC exports no user "
+    "identifiers (count them instead, e.g. COUNT(DISTINCT user_id))"
+)
+_NONE, _ONE_ROW, _MANY = 0, 1, 2
+# What turns user ids into something that is no user id (a count, a length, a truth value).
+_COUNTING = (exp.Count, exp.ApproxDistinct, exp.ArraySize, exp.Length, exp.Predicate, exp.Not)
+_COUNTING_NAMES = frozenset({"CARDINALITY"})
+
+
+def user_values_in_output(query: exp.Query) -> list[exp.Expression]:
+    """The output columns of ``query`` that carry user ids gathered from many rows."""
+    return _UserValues(query).gathered_outputs()
+
+
+class _UserValues:
+    def __init__(self, query: exp.Query) -> None:
+        self.query = query
+        root = build_scope(query)
+        self.scopes = {id(s.expression): s for s in root.traverse()} if root else {}
+        self.memo: dict[tuple[int, str], int] = {}
+
+    def gathered_outputs(self) -> list[exp.Expression]:
+        found = []
+        for select in _leaf_selects(self.query):
+            scope = self.scopes.get(id(select))
+            if scope is None:
+                continue
+            for projection in select.expressions:
+                if self.output_kind(projection, scope) == _MANY:
+                    found.append(projection)
+        return found
+
+    def output_kind(self, projection: exp.Expression, scope: Scope) -> int:
+        star = projection.this if isinstance(projection, exp.Column) else projection
+        if not isinstance(star, exp.Star):
+            return self.kind(projection, scope)
+        names = [projection.table] if isinstance(projection, exp.Column) else list(scope.sources)
+        return max(
+            (
+                self.source_kind(scope.sources[name], column, scope)
+                for name in names
+                if name in scope.sources
+                for column in _source_names(scope.sources[name])
+            ),
+            default=_NONE,
+        )
+
+    def kind(self, node: exp.Expression, scope: Scope) -> int:
+        if isinstance(node, _COUNTING) or (
+            isinstance(node, exp.Anonymous) and str(node.this).upper() in _COUNTING_NAMES
+        ):
+            return _NONE
+        if isinstance(node, exp.Column):
+            return self.column_kind(node, scope)
+        if isinstance(node, exp.Subquery | exp.Select):
+            inner = node.this if isinstance(node, exp.Subquery) else node
+            return max(
+                (
+                    self.kind(p, self.scopes[id(s)])
+                    for s in _leaf_selects(inner)
+                    if id(s) in self.scopes
+                    for p in s.expressions
+                ),
+                default=_NONE,
+            )
+        if isinstance(node, exp.Window):
+            return _MANY if self.kind(node.this, scope) else _NONE
+        inner = max((self.kind(c, scope) for c in node.iter_expressions()), default=_NONE)
+        return _MANY if inner and isinstance(node, exp.AggFunc) else inner
+
+    def column_kind(self, column: exp.Column, scope: Scope) -> int:
+        name = column.name.lower()
+        if column.table:
+            source = scope.sources.get(column.table)
+            return self.source_kind(source, name, scope) if source is not None else _NONE
+        return max(
+            (self.source_kind(s, name, scope) for s in scope.sources.values()), default=_NONE
+        )
+
+    def source_kind(self, source: Any, name: str, scope: Scope) -> int:
+        if isinstance(source, exp.Table):
+            return _ONE_ROW if name in USER_COLUMNS else _NONE
+        if not isinstance(source, Scope):
+            return _NONE
+        key = (id(source), name)
+        if key not in self.memo:
+            self.memo[key] = _NONE  # a cycle (a recursive CTE) adds nothing
+            self.memo[key] = self._scope_column_kind(source, name, scope)
+        return self.memo[key]
+
+    def _scope_column_kind(self, source: Scope, name: str, outer: Scope) -> int:
+        expression = source.expression
+        if isinstance(expression, exp.Lateral | exp.Unnest):  # rows of what it explodes
+            alias = expression.args.get("alias")
+            columns = [c.name.lower() for c in alias.columns] if alias is not None else []
+            if name not in columns or expression.this is None:
+                return _NONE
+            return self.kind(expression.this, outer)
+        leaves = _leaf_selects(expression)
+        if not leaves:
+            return _NONE
+        names = [n.lower() for n in leaves[0].named_selects]
+        kinds = []
+        for leaf in leaves:
+            leaf_scope = self.scopes.get(id(leaf))
+            if leaf_scope is None:
+                continue
+            projections = leaf.expressions
+            if name in names and names.index(name) < len(projections):
+                kinds.append(self.output_kind(projections[names.index(name)], leaf_scope))
+            elif any(isinstance(p, exp.Star) or isinstance(p.this, exp.Star) for p in projections):
+                kinds.append(self.column_kind(exp.column(name), leaf_scope))
+        return max(kinds, default=_NONE)
+
+
+def _leaf_selects(node: exp.Expression) -> list[exp.Select]:
+    """The SELECTs whose rows ``node`` (a query, possibly a UNION of them) returns."""
+    if isinstance(node, exp.Subquery):
+        return _leaf_selects(node.this)
+    if isinstance(node, exp.SetOperation):
+        return _leaf_selects(node.left) + _leaf_selects(node.right)
+    return [node] if isinstance(node, exp.Select) else []
+
+
+def _source_names(source: Any) -> list[str]:
+    if isinstance(source, exp.Table):
+        return sorted(USER_COLUMNS)
+    if isinstance(source, Scope):
+        leaves = _leaf_selects(source.expression)
+        return [n.lower() for n in leaves[0].named_selects] if leaves else []
+    return []

@@ -9,8 +9,8 @@ loads the window's events (see `world`) and runs it, then applies AMC's aggregat
 
 The time window applies to the events themselves, as in AMC: each table holds only the events of
 the window (the attributed-events tables by traffic or conversion time, as their names say), and
-only what has arrived by ``data_as_of``. AMC's functions ``SECONDS_BETWEEN`` (and minutes, hours,
-days) exist as DuckDB macros; Spark's functions are translated by sqlglot.
+only what has arrived by ``data_as_of``, also the query's "now" (``CAST('today' AS DATE)``). AMC's
+own functions and semantics are `functions`'; Spark's functions are translated by sqlglot.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from amc_reports.amc_sql import (
     parse_query,
     position_of,
 )
-from amc_reports.local.sandbox import coverage, tables, world
+from amc_reports.local.sandbox import coverage, functions, tables, world
 
 log = logging.getLogger("amc_reports.local.sandbox")
 
@@ -53,11 +53,6 @@ MARKETPLACES = {
     "A13V1IB3VIYZZH": ("AMAZON.FR", 5, "EUR"),
     "A1VC38T7YXB528": ("AMAZON.CO.JP", 6, "JPY"),
 }
-_MACROS = tuple(
-    f"CREATE MACRO {unit}s_between(a, b) AS "
-    f"date_diff('{unit}', CAST(a AS TIMESTAMP), CAST(b AS TIMESTAMP))"
-    for unit in ("second", "minute", "hour", "day")
-)
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
 
 
@@ -121,11 +116,13 @@ def prepare(sql: str, window: Window, parameters: Mapping[str, Any] | None = Non
     tree = parse_query(sql)
     problems = limitation_errors(sql, tree)
     problems += _substitute_parameters(tree, window, parameters or {})
+    problems += functions.translate(tree)
     ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
     used, unknown = _relations(tree, ctes)
     problems += unknown
     if not unknown:
         problems += _unknown_columns(tree)
+        problems += _user_values(tree)
     if problems:
         raise AmcSqlError(sorted(problems, key=_place))
     dimensions = tuple(coverage.dimension_columns(tree))
@@ -158,6 +155,22 @@ def _relations(tree: exp.Query, ctes: set[str]) -> tuple[set[str], list[SqlError
         line, column = position_of(table) or (None, None)
         unknown.append(SqlError(f"Table {shown!r} does not exist", line, column))
     return used, unknown
+
+
+def _user_values(tree: exp.Query) -> list[SqlError]:
+    """An error for each output column that would carry user ids of many users (`coverage`)."""
+    try:
+        gathered = coverage.user_values_in_output(tree)
+    except Exception:  # noqa: BLE001 - a shape the check cannot follow is refused, not run
+        log.warning("user-id check failed", exc_info=True)
+        what = "this query's shape"
+        return [SqlError(coverage.UNSUPPORTED_MESSAGE.format(what=what))]
+    errors = []
+    for column in gathered:
+        line, col = position_of(column) or (None, None)
+        name = column.alias_or_name or column.sql(dialect="spark")
+        errors.append(SqlError(coverage.USER_VALUES_MESSAGE.format(name=name), line, col))
+    return errors
 
 
 def _unknown_columns(tree: exp.Query) -> list[SqlError]:
@@ -294,7 +307,7 @@ def _connect(threads: int = 2, memory_mb: int | None = None) -> duckdb.DuckDBPyC
     if memory_mb is not None:
         config["memory_limit"] = f"{memory_mb}MB"
     con = duckdb.connect(":memory:", config=config)
-    for macro in (*_MACROS, *tables.MACROS):
+    for macro in (*functions.MACROS, *tables.MACROS):
         con.execute(macro)
     for name, columns in tables.RAW.items():
         cols = ", ".join(f"{c} {t}" for c, t in columns.items())
@@ -328,6 +341,7 @@ def check(prepared: Prepared) -> Prepared:
             _lock_down(_empty)
         con = _empty
         _set_window(con, Window(datetime(2000, 1, 1), datetime(2000, 1, 2)))
+        functions.set_clock(con, datetime(2000, 1, 2))
         try:
             con.sql(prepared.sql)
         except duckdb.Error as exc:
@@ -508,6 +522,7 @@ def run(
     try:
         _load(con, prepared.tables, window, data, lambda: cancelled() or timed_out.is_set())
         _set_window(con, window)
+        functions.set_clock(con, data.data_as_of)
         _lock_down(con)
         cursor = con.execute(prepared.tracked_sql)
         description = cursor.description or []
@@ -623,9 +638,14 @@ def _amc_type(duck_type: Any) -> str:
         "DATE": "DATE",
         "TIMESTAMP": "TIMESTAMP",
         "NUMBER": "DECIMAL",
+        "BLOB": "BINARY",  # TO_VARBINARY
+        "UUID": "STRING",
     }
     if text.endswith("[]"):
         return f"ARRAY<{_amc_type(text[:-2])}>"
+    for nested in ("STRUCT", "MAP"):  # NAMED_ROW, STR_TO_MAP
+        if text.startswith(f"{nested}("):
+            return nested
     return mapping.get(text, text.replace(" ", ""))
 
 

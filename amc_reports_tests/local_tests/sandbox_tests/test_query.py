@@ -164,3 +164,53 @@ def test_unknown_tables_are_named_without_their_alias_or_comments():
         "line 2:6: Table 'display_impressions' does not exist",
         "line 3:6: Table 'other.t' does not exist",
     ]
+
+
+# User ids gathered from many rows would leave AMC in a row that passes the threshold: refused.
+GATHERED = {
+    "collect": "SELECT campaign, COLLECT(DISTINCT user_id) AS ids FROM dsp_impressions GROUP BY 1",
+    "min": "SELECT campaign, MIN(user_id) AS ids FROM dsp_impressions GROUP BY 1",
+    "named row in a CTE": """
+        WITH c AS (
+            SELECT campaign, COLLECT(NAMED_ROW('who', user_id)) AS ids
+            FROM dsp_impressions GROUP BY 1
+        )
+        SELECT * FROM c""",
+    "exploded again": """
+        WITH c AS (SELECT campaign, COLLECT(user_id) AS w FROM dsp_impressions GROUP BY 1)
+        SELECT campaign, ids FROM c LATERAL VIEW explode(w) t AS ids""",
+    "a window": """
+        SELECT DISTINCT campaign,
+               FIRST_VALUE(user_id) OVER (PARTITION BY campaign ORDER BY impression_dt) AS ids
+        FROM dsp_impressions""",
+    "a scalar subquery": "SELECT (SELECT MAX(user_id) FROM dsp_clicks) AS ids",
+}
+
+
+@pytest.mark.parametrize("sql", GATHERED.values(), ids=GATHERED.keys())
+def test_user_ids_gathered_from_many_users_are_refused(sql):
+    with pytest.raises(AmcSqlError) as caught:
+        query.prepare(sql, WINDOW)
+    assert "would export user ids gathered from many users" in str(caught.value)
+    assert "'ids'" in str(caught.value) or "'*'" in str(caught.value)
+
+
+COUNTED = {
+    "count": "SELECT campaign, COUNT(DISTINCT user_id) AS users FROM dsp_impressions GROUP BY 1",
+    "cardinality of a collect": """
+        WITH c AS (SELECT campaign, COLLECT(DISTINCT user_id) AS w FROM dsp_impressions GROUP BY 1)
+        SELECT campaign, CARDINALITY(w) AS users FROM c""",
+    "a window over users": """
+        SELECT campaign, COUNT(DISTINCT user_id) AS users FROM (
+            SELECT campaign, user_id,
+                   ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY impression_dt) AS n
+            FROM dsp_impressions) x
+        WHERE n = 1 GROUP BY 1""",
+}
+
+
+@pytest.mark.parametrize("sql", COUNTED.values(), ids=COUNTED.keys())
+def test_counted_users_run_with_the_threshold(sql):
+    rows = _run(sql, threshold=1, user_count_column="covered")
+    assert rows
+    assert all(row["covered"] == row["users"] > 0 for row in rows)

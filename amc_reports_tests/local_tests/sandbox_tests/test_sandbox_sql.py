@@ -262,3 +262,25 @@ def test_a_query_that_fails_while_running_fails_its_execution(client):
     record = _run(client, sql)
     assert record.status == "FAILED"
     assert record.failure_reason.startswith("Query execution failed: Overflow in multiplication")
+
+
+def test_amc_functions_over_http_follow_amc_semantics(client, sandbox):
+    """AMC's own functions, as a workflow runs them: the day of the week 1-7 (Sunday 1), 'today'
+    as the execution's "now" (`data_as_of`), NAMED_ROW and COLLECT in the CSV as AMC's JSON."""
+    _use_sql(sandbox, data_as_of="2026-04-01T13:30:00Z")
+    sql = """
+        SELECT DAYOFWEEK(impression_date) AS dow,
+               MIN(CAST('today' AS DATE)) AS today,
+               MIN(NAMED_ROW('first', 1, 'second', 'b')) AS pair,
+               ARRAY_SORT(COLLECT(DISTINCT device_type)) AS devices,
+               COUNT(DISTINCT user_id) AS users
+        FROM dsp_impressions
+        GROUP BY 1"""
+    rows = _table(client, _run(client, sql, start="2026-03-01T00:00:00", end="2026-03-08T00:00:00"))
+    assert sorted(int(r["dow"]) for r in rows) == [1, 2, 3, 4, 5, 6, 7]
+    assert {r["today"] for r in rows} == {"2026-04-01"}
+    assert {r["pair"] for r in rows} == {'{"first":1,"second":"b"}'}
+    assert all(r["devices"].startswith('["') for r in rows)
+    refused = _run(client, "SELECT COLLECT(user_id) AS ids FROM dsp_impressions")
+    assert refused.status == "FAILED"
+    assert "would export user ids gathered from many users" in refused.failure_reason
