@@ -10,7 +10,8 @@ rows is a legitimate empty week.
 3. One transaction: advisory lock on (table, instance, week); a new table for the week's partition
    (`partitions.create_week_table`: lineage values as defaults) filled by `COPY ... FROM STDIN
    (FORMAT csv, HEADER true, FREEZE)` fed the raw bytes (the rest of the source streams straight
-   through: hashed, spooled and sent chunk by chunk); its row count and measures' sums taken; if
+   through: hashed, spooled and sent chunk by chunk, read a few chunks ahead by a thread of its
+   own, `read_ahead`, so that reading overlaps COPY); its row count and measures' sums taken; if
    the week had rows, its row counts and sums before and after are the restatement (a result
    byte for byte the one stored, with the same column types, is known unchanged by its checksum
    and neither version is read); under the table's DDL lock
@@ -58,6 +59,7 @@ from amc_reports.warehouse import inference, partitions, restatement, results
 from amc_reports.warehouse.identifiers import column_names_for_header
 from amc_reports.warehouse.locks import advisory_key
 from amc_reports.warehouse.migrate import history_schema_for
+from amc_reports.warehouse.read_ahead import read_ahead
 from amc_reports.warehouse.rows import VersionRow, WeekKey
 from amc_reports.warehouse.versions import HistoryRetention, StoredVersion, WeekVersions
 from amc_reports.warehouse.week_life import (
@@ -351,9 +353,10 @@ class WeekLoad:
                 cur, self.schema, staged, shape.columns(), key, self.execution_id
             )
             copy = results.copy_statement(self.schema, staged, names, shape, freeze=True)
-            with cur.copy(copy) as cp:
+            # The source read ahead in a thread: reading, hashing and spooling it overlap COPY.
+            with cur.copy(copy) as cp, read_ahead(body) as chunks:
                 cp.write(head)
-                for chunk in body:
+                for chunk in chunks:
                     cp.write(chunk)
             count = max(cur.rowcount, 0)
             # The source is fully read now: size and checksum are final.
