@@ -48,6 +48,8 @@ DEFAULTS: dict[str, Any] = {
     # -- what one query may use (past it, the execution ends FAILED) --
     "query_timeout_seconds": 60.0,  # wall-clock time of a query, loading its data included
     "query_memory_mb": 1024,  # DuckDB's memory (no spilling to disk), and again for its result
+    # -- AMC's paid features the instance has (amc_schema.yaml): "all" or a list of names --
+    "paid_features": "all",
     # -- auth --
     "token_expires_in": 3600,  # LwA access token lifetime (global only)
     # -- HTTP faults on AMC API routes --
@@ -185,11 +187,32 @@ def _check_value(key: str, value: Any, where: str) -> Any:
         if not isinstance(value, list) or len(value) > 1000:
             raise ConfigError(f"{where}: data_gaps must be a list of at most 1000 entries")
         return value
+    if key == "paid_features":
+        return _check_paid_features(value, where)
     if key == "seed":
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise ConfigError(f"{where}: seed must be an integer or null")
         return value
     raise ConfigError(f"{where}: unknown key {key!r}")  # pragma: no cover - guarded by caller
+
+
+def _check_paid_features(value: Any, where: str) -> str | list[str]:
+    from amc_reports.local.sandbox.schema import load
+
+    known = sorted(load().paid_features)
+    if value == "all":
+        return value
+    if not isinstance(value, list) or any(v not in known for v in value):
+        raise ConfigError(
+            f"{where}: paid_features must be 'all' or a list of: {', '.join(known)}; got {value!r}"
+        )
+    return sorted(set(value))
+
+
+def paid_features(settings: dict[str, Any]) -> list[str] | None:
+    """The paid features of effective settings (None: all of them)."""
+    value = settings.get("paid_features", "all")
+    return None if value == "all" else list(value)
 
 
 def _check_instant(value: Any, where: str) -> str | None:

@@ -110,15 +110,22 @@ class DataSettings:
 # -- preparing ------------------------------------------------------------------------------------
 
 
-def prepare(sql: str, window: Window, parameters: Mapping[str, Any] | None = None) -> Prepared:
+def prepare(
+    sql: str,
+    window: Window,
+    parameters: Mapping[str, Any] | None = None,
+    paid_features: Iterable[str] | None = None,
+) -> Prepared:
     """Parse and rewrite ``sql`` for one window; raises `AmcSqlError` with every problem found
-    before binding (AMC's limitations, unknown tables, parameters), in the order of the text."""
+    before binding (AMC's limitations, unknown tables, parameters), in the order of the text.
+    ``paid_features``: the instance's (None: all of them); a table of another is refused."""
     tree = parse_query(sql)
     problems = limitation_errors(sql, tree)
     problems += _substitute_parameters(tree, window, parameters or {})
     problems += functions.translate(tree)
     ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
-    used, unknown = _relations(tree, ctes)
+    features = None if paid_features is None else frozenset(paid_features)
+    used, unknown = _relations(tree, ctes, features)
     problems += unknown
     if not unknown:
         problems += _unknown_columns(tree)
@@ -127,18 +134,21 @@ def prepare(sql: str, window: Window, parameters: Mapping[str, Any] | None = Non
         raise AmcSqlError(sorted(problems, key=_place))
     dimensions = tuple(coverage.dimension_columns(tree))
     try:
-        tracked = coverage.track_users(tree, tables.TABLES).sql(dialect="duckdb")
+        tracked = coverage.track_users(tree, tables.USER_TABLES).sql(dialect="duckdb")
     except coverage.CoverageUnsupported as exc:
         raise AmcSqlError(SqlError(coverage.UNSUPPORTED_MESSAGE.format(what=exc))) from None
     return Prepared(tree.sql(dialect="duckdb"), tracked, frozenset(used), dimensions, tree)
 
 
-def _relations(tree: exp.Query, ctes: set[str]) -> tuple[set[str], list[SqlError]]:
+def _relations(
+    tree: exp.Query, ctes: set[str], paid_features: frozenset[str] | None = None
+) -> tuple[set[str], list[SqlError]]:
     """The AMC tables ``tree`` reads, and an error for each other relation it names.
 
     Only AMC's tables and the query's own CTEs are relations: a table function (``read_text``,
     ``read_csv``, ``glob``, ``query``, ...), a file name or a qualified name is an unknown table,
-    as AMC says of it, decided here before DuckDB sees the query.
+    as AMC says of it, decided here before DuckDB sees the query. A table of a paid feature the
+    instance lacks (``paid_features``; None: it has them all) is refused too.
     """
     used: set[str] = set()
     unknown: list[SqlError] = []
@@ -147,6 +157,11 @@ def _relations(tree: exp.Query, ctes: set[str]) -> tuple[set[str], list[SqlError
         name = table.name.lower()
         if function is None and not table.args.get("db") and not table.args.get("catalog"):
             if name in ctes:
+                continue
+            feature = tables.PAID.get(name)
+            if feature is not None and paid_features is not None and feature not in paid_features:
+                line, column = position_of(table) or (None, None)
+                unknown.append(SqlError(tables.not_subscribed(name), line, column))
                 continue
             if name in tables.TABLES:
                 used.add(name)
@@ -301,19 +316,22 @@ _CONNECT_CONFIG = {
 }
 
 
-def _connect(threads: int = 2, memory_mb: int | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with the AMC tables (empty) and macros; not yet locked down."""
+def _connect(
+    threads: int = 2, memory_mb: int | None = None, views: Iterable[str] | None = None
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the AMC tables (empty; ``views``: only those) and macros; not
+    yet locked down."""
     config: dict[str, Any] = {**_CONNECT_CONFIG, "threads": threads}
     if memory_mb is not None:
         config["memory_limit"] = f"{memory_mb}MB"
     con = duckdb.connect(":memory:", config=config)
-    for macro in (*functions.MACROS, *tables.MACROS):
-        con.execute(macro)
+    for statement in (*functions.MACROS, *tables.SETUP):
+        con.execute(statement)
     for name, columns in tables.RAW.items():
         cols = ", ".join(f"{c} {t}" for c, t in columns.items())
         con.execute(f"CREATE TABLE {name} ({cols})")
-    for name, body in tables.VIEWS.items():
-        con.execute(f"CREATE VIEW {name} AS {body}")
+    for name in tables.VIEWS if views is None else sorted(views):
+        con.execute(f"CREATE VIEW {name} AS {tables.VIEWS[name]}")
     return con
 
 
@@ -357,8 +375,9 @@ def check(prepared: Prepared) -> Prepared:
 
 
 def _set_window(con: duckdb.DuckDBPyConnection, window: Window) -> None:
-    con.execute(f"SET VARIABLE window_start = {_local_seconds(window.start)}")
-    con.execute(f"SET VARIABLE window_end = {_local_seconds(window.end)}")
+    con.execute(f"SET VARIABLE window_start = CAST({_local_seconds(window.start)} AS BIGINT)")
+    con.execute(f"SET VARIABLE window_end = CAST({_local_seconds(window.end)} AS BIGINT)")
+    con.execute("SET VARIABLE time_zone = ?", [window.time_zone])
 
 
 def _local_seconds(moment: datetime) -> int:
@@ -503,7 +522,7 @@ def run(
     past ``limits.memory_mb``: `LimitExceeded`. `interrupt_all` stops a running query,
     ``cancelled`` the loading of its data (then `QueryInterrupted`).
     """
-    con = _connect(threads, limits.memory_mb)
+    con = _connect(threads, limits.memory_mb, prepared.tables)
     finished, timed_out = threading.Event(), threading.Event()
 
     def watch() -> None:  # past the limit, interrupt until the query gives up
@@ -661,10 +680,8 @@ def _load(
     zone = ZoneInfo(window.time_zone)
     as_of = _local_seconds(data.data_as_of.astimezone(zone).replace(tzinfo=None))
     start, end = _local_seconds(window.start), _local_seconds(window.end)
-    needs_traffic = bool(used - {tables.CONVERSIONS_BY_TRAFFIC} - tables.READS_EARLIER_TRAFFIC)
-    needs_conversions = bool(
-        used & ({tables.CONVERSIONS_BY_TRAFFIC} | tables.READS_EARLIER_TRAFFIC)
-    )
+    needs_traffic = bool(used & tables.READS_TRAFFIC)
+    needs_conversions = bool(used & tables.READS_CONVERSIONS)
     first_day = (
         window.start - timedelta(days=14) if used & tables.READS_EARLIER_TRAFFIC else window.start
     )
@@ -727,6 +744,7 @@ _TRAFFIC_FIELDS = {
     "line_item": "line_item",
     "creative": "creative",
     "usr": "user",
+    "device": "device",
     "term": "search_term",
     "match": "match_type",
 }
@@ -746,7 +764,6 @@ def _traffic_frame(
             "ts": ts,
             "ts_utc": _utc(ts, zone),
             **_traffic_of(events, keep),
-            "device": events.device[keep],
             "cost": events.cost[keep],
             "viewable": events.viewable[keep],
         }

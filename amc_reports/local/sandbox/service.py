@@ -25,7 +25,7 @@ from amc_reports.local.sandbox.constants import (
     SANDBOX_MARKETPLACE_ID,
     sandbox_app_of_client,
 )
-from amc_reports.local.sandbox.faults import Faults, data_as_of
+from amc_reports.local.sandbox.faults import Faults, data_as_of, paid_features
 from amc_reports.local.sandbox.lifecycle import Observed, Scheduler, max_concurrency
 from amc_reports.local.sandbox.sql_runs import SqlRuns
 from amc_reports.local.sandbox.state import Execution, Store
@@ -358,7 +358,10 @@ class SandboxService:
 
             query.check(
                 query.prepare(
-                    sql, query.Window.parse(window.start, window.end, window.time_zone), parameters
+                    sql,
+                    query.Window.parse(window.start, window.end, window.time_zone),
+                    parameters,
+                    paid_features(self.faults.settings(instance_id)),
                 )
             )
         except AmcSqlError as exc:

@@ -1,28 +1,28 @@
-"""The AMC tables the sandbox serves, as DuckDB views over one window's synthetic events.
+"""The AMC tables the sandbox serves: DuckDB views generated from `amc_schema.yaml`.
 
-Column names and meanings follow AMC's documented data sources (a common subset of each):
-
-- ``dsp_impressions``, ``dsp_clicks``, ``dsp_views``: Amazon DSP traffic (costs in millicents).
-- ``sponsored_ads_traffic``: sponsored products, brands and display impressions and clicks, one row
-  per event (``impressions`` or ``clicks`` is 1; ``spend`` in microcents, charged per click).
-- ``amazon_attributed_events_by_traffic_time`` / ``..._by_conversion_time``: one row per
-  (traffic event, conversion) pair, the window applied to the traffic or to the conversion.
-- ``conversions``: one row per ad-attributed conversion event.
+Each table of the schema file has one row per synthetic event of one *row source* (below): DSP
+impressions, clicks or views, sponsored ads traffic, attributed conversions by traffic or by
+conversion time, conversions, audience segment members, segments. A row source says where its
+rows come from (the raw relations the engine fills, ``RAW``), which *facts* are known of a row
+(SQL expressions: its user, campaign, cost, ...), its *clocks* (moments, in local and UTC
+seconds), its *filters* (conditions such as ``purchase`` or ``click``) and its units and sales.
+A column's role (see the schema file's header) is turned into SQL over those; a new table or
+column is a line in the schema file, not code here.
 
 Times are in the execution's time zone (``*_utc`` columns in UTC). The engine loads the raw events
-into ``_traffic``, ``_conv_by_traffic`` and ``_conv_by_conversion`` (already cut to the window and
-to what has arrived by ``data_as_of``) and the dimensions into ``_campaigns`` etc.; the views here
-turn them into AMC's columns.
+into ``_traffic`` and ``_conversions`` (already cut to the window and to what has arrived by
+``data_as_of``) and the dimensions into ``_campaigns`` etc.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import cache
 
-import sqlglot
-
-# Money: integer cents to AMC's DECIMAL(38, 4) currency amounts.
-MACROS = ("CREATE MACRO _money(cents) AS CAST(cents / 100 AS DECIMAL(38, 4))",)
+from amc_reports.local.sandbox import schema as amc_schema
+from amc_reports.local.sandbox.schema import Column, SchemaError, Table
 
 # Raw relations the engine fills (column -> DuckDB type).
 RAW: dict[str, dict[str, str]] = {
@@ -58,6 +58,7 @@ RAW: dict[str, dict[str, str]] = {
         "line_item": "INTEGER",
         "creative": "INTEGER",
         "usr": "INTEGER",
+        "device": "TINYINT",
         "term": "INTEGER",
         "match": "TINYINT",
     },
@@ -86,215 +87,594 @@ RAW: dict[str, dict[str, str]] = {
     "_market": {"marketplace_name": "VARCHAR", "marketplace_id": "INTEGER", "currency": "VARCHAR"},
 }
 
-# Which conversions a table reads: attributed by the traffic's time, or by the conversion's time.
-CONVERSIONS_BY_TRAFFIC = "amazon_attributed_events_by_traffic_time"
 
-_TIME = """
-    make_timestamp({ts} * 1000000) AS {p}_dt,
-    CAST(make_timestamp({ts} * 1000000) AS DATE) AS {p}_date,
-    CAST(({ts} % 86400) // 3600 AS INTEGER) AS {p}_hour,
-    make_timestamp({utc} * 1000000) AS {p}_dt_utc,
-    CAST(make_timestamp({utc} * 1000000) AS DATE) AS {p}_date_utc,
-    CAST(({utc} % 86400) // 3600 AS INTEGER) AS {p}_hour_utc"""
+def _segments_view() -> str:
+    """The audience segments of the schema file, as a relation (static: the same everywhere)."""
+    rows = ", ".join(
+        "({}, {}, {}, {}, {}, {}, {})".format(
+            _quote(s.family),
+            s.segment_id,
+            _quote(s.name),
+            _quote(f"Shoppers of {s.category_level_2.lower()} ({s.category_level_1})"),
+            _quote(s.category_level_1),
+            _quote(s.category_level_2),
+            s.per_mille,
+        )
+        for s in amc_schema.load().segments
+    )
+    return (
+        "CREATE VIEW _segments AS SELECT * FROM (VALUES "
+        + rows
+        + ") AS v(family, segment_id, segment_name, segment_description, category_level_1,"
+        " category_level_2, per_mille)"
+    )
 
 
-def _time(prefix: str, ts: str, utc: str) -> str:
-    return _TIME.format(p=prefix, ts=ts, utc=utc)
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
-_DIMENSIONS = """
+# Statements run on every connection before the views: macros and static relations.
+SETUP = (
+    # Money: integer cents to AMC's DECIMAL(38, 4) currency amounts.
+    "CREATE MACRO _money(cents) AS CAST(cents / 100 AS DECIMAL(38, 4))",
+    # A stable choice among n values for a key (the same key, column and n: the same choice).
+    "CREATE MACRO _pick(key, salt, n) AS 1 + CAST(hash(key, salt) % n AS BIGINT)",
+    _segments_view(),
+)
+
+
+@dataclass(frozen=True)
+class RowSource:
+    """One kind of synthetic row: where the rows come from and what is known of each."""
+
+    from_: str  # FROM ... JOIN ... (may use {segments}, the table's segment family)
+    where: str
+    key: str  # a number unique per row: the neutral and picked values derive from it
+    facts: Mapping[str, str]
+    clocks: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # local, UTC seconds
+    filters: Mapping[str, str] = field(default_factory=dict)
+    units: str | None = None
+    sales_cents: str | None = None
+    reads: frozenset[str] = frozenset()  # "traffic", "conversions", "earlier" (14 days before)
+
+
+# -- the row sources ------------------------------------------------------------------------------
+
+_WINDOW = "getvariable('window_start') >= 0"  # (always true; keeps `where` a condition)
+_CAMPAIGN_CLOCKS = {
+    # Campaigns started some weeks before the window and end some weeks after it (whole days).
+    "campaign_start": (
+        "(getvariable('window_start') // 86400 - 7 * (c.campaign % 5 + 2)) * 86400",
+        "(getvariable('window_start') // 86400 - 7 * (c.campaign % 5 + 2)) * 86400",
+    ),
+    "campaign_end": (
+        "(getvariable('window_end') // 86400 + 7 * (c.campaign % 4 + 3)) * 86400",
+        "(getvariable('window_end') // 86400 + 7 * (c.campaign % 4 + 3)) * 86400",
+    ),
+}
+_CURRENCY_NAMES = {
+    "USD": "US Dollar",
+    "CAD": "Canadian Dollar",
+    "GBP": "British Pound",
+    "EUR": "Euro",
+    "JPY": "Japanese Yen",
+}
+_CURRENCY_NAME = (
+    "CASE m.currency "
+    + " ".join(f"WHEN '{code}' THEN '{name}'" for code, name in _CURRENCY_NAMES.items())
+    + " END"
+)
+_SEGMENT_MEMBER = "hash({usr}, s.segment_id) % 1000 < s.per_mille"
+_LINE_ITEM_TARGETS = "hash({line_item}, s.segment_id) % 3 = 0"
+
+
+def _segment_ids(usr: str, line_item: str | None = None) -> str:
+    """The ids of the segments a user belongs to (and, with ``line_item``, that the line item
+    targets): a list expression over the schema's segments, no subquery (DuckDB prunes it when
+    a query does not read the column)."""
+    condition = _SEGMENT_MEMBER.format(usr=usr).replace("s.segment_id", "g.id")
+    condition = condition.replace("s.per_mille", "g.pm")
+    if line_item is not None:
+        condition += " AND " + _LINE_ITEM_TARGETS.format(line_item=line_item).replace(
+            "s.segment_id", "g.id"
+        )
+    segments = ", ".join(
+        f"{{'id': {s.segment_id}, 'pm': {s.per_mille}}}" for s in amc_schema.load().segments
+    )
+    return f"[g.id FOR g IN [{segments}] IF {condition}]"
+
+
+def _ad_facts(x: str) -> dict[str, str]:
+    """What is known of an ad event's advertiser, campaign, line item, creative and user (the
+    dimension relations joined as c, l, cr, u, m; ``x`` the event's relation)."""
+    return {
+        "advertiser": "c.advertiser",
+        "advertiser_id": "c.advertiser_id",
+        "advertiser_timezone": "getvariable('time_zone')",
+        "campaign": "c.campaign_name",
+        "campaign_id": "c.campaign_id",
+        "campaign_id_string": "CAST(c.campaign_id AS VARCHAR)",
+        "campaign_flight_id": "c.campaign_id + 11",
+        "campaign_insertion_order_id": "'IO-' || CAST(c.campaign_id AS VARCHAR)",
+        "campaign_budget": "(c.campaign % 5 + 1) * CAST(500000000 AS BIGINT)",
+        "portfolio_id": "c.advertiser_id * 10 + c.campaign % 3",
+        "portfolio_name": "c.advertiser || ' portfolio ' || CAST(c.campaign % 3 + 1 AS VARCHAR)",
+        "line_item": "l.line_item_name",
+        "line_item_id": "l.line_item_id",
+        "line_item_budget": "(l.line_item % 4 + 1) * CAST(100000000 AS BIGINT)",
+        "line_item_type": (
+            "CASE WHEN c.ad_product_type IS NOT NULL THEN upper(c.ad_product_type) "
+            "WHEN c.campaign_name LIKE '%Streaming TV%' THEN 'STREAMING_TV' "
+            "WHEN cr.creative_type = 'video' THEN 'VIDEO' ELSE 'DISPLAY' END"
+        ),
+        "creative": "cr.creative_name",
+        "creative_id": "cr.creative_id",
+        "creative_type": "cr.creative_type",
+        "creative_size": "cr.creative_size",
+        "creative_asin": "cr.creative_asin",
+        "creative_duration": "CASE WHEN cr.creative_type = 'video' THEN 30 ELSE 0 END",
+        "ad_product_type": "c.ad_product_type",
+        "ad_product_type_id": (
+            "CASE c.ad_product_type WHEN 'sponsored_products' THEN 1 "
+            "WHEN 'sponsored_brands' THEN 2 WHEN 'sponsored_display' THEN 3 END"
+        ),
+        "marketplace_name": "m.marketplace_name",
+        "marketplace_id": "m.marketplace_id",
+        "currency_iso_code": "m.currency",
+        "currency_name": _CURRENCY_NAME,
+        "device_type": "d.device_type",
+        "operating_system": "d.operating_system",
+        "device_id": f"'DEV-' || CAST({x}.usr AS VARCHAR)",
+        "merchant_id": "c.advertiser_id % 100000",
+        "user_id": "u.user_id",
+        "user_segment_ids": _segment_ids(f"{x}.usr"),
+        "matched_segment_ids": _segment_ids(f"{x}.usr", f"{x}.line_item"),
+        "search_term": "s.search_term",
+        "match_type": "mt.match_type",
+        "environment_type": (
+            f"CASE WHEN d.device_type = 'TV' THEN 'Streaming TV' WHEN {x}.eid % 3 = 0 THEN 'App' "
+            "ELSE 'Web' END"
+        ),
+        "placement_type": (
+            "CASE c.ad_product_type WHEN 'sponsored_display' THEN 'Detail Page on-Amazon' "
+            "WHEN 'sponsored_brands' THEN 'Top of Search on-Amazon' "
+            f"WHEN 'sponsored_products' THEN CASE WHEN {x}.eid % 3 = 0 "
+            "THEN 'Detail Page on-Amazon' ELSE 'Top of Search on-Amazon' END END"
+        ),
+    }
+
+
+_AD_JOINS = """
     JOIN _campaigns c USING (campaign)
     JOIN _line_items l USING (line_item)
     JOIN _creatives cr USING (creative)
     JOIN _users u USING (usr)
+    JOIN _devices d USING (device)
     CROSS JOIN _market m"""
-
-_CAMPAIGN = """
-    c.advertiser,
-    c.advertiser_id,
-    c.campaign_name AS campaign,
-    c.campaign_id,
-    CAST(c.campaign_id AS VARCHAR) AS campaign_id_string,
-    l.line_item_name AS line_item,
-    l.line_item_id,
-    cr.creative_name AS creative,
-    cr.creative_id,
-    cr.creative_type,
-    cr.creative_size"""
-
-_DSP_TRAFFIC = f"""
-SELECT
-    CAST(t.eid AS VARCHAR) AS event_id,
-    {{time}},{_CAMPAIGN},
-    d.device_type,
-    d.operating_system,
-    CASE WHEN d.device_type = 'TV' THEN 'Streaming TV' WHEN t.eid % 3 = 0 THEN 'App'
-         ELSE 'Web' END AS environment_type,
-    CASE WHEN t.eid % 4 = 0 THEN 'Amazon Publisher Services' ELSE 'Amazon' END
-        AS supply_source,
-    m.marketplace_name,
-    m.currency AS currency_iso_code,
-    u.user_id,
-    CASE WHEN t.eid % 10 = 0 THEN 'adBrowserId' ELSE 'adUserId' END AS user_id_type,
-    {{metrics}}
-FROM _traffic t{_DIMENSIONS}
-    JOIN _devices d USING (device)
-WHERE c.ad_product_type IS NULL AND {{where}}"""
-
-_ATTRIBUTED = f"""
-SELECT
-    c.ad_product_type,{_CAMPAIGN},
-    'C' || CAST(x.cid AS VARCHAR) AS conversion_id,
-    CASE x.subtype WHEN 0 THEN 'purchase' ELSE 'website' END AS conversion_event_category,
-    CASE x.subtype WHEN 0 THEN 'order' WHEN 1 THEN 'detailPageView' ELSE 'shoppingCart' END
-        AS conversion_event_subtype,
-    {{conversion_time}},
-    CAST(x.eid AS VARCHAR) AS traffic_event_id,
-    CASE x.kind WHEN 0 THEN 'AD_IMP' ELSE 'AD_CLICK' END AS traffic_event_subtype,
-    {{traffic_time}},
-    CASE WHEN x.kind = 0 THEN CAST(make_timestamp(x.t_ts * 1000000) AS DATE) END
-        AS impression_date,
-    CASE WHEN x.kind = 1 THEN CAST(make_timestamp(x.t_ts * 1000000) AS DATE) END AS click_date,
-    a.asin_code AS tracked_asin,
-    a.asin_code AS tracked_item,
-    CAST(1 AS BIGINT) AS conversions,
-    CAST(x.kind = 0 AS BIGINT) AS impressions,
-    CAST(x.kind = 1 AS BIGINT) AS clicks,
-    CAST(x.subtype = 0 AND NOT x.halo AS BIGINT) AS purchases,
-    CASE WHEN x.subtype = 0 AND NOT x.halo THEN x.units ELSE 0 END::BIGINT AS units_sold,
-    _money(CASE WHEN x.subtype = 0 AND NOT x.halo THEN x.sales_cents ELSE 0 END) AS product_sales,
-    CAST(x.subtype = 0 AND x.halo AS BIGINT) AS brand_halo_purchases,
-    CASE WHEN x.subtype = 0 AND x.halo THEN x.units ELSE 0 END::BIGINT AS brand_halo_units_sold,
-    _money(CASE WHEN x.subtype = 0 AND x.halo THEN x.sales_cents ELSE 0 END)
-        AS brand_halo_product_sales,
-    CAST(x.subtype = 0 AS BIGINT) AS total_purchases,
-    CASE WHEN x.subtype = 0 THEN x.units ELSE 0 END::BIGINT AS total_units_sold,
-    _money(x.sales_cents) AS total_product_sales,
-    CAST(x.subtype = 1 AS BIGINT) AS detail_page_view,
-    CAST(x.subtype = 2 AS BIGINT) AS add_to_cart,
-    CASE WHEN x.subtype = 0 THEN u.user_new_to_brand END AS new_to_brand,
-    CAST(x.subtype = 0 AND NOT x.halo AND u.user_new_to_brand AS BIGINT)
-        AS new_to_brand_purchases,
-    CASE WHEN x.subtype = 0 AND NOT x.halo AND u.user_new_to_brand THEN x.units ELSE 0 END::BIGINT
-        AS new_to_brand_units_sold,
-    _money(CASE WHEN x.subtype = 0 AND NOT x.halo AND u.user_new_to_brand THEN x.sales_cents
-        ELSE 0 END) AS new_to_brand_product_sales,
-    _money(CASE WHEN x.subtype = 0 AND u.user_new_to_brand THEN x.sales_cents ELSE 0 END)
-        AS new_to_brand_total_product_sales,
-    s.search_term AS customer_search_term,
-    s.search_term AS targeting,
-    mt.match_type,
-    u.user_id,
-    'adUserId' AS user_id_type,
-    m.marketplace_name,
-    m.currency AS currency_iso_code
-FROM _conversions x{_DIMENSIONS}
-    JOIN _asins a USING (asin)
+_TERM_JOINS = """
     LEFT JOIN _terms s USING (term)
-    LEFT JOIN _match_types mt USING (match)
-WHERE {{where}}"""
+    LEFT JOIN _match_types mt USING (match)"""
 
-VIEWS: dict[str, str] = {
-    "dsp_impressions": _DSP_TRAFFIC.format(
-        time=_time("impression", "t.ts", "t.ts_utc"),
-        metrics="""CAST(1 AS BIGINT) AS impressions,
-    t.cost AS total_cost,
-    CAST(t.cost * 0.8 AS BIGINT) AS impression_cost,
-    CAST(t.cost * 0.2 AS BIGINT) AS supply_cost""",
-        where="t.kind = 0",
+_TRAFFIC_FACTS = {
+    **_ad_facts("t"),
+    "event_id": "CAST(t.eid AS VARCHAR)",
+    "impression_id": "CAST(t.eid AS VARCHAR)",
+    "cost": "t.cost",
+    "cost_microcents": "t.cost * 1000",
+    "supply_source": ("CASE WHEN t.eid % 4 = 0 THEN 'Amazon Publisher Services' ELSE 'Amazon' END"),
+    "supply_source_id": "t.eid % 4 + 1",
+    "is_amazon_owned": "t.eid % 4 <> 0",
+    "view_rate": "0.55 + (t.eid % 40) / 100.0",
+    "user_id_type": "CASE WHEN t.eid % 10 = 0 THEN 'adBrowserId' ELSE 'adUserId' END",
+    "video_complete": ("CAST(cr.creative_type = 'video' AND t.eid % 100 < 65 AS BIGINT)"),
+    "line_item_price_type": (
+        "CASE WHEN c.ad_product_type = 'sponsored_display' AND l.line_item % 2 = 0 "
+        "THEN 'VCPM' ELSE 'CPC' END"
     ),
-    "dsp_clicks": _DSP_TRAFFIC.format(
-        time=_time("click", "t.ts", "t.ts_utc"),
-        metrics="CAST(1 AS BIGINT) AS clicks, t.cost AS click_cost",
-        where="t.kind = 1",
-    ),
-    "dsp_views": _DSP_TRAFFIC.format(
-        time=_time("event", "t.ts + 1", "t.ts_utc + 1"),
-        metrics="""'MRC' AS view_definition,
-    CAST(1 AS BIGINT) AS viewable_impressions,
-    CAST(0 AS BIGINT) AS unmeasurable_viewable_impressions,
-    CAST(cr.creative_type = 'video' AND t.eid % 3 <> 0 AS BIGINT) AS video_complete_views""",
-        where="t.kind = 0 AND t.viewable",
-    ),
-    "sponsored_ads_traffic": f"""
-SELECT
-    CAST(t.eid AS VARCHAR) AS event_id,
-    {_time("event", "t.ts", "t.ts_utc")},
-    c.ad_product_type,{_CAMPAIGN},
-    l.line_item_name AS ad_group,
-    l.line_item_id AS ad_group_id,
-    cr.creative_asin,
-    CASE c.ad_product_type WHEN 'sponsored_display' THEN 'Detail Page on-Amazon'
-         WHEN 'sponsored_brands' THEN 'Top of Search on-Amazon'
-         ELSE CASE WHEN t.eid % 3 = 0 THEN 'Detail Page on-Amazon'
-                   ELSE 'Top of Search on-Amazon' END END AS placement_type,
-    s.search_term AS customer_search_term,
-    s.search_term AS targeting,
-    mt.match_type,
-    CAST(t.kind = 0 AS BIGINT) AS impressions,
-    CAST(t.kind = 1 AS BIGINT) AS clicks,
-    t.cost AS spend,
-    CAST(t.kind = 0 AND t.viewable AS BIGINT) AS viewable_impressions,
-    d.operating_system,
-    m.marketplace_name,
-    m.currency AS currency_iso_code,
-    u.user_id,
-    'adUserId' AS user_id_type
-FROM _traffic t{_DIMENSIONS}
-    JOIN _devices d USING (device)
-    LEFT JOIN _terms s USING (term)
-    LEFT JOIN _match_types mt USING (match)
-WHERE c.ad_product_type IS NOT NULL""",
-    CONVERSIONS_BY_TRAFFIC: _ATTRIBUTED.format(
-        conversion_time=_time("conversion_event", "x.ts", "x.ts_utc"),
-        traffic_time=_time("traffic_event", "x.t_ts", "x.t_ts_utc"),
-        where="x.t_ts >= getvariable('window_start') AND x.t_ts < getvariable('window_end')",
-    ),
-    "amazon_attributed_events_by_conversion_time": _ATTRIBUTED.format(
-        conversion_time=_time("conversion_event", "x.ts", "x.ts_utc"),
-        traffic_time=_time("traffic_event", "x.t_ts", "x.t_ts_utc"),
-        where="x.ts >= getvariable('window_start') AND x.ts < getvariable('window_end')",
-    ),
-    "conversions": f"""
-SELECT
-    'C' || CAST(x.cid AS VARCHAR) AS conversion_id,
-    {_time("event", "x.ts", "x.ts_utc")},
-    'CONVERSION' AS event_type,
-    CASE x.subtype WHEN 0 THEN 'purchase' ELSE 'website' END AS event_category,
-    CASE x.subtype WHEN 0 THEN 'order' WHEN 1 THEN 'detailPageView' ELSE 'shoppingCart' END
-        AS event_subtype,
-    CASE x.subtype WHEN 0 THEN 'conversion' ELSE 'consideration' END AS event_type_class,
-    CASE x.subtype WHEN 0 THEN 'Product purchased' WHEN 1 THEN 'Product detail page viewed'
-         ELSE 'Add to Shopping Cart' END AS event_type_description,
-    CAST(1 AS BIGINT) AS conversions,
-    a.asin_code AS tracked_asin,
-    a.asin_code AS tracked_item,
-    CASE WHEN x.subtype = 0 THEN a.unit_price END AS purchase_unit_price,
-    m.currency AS purchase_currency,
-    _money(x.sales_cents) AS total_product_sales,
-    CAST(x.units AS BIGINT) AS total_units_sold,
-    _money(x.sales_cents) AS combined_sales,
-    CAST(0 AS BIGINT) AS off_amazon_product_sales,
-    CAST(0 AS BIGINT) AS off_amazon_conversion_value,
-    CASE WHEN x.subtype = 0 THEN u.user_new_to_brand END AS new_to_brand,
-    FALSE AS no_3p_trackers,
-    m.marketplace_name,
-    m.marketplace_id,
-    u.user_id,
-    'adUserId' AS user_id_type
-FROM _conversions x
-    JOIN _users u USING (usr)
-    JOIN _asins a USING (asin)
-    CROSS JOIN _market m
-WHERE x.ts >= getvariable('window_start') AND x.ts < getvariable('window_end')""",
+}
+# Video progress of an impression: each stage a subset of the one before.
+_TRAFFIC_FILTERS = {
+    "impression": "t.kind = 0",
+    "click": "t.kind = 1",
+    "viewable": "t.viewable",
+    "video": "cr.creative_type = 'video'",
+    "started": "t.eid % 100 < 95",
+    "first_quartile": "t.eid % 100 < 85",
+    "midpoint": "t.eid % 100 < 78",
+    "third_quartile": "t.eid % 100 < 71",
+    "completed": "t.eid % 100 < 65",
+    "muted": "t.eid % 100 >= 90",
+}
+_EVENT_CLOCK = {"event": ("t.ts", "t.ts_utc"), **_CAMPAIGN_CLOCKS}
+_TRAFFIC = f"_traffic t{_AD_JOINS}"
+
+
+def _traffic(
+    where: str, clocks: Mapping[str, tuple[str, str]], joins: str = "", key: str = "t.eid"
+) -> RowSource:
+    return RowSource(
+        from_=_TRAFFIC + joins,
+        where=where,
+        key=key,
+        facts=_TRAFFIC_FACTS,
+        clocks=clocks,
+        filters=_TRAFFIC_FILTERS,
+        reads=frozenset({"traffic"}),
+    )
+
+
+_DSP_IMPRESSION = "c.ad_product_type IS NULL AND t.kind = 0"
+_SEGMENT_FACTS = {
+    "segment_id": "s.segment_id",
+    "segment_name": "s.segment_name",
+    "segment_description": "s.segment_description",
+    "segment_matched": f"CAST({_LINE_ITEM_TARGETS.format(line_item='t.line_item')} AS BIGINT)",
 }
 
+
+def _dsp_by_segments(matched: bool) -> RowSource:
+    condition = _SEGMENT_MEMBER.format(usr="t.usr")
+    if matched:
+        condition += " AND " + _LINE_ITEM_TARGETS.format(line_item="t.line_item")
+    base = _traffic(
+        _DSP_IMPRESSION,
+        _EVENT_CLOCK,
+        f"\n    JOIN _segments s ON {condition}",
+        key="t.eid * 1000 + s.segment_id % 1000",
+    )
+    return RowSource(**{**base.__dict__, "facts": {**_TRAFFIC_FACTS, **_SEGMENT_FACTS}})
+
+
+def _conversion_facts() -> dict[str, str]:
+    subtype = "x.subtype"
+    return {
+        **_ad_facts("x"),
+        "conversion_id": "'C' || CAST(x.cid AS VARCHAR)",
+        "event_id": "CAST(x.eid AS VARCHAR)",
+        "asin": "a.asin_code",
+        "asin_name": "c.advertiser || ' item ' || a.asin_code",
+        "units": "x.units",
+        "event_category": f"CASE {subtype} WHEN 0 THEN 'purchase' ELSE 'website' END",
+        "event_subtype": (
+            f"CASE {subtype} WHEN 0 THEN 'order' WHEN 1 THEN 'detailPageView' "
+            "ELSE 'shoppingCart' END"
+        ),
+        "event_type_class": f"CASE {subtype} WHEN 0 THEN 'conversion' ELSE 'consideration' END",
+        "event_type_description": (
+            f"CASE {subtype} WHEN 0 THEN 'Product purchased' "
+            "WHEN 1 THEN 'Product detail page viewed' ELSE 'Add to Shopping Cart' END"
+        ),
+        "traffic_event_type": "CASE x.kind WHEN 0 THEN 'AD_IMP' ELSE 'AD_CLICK' END",
+        "new_to_brand": "CASE WHEN x.subtype = 0 THEN u.user_new_to_brand END",
+        "purchase_unit_price": "CASE WHEN x.subtype = 0 THEN a.unit_price END",
+        "engagement_scope": "CASE WHEN x.halo THEN 'BRAND_HALO' ELSE 'PROMOTED' END",
+        "halo_code": "CASE WHEN x.halo THEN 'BRAND_HALO_ASIN' END",
+        # A fifth of the conversions in conversions_all come from users no ad reached.
+        "exposure_type": "CASE WHEN x.cid % 5 = 0 THEN 'non-ad-exposed' ELSE 'ad-exposed' END",
+        "sns_subscription_id": (
+            "CASE WHEN x.subtype = 0 AND x.cid % 20 = 0 THEN 'SNS-' || CAST(x.cid AS VARCHAR) END"
+        ),
+        "supply_source": "'Amazon'",
+        "user_id_type": "'adUserId'",
+    }
+
+
+_CONVERSION_FILTERS = {
+    "any": "TRUE",
+    "purchase": "x.subtype = 0",
+    "dpv": "x.subtype = 1",
+    "atc": "x.subtype = 2",
+    "promoted": "NOT x.halo",
+    "halo": "x.halo",
+    "ntb": "u.user_new_to_brand",
+    "impression": "x.kind = 0",
+    "view": "x.kind = 0",
+    "click": "x.kind = 1",
+    "sns": "x.cid % 20 = 0",
+    # The sandbox's advertiser sells on Amazon only: no pixel or app conversions.
+    "off_amazon": "FALSE",
+    "subscription": "FALSE",
+    "free_trial": "FALSE",
+    "paid": "FALSE",
+    "app": "FALSE",
+}
+_CONVERSION_CLOCKS = {
+    "conversion": ("x.ts", "x.ts_utc"),
+    "traffic": ("x.t_ts", "x.t_ts_utc"),
+    "impression": (
+        "CASE WHEN x.kind = 0 THEN x.t_ts END",
+        "CASE WHEN x.kind = 0 THEN x.t_ts_utc END",
+    ),
+    "click": ("CASE WHEN x.kind = 1 THEN x.t_ts END", "CASE WHEN x.kind = 1 THEN x.t_ts_utc END"),
+    **_CAMPAIGN_CLOCKS,
+}
+_IN_WINDOW = "{ts} >= getvariable('window_start') AND {ts} < getvariable('window_end')"
+
+
+def _conversions(window_on: str, reads: frozenset[str]) -> RowSource:
+    return RowSource(
+        from_=f"_conversions x{_AD_JOINS}\n    JOIN _asins a USING (asin){_TERM_JOINS}",
+        where=_IN_WINDOW.format(ts=window_on),
+        key="x.cid",
+        facts=_conversion_facts(),
+        clocks=_CONVERSION_CLOCKS,
+        filters=_CONVERSION_FILTERS,
+        units="x.units",
+        sales_cents="x.sales_cents",
+        reads=reads,
+    )
+
+
+_BY_TRAFFIC = frozenset({"conversions"})
+_BY_CONVERSION = frozenset({"conversions", "earlier"})
+
+_SEGMENT_CLOCKS = {
+    # Snapshots are taken weekly, on the window's first Sunday at midnight (UTC).
+    "snapshot": (
+        "(getvariable('window_start') // 604800) * 604800 + 259200",
+        "(getvariable('window_start') // 604800) * 604800 + 259200",
+    )
+}
+
+ROW_SOURCES: dict[str, RowSource] = {
+    "dsp_impressions": _traffic(_DSP_IMPRESSION, _EVENT_CLOCK),
+    "dsp_impressions_by_user_segments": _dsp_by_segments(matched=False),
+    "dsp_impressions_by_matched_segments": _dsp_by_segments(matched=True),
+    "dsp_clicks": _traffic(
+        "c.ad_product_type IS NULL AND t.kind = 1",
+        {
+            **_EVENT_CLOCK,
+            # the impression that was clicked, 2 to 89 seconds earlier
+            "impression": ("t.ts - 2 - t.eid % 88", "t.ts_utc - 2 - t.eid % 88"),
+        },
+    ),
+    "dsp_views": _traffic(
+        "c.ad_product_type IS NULL AND t.kind = 0 AND t.viewable",
+        {"event": ("t.ts + 1", "t.ts_utc + 1"), **_CAMPAIGN_CLOCKS},
+    ),
+    "sponsored_ads": _traffic("c.ad_product_type IS NOT NULL", _EVENT_CLOCK, _TERM_JOINS),
+    "attributed_by_traffic_time": _conversions("x.t_ts", _BY_TRAFFIC),
+    "attributed_by_conversion_time": _conversions("x.ts", _BY_CONVERSION),
+    "conversions": _conversions("x.ts", _BY_CONVERSION),
+    "audience_segments": RowSource(
+        from_=(
+            "_users u JOIN _segments s ON s.family = '{segments}' AND "
+            + _SEGMENT_MEMBER.format(usr="u.usr")
+            + "\n    CROSS JOIN _market m"
+        ),
+        where=_WINDOW,
+        key="u.usr * 1000 + s.segment_id % 1000",
+        facts={
+            "user_id": "u.user_id",
+            "segment_id": "s.segment_id",
+            "segment_name": "s.segment_name",
+            "marketplace_id": "m.marketplace_id",
+        },
+        clocks=_SEGMENT_CLOCKS,
+    ),
+    # One row per user of the pool (the paid per-user data sets: vehicles, streaming, ...).
+    "users": RowSource(
+        from_="_users u CROSS JOIN _market m",
+        where=_WINDOW,
+        key="u.usr",
+        facts={
+            "user_id": "u.user_id",
+            "marketplace_id": "m.marketplace_id",
+            "marketplace_name": "m.marketplace_name",
+        },
+        clocks={
+            "event": (
+                "getvariable('window_start') + u.usr % 86400",
+                "getvariable('window_start') + u.usr % 86400",
+            )
+        },
+    ),
+    "segments": RowSource(
+        from_="_segments s CROSS JOIN _market m",
+        where=_WINDOW,
+        key="s.segment_id",
+        facts={
+            "segment_id": "s.segment_id",
+            "segment_name": "s.segment_name",
+            "segment_description": "s.segment_description",
+            "category_level_1": "s.category_level_1",
+            "category_level_2": "s.category_level_2",
+            "category_path": "s.category_level_1 || ' > ' || s.category_level_2",
+            "marketplace_id": "m.marketplace_id",
+        },
+    ),
+}
+
+# -- columns to SQL -------------------------------------------------------------------------------
+
+# The part of a moment a time column holds, by the end of its name (longest first).
+_TIME_PARTS = (
+    ("_dt_hour", "make_timestamp((CAST({s} AS BIGINT) // 3600) * 3600000000)"),
+    ("_dt", "make_timestamp(CAST({s} AS BIGINT) * 1000000)"),
+    ("_date", "CAST(make_timestamp(CAST({s} AS BIGINT) * 1000000) AS DATE)"),
+    ("_hour", "CAST((CAST({s} AS BIGINT) % 86400) // 3600 AS INTEGER)"),
+    ("_day", "CAST(dayofmonth(make_timestamp(CAST({s} AS BIGINT) * 1000000)) AS INTEGER)"),
+    ("_month", "CAST(month(make_timestamp(CAST({s} AS BIGINT) * 1000000)) AS INTEGER)"),
+    ("_datetime", "make_timestamp(CAST({s} AS BIGINT) * 1000000)"),
+)
+_NEUTRAL = {
+    "STRING": "'{name} ' || CAST(_pick({key}, '{name}', 5) AS VARCHAR)",
+    "LONG": "0",
+    "INTEGER": "0",
+    "DOUBLE": "0",
+    "DECIMAL": "0",
+    "BOOLEAN": "FALSE",
+    "DATE": "NULL",
+    "TIMESTAMP": "NULL",
+    "ARRAY<STRING>": "[]",
+    "ARRAY<LONG>": "[]",
+}
+
+
+class _TableSql:
+    """The SELECT list of one table's view, column by column (roles resolved in three passes:
+    plain ones, then ``rest:``, then ``sum:``, which read the others)."""
+
+    def __init__(self, table: Table, source: RowSource) -> None:
+        self.table = table
+        self.source = source
+        self.raw: dict[str, str] = {}  # column -> its expression before the cast
+
+    def fail(self, column: Column, why: str) -> SchemaError:
+        return SchemaError(
+            f"table {self.table.name}, column {column.name} ({column.role or 'no role'}): {why}"
+        )
+
+    def fact(self, column: Column, name: str) -> str:
+        if name not in self.source.facts:
+            raise self.fail(column, f"the row source {self.table.rows!r} knows no {name!r}")
+        return self.source.facts[name]
+
+    def condition(self, column: Column, names: str) -> str:
+        parts = []
+        for name in names.split("&"):
+            if name not in self.source.filters:
+                known = ", ".join(self.source.filters) or "none"
+                raise self.fail(column, f"unknown filter {name!r} (known: {known})")
+            parts.append(f"({self.source.filters[name]})")
+        return " AND ".join(parts)
+
+    def time(self, column: Column, clock: str) -> str:
+        if clock not in self.source.clocks:
+            known = ", ".join(self.source.clocks) or "none"
+            raise self.fail(column, f"unknown clock {clock!r} (known: {known})")
+        local, utc = self.source.clocks[clock]
+        name = column.name
+        seconds = utc if name.endswith("_utc") else local
+        name = name.removesuffix("_utc")
+        for ending, template in _TIME_PARTS:
+            if name.endswith(ending):
+                return template.format(s=seconds)
+        raise self.fail(column, "a time column's name ends in _dt, _date, _hour, _day, ...")
+
+    def plain(self, column: Column) -> str | None:
+        """The expression of a column whose role reads no other column (None: later)."""
+        role = column.role
+        kind, _, arg = role.partition(":")
+        if role == "":
+            if column.name in self.source.facts:
+                return self.source.facts[column.name]
+            if column.type in ("LONG", "INTEGER") and column.name.endswith("_id"):
+                return f"_pick({self.source.key}, '{column.name}', 1000000)"
+            return _NEUTRAL[column.type].format(name=column.name, key=self.source.key)
+        if role == "null":
+            return "NULL"
+        if ":" not in role:
+            return self.fact(column, role)
+        if kind in ("rest", "sum"):
+            return None
+        if kind == "time":
+            return self.time(column, arg)
+        if kind == "count":
+            return f"CAST({self.condition(column, arg)} AS BIGINT)"
+        if kind in ("units", "sales"):
+            measure = self.source.units if kind == "units" else self.source.sales_cents
+            if measure is None:
+                raise self.fail(column, f"the row source {self.table.rows!r} has no {kind}")
+            value = f"CASE WHEN {self.condition(column, arg)} THEN {measure} ELSE 0 END"
+            return f"_money({value})" if kind == "sales" else value
+        if kind in ("share", "part"):
+            fact, _, fraction = arg.partition(":")
+            float(fraction)  # a number, else ValueError below
+            return f"CAST(({self.fact(column, fact)}) * {fraction} AS BIGINT)"
+        if kind == "const":
+            return _quote(arg)
+        if kind.startswith("pick"):
+            _, _, by = kind.partition("@")
+            key = self.fact(column, by) if by else self.source.key
+            values = arg.split("|")
+            listed = ", ".join("NULL" if v == "" else _quote(v) for v in values)
+            return f"([{listed}])[_pick({key}, '{column.name}', {len(values)})]"
+        raise self.fail(column, "unknown role")
+
+    def select_list(self) -> str:
+        columns = self.table.columns
+        for column in columns:
+            try:
+                expression = self.plain(column)
+            except ValueError as exc:
+                if isinstance(exc, SchemaError):
+                    raise
+                raise self.fail(column, str(exc)) from None
+            if expression is not None:
+                self.raw[column.name] = expression
+        for column in columns:  # rest:<fact>: the fact minus the table's parts of it
+            kind, _, fact = column.role.partition(":")
+            if kind == "rest":
+                parts = [self.raw[c.name] for c in columns if c.role.startswith(f"part:{fact}:")]
+                self.raw[column.name] = f"({self.fact(column, fact)}) - " + (
+                    " - ".join(parts) if parts else "0"
+                )
+        for column in columns:
+            kind, _, terms = column.role.partition(":")
+            if kind == "sum":
+                missing = [t for t in terms.split("+") if t not in self.raw]
+                if missing:
+                    raise self.fail(column, f"sums columns it does not have: {missing}")
+                self.raw[column.name] = " + ".join(f"({self.raw[t]})" for t in terms.split("+"))
+        return ",\n    ".join(
+            f"CAST({self.raw[c.name]} AS {c.duckdb_type}) AS {c.name}" for c in columns
+        )
+
+
+def view_sql(table: Table) -> str:
+    """The SELECT behind one table's view."""
+    if table.rows not in ROW_SOURCES:
+        known = ", ".join(ROW_SOURCES)
+        raise SchemaError(f"table {table.name}: unknown row source {table.rows!r} ({known})")
+    source = ROW_SOURCES[table.rows]
+    where = source.where
+    if table.only is not None:
+        if table.only not in source.filters:
+            raise SchemaError(f"table {table.name}: unknown filter {table.only!r} ('only:')")
+        where = f"({where}) AND ({source.filters[table.only]})"
+    from_ = source.from_.replace("{segments}", table.segments or "")
+    body = _TableSql(table, source).select_list()
+    return f"SELECT\n    {body}\nFROM {from_}\nWHERE {where}"
+
+
+SCHEMA = amc_schema.load()
+VIEWS: dict[str, str] = {name: view_sql(table) for name, table in SCHEMA.tables.items()}
 TABLES = frozenset(VIEWS)
-# Tables whose conversions are cut by the conversion's time (they need the 14 days before).
-READS_EARLIER_TRAFFIC = frozenset({"amazon_attributed_events_by_conversion_time", "conversions"})
+# Tables with a user_id column: the users the aggregation threshold counts.
+USER_TABLES = frozenset(
+    name for name, table in SCHEMA.tables.items() if "user_id" in table.column_names
+)
+# What the engine loads for a table: the window's traffic, conversions (of the window's traffic),
+# and the conversions of the 14 days' traffic before (tables cut by the conversion's time).
+READS_TRAFFIC = frozenset(
+    n for n, t in SCHEMA.tables.items() if "traffic" in ROW_SOURCES[t.rows].reads
+)
+READS_CONVERSIONS = frozenset(
+    n for n, t in SCHEMA.tables.items() if "conversions" in ROW_SOURCES[t.rows].reads
+)
+READS_EARLIER_TRAFFIC = frozenset(
+    n for n, t in SCHEMA.tables.items() if "earlier" in ROW_SOURCES[t.rows].reads
+)
+PAID: dict[str, str] = {n: t.paid for n, t in SCHEMA.tables.items() if t.paid is not None}
+_IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
+for _name, _table in SCHEMA.tables.items():
+    for _column in _table.columns:
+        if not _IDENTIFIER.match(_column.name):
+            raise SchemaError(f"table {_name}: column name {_column.name!r} is not an identifier")
 
 
 @cache
 def columns(table: str) -> tuple[str, ...]:
-    """The columns of one AMC table, as its view names them (in order)."""
-    return tuple(sqlglot.parse_one(VIEWS[table], dialect="duckdb").named_selects)
+    """The columns of one AMC table, in order."""
+    return SCHEMA.tables[table].column_names
+
+
+def not_subscribed(table: str) -> str:
+    """AMC's words for a table of a paid feature the instance does not have."""
+    feature = PAID[table]
+    return (
+        f"Table {table!r} does not exist for this instance: it is part of the paid feature "
+        f"{feature!r} ({SCHEMA.paid_features[feature]}), which the instance is not subscribed to"
+    )

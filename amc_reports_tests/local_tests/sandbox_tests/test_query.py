@@ -107,8 +107,8 @@ def _unresolved(sql: str) -> str:
         ),
         (
             "SELECT campaign, SUM(purchases) FROM amazon_attributed_events_by_conversion_time\n"
-            "WHERE impression_dt >= '2026-02-01' GROUP BY 1",
-            "Column 'impression_dt' cannot be resolved (did you mean 'impression_date'?)",
+            "WHERE impresion_date >= '2026-02-01' GROUP BY 1",
+            "Column 'impresion_date' cannot be resolved (did you mean 'impression_date'?)",
         ),
         (  # qualified: only the table it names, not the joined DSP table that has the column
             "SELECT s.total_cost FROM sponsored_ads_traffic s\n"
