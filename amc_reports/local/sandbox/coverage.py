@@ -13,7 +13,14 @@ relation it reads carries one hidden column, ``__amc_users``:
 
 Subqueries and CTEs in FROM and JOIN positions are rewritten the same way (a CTE once, however
 often it is read); scalar and IN subqueries do not produce rows and are left alone. What the
-rewrite cannot follow raises `CoverageUnsupported` and the engine falls back to the plain query.
+rewrite cannot follow raises `CoverageUnsupported` and the query is refused.
+
+The threshold only asks whether a row covers *enough* users, so the lists can be cut: with
+``enough=N`` every list a relation hands on keeps at most N distinct users. A cut list still holds
+N, so a row's count is exact below N and at least N otherwise (the threshold's answer is the same
+for any threshold up to N), and a join of two small CTEs with thousands of users per row no longer
+multiplies those lists (AMC's own instructional queries do that). Without ``enough`` the count is
+exact (what a workflow's ``distinctUserCountColumn`` reports).
 """
 
 from __future__ import annotations
@@ -60,8 +67,9 @@ def _column(name: str, table: str | None) -> exp.Column:
 
 
 class _Rewriter:
-    def __init__(self, query: exp.Query, user_tables: frozenset[str]) -> None:
+    def __init__(self, query: exp.Query, user_tables: frozenset[str], enough: int | None) -> None:
         self.user_tables = user_tables
+        self.enough = enough
         self.ctes: dict[str, exp.CTE] = {}
         for cte in query.find_all(exp.CTE):
             self.ctes.setdefault(cte.alias_or_name.lower(), cte)
@@ -89,7 +97,7 @@ class _Rewriter:
         relations.extend(join.this for join in select.args.get("joins") or [])
         # LATERAL VIEW explode(...) adds rows of the row it explodes: its users, no others.
         found = [self.relation(r) for r in relations]
-        users = _combine([u for u in found if u.kind != "none"])
+        users = _combine([u for u in found if u.kind != "none"], self.enough)
         carriers = {
             relation.alias_or_name.lower()
             for relation, u in zip(relations, found, strict=True)
@@ -102,7 +110,8 @@ class _Rewriter:
         if distinct is not None and distinct.args.get("on") is None and not aggregated:
             return self._distinct(select, users, final=final)
         # DISTINCT ON keeps one whole input row per key: the users of that row.
-        select.append("expressions", exp.alias_(_hidden(users, aggregated, final), HIDDEN))
+        hidden = _hidden(users, aggregated, final, self.enough)
+        select.append("expressions", exp.alias_(hidden, HIDDEN))
         return select
 
     def _distinct(self, select: exp.Select, users: _Users, *, final: bool) -> exp.Expression:
@@ -115,8 +124,9 @@ class _Rewriter:
         moved = {key: select.args.get(key) for key in ("order", "limit", "offset")}
         for key in moved:
             select.set(key, None)
-        select.append("expressions", exp.alias_(_hidden(users, False, False), HIDDEN))
-        merged = _hidden(_Users("list", exp.column(HIDDEN)), True, final).sql(dialect=DIALECT)
+        select.append("expressions", exp.alias_(_hidden(users, False, False, self.enough), HIDDEN))
+        merged = _hidden(_Users("list", exp.column(HIDDEN)), True, final, self.enough)
+        merged = merged.sql(dialect=DIALECT)
         self.aliases += 1
         wrapper = sqlglot.parse_one(
             f"SELECT * EXCLUDE ({HIDDEN}), {merged} AS {HIDDEN} "
@@ -151,7 +161,14 @@ class _Rewriter:
         return _Users("none")  # UNNEST, VALUES, table functions: no users of their own
 
 
-def _combine(users: list[_Users]) -> _Users:
+def _cut(users: exp.Expression, enough: int | None) -> exp.Expression:
+    """At most ``enough`` distinct users of a list (``users`` must already be distinct)."""
+    if enough is None:
+        return users
+    return _fn("list_slice", users, exp.Literal.number(1), exp.Literal.number(enough))
+
+
+def _combine(users: list[_Users], enough: int | None) -> _Users:
     if not users:
         return _Users("none")
     if len(users) == 1:
@@ -166,10 +183,12 @@ def _combine(users: list[_Users]) -> _Users:
     combined = lists[0]
     for other in lists[1:]:
         combined = _fn("list_concat", combined, other)
+    if enough is not None:
+        combined = _cut(_fn("list_distinct", combined), enough)
     return _Users("list", combined)
 
 
-def _hidden(users: _Users, aggregated: bool, final: bool) -> exp.Expression:
+def _hidden(users: _Users, aggregated: bool, final: bool, enough: int | None) -> exp.Expression:
     if users.kind == "none" or users.expr is None:
         return exp.Literal.number(0) if final else _empty_list()
     expr = users.expr
@@ -177,9 +196,9 @@ def _hidden(users: _Users, aggregated: bool, final: bool) -> exp.Expression:
         if users.kind == "scalar":
             if final:
                 return exp.Count(this=exp.Distinct(expressions=[expr.copy()]))
-            return _fn("list", exp.Distinct(expressions=[expr.copy()]))
+            return _cut(_fn("list", exp.Distinct(expressions=[expr.copy()])), enough)
         merged = _fn("list_distinct", _fn("flatten", _fn("list", expr.copy())))
-        return _fn("len", merged) if final else merged
+        return _fn("len", merged) if final else _cut(merged, enough)
     if users.kind == "scalar":
         if final:
             return exp.Case(
@@ -229,10 +248,13 @@ def _in_window_or_subquery(node: exp.Expression, root: exp.Expression) -> bool:
     return isinstance(root, exp.Window)
 
 
-def track_users(query: exp.Query, user_tables: frozenset[str]) -> exp.Query:
-    """A copy of ``query`` whose result has one more, last column: the users each row covers."""
+def track_users(
+    query: exp.Query, user_tables: frozenset[str], *, enough: int | None = None
+) -> exp.Query:
+    """A copy of ``query`` whose result has one more, last column: the users each row covers
+    (exact, or with ``enough``: exact below it and at least ``enough`` otherwise)."""
     rewritten = query.copy()
-    result = _Rewriter(rewritten, user_tables).query(rewritten, final=True)
+    result = _Rewriter(rewritten, user_tables, enough).query(rewritten, final=True)
     if result is not rewritten and rewritten.args.get("with_") is not None:
         result.set("with_", rewritten.args["with_"])  # the WITH clause stays outermost
         rewritten.set("with_", None)

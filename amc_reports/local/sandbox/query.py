@@ -78,7 +78,7 @@ class Prepared:
     """A parsed, parameter-substituted query, ready for DuckDB."""
 
     sql: str  # the query in DuckDB's dialect
-    tracked_sql: str  # the same with the users column last (see `coverage`)
+    tracked_sql: str  # the same with the users column last, exact up to the threshold (`coverage`)
     tables: frozenset[str]
     dimensions: tuple[bool, ...]  # per output column: a GROUP BY key (not a metric)
     tree: exp.Query = field(repr=False, compare=False)
@@ -134,10 +134,16 @@ def prepare(
         raise AmcSqlError(sorted(problems, key=_place))
     dimensions = tuple(coverage.dimension_columns(tree))
     try:
-        tracked = coverage.track_users(tree, tables.USER_TABLES).sql(dialect="duckdb")
+        tracked = coverage.track_users(tree, tables.USER_TABLES, enough=AGGREGATION_THRESHOLD)
     except coverage.CoverageUnsupported as exc:
         raise AmcSqlError(SqlError(coverage.UNSUPPORTED_MESSAGE.format(what=exc))) from None
-    return Prepared(tree.sql(dialect="duckdb"), tracked, frozenset(used), dimensions, tree)
+    return Prepared(
+        tree.sql(dialect="duckdb"),
+        tracked.sql(dialect="duckdb"),
+        frozenset(used),
+        dimensions,
+        tree,
+    )
 
 
 def _relations(
@@ -543,7 +549,7 @@ def run(
         _set_window(con, window)
         functions.set_clock(con, data.data_as_of)
         _lock_down(con)
-        cursor = con.execute(prepared.tracked_sql)
+        cursor = con.execute(_tracked_sql(prepared, threshold, user_count_column))
         description = cursor.description or []
         width = len(description) - 1  # the users column is last
         dims = list(prepared.dimensions) + [True] * (width - len(prepared.dimensions))
@@ -574,6 +580,14 @@ def run(
     if user_count_column is not None:
         columns.append(Column(user_count_column, "LONG"))
     return QueryResult(tuple(columns), kept, threshold_of.filtered)
+
+
+def _tracked_sql(prepared: Prepared, threshold: int, user_count_column: str | None) -> str:
+    """The query with users counted up to the threshold, or exactly when the workflow asks for
+    the count (``distinctUserCountColumn``) or the threshold is above the prepared cut."""
+    if user_count_column is None and threshold <= AGGREGATION_THRESHOLD:
+        return prepared.tracked_sql
+    return coverage.track_users(prepared.tree, tables.USER_TABLES).sql(dialect="duckdb")
 
 
 class _Threshold:

@@ -81,6 +81,42 @@ def test_a_join_covers_the_users_of_both_sides():
         assert row["covered"] >= max(row["viewers"], row["b"])
 
 
+# AMC's optimal-frequency playbook shape: a non-equi self-join of a small aggregate whose rows each
+# cover thousands of users (every row pair would carry both lists whole).
+SELF_JOIN = """
+    WITH per_user AS (
+        SELECT user_id, LEAST(SUM(impressions), 5) AS frequency FROM dsp_impressions GROUP BY 1
+    ),
+    buckets AS (SELECT frequency, COUNT(user_id) AS reach FROM per_user GROUP BY 1)
+    SELECT a.frequency, SUM(b.reach) AS reach_up_to, COUNT(*) AS buckets
+    FROM buckets a LEFT JOIN buckets b ON a.frequency >= b.frequency
+    GROUP BY a.frequency"""
+
+
+def test_a_row_that_covers_many_users_is_counted_only_up_to_the_threshold():
+    cut = _run(SELF_JOIN, limits=query.Limits(memory_mb=64))
+    exact = _run(SELF_JOIN, threshold=1, user_count_column="covered")
+    assert cut and len(cut) == len(exact)
+    assert all(row["covered"] >= query.AGGREGATION_THRESHOLD for row in exact)
+    assert {r["frequency"]: r["reach_up_to"] for r in cut} == {
+        r["frequency"]: r["reach_up_to"] for r in exact
+    }
+
+
+def test_a_cut_list_keeps_the_threshold_exact_below_it():
+    sql = """
+        WITH small AS (
+            SELECT campaign, user_id FROM dsp_impressions WHERE user_id IN (
+                SELECT user_id FROM (
+                    SELECT user_id, DENSE_RANK() OVER (ORDER BY user_id) AS r FROM dsp_impressions
+                ) WHERE r <= 99
+            )
+        )
+        SELECT s.campaign, COUNT(*) AS n FROM small s JOIN small t ON s.campaign = t.campaign
+        GROUP BY 1"""
+    assert _run(sql) == []  # 99 users at most per row: under the threshold, however joined
+
+
 def test_rows_of_single_events_never_pass_the_threshold():
     assert _run("SELECT campaign, impression_dt FROM dsp_impressions") == []
 
