@@ -574,12 +574,9 @@ class WeekLife:
         """The newest execution of (week, sql_hash) on the AMC instance `amc_instance_id` that AMC
         accepted (has an amc_execution_id), if any: whether a new attempt resumes it or submits
         anew is `collection.next_step`'s decision."""
-        return self._newest_execution(
-            key,
-            sql_hash,
-            amc_instance_id,
-            sql.SQL("amc_execution_id IS NOT NULL AND status <> 'UNTRACKED'"),
-        )
+        accepted = sql.SQL("amc_execution_id IS NOT NULL AND status <> 'UNTRACKED'")
+        newest = self._executions(key, sql_hash, amc_instance_id, accepted, limit=1)
+        return newest[0] if newest else None
 
     @_retried
     def count_load_failure(self, execution_id: uuid.UUID) -> int:
@@ -604,36 +601,34 @@ class WeekLife:
                 (cap_error_text(reason), FailureKind.LOAD.value, execution_id),
             )
 
-    @_retried
     def untracked_executions(
         self, key: WeekKey, sql_hash: str, *, amc_instance_id: str
     ) -> list[ExecutionRow]:
         """Executions of (week, sql_hash) on `amc_instance_id` that AMC may have created without
         naming them (UNTRACKED), newest first: a new attempt looks for them before submitting."""
-        with self._transaction() as conn, conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(
-                sql.SQL(
-                    "SELECT {} FROM workflow_executions WHERE " + WEEK_WHERE + " AND sql_hash = %s"
-                    " AND amc_instance_id = %s AND status = 'UNTRACKED'"
-                    " ORDER BY created_at DESC, id DESC"
-                ).format(EXECUTION_COLUMNS),
-                (*key.params, sql_hash, amc_instance_id),
-            )
-            return [row for row in map(execution_row, cur.fetchall()) if row is not None]
+        untracked = sql.SQL("status = 'UNTRACKED'")
+        return self._executions(key, sql_hash, amc_instance_id, untracked)
 
     @_retried
-    def _newest_execution(
-        self, key: WeekKey, sql_hash: str, amc_instance_id: str, condition: sql.Composable
-    ) -> ExecutionRow | None:
+    def _executions(
+        self,
+        key: WeekKey,
+        sql_hash: str,
+        amc_instance_id: str,
+        condition: sql.Composable,
+        limit: int | None = None,
+    ) -> list[ExecutionRow]:
+        """The week's executions of `sql_hash` on `amc_instance_id` meeting `condition` (SQL),
+        newest first."""
         with self._transaction() as conn, conn.cursor(row_factory=dict_row) as cur:
             cur.execute(
                 sql.SQL(
                     "SELECT {} FROM workflow_executions WHERE " + WEEK_WHERE + " AND sql_hash = %s"
-                    " AND amc_instance_id = %s AND {} ORDER BY created_at DESC, id DESC LIMIT 1"
+                    " AND amc_instance_id = %s AND {} ORDER BY created_at DESC, id DESC LIMIT %s"
                 ).format(EXECUTION_COLUMNS, condition),
-                (*key.params, sql_hash, amc_instance_id),
+                (*key.params, sql_hash, amc_instance_id, limit),
             )
-            return execution_row(cur.fetchone())
+            return [row for row in map(execution_row, cur.fetchall()) if row is not None]
 
     # -- ending an attempt ---------------------------------------------------------------------
 
