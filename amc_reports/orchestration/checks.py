@@ -106,14 +106,8 @@ def evaluate_weeks(
         )
     else:
         description = f"All {len(weeks)} weeks pass ({weeks[0]} to {weeks[-1]})."
-    return dg.AssetCheckResult(
-        asset_key=check_key.asset_key,
-        check_name=check_key.name,
-        passed=not failing,
-        severity=severity,
-        description=description,
-        metadata={"weeks_checked": len(weeks), "weeks_failing": len(failing)},
-    )
+    counts = {"weeks_checked": len(weeks), "weeks_failing": len(failing)}
+    return check_result(quality.CheckOutcome(not failing, description, counts), check_key, severity)
 
 
 def latest_materialization_ids(
