@@ -153,5 +153,6 @@ def parse(doc: Any) -> Schema:
 @cache
 def load(path: Path = SCHEMA_FILE) -> Schema:
     """The schema file, parsed and checked (once per process)."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: 5x faster when present
     with open(path, encoding="utf-8") as fh:
-        return parse(yaml.safe_load(fh))
+        return parse(yaml.load(fh, Loader=loader))  # noqa: S506 - a safe loader

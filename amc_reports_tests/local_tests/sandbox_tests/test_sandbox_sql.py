@@ -284,3 +284,23 @@ def test_amc_functions_over_http_follow_amc_semantics(client, sandbox):
     refused = _run(client, "SELECT COLLECT(user_id) AS ids FROM dsp_impressions")
     assert refused.status == "FAILED"
     assert "would export user ids gathered from many users" in refused.failure_reason
+
+
+def test_a_paid_table_fails_on_an_instance_without_the_feature(client, sandbox):
+    sql = (
+        "SELECT m.segment_name, COUNT(DISTINCT a.user_id) AS users\n"
+        "FROM audience_segments_amer_inmarket a\n"
+        "JOIN segment_metadata m ON m.segment_id = a.segment_id\n"
+        "GROUP BY m.segment_name"
+    )
+    _use_sql(sandbox, paid_features=["flexible_shopping_insights"])
+    record = _run(client, sql)
+    assert record.status == "FAILED"
+    assert record.failure_reason.startswith(
+        "Query validation failed: line 2:6: Table 'audience_segments_amer_inmarket' does not exist"
+        " for this instance: it is part of the paid feature 'audience_segment_insights'"
+    )
+    assert "line 3:6: Table 'segment_metadata' does not exist" in record.failure_reason
+    _use_sql(sandbox)  # the default: every paid feature
+    rows = _table(client, _run(client, sql))
+    assert rows and all(int(r["users"]) >= 100 for r in rows)
