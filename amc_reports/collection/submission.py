@@ -147,25 +147,24 @@ class SubmittingCollector(CollectorBase):
             what = "AMC accepted the execution but returned no execution id"
         else:
             what = "the connection to AMC broke after the request was sent"
-        self.life.mark_untracked(execution_id, f"{what}: {exc}")
+        sent_at = self.life.mark_untracked(execution_id, f"{what}: {exc}").created_at
         self.log.warning(f"{what} for {self.describe(attempt.window)}; looking for it at AMC")
-        row = self.warehouse.get_execution(execution_id)
-        sent_at = row.created_at if row is not None else datetime.now(UTC)
         for lookup in range(self.adoption_lookups):
             if lookup:
                 self._sleep(self.adoption_interval_seconds)
             found = self._look_for_untracked(attempt, execution_id, sent_at)
             if found is not None:
                 return Execution(execution_id, found, adopted=True)
-        raise NotListedError(f"{what} ({exc})", execution_id=execution_id)
+        raise NotListedError(f"{what} ({exc})", execution_id=execution_id, sent_at=sent_at)
 
 
 class NotListedError(Exception):
     """AMC may have created an execution without naming it, and does not list it (yet)."""
 
-    def __init__(self, message: str, *, execution_id: uuid.UUID) -> None:
+    def __init__(self, message: str, *, execution_id: uuid.UUID, sent_at: datetime) -> None:
         super().__init__(message)
         self.execution_id = execution_id
+        self.sent_at = sent_at  # when it was recorded, before it was sent: AMC created it after
 
 
 class SubmitFailedError(Exception):

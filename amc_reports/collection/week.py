@@ -234,14 +234,15 @@ class WeekCollector(SubmittingCollector):
         self.guards.refuse_unparsable_sql(attempt.key, attempt.run_id, attempt.backfill_id)
         while True:
             self.guards.check_breaker(attempt.key, attempt.run_id, attempt.backfill_id)
+            sent_at: datetime | None = None  # AMC may have created it unnamed: look for it
             try:
                 return self._submit_once(attempt, tries)
             except SubmitFailedError as failed:
                 said: next_step.AmcSaid = CreateFailed(str(failed.error), failed.classified)
-                execution_id, looking = failed.execution_id, False
+                execution_id = failed.execution_id
             except NotListedError as unlisted:
                 said = NotListed(str(unlisted))
-                execution_id, looking = unlisted.execution_id, True
+                execution_id, sent_at = unlisted.execution_id, unlisted.sent_at
             step = decide(self._situation(said, tries), self.policy)
             if isinstance(step, Fail):
                 raise self._fail(
@@ -252,13 +253,11 @@ class WeekCollector(SubmittingCollector):
                     error_class=SubmissionError,
                 )
             assert isinstance(step, Retry)
-            if not looking:
+            if sent_at is None:  # AMC failed the create: submit again
                 self._back_off(attempt, tries, f"{step.why}; submitting again", step.delay)
                 continue
             what = f"{said.what}, and AMC does not list it yet; looking again"
             self._back_off(attempt, tries, what, step.delay)
-            row = self.warehouse.get_execution(execution_id)
-            sent_at = row.created_at if row is not None else datetime.now(UTC)
             found = self._look_for_untracked(attempt, execution_id, sent_at)
             if found is not None:
                 return Execution(execution_id, found, adopted=True)

@@ -545,28 +545,35 @@ class WeekLife:
             if cur.rowcount == 0:
                 raise ValueError(f"execution_id {execution_id} has no workflow_executions row")
 
-    def mark_untracked(self, execution_id: uuid.UUID, reason: str) -> None:
+    def mark_untracked(self, execution_id: uuid.UUID, reason: str) -> ExecutionRow:
         """AMC may have created the execution but did not name it (a create answered without an
         id, a connection cut after sending): a later attempt looks for it and adopts it."""
-        self._end_execution(execution_id, ExecutionState.UNTRACKED, reason, FailureKind.UNTRACKED)
+        return self._end_execution(
+            execution_id, ExecutionState.UNTRACKED, reason, FailureKind.UNTRACKED
+        )
 
-    def mark_lost(self, execution_id: uuid.UUID, reason: str) -> None:
+    def mark_lost(self, execution_id: uuid.UUID, reason: str) -> ExecutionRow:
         """AMC no longer knows the execution (HTTP 404), or never listed an untracked one: it is
         never resumed again; the next attempt submits a new one."""
-        self._end_execution(execution_id, ExecutionState.LOST, reason, FailureKind.LOST)
+        return self._end_execution(execution_id, ExecutionState.LOST, reason, FailureKind.LOST)
 
     @_retried
     def _end_execution(
         self, execution_id: uuid.UUID, state: ExecutionState, reason: str, kind: FailureKind
-    ) -> None:
-        with self._transaction() as conn:
-            cur = conn.execute(
-                "UPDATE workflow_executions SET status = %s, failure_reason = %s,"
-                " failure_kind = %s, completed_at = clock_timestamp() WHERE id = %s",
+    ) -> ExecutionRow:
+        with self._transaction() as conn, conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(
+                sql.SQL(
+                    "UPDATE workflow_executions SET status = %s, failure_reason = %s,"
+                    " failure_kind = %s, completed_at = clock_timestamp() WHERE id = %s"
+                    " RETURNING {}"
+                ).format(EXECUTION_COLUMNS),
                 (state.value, cap_error_text(reason), kind.value, execution_id),
             )
-            if cur.rowcount == 0:
-                raise ValueError(f"execution_id {execution_id} has no workflow_executions row")
+            row = execution_row(cur.fetchone())
+        if row is None:
+            raise ValueError(f"execution_id {execution_id} has no workflow_executions row")
+        return row
 
     def latest_execution(
         self, key: WeekKey, sql_hash: str, *, amc_instance_id: str
