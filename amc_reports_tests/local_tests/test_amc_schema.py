@@ -60,6 +60,9 @@ def _run(sql: str, **kw) -> list[dict]:
 def test_the_file_names_its_source_and_date_and_the_missing_tables_and_columns():
     loaded = schema.load()
     assert loaded.documentation["source"].startswith("https://advertising.amazon.com/")
+    assert {
+        c.threshold for c in loaded.tables["dsp_impressions"].columns if c.name == "user_id"
+    } == {"VERY_HIGH"}
     assert loaded.documentation["snapshot"] and loaded.documentation["checked"]
     for table, columns in DOCUMENTED.items():
         assert table in tables.TABLES
@@ -184,14 +187,16 @@ def test_paid_features_setting_is_all_or_known_features():
 
 
 def test_a_wrong_schema_file_says_where():
-    good = {"rows": "conversions", "columns": {"x": ["LONG", "a count"]}}
+    good = {"rows": "conversions", "columns": {"x": ["LONG", "NONE", "a count"]}}
     assert schema.parse({"tables": {"t": good}}).tables["t"].column_names == ("x",)
     with pytest.raises(schema.SchemaError, match="table t: column 'x' has type 'NUMBER'"):
-        schema.parse({"tables": {"t": {**good, "columns": {"x": ["NUMBER", "?"]}}}})
+        schema.parse({"tables": {"t": {**good, "columns": {"x": ["NUMBER", "LOW", "?"]}}}})
+    with pytest.raises(schema.SchemaError, match="table t: column 'x' has threshold 'SOME'"):
+        schema.parse({"tables": {"t": {**good, "columns": {"x": ["LONG", "SOME", "?"]}}}})
     with pytest.raises(schema.SchemaError, match="table t: unknown paid feature 'gold'"):
         schema.parse({"tables": {"t": {**good, "paid": "gold"}}})
     bad_role = schema.parse(
-        {"tables": {"t": {**good, "columns": {"x": ["LONG", "count:purchse", "?"]}}}}
+        {"tables": {"t": {**good, "columns": {"x": ["LONG", "NONE", "count:purchse", "?"]}}}}
     )
     with pytest.raises(schema.SchemaError, match="table t, column x .*unknown filter 'purchse'"):
         tables.view_sql(bad_role.tables["t"])

@@ -35,6 +35,10 @@ DUCKDB_TYPES = {
 _TABLE_KEYS = frozenset({"rows", "like", "only", "segments", "paid", "docs", "columns"})
 
 
+# AMC's aggregation threshold of a column (its documentation's last column; "-": not given).
+THRESHOLDS = ("NONE", "LOW", "MEDIUM", "HIGH", "VERY_HIGH", "INTERNAL", "-")
+
+
 class SchemaError(ValueError):
     """`amc_schema.yaml` says something the sandbox cannot serve (the message names where)."""
 
@@ -45,6 +49,7 @@ class Column:
     type: str  # AMC's type (a key of DUCKDB_TYPES)
     role: str  # how the sandbox fills it ("" : the row source's fact of that name, or neutral)
     about: str
+    threshold: str = "-"  # AMC's aggregation threshold of the column (THRESHOLDS)
 
     @property
     def duckdb_type(self) -> str:
@@ -85,17 +90,20 @@ class Schema:
 
 
 def _column(where: str, name: str, spec: Any) -> Column:
-    if not isinstance(spec, list) or len(spec) not in (2, 3):
+    if not isinstance(spec, list) or len(spec) not in (3, 4):
         raise SchemaError(
-            f"{where}: column {name!r} must be [TYPE, description] or "
-            f"[TYPE, role, description], not {spec!r}"
+            f"{where}: column {name!r} must be [TYPE, THRESHOLD, description] or "
+            f"[TYPE, THRESHOLD, role, description], not {spec!r}"
         )
-    kind = str(spec[0])
+    kind, threshold = str(spec[0]), str(spec[1])
     if kind not in DUCKDB_TYPES:
         known = ", ".join(DUCKDB_TYPES)
         raise SchemaError(f"{where}: column {name!r} has type {kind!r} (known: {known})")
-    role = "" if len(spec) == 2 else ("null" if spec[1] is None else str(spec[1]))
-    return Column(name, kind, role, str(spec[-1]))
+    if threshold not in THRESHOLDS:
+        known = ", ".join(THRESHOLDS)
+        raise SchemaError(f"{where}: column {name!r} has threshold {threshold!r} (known: {known})")
+    role = "" if len(spec) == 3 else ("null" if spec[2] is None else str(spec[2]))
+    return Column(name, kind, role, str(spec[-1]), threshold)
 
 
 def _columns(where: str, specs: Any) -> list[Column]:
