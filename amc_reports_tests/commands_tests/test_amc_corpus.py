@@ -30,7 +30,7 @@ import pytest
 
 CORPUS = Path(__file__).resolve().parent.parent / "amc_corpus"
 WEEK = "2026-11-01"  # a Sunday, long final: every conversion of it has arrived
-IMPRESSIONS_PER_DAY = "20000"
+IMPRESSIONS_PER_DAY = "10000"
 _HEADER = re.compile(r"--\s*(doc|expect|columns|rows|parameters|error)\s*:\s*(.*\S)\s*$")
 
 
