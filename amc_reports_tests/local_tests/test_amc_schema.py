@@ -200,3 +200,21 @@ def test_a_wrong_schema_file_says_where():
     )
     with pytest.raises(schema.SchemaError, match="table t, column x .*unknown filter 'purchse'"):
         tables.view_sql(bad_role.tables["t"])
+
+
+def test_conversions_all_holds_the_ad_exposed_conversions_and_others():
+    exposed = _run(
+        "SELECT COUNT(DISTINCT user_id) AS users, SUM(conversions) AS n FROM conversions",
+        threshold=1,
+    )
+    every = {
+        row["exposure_type"]: row
+        for row in _run(
+            "SELECT exposure_type, COUNT(DISTINCT user_id) AS users, SUM(conversions) AS n,"
+            " COUNT(DISTINCT conversion_id) AS ids FROM conversions_all GROUP BY 1",
+            threshold=1,
+        )
+    }
+    assert every["ad-exposed"]["n"] == exposed[0]["n"] > 0
+    assert 0 < every["non-ad-exposed"]["n"] < every["ad-exposed"]["n"]
+    assert every["non-ad-exposed"]["ids"] == every["non-ad-exposed"]["n"]  # ids stay unique

@@ -350,8 +350,7 @@ def _conversion_facts() -> dict[str, str]:
         "purchase_unit_price": "CASE WHEN x.subtype = 0 THEN a.unit_price END",
         "engagement_scope": "CASE WHEN x.halo THEN 'BRAND_HALO' ELSE 'PROMOTED' END",
         "halo_code": "CASE WHEN x.halo THEN 'BRAND_HALO_ASIN' END",
-        # A fifth of the conversions in conversions_all come from users no ad reached.
-        "exposure_type": "CASE WHEN x.cid % 5 = 0 THEN 'non-ad-exposed' ELSE 'ad-exposed' END",
+        "exposure_type": "'ad-exposed'",
         "sns_subscription_id": (
             "CASE WHEN x.subtype = 0 AND x.cid % 20 = 0 THEN 'SNS-' || CAST(x.cid AS VARCHAR) END"
         ),
@@ -406,6 +405,36 @@ def _conversions(window_on: str, reads: frozenset[str]) -> RowSource:
     )
 
 
+def _all_conversions() -> RowSource:
+    """Every conversion of the window, and as many again from users no ad reached: a quarter of
+    the ad-exposed ones, repeated by another user of the pool (``o.organic``), as AMC's
+    conversions_all holds ad-exposed and non-ad-exposed conversions."""
+    exposed = _conversions("x.ts", _BY_CONVERSION)
+    organic_user = "(x.usr * 7919 + 13) % (SELECT count(*) FROM _users)"
+    from_ = (
+        "_conversions x CROSS JOIN (VALUES (FALSE), (TRUE)) AS o(organic)"
+        + _AD_JOINS.replace(
+            "JOIN _users u USING (usr)",
+            f"JOIN _users u ON u.usr = CASE WHEN o.organic THEN {organic_user} ELSE x.usr END",
+        )
+        + f"\n    JOIN _asins a USING (asin){_TERM_JOINS}"
+    )
+    facts = {
+        **exposed.facts,
+        "conversion_id": "CASE WHEN o.organic THEN 'N' ELSE 'C' END || CAST(x.cid AS VARCHAR)",
+        "exposure_type": "CASE WHEN o.organic THEN 'non-ad-exposed' ELSE 'ad-exposed' END",
+    }
+    return RowSource(
+        **{
+            **exposed.__dict__,
+            "from_": from_,
+            "where": f"({exposed.where}) AND (NOT o.organic OR x.cid % 4 = 0)",
+            "key": "x.cid * 2 + CAST(o.organic AS BIGINT)",
+            "facts": facts,
+        }
+    )
+
+
 _BY_TRAFFIC = frozenset({"conversions"})
 _BY_CONVERSION = frozenset({"conversions", "earlier"})
 
@@ -437,6 +466,7 @@ ROW_SOURCES: dict[str, RowSource] = {
     "attributed_by_traffic_time": _conversions("x.t_ts", _BY_TRAFFIC),
     "attributed_by_conversion_time": _conversions("x.ts", _BY_CONVERSION),
     "conversions": _conversions("x.ts", _BY_CONVERSION),
+    "all_conversions": _all_conversions(),
     "audience_segments": RowSource(
         from_=(
             "_users u JOIN _segments s ON s.family = '{segments}' AND "
