@@ -125,6 +125,7 @@ def child(args: argparse.Namespace) -> int:
         warehouse = Warehouse(args.url)
         with open(args.csv, "rb") as stream:
             started = time.perf_counter()
+            cpu_started = time.process_time()
             result = replace_week_results(
                 warehouse,
                 REPORT,
@@ -134,6 +135,7 @@ def child(args: argparse.Namespace) -> int:
                 amc_execution_id=f"bench-{args.execution_id[:8]}",
             )
         seconds = time.perf_counter() - started
+        extra["client_cpu_seconds"] = time.process_time() - cpu_started
         rows = result.record_count
         extra["committed_seconds"] = result.seconds
         peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -154,6 +156,8 @@ def child(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         done = subprocess.run(argv, capture_output=True, text=True)
         seconds = time.perf_counter() - started
+        psql = resource.getrusage(resource.RUSAGE_CHILDREN)
+        extra["client_cpu_seconds"] = psql.ru_utime + psql.ru_stime
         if done.returncode != 0:
             raise SystemExit(f"psql failed: {done.stderr}")
         with psycopg.connect(args.url) as conn:
@@ -182,7 +186,39 @@ def child(args: argparse.Namespace) -> int:
 # -- parent: set up, alternate, summarise ----------------------------------------------------------
 
 
-def measure(method: str, url: str, csv_path: Path, execution_id: uuid.UUID) -> dict:
+def postmaster_pid(url: str) -> int | None:
+    """The server's postmaster, when it runs on this machine (else None: no server CPU)."""
+    with psycopg.connect(url) as conn:
+        backend = conn.info.backend_pid
+    stat = Path(f"/proc/{backend}/stat")
+    if not stat.exists():
+        return None
+    return int(stat.read_text().rsplit(")", 1)[1].split()[1])
+
+
+def server_cpu_seconds(postmaster: int | None) -> float | None:
+    """CPU time of the server's processes: the postmaster with its ended children (cutime,
+    cstime), and those running (backends, parallel workers, WAL writer, checkpointer...)."""
+    if postmaster is None:
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        pid = int(stat.parent.name)
+        if pid == postmaster:
+            total += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
+        elif int(fields[1]) == postmaster:
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+def measure(
+    method: str, url: str, csv_path: Path, execution_id: uuid.UUID, postmaster: int | None = None
+) -> dict:
     command = [
         sys.executable,
         __file__,
@@ -195,10 +231,15 @@ def measure(method: str, url: str, csv_path: Path, execution_id: uuid.UUID) -> d
         "--execution-id",
         str(execution_id),
     ]
+    server_before = server_cpu_seconds(postmaster)
     done = subprocess.run(command, capture_output=True, text=True)
+    server_after = server_cpu_seconds(postmaster)
     if done.returncode != 0:
         raise SystemExit(f"{method} failed:\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    sample = json.loads(done.stdout.strip().splitlines()[-1])
+    if server_before is not None and server_after is not None:
+        sample["server_cpu_seconds"] = server_after - server_before
+    return sample
 
 
 def reset(url: str, method: str, warehouse: Warehouse) -> uuid.UUID:
@@ -324,6 +365,7 @@ def main() -> int:
             warehouse = Warehouse(url)
             warehouse.migrate()
             prepare(url, warehouse, csv_path)
+            postmaster = postmaster_pid(url)
             samples: dict[str, list[dict]] = {m: [] for m in methods}
             for round_no in range(args.rounds):
                 order = methods[round_no % len(methods) :] + methods[: round_no % len(methods)]
@@ -337,7 +379,7 @@ def main() -> int:
                         continue
                     execution_id = reset(url, method, warehouse)
                     source = restated_path if method == "restate" else csv_path
-                    sample = measure(method, url, source, execution_id)
+                    sample = measure(method, url, source, execution_id, postmaster)
                     if sample["rows"] != args.rows:
                         raise SystemExit(f"{method} stored {sample['rows']} rows")
                     samples[method].append(sample)
@@ -389,6 +431,9 @@ def summarise(samples: dict[str, list[dict]], rows: int) -> dict[str, dict]:
             "peak_rss_mb": round(statistics.median(r["peak_rss_mb"] for r in runs), 1),
             "all_seconds": [round(r["seconds"], 3) for r in runs],
         }
+        for cpu in ("server_cpu_seconds", "client_cpu_seconds"):
+            if all(cpu in r for r in runs):
+                summary[method][f"median_{cpu}"] = round(statistics.median(r[cpu] for r in runs), 3)
     for reference in ("copy_bare", "replace"):
         if reference in summary:
             base = summary[reference]["rows_per_second"]
@@ -398,6 +443,27 @@ def summarise(samples: dict[str, list[dict]], rows: int) -> dict[str, dict]:
     for entry in summary.values():  # until committed, against a first collection until committed
         if base and entry["median_committed_seconds"]:
             entry["committed_vs_replace"] = round(base / entry["median_committed_seconds"], 3)
+    # Side by side: each round's ratio to the reference measured in the same round (the machine's
+    # load changes less within a round than across rounds), then the median of those.
+    for reference, field, name in (
+        ("copy_bare", "seconds", "paired_vs_copy_bare"),
+        ("replace", "seconds", "paired_vs_replace"),
+        ("replace", "committed_seconds", "paired_committed_vs_replace"),
+    ):
+        for method, runs in samples.items():
+            pairs = list(zip(samples.get(reference, []), runs, strict=False))
+            if method in summary and pairs and all(field in r for pair in pairs for r in pair):
+                summary[method][name] = round(
+                    statistics.median(ref[field] / run[field] for ref, run in pairs), 3
+                )
+    # The work done, in CPU seconds (server and client): what the machine's load shifts least.
+    if "median_server_cpu_seconds" in summary.get("copy_bare", {}):
+        floor = summary["copy_bare"]
+        floor_cpu = floor["median_server_cpu_seconds"] + floor["median_client_cpu_seconds"]
+        for entry in summary.values():
+            if "median_server_cpu_seconds" in entry and "median_client_cpu_seconds" in entry:
+                cpu = entry["median_server_cpu_seconds"] + entry["median_client_cpu_seconds"]
+                entry["cpu_vs_copy_bare"] = round(floor_cpu / cpu, 3) if cpu else None
     return summary
 
 
@@ -416,6 +482,19 @@ def print_summary(summary: dict[str, dict], rows: int) -> None:
             f"{s['median_committed_seconds'] or nan:>7.2f} s "
             f"{s.get('committed_vs_replace', nan):>8.2f} "
             f"{s['median_key_diff_seconds']:>7.2f} s {s['peak_rss_mb']:>7.0f} MB"
+        )
+    print("\nside by side (median of each round's ratio) and CPU seconds (medians)")
+    titles = ("method", "vs copy", "vs first", "committed vs first", "server CPU", "client CPU",
+              "CPU vs copy")  # fmt: skip
+    print("{:<10} {:>8} {:>8} {:>19} {:>10} {:>10} {:>11}".format(*titles))
+    for method, s in summary.items():
+        print(
+            f"{method:<10} {s.get('paired_vs_copy_bare', nan):>8.2f} "
+            f"{s.get('paired_vs_replace', nan):>8.2f} "
+            f"{s.get('paired_committed_vs_replace', nan):>19.2f} "
+            f"{s.get('median_server_cpu_seconds', nan):>8.2f} s "
+            f"{s.get('median_client_cpu_seconds', nan):>8.2f} s "
+            f"{s.get('cpu_vs_copy_bare', nan):>11.2f}"
         )
 
 
