@@ -188,12 +188,12 @@ def child(args: argparse.Namespace) -> int:
 
 def postmaster_pid(url: str) -> int | None:
     """The server's postmaster, when it runs on this machine (else None: no server CPU)."""
-    with psycopg.connect(url) as conn:
-        backend = conn.info.backend_pid
-    stat = Path(f"/proc/{backend}/stat")
-    if not stat.exists():
-        return None
-    return int(stat.read_text().rsplit(")", 1)[1].split()[1])
+    with psycopg.connect(url) as conn:  # the backend is read while it runs
+        stat = Path(f"/proc/{conn.info.backend_pid}/stat")
+        try:
+            return int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            return None
 
 
 def server_cpu_seconds(postmaster: int | None) -> float | None:
