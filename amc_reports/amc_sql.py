@@ -108,7 +108,9 @@ def parse_query(sql: str) -> exp.Query:
     query = statements[0]
     if not isinstance(query, exp.Query):
         kind = query.key.upper()
-        raise AmcSqlError(SqlError(f"only SELECT queries are allowed, not {kind}", 1, 1))
+        first = _tokens(sql)[0]  # where the statement starts
+        line, column = _line_column(sql, first.start)
+        raise AmcSqlError(SqlError(f"only SELECT queries are allowed, not {kind}", line, column))
     return query
 
 
@@ -143,7 +145,8 @@ def statement_error(sql: str) -> SqlError | None:
         )
     first = tokens[0]
     if first.token_type not in (TokenType.SELECT, TokenType.WITH, TokenType.L_PAREN):
-        return SqlError(f"only SELECT queries are allowed, not {first.text.upper()}", 1, 1)
+        line, column = _line_column(sql, first.start)
+        return SqlError(f"only SELECT queries are allowed, not {first.text.upper()}", line, column)
     return None
 
 
@@ -306,9 +309,13 @@ def _meta(node: Any) -> tuple[int, int] | None:
     for holder in (node, getattr(node, "this", None)):
         meta = getattr(holder, "meta", None) if isinstance(holder, exp.Expression) else None
         if meta and "line" in meta and "col" in meta:
-            # sqlglot's col is where the token ends; report where it starts.
-            text = holder.name if isinstance(holder, exp.Expression) else ""
-            start = int(meta["col"]) - max(len(text), 1) + 1
+            # sqlglot's col is where the token ends; report where it starts (a token's length
+            # from its offsets, quotes included, else from its text).
+            if "start" in meta and "end" in meta:
+                length = int(meta["end"]) - int(meta["start"]) + 1
+            else:
+                length = len(holder.name) if isinstance(holder, exp.Expression) else 1
+            start = int(meta["col"]) - max(length, 1) + 1
             return int(meta["line"]), max(start, 1)
     return None
 

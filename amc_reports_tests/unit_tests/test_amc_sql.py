@@ -175,3 +175,9 @@ ALLOWED = {
 @pytest.mark.parametrize("sql", ALLOWED.values(), ids=ALLOWED.keys())
 def test_what_amc_allows_is_not_a_limitation(sql):
     assert limitation_errors(sql) == []
+
+
+def test_a_statement_that_is_no_select_is_named_where_it_starts():
+    assert parse_amc_sql("-- a note\n-- another\n  CREATE TABLE x AS SELECT 1") == SqlError(
+        "only SELECT queries are allowed, not CREATE", 3, 3
+    )

@@ -82,6 +82,31 @@ class Prepared:
     tables: frozenset[str]
     dimensions: tuple[bool, ...]  # per output column: a GROUP BY key (not a metric)
     tree: exp.Query = field(repr=False, compare=False)
+    extensions: tuple[Extension, ...] = ()  # the query's TABLE(EXTEND_TIME_WINDOW(...))s
+
+    @property
+    def user_tables(self) -> frozenset[str]:
+        """The relations whose rows are one user's events (`coverage`)."""
+        return _user_tables(self.extensions)
+
+
+def _user_tables(extensions: Iterable[Extension]) -> frozenset[str]:
+    extended = {e.name for e in extensions if e.table in tables.USER_TABLES}
+    return tables.USER_TABLES | extended
+
+
+@dataclass(frozen=True)
+class Extension:
+    """``TABLE(EXTEND_TIME_WINDOW('table', 'P14D', 'P1D'))``: the table over a longer window,
+    read by the query as the relation ``name``."""
+
+    name: str
+    table: str
+    before: timedelta
+    after: timedelta
+
+    def window(self, window: Window) -> Window:
+        return Window(window.start - self.before, window.end + self.after, window.time_zone)
 
 
 @dataclass(frozen=True)
@@ -125,16 +150,20 @@ def prepare(
     problems += functions.translate(tree)
     ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
     features = None if paid_features is None else frozenset(paid_features)
-    used, unknown = _relations(tree, ctes, features)
+    extensions, refused = _extend_time_windows(tree, features)
+    problems += refused
+    extended = {e.name: e.table for e in extensions}
+    used, unknown = _relations(tree, ctes | set(extended), features)
     problems += unknown
-    if not unknown:
-        problems += _unknown_columns(tree)
+    if not unknown and not refused:
+        problems += _unknown_columns(tree, extended)
         problems += _user_values(tree)
     if problems:
         raise AmcSqlError(sorted(problems, key=_place))
     dimensions = tuple(coverage.dimension_columns(tree))
+    user_tables = _user_tables(extensions)
     try:
-        tracked = coverage.track_users(tree, tables.USER_TABLES, enough=AGGREGATION_THRESHOLD)
+        tracked = coverage.track_users(tree, user_tables, enough=AGGREGATION_THRESHOLD)
     except coverage.CoverageUnsupported as exc:
         raise AmcSqlError(SqlError(coverage.UNSUPPORTED_MESSAGE.format(what=exc))) from None
     return Prepared(
@@ -143,7 +172,76 @@ def prepare(
         frozenset(used),
         dimensions,
         tree,
+        tuple(extensions),
     )
+
+
+EXTEND_TIME_WINDOW_ARGUMENTS = (
+    "EXTEND_TIME_WINDOW takes a table's name and two durations, all three quoted: "
+    "TABLE(EXTEND_TIME_WINDOW('dsp_impressions', 'P14D', 'P1D'))"
+)
+MAX_EXTENSION = timedelta(days=400)  # past AMC's 13 months of data there is nothing to read
+_DURATION = re.compile(r"^P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$")
+
+
+def _extend_time_windows(
+    tree: exp.Query, paid_features: frozenset[str] | None = None
+) -> tuple[list[Extension], list[SqlError]]:
+    """Replace each ``TABLE(EXTEND_TIME_WINDOW('t', 'P14D', 'P1D'))`` (or the call without
+    ``TABLE``) by a relation of its own (`Extension`), keeping its alias; an error for each call
+    that does not name an AMC table and two ISO 8601 durations."""
+    extensions: list[Extension] = []
+    problems: list[SqlError] = []
+    for table in list(tree.find_all(exp.Table)):
+        call = table.this
+        if _is_call(call, "TABLE") and len(call.expressions) == 1:
+            call = call.expressions[0]
+        if not _is_call(call, "EXTEND_TIME_WINDOW"):
+            continue
+        line, column = position_of(table) or (None, None)
+        args = call.expressions
+        name = (
+            args[0].name.lower() if args and isinstance(args[0], exp.Literal | exp.Column) else ""
+        )
+        durations = [_duration(a) for a in args[1:]]
+        if len(args) != 3 or not name or any(d is None for d in durations):
+            problems.append(SqlError(EXTEND_TIME_WINDOW_ARGUMENTS, line, column))
+            continue
+        if name not in tables.TABLES:
+            problems.append(SqlError(f"Table {name!r} does not exist", line, column))
+            continue
+        feature = tables.PAID.get(name)
+        if feature is not None and paid_features is not None and feature not in paid_features:
+            problems.append(SqlError(tables.not_subscribed(name), line, column))
+            continue
+        before, after = durations
+        assert before is not None and after is not None
+        if max(before, after) > MAX_EXTENSION:
+            problems.append(
+                SqlError(
+                    f"EXTEND_TIME_WINDOW extends the window by at most "
+                    f"{MAX_EXTENSION.days} days each way",
+                    line,
+                    column,
+                )
+            )
+            continue
+        extension = Extension(f"__amc_extended_{len(extensions) + 1}", name, before, after)
+        extensions.append(extension)
+        alias = table.args.get("alias") or exp.TableAlias(this=exp.to_identifier(name))
+        table.replace(exp.Table(this=exp.to_identifier(extension.name), alias=alias))
+    return extensions, problems
+
+
+def _duration(arg: exp.Expression) -> timedelta | None:
+    """An ISO 8601 duration such as 'P14D' or 'PT12H' (a quoted string), or None."""
+    if not (isinstance(arg, exp.Literal) and arg.is_string):
+        return None
+    match = _DURATION.match(arg.name.strip().upper())
+    if match is None or arg.name.strip().upper() in ("P", "PT"):
+        return None
+    weeks, days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
+    return timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds)
 
 
 def _relations(
@@ -160,6 +258,10 @@ def _relations(
     unknown: list[SqlError] = []
     for table in tree.find_all(exp.Table):
         function = table.this if not isinstance(table.this, exp.Identifier) else None
+        if _is_call(function, "TABLE") and len(function.expressions) == 1:
+            function = function.expressions[0]  # TABLE(f(...)): the function f
+        if _is_call(function, "EXTEND_TIME_WINDOW"):
+            continue  # refused by `_extend_time_windows`, which replaces the others
         name = table.name.lower()
         if function is None and not table.args.get("db") and not table.args.get("catalog"):
             if name in ctes:
@@ -194,22 +296,23 @@ def _user_values(tree: exp.Query) -> list[SqlError]:
     return errors
 
 
-def _unknown_columns(tree: exp.Query) -> list[SqlError]:
+def _unknown_columns(tree: exp.Query, extended: Mapping[str, str]) -> list[SqlError]:
     """An error for each column reference no relation of its scope has, when every relation's
     columns are known (AMC tables, CTEs and subqueries without ``*``); DuckDB's binding finds
     the rest, one at a time."""
     errors: list[SqlError] = []
     for scope in traverse_scope(tree):
         known: dict[str, set[str] | None] = {
-            name: _source_columns(source) for name, source in scope.sources.items()
+            name: _source_columns(source, extended) for name, source in scope.sources.items()
         }
-        own = {  # the select's own aliases (GROUP BY, HAVING and later projections use them)
-            e.alias.lower()
-            for e in getattr(scope.expression, "expressions", [])
-            if isinstance(e, exp.Alias)
-        }
+        projections = list(getattr(scope.expression, "expressions", []))
+        aliases = [e.alias.lower() if isinstance(e, exp.Alias) else "" for e in projections]
         for column in scope.columns:
             name = column.name.lower()
+            # the select's own aliases: GROUP BY, HAVING, ... use them all, a projection those
+            # before it (Spark's lateral aliases)
+            index = _projection_index(column, projections)
+            own = set(aliases if index is None else aliases[:index])
             if column.table:
                 columns = known.get(column.table)
                 missing = columns is not None and name not in columns
@@ -228,15 +331,30 @@ def _unknown_columns(tree: exp.Query) -> list[SqlError]:
     return errors
 
 
-def _source_columns(source: Any) -> set[str] | None:
+def _projection_index(node: exp.Expression, projections: list[exp.Expression]) -> int | None:
+    """Which of ``projections`` holds ``node``, or None (it is elsewhere in its SELECT)."""
+    ids = {id(p): i for i, p in enumerate(projections)}
+    while node is not None:
+        if id(node) in ids:
+            return ids[id(node)]
+        node = node.parent
+    return None
+
+
+def _source_columns(source: Any, extended: Mapping[str, str]) -> set[str] | None:
     """The columns a relation of a scope offers; None when they are not known here."""
     if isinstance(source, exp.Table) and not source.args.get("db"):
         name = source.name.lower()
+        name = extended.get(name, name)
         return set(tables.columns(name)) if name in tables.TABLES else None
     if isinstance(source, Scope):
         names = [n.lower() for n in getattr(source.expression, "named_selects", [])]
         return None if not names or "*" in names or "" in names else set(names)
     return None
+
+
+def _is_call(node: exp.Expression | None, name: str) -> bool:
+    return isinstance(node, exp.Anonymous) and str(node.this).upper() == name
 
 
 def _place(error: SqlError) -> tuple[int, int]:
@@ -370,18 +488,28 @@ def check(prepared: Prepared) -> Prepared:
             _empty_views.add(name)
         _set_window(con, Window(datetime(2000, 1, 1), datetime(2000, 1, 2)))
         functions.set_clock(con, datetime(2000, 1, 2))
+        for extension in prepared.extensions:  # the same columns as the table
+            con.execute(f"CREATE TEMP VIEW {extension.name} AS SELECT * FROM {extension.table}")
         try:
-            con.sql(prepared.sql)
-        except duckdb.Error as exc:
-            raise AmcSqlError(_duckdb_error(exc, prepared.tree)) from None
-        try:
-            con.sql(prepared.tracked_sql)
-        except duckdb.Error as exc:
-            log.warning("user-coverage rewrite does not bind: %s", exc)
-            raise AmcSqlError(
-                SqlError(coverage.UNSUPPORTED_MESSAGE.format(what="this query's shape"))
-            ) from None
+            _bind(con, prepared)
+        finally:
+            for extension in prepared.extensions:
+                con.execute(f"DROP VIEW IF EXISTS {extension.name}")
     return prepared
+
+
+def _bind(con: duckdb.DuckDBPyConnection, prepared: Prepared) -> None:
+    try:
+        con.sql(prepared.sql)
+    except duckdb.Error as exc:
+        raise AmcSqlError(_duckdb_error(exc, prepared.tree)) from None
+    try:
+        con.sql(prepared.tracked_sql)
+    except duckdb.Error as exc:
+        log.warning("user-coverage rewrite does not bind: %s", exc)
+        raise AmcSqlError(
+            SqlError(coverage.UNSUPPORTED_MESSAGE.format(what="this query's shape"))
+        ) from None
 
 
 def _set_window(con: duckdb.DuckDBPyConnection, window: Window) -> None:
@@ -417,11 +545,15 @@ def _duckdb_error(exc: duckdb.Error, tree: exp.Query) -> SqlError:
         if node is not None:
             line, column = position_of(node) or (None, None)
             break
-    if "not found in FROM clause" in message and names:
+    if names and any(phrase in message for phrase in _UNRESOLVED):
         message = f"Column {names[0]!r} cannot be resolved" + _did_you_mean(names[0], tree)
     elif "does not exist" in message and "Function" in message and names:
         message = f"Function {names[0]!r} is not registered"
     return SqlError(message, line, column)
+
+
+# DuckDB's ways of saying a column does not exist where it is read.
+_UNRESOLVED = ("not found in FROM clause", "cannot be referenced before it is defined")
 
 
 def _did_you_mean(name: str, tree: exp.Query) -> str:
@@ -532,7 +664,8 @@ def run(
     past ``limits.memory_mb``: `LimitExceeded`. `interrupt_all` stops a running query,
     ``cancelled`` the loading of its data (then `QueryInterrupted`).
     """
-    con = _connect(threads, limits.memory_mb, prepared.tables)
+    views = prepared.tables | {e.table for e in prepared.extensions}
+    con = _connect(threads, limits.memory_mb, views)
     finished, timed_out = threading.Event(), threading.Event()
 
     def watch() -> None:  # past the limit, interrupt until the query gives up
@@ -549,7 +682,10 @@ def run(
     with _running_lock:
         _running.add(con)
     try:
-        _load(con, prepared.tables, window, data, lambda: cancelled() or timed_out.is_set())
+        stop = lambda: cancelled() or timed_out.is_set()  # noqa: E731
+        for extension in prepared.extensions:
+            _load_extended(con, extension, window, data, stop)
+        _load(con, prepared.tables, window, data, stop)
         _set_window(con, window)
         functions.set_clock(con, data.data_as_of)
         _lock_down(con)
@@ -591,7 +727,7 @@ def _tracked_sql(prepared: Prepared, threshold: int, user_count_column: str | No
     the count (``distinctUserCountColumn``) or the threshold is above the prepared cut."""
     if user_count_column is None and threshold <= AGGREGATION_THRESHOLD:
         return prepared.tracked_sql
-    return coverage.track_users(prepared.tree, tables.USER_TABLES).sql(dialect="duckdb")
+    return coverage.track_users(prepared.tree, prepared.user_tables).sql(dialect="duckdb")
 
 
 class _Threshold:
@@ -722,6 +858,23 @@ def _load(
     _insert(con, "_traffic", traffic_parts)
     _insert(con, "_conversions", conversion_parts)
     _insert_dimensions(con, w, data.marketplace_id)
+
+
+def _load_extended(
+    con: duckdb.DuckDBPyConnection,
+    extension: Extension,
+    window: Window,
+    data: DataSettings,
+    cancelled: Callable[[], bool],
+) -> None:
+    """The extended table's rows over its longer window, kept as the relation the query reads;
+    the raw relations are emptied again for the query's own window."""
+    longer = extension.window(window)
+    _load(con, frozenset({extension.table}), longer, data, cancelled)
+    _set_window(con, longer)
+    con.execute(f"CREATE TEMP TABLE {extension.name} AS SELECT * FROM {extension.table}")
+    for raw in tables.RAW:
+        con.execute(f"DELETE FROM {raw}")
 
 
 def _insert(con: duckdb.DuckDBPyConnection, name: str, parts: Sequence[pd.DataFrame]) -> None:

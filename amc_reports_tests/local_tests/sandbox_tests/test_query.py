@@ -250,3 +250,72 @@ def test_counted_users_run_with_the_threshold(sql):
     rows = _run(sql, threshold=1, user_count_column="covered")
     assert rows
     assert all(row["covered"] == row["users"] > 0 for row in rows)
+
+
+def test_extend_time_window_reads_the_table_over_a_longer_window():
+    """TABLE(EXTEND_TIME_WINDOW('t', 'P3D', 'P1D')): the table from 3 days before the window to
+    1 day after it; the same table read plainly keeps the window."""
+    day = query.Window.parse("2026-03-07T00:00:00", "2026-03-08T00:00:00", "America/New_York")
+    sql = """
+        SELECT MIN(e.impression_dt) AS first, MAX(e.impression_dt) AS last,
+               MIN(p.impression_dt) AS plain_first, COUNT(DISTINCT e.user_id) AS users
+        FROM TABLE(EXTEND_TIME_WINDOW('DSP_IMPRESSIONS', 'P3D', 'P1D')) e
+        JOIN dsp_impressions p ON p.user_id = e.user_id"""
+    result = query.run(query.check(query.prepare(sql, day)), day, DATA, threshold=1)
+    [(first, last, plain_first, users)] = result.rows
+    assert datetime(2026, 3, 4) <= first < datetime(2026, 3, 4, 6)
+    assert datetime(2026, 3, 8, 18) <= last < datetime(2026, 3, 9)
+    assert datetime(2026, 3, 7) <= plain_first < datetime(2026, 3, 7, 6)
+    assert users > 0
+
+
+@pytest.mark.parametrize(
+    ("relation", "message"),
+    [
+        (
+            "TABLE(EXTEND_TIME_WINDOW('dsp_impressions', '14', 'P0D'))",
+            query.EXTEND_TIME_WINDOW_ARGUMENTS,
+        ),
+        ("TABLE(EXTEND_TIME_WINDOW('dsp_impressions', 'P1D'))", query.EXTEND_TIME_WINDOW_ARGUMENTS),
+        (
+            "TABLE(EXTEND_TIME_WINDOW('no_such_table', 'P1D', 'P0D'))",
+            "Table 'no_such_table' does not exist",
+        ),
+        (
+            "TABLE(EXTEND_TIME_WINDOW('dsp_clicks', 'P500D', 'P0D'))",
+            "EXTEND_TIME_WINDOW extends the window by at most 400 days each way",
+        ),
+    ],
+)
+def test_extend_time_window_refuses_what_amc_does_not_document(relation, message):
+    with pytest.raises(AmcSqlError) as caught:
+        query.prepare(f"SELECT COUNT(*) AS n\nFROM {relation} x", WINDOW)
+    assert [str(e) for e in caught.value.errors] == [f"line 2:6: {message}"]
+
+
+@pytest.mark.parametrize(
+    ("sql", "error"),
+    [
+        (  # an alias of the same name does not make the table's column exist
+            "SELECT campaign, SUM(total_add_to_cart) AS total_add_to_cart\n"
+            "FROM dsp_impressions GROUP BY 1",
+            "line 1:22: Column 'total_add_to_cart' cannot be resolved",
+        ),
+        (  # a table function, where its name starts
+            "SELECT COUNT(*) AS n\nFROM read_csv('/etc/passwd')",
+            "line 2:6: Table 'read_csv' does not exist",
+        ),
+    ],
+)
+def test_errors_name_the_column_or_table_where_it_is(sql, error):
+    with pytest.raises(AmcSqlError) as caught:
+        query.check(query.prepare(sql, WINDOW))
+    assert str(caught.value) == error
+
+
+def test_a_projection_may_use_the_aliases_before_it_and_group_by_all_of_them():
+    sql = """
+        SELECT campaign AS c, SUM(impressions) AS shown, shown * 2 AS doubled,
+               COUNT(DISTINCT user_id) AS users
+        FROM dsp_impressions GROUP BY c HAVING shown > 0"""
+    assert _run(sql, threshold=1)

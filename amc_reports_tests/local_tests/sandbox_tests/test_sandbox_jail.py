@@ -87,6 +87,9 @@ def limited(tmp_path: Path):
         ("'/etc/passwd'", "`/etc/passwd`"),
         ("other_db.dsp_impressions", "other_db.dsp_impressions"),
         ("_traffic", "_traffic"),  # the engine's raw relations are no AMC table either
+        ("TABLE(read_csv('/etc/passwd'))", "read_csv"),
+        # AMC's one table function reads AMC's tables only
+        ("TABLE(EXTEND_TIME_WINDOW('read_text', 'P1D', 'P0D'))", "read_text"),
     ],
 )
 def test_table_functions_and_unknown_relations_are_unknown_tables(client, relation, named):

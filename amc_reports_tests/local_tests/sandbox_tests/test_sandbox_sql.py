@@ -281,6 +281,17 @@ def test_amc_functions_over_http_follow_amc_semantics(client, sandbox):
     assert {r["today"] for r in rows} == {"2026-04-01"}
     assert {r["pair"] for r in rows} == {'{"first":1,"second":"b"}'}
     assert all(r["devices"].startswith('["') for r in rows)
+    extended = _table(
+        client,
+        _run(
+            client,
+            "SELECT MIN(impression_date) AS first, COUNT(DISTINCT user_id) AS users\n"
+            "FROM TABLE(EXTEND_TIME_WINDOW('dsp_impressions', 'P7D', 'P0D'))",
+            start="2026-03-01T00:00:00",
+            end="2026-03-08T00:00:00",
+        ),
+    )
+    assert [r["first"] for r in extended] == ["2026-02-22"]
     refused = _run(client, "SELECT COLLECT(user_id) AS ids FROM dsp_impressions")
     assert refused.status == "FAILED"
     assert "would export user ids gathered from many users" in refused.failure_reason
