@@ -343,27 +343,34 @@ class _UserValues:
         )
 
     def kind(self, node: exp.Expression, scope: Scope) -> int:
-        if isinstance(node, _COUNTING) or (
-            isinstance(node, exp.Anonymous) and str(node.this).upper() in _COUNTING_NAMES
-        ):
-            return _NONE
-        if isinstance(node, exp.Column):
-            return self.column_kind(node, scope)
-        if isinstance(node, exp.Subquery | exp.Select):
-            inner = node.this if isinstance(node, exp.Subquery) else node
-            return max(
-                (
-                    self.kind(p, self.scopes[id(s)])
-                    for s in _leaf_selects(inner)
-                    if id(s) in self.scopes
-                    for p in s.expressions
-                ),
-                default=_NONE,
-            )
-        if isinstance(node, exp.Window):
-            return _MANY if self.kind(node.this, scope) else _NONE
-        inner = max((self.kind(c, scope) for c in node.iter_expressions()), default=_NONE)
-        return _MANY if inner and isinstance(node, exp.AggFunc) else inner
+        """Whether ``node`` holds no user id, one row's, or many rows' (iteratively: queries
+        can nest expressions thousands deep)."""
+        value: dict[int, int] = {}
+        for n in reversed(list(node.walk(bfs=False, prune=lambda n: n is not node and _leaf(n)))):
+            if _counting(n):
+                value[id(n)] = _NONE
+            elif isinstance(n, exp.Column):
+                value[id(n)] = self.column_kind(n, scope)
+            elif isinstance(n, exp.Subquery | exp.Select):
+                value[id(n)] = self.subquery_kind(n)
+            elif isinstance(n, exp.Window):
+                value[id(n)] = _MANY if value.get(id(n.this), _NONE) else _NONE
+            else:
+                inner = max((value.get(id(c), _NONE) for c in n.iter_expressions()), default=0)
+                value[id(n)] = _MANY if inner and isinstance(n, exp.AggFunc) else inner
+        return value.get(id(node), _NONE)
+
+    def subquery_kind(self, node: exp.Expression) -> int:
+        inner = node.this if isinstance(node, exp.Subquery) else node
+        return max(
+            (
+                self.kind(p, self.scopes[id(s)])
+                for s in _leaf_selects(inner)
+                if id(s) in self.scopes
+                for p in s.expressions
+            ),
+            default=_NONE,
+        )
 
     def column_kind(self, column: exp.Column, scope: Scope) -> int:
         name = column.name.lower()
@@ -408,6 +415,17 @@ class _UserValues:
             elif any(isinstance(p, exp.Star) or isinstance(p.this, exp.Star) for p in projections):
                 kinds.append(self.column_kind(exp.column(name), leaf_scope))
         return max(kinds, default=_NONE)
+
+
+def _counting(node: exp.Expression) -> bool:
+    return isinstance(node, _COUNTING) or (
+        isinstance(node, exp.Anonymous) and str(node.this).upper() in _COUNTING_NAMES
+    )
+
+
+def _leaf(node: exp.Expression) -> bool:
+    """Whether `_UserValues.kind` decides ``node`` without looking into it."""
+    return _counting(node) or isinstance(node, exp.Column | exp.Subquery | exp.Select)
 
 
 def _leaf_selects(node: exp.Expression) -> list[exp.Select]:

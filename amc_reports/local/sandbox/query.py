@@ -20,7 +20,7 @@ import difflib
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -302,22 +302,25 @@ def _unknown_columns(tree: exp.Query, extended: Mapping[str, str]) -> list[SqlEr
     the rest, one at a time."""
     errors: list[SqlError] = []
     for scope in traverse_scope(tree):
+        select = scope.expression
+        if not isinstance(select, exp.Select):
+            continue
         known: dict[str, set[str] | None] = {
             name: _source_columns(source, extended) for name, source in scope.sources.items()
         }
-        projections = list(getattr(scope.expression, "expressions", []))
-        aliases = [e.alias.lower() if isinstance(e, exp.Alias) else "" for e in projections]
-        for column in scope.columns:
+        complete = bool(known) and all(c is not None for c in known.values())
+        aliases = [e.alias.lower() if isinstance(e, exp.Alias) else "" for e in select.expressions]
+        for column, before in _scope_columns(select):
             name = column.name.lower()
-            # the select's own aliases: GROUP BY, HAVING, ... use them all, a projection those
-            # before it (Spark's lateral aliases)
-            index = _projection_index(column, projections)
-            own = set(aliases if index is None else aliases[:index])
+            if name == "*" or isinstance(column.this, exp.Star):
+                continue
             if column.table:
                 columns = known.get(column.table)
                 missing = columns is not None and name not in columns
             else:
-                complete = bool(known) and all(c is not None for c in known.values())
+                # the select's own aliases: GROUP BY, HAVING, ... see them all, a projection
+                # those before it (Spark's lateral aliases)
+                own = aliases if before is None else aliases[:before]
                 missing = (
                     complete
                     and name not in own
@@ -331,14 +334,28 @@ def _unknown_columns(tree: exp.Query, extended: Mapping[str, str]) -> list[SqlEr
     return errors
 
 
-def _projection_index(node: exp.Expression, projections: list[exp.Expression]) -> int | None:
-    """Which of ``projections`` holds ``node``, or None (it is elsewhere in its SELECT)."""
-    ids = {id(p): i for i, p in enumerate(projections)}
-    while node is not None:
-        if id(node) in ids:
-            return ids[id(node)]
-        node = node.parent
-    return None
+def _scope_columns(select: exp.Select) -> Iterator[tuple[exp.Column, int | None]]:
+    """The column references of ``select`` itself (not of its subqueries, CTEs or lambdas), each
+    with the index of the projection it is in (None: elsewhere, e.g. WHERE or GROUP BY)."""
+
+    def inner(node: exp.Expression) -> bool:
+        return node is not select and isinstance(
+            node, exp.Subquery | exp.Select | exp.CTE | exp.With | exp.Lambda | exp.SetOperation
+        )
+
+    for index, projection in enumerate(select.expressions):
+        for node in projection.walk(bfs=False, prune=inner):
+            if isinstance(node, exp.Column) and not inner(node):
+                yield node, index
+    for key, value in select.args.items():
+        if key in ("expressions", "with_"):
+            continue
+        for part in value if isinstance(value, list) else [value]:
+            if not isinstance(part, exp.Expression) or inner(part):
+                continue
+            for node in part.walk(bfs=False, prune=inner):
+                if isinstance(node, exp.Column):
+                    yield node, None
 
 
 def _source_columns(source: Any, extended: Mapping[str, str]) -> set[str] | None:
