@@ -314,6 +314,12 @@ class _UserValues:
         self.query = query
         root = build_scope(query)
         self.scopes = {id(s.expression): s for s in root.traverse()} if root else {}
+        # CTEs by name, whatever the case they are read in (sqlglot's scopes match it exactly)
+        self.ctes = {
+            cte.alias_or_name.lower(): self.scopes[id(cte.this)]
+            for cte in query.find_all(exp.CTE)
+            if id(cte.this) in self.scopes
+        }
         self.memo: dict[tuple[int, str], int] = {}
 
     def gathered_outputs(self) -> list[exp.Expression]:
@@ -374,16 +380,18 @@ class _UserValues:
 
     def column_kind(self, column: exp.Column, scope: Scope) -> int:
         name = column.name.lower()
+        selected = scope.selected_sources  # the relations of its FROM and JOINs, by alias
         if column.table:
-            source = scope.sources.get(column.table)
+            source = selected.get(column.table, (None, None))[1]
             return self.source_kind(source, name, scope) if source is not None else _NONE
-        return max(
-            (self.source_kind(s, name, scope) for s in scope.sources.values()), default=_NONE
-        )
+        return max((self.source_kind(s, name, scope) for _, s in selected.values()), default=0)
 
     def source_kind(self, source: Any, name: str, scope: Scope) -> int:
         if isinstance(source, exp.Table):
-            return _ONE_ROW if name in USER_COLUMNS else _NONE
+            cte = self.ctes.get(source.name.lower()) if not source.args.get("db") else None
+            if cte is None:
+                return _ONE_ROW if name in USER_COLUMNS else _NONE
+            source = cte
         if not isinstance(source, Scope):
             return _NONE
         key = (id(source), name)

@@ -85,6 +85,11 @@ class Prepared:
     extensions: tuple[Extension, ...] = ()  # the query's TABLE(EXTEND_TIME_WINDOW(...))s
 
     @property
+    def views(self) -> frozenset[str]:
+        """The AMC tables the query reads, over its window or a longer one."""
+        return self.tables | {e.table for e in self.extensions}
+
+    @property
     def user_tables(self) -> frozenset[str]:
         """The relations whose rows are one user's events (`coverage`)."""
         return _user_tables(self.extensions)
@@ -104,6 +109,7 @@ class Extension:
     table: str
     before: timedelta
     after: timedelta
+    columns: tuple[str, ...] = ()  # the table's columns the query may read (loaded: no others)
 
     def window(self, window: Window) -> Window:
         return Window(window.start - self.before, window.end + self.after, window.time_zone)
@@ -192,6 +198,7 @@ def _extend_time_windows(
     that does not name an AMC table and two ISO 8601 durations."""
     extensions: list[Extension] = []
     problems: list[SqlError] = []
+    mentioned = {c.name.lower() for c in tree.find_all(exp.Column)}
     for table in list(tree.find_all(exp.Table)):
         call = table.this
         if _is_call(call, "TABLE") and len(call.expressions) == 1:
@@ -226,7 +233,9 @@ def _extend_time_windows(
                 )
             )
             continue
-        extension = Extension(f"__amc_extended_{len(extensions) + 1}", name, before, after)
+        read = [c for c in tables.columns(name) if c in mentioned or c in coverage.USER_COLUMNS]
+        number = len(extensions) + 1
+        extension = Extension(f"__amc_extended_{number}", name, before, after, tuple(read))
         extensions.append(extension)
         alias = table.args.get("alias") or exp.TableAlias(this=exp.to_identifier(name))
         table.replace(exp.Table(this=exp.to_identifier(extension.name), alias=alias))
@@ -500,13 +509,16 @@ def check(prepared: Prepared) -> Prepared:
             _empty = _connect(threads=1, views=())
             _lock_down(_empty)
         con = _empty
-        for name in sorted(prepared.tables - _empty_views):  # a table's view when first read
+        for name in sorted(prepared.views - _empty_views):  # a table's view when first read
             con.execute(f"CREATE VIEW {name} AS {tables.VIEWS[name]}")
             _empty_views.add(name)
         _set_window(con, Window(datetime(2000, 1, 1), datetime(2000, 1, 2)))
         functions.set_clock(con, datetime(2000, 1, 2))
         for extension in prepared.extensions:  # the same columns as the table
-            con.execute(f"CREATE TEMP VIEW {extension.name} AS SELECT * FROM {extension.table}")
+            columns = ", ".join(extension.columns) or "*"
+            con.execute(
+                f"CREATE TEMP VIEW {extension.name} AS SELECT {columns} FROM {extension.table}"
+            )
         try:
             _bind(con, prepared)
         finally:
@@ -553,6 +565,19 @@ def _duckdb_error(exc: duckdb.Error, tree: exp.Query) -> SqlError:
     line = column = None
     qualified = _NO_SUCH_COLUMN.search(message)  # `t.x` where `t` has no column `x`
     names = _QUOTED.findall(message) + re.findall(r"with name (\w+)", message)
+    converting = _CONVERSION.search(message)
+    comparing = _COMPARISON.search(message)
+    if converting:  # a string compared with (or cast to) a number
+        value, to, source = converting.groups()
+        names = [source] if source else []
+        where = f" in column {source!r}" if source else ""
+        message = (
+            f"cannot convert the string {value!r}{where} to {_amc_type(to)}: compare strings "
+            "with strings, or CAST the column explicitly"
+        )
+    elif comparing:
+        left, right = (_amc_type(t) for t in comparing.groups())
+        message = f"cannot compare {left} with {right} values: CAST one side to the other's type"
     if qualified:
         names = [qualified.group(2)]
         message = f"Column {'.'.join(qualified.groups())!r} cannot be resolved"
@@ -569,6 +594,10 @@ def _duckdb_error(exc: duckdb.Error, tree: exp.Query) -> SqlError:
     return SqlError(message, line, column)
 
 
+_CONVERSION = re.compile(
+    r"Could not convert string '(.*?)' to (\w+)(?: when casting from source column (\w+))?"
+)
+_COMPARISON = re.compile(r"Cannot compare values of type (\w+) and (\w+)")
 # DuckDB's ways of saying a column does not exist where it is read.
 _UNRESOLVED = ("not found in FROM clause", "cannot be referenced before it is defined")
 
@@ -681,8 +710,7 @@ def run(
     past ``limits.memory_mb``: `LimitExceeded`. `interrupt_all` stops a running query,
     ``cancelled`` the loading of its data (then `QueryInterrupted`).
     """
-    views = prepared.tables | {e.table for e in prepared.extensions}
-    con = _connect(threads, limits.memory_mb, views)
+    con = _connect(threads, limits.memory_mb, prepared.views)
     finished, timed_out = threading.Event(), threading.Event()
 
     def watch() -> None:  # past the limit, interrupt until the query gives up
@@ -829,6 +857,10 @@ def _amc_type(duck_type: Any) -> str:
         "TIMESTAMP": "TIMESTAMP",
         "NUMBER": "DECIMAL",
         "BLOB": "BINARY",  # TO_VARBINARY
+        "INT64": "LONG",  # DuckDB's names in its conversion errors
+        "INT32": "INTEGER",
+        "INT16": "INTEGER",
+        "INT8": "INTEGER",
         "UUID": "STRING",
     }
     if text.endswith("[]"):
@@ -889,7 +921,8 @@ def _load_extended(
     longer = extension.window(window)
     _load(con, frozenset({extension.table}), longer, data, cancelled)
     _set_window(con, longer)
-    con.execute(f"CREATE TEMP TABLE {extension.name} AS SELECT * FROM {extension.table}")
+    columns = ", ".join(extension.columns) or "*"
+    con.execute(f"CREATE TEMP TABLE {extension.name} AS SELECT {columns} FROM {extension.table}")
     for raw in tables.RAW:
         con.execute(f"DELETE FROM {raw}")
 

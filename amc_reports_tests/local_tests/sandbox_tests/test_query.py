@@ -319,3 +319,27 @@ def test_a_projection_may_use_the_aliases_before_it_and_group_by_all_of_them():
                COUNT(DISTINCT user_id) AS users
         FROM dsp_impressions GROUP BY c HAVING shown > 0"""
     assert _run(sql, threshold=1)
+
+
+@pytest.mark.parametrize(
+    ("sql", "error"),
+    [
+        (
+            "WITH f AS (\n"
+            "    SELECT user_id, CASE WHEN impressions > 0 THEN '10+' ELSE '1' END AS frequency\n"
+            "    FROM dsp_impressions)\n"
+            "SELECT COUNT(DISTINCT user_id) AS users FROM f WHERE frequency = 1",
+            "cannot convert the string '10+' in column 'frequency' to INTEGER: compare strings "
+            "with strings, or CAST the column explicitly",
+        ),
+        (
+            "SELECT COUNT(DISTINCT user_id) AS users FROM dsp_impressions\n"
+            "WHERE campaign_id_string IN (SELECT 1)",
+            "cannot compare STRING with INTEGER values: CAST one side to the other's type",
+        ),
+    ],
+)
+def test_type_errors_of_duckdb_read_in_amc_words(sql, error):
+    with pytest.raises(AmcSqlError) as caught:
+        query.run(query.check(query.prepare(sql, WINDOW)), WINDOW, DATA)
+    assert caught.value.error.message == error
