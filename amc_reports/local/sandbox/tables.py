@@ -391,9 +391,22 @@ _CONVERSION_CLOCKS = {
 _IN_WINDOW = "{ts} >= getvariable('window_start') AND {ts} < getvariable('window_end')"
 
 
-def _conversions(window_on: str, reads: frozenset[str]) -> RowSource:
+# What a conversion alone needs (no line item, creative or search term): the tables
+# without campaign columns read less.
+_CONVERSION_JOINS = """
+    JOIN _campaigns c USING (campaign)
+    JOIN _users u USING (usr)
+    JOIN _devices d USING (device)
+    CROSS JOIN _market m
+    JOIN _asins a USING (asin)"""
+
+
+def _conversions(window_on: str, reads: frozenset[str], *, ads: bool = True) -> RowSource:
+    joins = (
+        f"{_AD_JOINS}\n    JOIN _asins a USING (asin){_TERM_JOINS}" if ads else _CONVERSION_JOINS
+    )
     return RowSource(
-        from_=f"_conversions x{_AD_JOINS}\n    JOIN _asins a USING (asin){_TERM_JOINS}",
+        from_=f"_conversions x{joins}",
         where=_IN_WINDOW.format(ts=window_on),
         key="x.cid",
         facts=_conversion_facts(),
@@ -409,15 +422,13 @@ def _all_conversions() -> RowSource:
     """Every conversion of the window, and as many again from users no ad reached: a quarter of
     the ad-exposed ones, repeated by another user of the pool (``o.organic``), as AMC's
     conversions_all holds ad-exposed and non-ad-exposed conversions."""
-    exposed = _conversions("x.ts", _BY_CONVERSION)
+    exposed = _conversions("x.ts", _BY_CONVERSION, ads=False)
     organic_user = "(x.usr * 7919 + 13) % (SELECT count(*) FROM _users)"
-    from_ = (
-        "_conversions x CROSS JOIN (VALUES (FALSE), (TRUE)) AS o(organic)"
-        + _AD_JOINS.replace(
+    from_ = "_conversions x CROSS JOIN (VALUES (FALSE), (TRUE)) AS o(organic)" + (
+        _CONVERSION_JOINS.replace(
             "JOIN _users u USING (usr)",
             f"JOIN _users u ON u.usr = CASE WHEN o.organic THEN {organic_user} ELSE x.usr END",
         )
-        + f"\n    JOIN _asins a USING (asin){_TERM_JOINS}"
     )
     facts = {
         **exposed.facts,
@@ -465,7 +476,7 @@ ROW_SOURCES: dict[str, RowSource] = {
     "sponsored_ads": _traffic("c.ad_product_type IS NOT NULL", _EVENT_CLOCK, _TERM_JOINS),
     "attributed_by_traffic_time": _conversions("x.t_ts", _BY_TRAFFIC),
     "attributed_by_conversion_time": _conversions("x.ts", _BY_CONVERSION),
-    "conversions": _conversions("x.ts", _BY_CONVERSION),
+    "conversions": _conversions("x.ts", _BY_CONVERSION, ads=False),
     "all_conversions": _all_conversions(),
     "audience_segments": RowSource(
         from_=(
