@@ -23,9 +23,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import duckdb
 from sqlglot import exp
+from sqlglot.optimizer.scope import Scope, build_scope
 
 from amc_reports.amc_sql import SqlError, position_of
 
@@ -220,3 +222,140 @@ _TYPED: tuple[tuple[type[exp.Expression], Callable[[exp.Expression], exp.Express
     (exp.Greatest, _null_if_any_null),
     (exp.Least, _null_if_any_null),
 )
+
+
+# -- a string compared with a number ---------------------------------------------------------------
+
+_COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
+_STRING_TYPES = ("text", "varchar", "char", "nvarchar", "nchar")
+
+
+def compare_strings_as_numbers(
+    tree: exp.Expression, column_type: Callable[[str, str], str | None]
+) -> None:
+    """AMC (Spark) compares a string with a number as numbers, a string that is no number being
+    NULL (``frequency = 1`` where frequency holds '10+'); DuckDB fails the whole query. Each
+    comparison of a number literal with an expression known to be a string (a string literal,
+    a cast to a string, a CASE of strings, a table's STRING column or a CTE's or subquery's
+    column of one of those) reads the string with ``TRY_CAST(... AS DOUBLE)``, in place.
+    ``column_type(table, column)``: an AMC table column's type (``STRING``, ...), or None."""
+    root = build_scope(tree)
+    if root is None:
+        return
+    scopes = {id(s.expression): s for s in root.traverse()}
+    # CTEs by name, whatever the case they are read in (sqlglot's scopes match it exactly)
+    ctes = {
+        cte.alias_or_name.lower(): scopes[id(cte.this)]
+        for cte in tree.find_all(exp.CTE)
+        if id(cte.this) in scopes
+    }
+    strings = _Strings(scopes, ctes, column_type)
+    for scope in root.traverse():
+        for node in _own_nodes(scope.expression):
+            sides = _number_compared(node)
+            if sides is None:
+                continue
+            for side in sides:
+                if strings.is_string(side, scope):
+                    side.replace(exp.TryCast(this=side.copy(), to=exp.DataType.build("DOUBLE")))
+
+
+def _number_compared(node: exp.Expression) -> list[exp.Expression] | None:
+    """The non-literal sides of a comparison with a number literal, or None."""
+    if isinstance(node, _COMPARISONS):
+        left, right = node.this, node.expression
+        if _is_number(right) and not _is_number(left):
+            return [left]
+        if _is_number(left) and not _is_number(right):
+            return [right]
+        return None
+    if isinstance(node, exp.In) and node.expressions and all(map(_is_number, node.expressions)):
+        return [node.this]
+    return None
+
+
+def _is_number(node: exp.Expression) -> bool:
+    if isinstance(node, exp.Neg | exp.Paren):
+        return _is_number(node.this)
+    return isinstance(node, exp.Literal) and not node.is_string
+
+
+def _own_nodes(select: exp.Expression) -> list[exp.Expression]:
+    """The nodes of one scope's query (not of the subqueries and CTEs it holds)."""
+
+    def inner(node: exp.Expression) -> bool:
+        return node is not select and isinstance(
+            node, exp.Subquery | exp.Select | exp.CTE | exp.SetOperation | exp.Lateral
+        )
+
+    return list(select.walk(bfs=False, prune=inner))
+
+
+class _Strings:
+    def __init__(
+        self,
+        scopes: dict[int, Scope],
+        ctes: dict[str, Scope],
+        column_type: Callable[[str, str], str | None],
+    ) -> None:
+        self.scopes = scopes
+        self.ctes = ctes
+        self.column_type = column_type
+        self.memo: dict[tuple[int, str], bool] = {}
+
+    def is_string(self, node: exp.Expression, scope: Scope) -> bool:
+        if isinstance(node, exp.Paren):
+            return self.is_string(node.this, scope)
+        if isinstance(node, exp.Literal):
+            return node.is_string
+        if isinstance(node, exp.Cast | exp.TryCast):
+            return node.to.is_type(*_STRING_TYPES)
+        if isinstance(node, exp.Concat | exp.DPipe | exp.Upper | exp.Lower):
+            return True
+        if isinstance(node, exp.Case):
+            results = [i.args.get("true") for i in node.args.get("ifs") or []]
+            results.append(node.args.get("default"))
+            known = [r for r in results if r is not None and not isinstance(r, exp.Null)]
+            return bool(known) and all(self.is_string(r, scope) for r in known)
+        if isinstance(node, exp.Column):
+            return self.column_is_string(node, scope)
+        return False
+
+    def column_is_string(self, column: exp.Column, scope: Scope) -> bool:
+        name = column.name.lower()
+        selected = scope.selected_sources
+        if column.table:
+            sources = [selected[column.table][1]] if column.table in selected else []
+        else:
+            sources = [source for _, source in selected.values()]
+        found = [self.source_is_string(source, name) for source in sources]
+        return any(f is True for f in found) and not any(f is False for f in found)
+
+    def source_is_string(self, source: Any, name: str) -> bool | None:
+        """Whether the relation's column ``name`` is a string (None: it has no such column)."""
+        if isinstance(source, exp.Table):
+            cte = self.ctes.get(source.name.lower()) if not source.args.get("db") else None
+            if cte is None:
+                kind = self.column_type(source.name.lower(), name)
+                return None if kind is None else kind.upper() == "STRING"
+            source = cte
+        if not isinstance(source, Scope):
+            return None
+        key = (id(source), name)
+        if key not in self.memo:
+            self.memo[key] = False  # a cycle (a recursive CTE) proves nothing
+            self.memo[key] = self._scope_is_string(source, name)
+        return self.memo[key]
+
+    def _scope_is_string(self, source: Scope, name: str) -> bool | None:
+        select = source.expression
+        while isinstance(select, exp.SetOperation):
+            select = select.left  # the first SELECT of a UNION names and types its columns
+        if not isinstance(select, exp.Select):
+            return None
+        for projection in select.expressions:
+            if projection.alias_or_name.lower() == name:
+                inner = projection.this if isinstance(projection, exp.Alias) else projection
+                scope = self.scopes.get(id(select), source)
+                return self.is_string(inner, scope)
+        return None

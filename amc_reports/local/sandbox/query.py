@@ -166,6 +166,7 @@ def prepare(
         problems += _user_values(tree)
     if problems:
         raise AmcSqlError(sorted(problems, key=_place))
+    functions.compare_strings_as_numbers(tree, lambda t, c: _column_type(extended.get(t, t), c))
     dimensions = tuple(coverage.dimension_columns(tree))
     user_tables = _user_tables(extensions)
     try:
@@ -377,6 +378,14 @@ def _source_columns(source: Any, extended: Mapping[str, str]) -> set[str] | None
         names = [n.lower() for n in getattr(source.expression, "named_selects", [])]
         return None if not names or "*" in names or "" in names else set(names)
     return None
+
+
+def _column_type(table: str, column: str) -> str | None:
+    """AMC's type of an AMC table's column (``STRING``, ``LONG``, ...), or None."""
+    found = tables.SCHEMA.tables.get(table)
+    if found is None:
+        return None
+    return next((c.type for c in found.columns if c.name == column), None)
 
 
 def _is_call(node: exp.Expression | None, name: str) -> bool:

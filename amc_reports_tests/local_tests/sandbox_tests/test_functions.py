@@ -121,3 +121,30 @@ def test_collect_is_an_aggregate_the_threshold_follows():
     assert result.rows
     for row in result.rows:
         assert row[-1] == row[2] > 0
+
+
+# AMC (Spark) compares a string with a number as numbers; a string that is no number is NULL.
+# Per value of `frequency` ('1', '2.0', '10+'), what the expression gives.
+STRING_NUMBER = {
+    "a CASE of strings = a number": (
+        "CASE WHEN frequency = 1 THEN 'one' ELSE 'more' END",
+        ["one", "more", "more"],
+    ),
+    "IN a list of numbers": ("frequency IN (1, 2)", [True, True, None]),
+    "ordering": ("frequency >= 2", [False, True, None]),
+}
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"), STRING_NUMBER.values(), ids=STRING_NUMBER.keys()
+)
+def test_a_string_compared_with_a_number_is_compared_as_a_number(expression, expected):
+    sql = f"""
+        WITH f AS (
+            SELECT CASE WHEN n = 1 THEN '1' WHEN n = 2 THEN '2.0' ELSE '10+' END AS frequency
+            FROM (SELECT 1 AS n UNION ALL SELECT 2 UNION ALL SELECT 3) x
+        )
+        SELECT frequency, {expression} AS v FROM F"""
+    result = query.run(query.check(query.prepare(sql, WINDOW)), WINDOW, DATA, threshold=0)
+    by_frequency = dict(result.rows)
+    assert [by_frequency[f] for f in ("1", "2.0", "10+")] == expected
