@@ -587,6 +587,15 @@ def _duckdb_error(exc: duckdb.Error, tree: exp.Query) -> SqlError:
     elif comparing:
         left, right = (_amc_type(t) for t in comparing.groups())
         message = f"cannot compare {left} with {right} values: CAST one side to the other's type"
+    elif calling := _CALL.search(message):  # no function (or operator) takes these types
+        function, arguments = calling.groups()
+        types = ", ".join(_amc_type(t.removesuffix("_LITERAL")) for t in _arguments(arguments))
+        if re.fullmatch(r"\w+", function):
+            names = [function]
+            message = f"Function {function!r} does not take ({types}): CAST the arguments"
+        else:
+            names = []
+            message = f"operator {function!r} does not take ({types}): CAST one side"
     if qualified:
         names = [qualified.group(2)]
         message = f"Column {'.'.join(qualified.groups())!r} cannot be resolved"
@@ -607,6 +616,26 @@ _CONVERSION = re.compile(
     r"Could not convert string '(.*?)' to (\w+)(?: when casting from source column (\w+))?"
 )
 _COMPARISON = re.compile(r"Cannot compare values of type (\w+) and (\w+)")
+_CALL = re.compile(
+    r"(?:No function matches the given name and argument types '|"
+    r"Could not choose a best candidate function for the function call \")([^(]+)\((.*)\)['\"]"
+)
+
+
+def _arguments(text: str) -> list[str]:
+    """DuckDB's argument types ``INTEGER, DECIMAL(3,2)``, split at top-level commas."""
+    parts, depth, current = [], 0, ""
+    for char in text:
+        depth += char == "("
+        depth -= char == ")"
+        if char == "," and depth == 0:
+            parts.append(current.strip())
+            current = ""
+        else:
+            current += char
+    return [*parts, current.strip()] if current.strip() else parts
+
+
 # DuckDB's ways of saying a column does not exist where it is read.
 _UNRESOLVED = ("not found in FROM clause", "cannot be referenced before it is defined")
 

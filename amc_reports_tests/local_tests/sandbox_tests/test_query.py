@@ -338,6 +338,11 @@ def test_a_projection_may_use_the_aliases_before_it_and_group_by_all_of_them():
             "WHERE campaign_id_string IN (SELECT 1)",
             "cannot compare STRING with INTEGER values: CAST one side to the other's type",
         ),
+        (
+            "SELECT COUNT(DISTINCT user_id) AS users FROM dsp_impressions\n"
+            "WHERE impressions = 1 + 'a'",
+            "operator '+' does not take (INTEGER, STRING): CAST one side",
+        ),
     ],
 )
 def test_type_errors_of_duckdb_read_in_amc_words(sql, error):
