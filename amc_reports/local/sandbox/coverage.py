@@ -293,7 +293,7 @@ def dimension_columns(query: exp.Query) -> list[bool]:
 # Columns holding one user's identity: a row that shows one passes the threshold only when the
 # row covers that user alone, so it is dropped; gathered from many rows (COLLECT, MIN, a window
 # over the users, ...) it would leave AMC in a row of many users, and the query is refused.
-USER_COLUMNS = frozenset({"user_id"})
+USER_COLUMNS = frozenset({"user_id", "device_id"})  # AMC's VERY_HIGH columns naming a user
 USER_VALUES_MESSAGE = (
     "column {name!r} would export user ids gathered from many users: AMC exports no user "
     "identifiers (count them instead, e.g. COUNT(DISTINCT user_id))"

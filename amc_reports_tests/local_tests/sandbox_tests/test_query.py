@@ -220,6 +220,7 @@ GATHERED = {
                FIRST_VALUE(user_id) OVER (PARTITION BY campaign ORDER BY impression_dt) AS ids
         FROM dsp_impressions""",
     "a scalar subquery": "SELECT (SELECT MAX(user_id) FROM dsp_clicks) AS ids",
+    "device ids": "SELECT campaign, COLLECT(DISTINCT device_id) AS ids FROM dsp_clicks GROUP BY 1",
 }
 
 
