@@ -104,7 +104,7 @@ class LoadResult:
     record_count: int
     checksum: str
     bytes: int
-    seconds: float
+    seconds: float  # until the load committed (the key comparison after it: the restatement's)
     columns: list[tuple[str, str]]
     # The completed execution's: collected before the week was final.
     provisional: bool = False
