@@ -13,6 +13,8 @@ documented function, and queries AMC refuses), with its expected outcome in a he
 
 One `amc-reports check-sql --all` run checks them all on one synthetic week (a generated reports
 file naming each query as a report), as an analyst runs it; each query is then one test case.
+The refused ones also go to the sandbox over HTTP: the FAILED execution names the same problem,
+at the same place, as check-sql (AMC's `line L:C: text`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from amc_reports.amc import AmcApiError
+from amc_reports_tests.amc_tests.helpers import wait_terminal
+from amc_reports_tests.fixtures_sandbox import SandboxHandle
 
 CORPUS = Path(__file__).resolve().parent.parent / "amc_corpus"
 WEEK = "2026-11-01"  # a Sunday, long final: every conversion of it has arrived
@@ -68,6 +74,8 @@ def read_entry(path: Path) -> Entry:
 
 
 ENTRIES = [read_entry(path) for path in sorted(CORPUS.glob("*.sql"))]
+REFUSED = [entry for entry in ENTRIES if entry.expect == "refused"]
+INSTANCE = "amccorpus01"
 
 
 def _reports_file(folder: Path) -> Path:
@@ -75,7 +83,7 @@ def _reports_file(folder: Path) -> Path:
     sql.mkdir()
     lines = [
         "instances:",
-        "  us: {instance_id: amccorpus01, advertiser_id: ENTITYCORPUS,",
+        f"  us: {{instance_id: {INSTANCE}, advertiser_id: ENTITYCORPUS,",
         "       marketplace_id: ATVPDKIKX0DER, region: NA}",
         "reports:",
     ]
@@ -153,3 +161,41 @@ def test_check_sql_answers_as_the_header_says(entry: Entry, checked: dict[str, s
         printed = [line for line in answer.splitlines()[1:] if line.startswith("    ")]
         expected = [c.strip() for c in re.split(r",(?![^()]*\))", entry.columns)]
         assert [" ".join(line.split()) for line in printed] == expected
+
+
+def _in_amc_words(error: str) -> str:
+    """check-sql's ``line L, column C: text`` as AMC writes a failure reason: ``line L:C: text``."""
+    return re.sub(r"^line (\d+), column (\d+): ", r"line \1:\2: ", error)
+
+
+@pytest.fixture
+def corpus_instance(sandbox: SandboxHandle):
+    sandbox.set_config(
+        {
+            "instances": {
+                INSTANCE: {"rows": None, "latency_seconds": 0.2, "impressions_per_day": 10_000}
+            }
+        }
+    )
+    with sandbox.client() as amc:
+        yield amc
+
+
+@pytest.mark.parametrize("entry", REFUSED, ids=[entry.name for entry in REFUSED])
+def test_the_sandbox_fails_a_refused_query_with_the_same_reason(entry: Entry, corpus_instance):
+    sql = (CORPUS / f"{entry.name}.sql").read_text(encoding="utf-8")
+    expected = _in_amc_words(entry.error)
+    try:
+        record = corpus_instance.create_execution(
+            INSTANCE,
+            sql=sql,
+            time_window_start=f"{WEEK}T00:00:00",
+            time_window_end="2026-11-08T00:00:00",
+            time_zone="America/New_York",
+        )
+    except AmcApiError as exc:  # refused when the execution is created (not a SELECT, ...)
+        assert expected in str(exc)
+        return
+    record = wait_terminal(corpus_instance, INSTANCE, record.execution_id, timeout=120)
+    assert record.status == "FAILED", f"AMC refuses this query; the sandbox ran it: {record}"
+    assert expected in (record.failure_reason or "")
