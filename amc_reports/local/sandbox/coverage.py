@@ -30,7 +30,9 @@ from typing import Any
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.optimizer.scope import Scope, build_scope
+from sqlglot.optimizer.scope import Scope
+
+from amc_reports.local.sandbox.lineage import Lineage, leaf_selects
 
 HIDDEN = "__amc_users"
 DIALECT = "duckdb"
@@ -312,20 +314,12 @@ def user_values_in_output(query: exp.Query) -> list[exp.Expression]:
 class _UserValues:
     def __init__(self, query: exp.Query) -> None:
         self.query = query
-        root = build_scope(query)
-        self.scopes = {id(s.expression): s for s in root.traverse()} if root else {}
-        # CTEs by name, whatever the case they are read in (sqlglot's scopes match it exactly)
-        self.ctes = {
-            cte.alias_or_name.lower(): self.scopes[id(cte.this)]
-            for cte in query.find_all(exp.CTE)
-            if id(cte.this) in self.scopes
-        }
-        self.memo: dict[tuple[int, str], int] = {}
+        self.lineage = Lineage(query)
 
     def gathered_outputs(self) -> list[exp.Expression]:
         found = []
-        for select in _leaf_selects(self.query):
-            scope = self.scopes.get(id(select))
+        for select in leaf_selects(self.query):
+            scope = self.lineage.scopes.get(id(select))
             if scope is None:
                 continue
             for projection in select.expressions:
@@ -338,12 +332,12 @@ class _UserValues:
         if not isinstance(star, exp.Star):
             return self.kind(projection, scope)
         names = [projection.table] if isinstance(projection, exp.Column) else list(scope.sources)
+        sources = [self.lineage.resolve(scope.sources[n]) for n in names if n in scope.sources]
         return max(
             (
-                self.source_kind(scope.sources[name], column, scope)
-                for name in names
-                if name in scope.sources
-                for column in _source_names(scope.sources[name])
+                self.source_kind(source, column, scope)
+                for source in sources
+                for column in _source_names(source)
             ),
             default=_NONE,
         )
@@ -356,7 +350,9 @@ class _UserValues:
             if _counting(n):
                 value[id(n)] = _NONE
             elif isinstance(n, exp.Column):
-                value[id(n)] = self.column_kind(n, scope)
+                name = n.name.lower()
+                sources = self.lineage.sources(n, scope)
+                value[id(n)] = max((self.source_kind(s, name, scope) for s in sources), default=0)
             elif isinstance(n, exp.Subquery | exp.Select):
                 value[id(n)] = self.subquery_kind(n)
             elif isinstance(n, exp.Window):
@@ -367,38 +363,26 @@ class _UserValues:
         return value.get(id(node), _NONE)
 
     def subquery_kind(self, node: exp.Expression) -> int:
+        scopes = self.lineage.scopes
         inner = node.this if isinstance(node, exp.Subquery) else node
         return max(
             (
-                self.kind(p, self.scopes[id(s)])
-                for s in _leaf_selects(inner)
-                if id(s) in self.scopes
+                self.kind(p, scopes[id(s)])
+                for s in leaf_selects(inner)
+                if id(s) in scopes
                 for p in s.expressions
             ),
             default=_NONE,
         )
 
-    def column_kind(self, column: exp.Column, scope: Scope) -> int:
-        name = column.name.lower()
-        selected = scope.selected_sources  # the relations of its FROM and JOINs, by alias
-        if column.table:
-            source = selected.get(column.table, (None, None))[1]
-            return self.source_kind(source, name, scope) if source is not None else _NONE
-        return max((self.source_kind(s, name, scope) for _, s in selected.values()), default=0)
-
     def source_kind(self, source: Any, name: str, scope: Scope) -> int:
         if isinstance(source, exp.Table):
-            cte = self.ctes.get(source.name.lower()) if not source.args.get("db") else None
-            if cte is None:
-                return _ONE_ROW if name in USER_COLUMNS else _NONE
-            source = cte
+            return _ONE_ROW if name in USER_COLUMNS else _NONE
         if not isinstance(source, Scope):
             return _NONE
-        key = (id(source), name)
-        if key not in self.memo:
-            self.memo[key] = _NONE  # a cycle (a recursive CTE) adds nothing
-            self.memo[key] = self._scope_column_kind(source, name, scope)
-        return self.memo[key]
+        return self.lineage.follow(
+            source, name, lambda: self._scope_column_kind(source, name, scope), cycle=_NONE
+        )
 
     def _scope_column_kind(self, source: Scope, name: str, outer: Scope) -> int:
         expression = source.expression
@@ -408,20 +392,20 @@ class _UserValues:
             if name not in columns or expression.this is None:
                 return _NONE
             return self.kind(expression.this, outer)
-        leaves = _leaf_selects(expression)
+        leaves = leaf_selects(expression)
         if not leaves:
             return _NONE
         names = [n.lower() for n in leaves[0].named_selects]
         kinds = []
         for leaf in leaves:
-            leaf_scope = self.scopes.get(id(leaf))
+            leaf_scope = self.lineage.scopes.get(id(leaf))
             if leaf_scope is None:
                 continue
             projections = leaf.expressions
             if name in names and names.index(name) < len(projections):
                 kinds.append(self.output_kind(projections[names.index(name)], leaf_scope))
             elif any(isinstance(p, exp.Star) or isinstance(p.this, exp.Star) for p in projections):
-                kinds.append(self.column_kind(exp.column(name), leaf_scope))
+                kinds.append(self.kind(exp.column(name), leaf_scope))
         return max(kinds, default=_NONE)
 
 
@@ -436,19 +420,10 @@ def _leaf(node: exp.Expression) -> bool:
     return _counting(node) or isinstance(node, exp.Column | exp.Subquery | exp.Select)
 
 
-def _leaf_selects(node: exp.Expression) -> list[exp.Select]:
-    """The SELECTs whose rows ``node`` (a query, possibly a UNION of them) returns."""
-    if isinstance(node, exp.Subquery):
-        return _leaf_selects(node.this)
-    if isinstance(node, exp.SetOperation):
-        return _leaf_selects(node.left) + _leaf_selects(node.right)
-    return [node] if isinstance(node, exp.Select) else []
-
-
 def _source_names(source: Any) -> list[str]:
     if isinstance(source, exp.Table):
         return sorted(USER_COLUMNS)
     if isinstance(source, Scope):
-        leaves = _leaf_selects(source.expression)
+        leaves = leaf_selects(source.expression)
         return [n.lower() for n in leaves[0].named_selects] if leaves else []
     return []

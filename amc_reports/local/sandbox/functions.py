@@ -27,9 +27,10 @@ from typing import Any
 
 import duckdb
 from sqlglot import exp
-from sqlglot.optimizer.scope import Scope, build_scope
+from sqlglot.optimizer.scope import Scope
 
 from amc_reports.amc_sql import SqlError, position_of
+from amc_reports.local.sandbox.lineage import Lineage
 
 _BETWEEN = tuple(
     f"CREATE MACRO {unit}s_between(a, b) AS "
@@ -239,18 +240,11 @@ def compare_strings_as_numbers(
     a cast to a string, a CASE of strings, a table's STRING column or a CTE's or subquery's
     column of one of those) reads the string with ``TRY_CAST(... AS DOUBLE)``, in place.
     ``column_type(table, column)``: an AMC table column's type (``STRING``, ...), or None."""
-    root = build_scope(tree)
-    if root is None:
+    lineage = Lineage(tree)
+    if lineage.root is None:
         return
-    scopes = {id(s.expression): s for s in root.traverse()}
-    # CTEs by name, whatever the case they are read in (sqlglot's scopes match it exactly)
-    ctes = {
-        cte.alias_or_name.lower(): scopes[id(cte.this)]
-        for cte in tree.find_all(exp.CTE)
-        if id(cte.this) in scopes
-    }
-    strings = _Strings(scopes, ctes, column_type)
-    for scope in root.traverse():
+    strings = _Strings(lineage, column_type)
+    for scope in lineage.root.traverse():
         for node in _own_nodes(scope.expression):
             sides = _number_compared(node)
             if sides is None:
@@ -292,16 +286,9 @@ def _own_nodes(select: exp.Expression) -> list[exp.Expression]:
 
 
 class _Strings:
-    def __init__(
-        self,
-        scopes: dict[int, Scope],
-        ctes: dict[str, Scope],
-        column_type: Callable[[str, str], str | None],
-    ) -> None:
-        self.scopes = scopes
-        self.ctes = ctes
+    def __init__(self, lineage: Lineage, column_type: Callable[[str, str], str | None]) -> None:
+        self.lineage = lineage
         self.column_type = column_type
-        self.memo: dict[tuple[int, str], bool] = {}
 
     def is_string(self, node: exp.Expression, scope: Scope) -> bool:
         if isinstance(node, exp.Paren):
@@ -318,34 +305,21 @@ class _Strings:
             known = [r for r in results if r is not None and not isinstance(r, exp.Null)]
             return bool(known) and all(self.is_string(r, scope) for r in known)
         if isinstance(node, exp.Column):
-            return self.column_is_string(node, scope)
+            name = node.name.lower()
+            found = [self.source_is_string(s, name) for s in self.lineage.sources(node, scope)]
+            return any(f is True for f in found) and not any(f is False for f in found)
         return False
-
-    def column_is_string(self, column: exp.Column, scope: Scope) -> bool:
-        name = column.name.lower()
-        selected = scope.selected_sources
-        if column.table:
-            sources = [selected[column.table][1]] if column.table in selected else []
-        else:
-            sources = [source for _, source in selected.values()]
-        found = [self.source_is_string(source, name) for source in sources]
-        return any(f is True for f in found) and not any(f is False for f in found)
 
     def source_is_string(self, source: Any, name: str) -> bool | None:
         """Whether the relation's column ``name`` is a string (None: it has no such column)."""
         if isinstance(source, exp.Table):
-            cte = self.ctes.get(source.name.lower()) if not source.args.get("db") else None
-            if cte is None:
-                kind = self.column_type(source.name.lower(), name)
-                return None if kind is None else kind.upper() == "STRING"
-            source = cte
+            kind = self.column_type(source.name.lower(), name)
+            return None if kind is None else kind.upper() == "STRING"
         if not isinstance(source, Scope):
             return None
-        key = (id(source), name)
-        if key not in self.memo:
-            self.memo[key] = False  # a cycle (a recursive CTE) proves nothing
-            self.memo[key] = self._scope_is_string(source, name)
-        return self.memo[key]
+        return self.lineage.follow(
+            source, name, lambda: self._scope_is_string(source, name), cycle=False
+        )
 
     def _scope_is_string(self, source: Scope, name: str) -> bool | None:
         select = source.expression
@@ -356,6 +330,6 @@ class _Strings:
         for projection in select.expressions:
             if projection.alias_or_name.lower() == name:
                 inner = projection.this if isinstance(projection, exp.Alias) else projection
-                scope = self.scopes.get(id(select), source)
+                scope = self.lineage.scopes.get(id(select), source)
                 return self.is_string(inner, scope)
         return None
