@@ -33,9 +33,10 @@ rows is a legitimate empty week.
    rolled back, the whole spooled file is scanned to infer every column, the planned shape widened,
    and the load is retried from the spool (at most 3 times; an error no widening can fix is raised).
 5. A transaction Postgres rolls back (a deadlock: a load changing columns needs every partition
-   under the DDL lock while a re-collection of another week has read its old partition and waits
-   for that lock) or whose connection breaks before it commits is run again from the spool
-   (`week_life.retrying`, bounded by `DatabaseRetry`).
+   under the DDL lock while a re-collection of another week has read its old partition, which it
+   does only to sum a version stored without sums, and waits for that lock) or whose connection
+   breaks before it commits is run again from the spool (`week_life.retrying`, bounded by
+   `DatabaseRetry`).
 """
 
 from __future__ import annotations
