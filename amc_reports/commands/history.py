@@ -141,6 +141,8 @@ def render_diff(changes: dict[str, Any]) -> str:
     from amc_reports.warehouse.versions import describe_change
 
     how = "recorded at the load" if changes.get("recorded") else "computed now"
+    if changes.get("rows_compared_now"):
+        how += "; rows compared now"
     lines = [
         f"from execution {changes['previous_execution_id']} ({how}): {describe_change(changes)}"
     ]

@@ -194,23 +194,9 @@ class WeekVersions:
             if old is None or old.state is not VersionState.HISTORY:
                 return None
             old_table = (old.table_schema, old.table_name)
-        conn = self._cur.connection
-        old_shape = results.read_shape(conn, *old_table)
-        new_shape = results.read_shape(conn, new.table_schema, new.table_name)
-        if not old_shape.exists or not new_shape.exists:
+        changes = _rows_changed(self._cur, old_table, (new.table_schema, new.table_name), recorded)
+        if changes is None:
             return None
-        # The replaced rows have the table's columns as they were before this load: read them
-        # with the columns and types of the new rows.
-        columns = new_shape.data_columns()
-        diff = restatement.key_diff(
-            self._cur,
-            restatement.read_as(*old_table, old_shape.types, columns),
-            (new.table_schema, new.table_name),
-            keys,
-            [name for name, _ in columns],
-            (int(recorded["rows_before"]), int(recorded["rows_after"])),
-        )
-        changes = restatement.row_changes(diff)
         self._cur.execute(
             "UPDATE week_versions SET restatement = restatement || %s WHERE execution_id = %s",
             (Jsonb(changes), execution_id),
@@ -249,6 +235,34 @@ class WeekVersions:
                 ([version.execution_id for version in expired],),
             )
         return expired
+
+
+def _rows_changed(
+    cur: psycopg.Cursor[Any],
+    old_table: tuple[str, str],
+    new_table: tuple[str, str],
+    recorded: dict[str, Any],
+) -> dict[str, Any] | None:
+    """Rows added, removed and changed from the rows of `old_table` to those of `new_table`, by
+    the key columns that `recorded` (the newer one's restatement) names, with its row counts
+    (`restatement.row_changes`). None when either table is gone."""
+    conn = cur.connection
+    old_shape = results.read_shape(conn, *old_table)
+    new_shape = results.read_shape(conn, *new_table)
+    if not old_shape.exists or not new_shape.exists:
+        return None
+    # The older rows have the table's columns as they were then: read them with the columns and
+    # types of the newer ones.
+    columns = new_shape.data_columns()
+    diff = restatement.key_diff(
+        cur,
+        restatement.read_as(*old_table, old_shape.types, columns),
+        new_table,
+        list(recorded["key_columns"]),
+        [name for name, _ in columns],
+        (int(recorded["rows_before"]), int(recorded["rows_after"])),
+    )
+    return restatement.row_changes(diff)
 
 
 # -- reading: what `amc-reports history` shows ---------------------------------------------------
@@ -311,10 +325,25 @@ def compare(
     """What changed from `old` to `new`: row counts, measures' sums, rows added/removed/changed.
 
     When `new` replaced `old`, this is the restatement recorded when `new` was loaded (the one
-    record that `history` lists and the `restatement_within_tolerance` check judges). Any other
-    two versions are compared now, from their stored tables."""
+    record that `history` lists and the `restatement_within_tolerance` check judges; its rows are
+    compared now if the load could not compare them). Any other two versions are compared now,
+    from their stored tables."""
     recorded = new.version.restatement
     if recorded and recorded.get("previous_execution_id") == str(old.version.execution_id):
+        dropped = VersionState.DROPPED in (old.version.state, new.version.state)
+        if recorded.get("key_columns") and recorded.get("rows_added") is None and not dropped:
+            # The load's comparison by key after its commit did not happen (it failed): the
+            # rows are compared now, the rest is the record.
+            with warehouse.connect() as conn, conn.cursor() as cur:
+                rows = _rows_changed(
+                    cur,
+                    (old.version.table_schema, old.version.table_name),
+                    (new.version.table_schema, new.version.table_name),
+                    recorded,
+                )
+                conn.rollback()
+            if rows is not None:
+                return {**recorded, **rows, "recorded": True, "rows_compared_now": True}
         return {**recorded, "recorded": True}
     for side in (old, new):
         if side.version.state is VersionState.DROPPED:

@@ -9,6 +9,9 @@ import logging
 import uuid
 from datetime import date
 
+import pytest
+
+from amc_reports.cli import main
 from amc_reports.warehouse import Warehouse
 from amc_reports.warehouse.loading import LoadOptions
 from amc_reports.warehouse.verify import verify
@@ -72,9 +75,11 @@ def test_the_replaced_rows_are_compared_before_the_retention_drops_them(warehous
     assert verify(warehouse).ok
 
 
-def test_a_failed_comparison_leaves_the_week_stored(warehouse: Warehouse, caplog):
+def test_a_failed_comparison_leaves_the_week_stored(
+    warehouse: Warehouse, caplog, monkeypatch: pytest.MonkeyPatch, tmp_path, capsys
+):
     caplog.set_level(logging.WARNING, logger="amc_reports.warehouse.loading")
-    load(warehouse, FIRST)
+    first = load(warehouse, FIRST)
     with warehouse.connect() as conn:
         conn.execute(
             "CREATE FUNCTION test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$"
@@ -93,6 +98,23 @@ def test_a_failed_comparison_leaves_the_week_stored(warehouse: Warehouse, caplog
     [warning] = [r for r in caplog.records if "comparing the rows by key" in r.getMessage()]
     assert "comparison refused by the test" in warning.getMessage()
     assert "the week's rows are stored" in warning.getMessage()
+
+    # `history --diff` of the two compares the rows now (the record's sums as they are).
+    monkeypatch.setenv("AMC_REPORTS_DATABASE_URL", warehouse.database_url)
+    config = tmp_path / "reports.yaml"
+    config.write_text(
+        "instances:\n  us:\n    instance_id: amcinstance1\n    advertiser_id: E\n"
+        "    marketplace_id: M\nreports:\n  weekly_campaign:\n    instance: us\n"
+        "    sql: SELECT 1 AS a\n    start_date: 2024-01-07\n"
+    )
+    monkeypatch.setenv("AMC_REPORTS_CONFIG", str(config))
+    capsys.readouterr()
+    assert main(["history", REPORT, WEEK.isoformat(), "--diff", str(first), str(second)]) == 0
+    out = capsys.readouterr().out
+    assert "(recorded at the load; rows compared now)" in out
+    assert "1 added, 1 removed, 1 changed" in out
+    assert "impressions: 600 -> 750 (+25.000 %)" in out
+    assert changes_of(warehouse, second) == (None, None, None)  # reading changes nothing
 
 
 def test_a_comparison_whose_connection_is_cut_is_run_again(warehouse: Warehouse):
