@@ -294,8 +294,6 @@ def _check_report(report: Any, instance: Any, args: argparse.Namespace, base_dir
 
 def _print_outcome(label: str, checked: SqlCheck, sql: str, where: Any) -> None:
     """``label: ok, N row(s) ...`` and the columns, or each problem with its place and excerpt."""
-    from amc_reports.local.sandbox.query import AGGREGATION_THRESHOLD
-
     if not checked.ok:
         many = len(checked.errors) > 1
         if many:
@@ -309,7 +307,7 @@ def _print_outcome(label: str, checked: SqlCheck, sql: str, where: Any) -> None:
     result = checked.result
     assert result is not None
     under = (
-        f", {result.filtered_rows} more under AMC's {AGGREGATION_THRESHOLD}-user threshold"
+        f", {result.filtered_rows} more under AMC's {result.threshold}-user threshold"
         if result.filtered_rows
         else ""
     )

@@ -1,8 +1,10 @@
-"""Which users each result row covers: the rewrite behind AMC's aggregation threshold.
+"""Which users each result row covers, and how many it must: AMC's aggregation threshold.
 
-AMC drops (or, when the workflow asks, blanks and marks) every output row that covers fewer than
-100 distinct users. To know how many users a row covers, the query is rewritten so that every
-relation it reads carries one hidden column, ``__amc_users``:
+AMC drops (or, when the workflow asks, blanks and marks) every output row that covers fewer
+distinct users than the query's columns require (`required_users`: 2 for LOW columns, 100 for
+MEDIUM and HIGH ones, AMC's documented levels, which `amc_schema.yaml` records). To know how
+many users a row covers, the query is rewritten so that every relation it reads carries one
+hidden column, ``__amc_users``:
 
 - a base table contributes its ``user_id``;
 - a SELECT that aggregates collects the distinct users of its groups (``list(DISTINCT user_id)``,
@@ -25,6 +27,7 @@ exact (what a workflow's ``distinctUserCountColumn`` reports).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -288,6 +291,57 @@ def dimension_columns(query: exp.Query) -> list[bool]:
             or projection.alias_or_name.lower() in key_sql
         )
     return out
+
+
+# -- how many users a row must cover ---------------------------------------------------------------
+
+# AMC's aggregation threshold levels (its "Data aggregation thresholds" page): the distinct users a
+# row must cover for a value of a column of that level to be output. VERY_HIGH and INTERNAL
+# columns are never output: a query may read them only to drop them or count them (COUNT,
+# COUNT(DISTINCT ...)). Any other level (VERY_HIGH or INTERNAL read otherwise, "-" where the
+# documentation gives none, anything unknown) asks for the strictest count.
+MIN_USERS = {"NONE": 1, "LOW": 2, "MEDIUM": 100, "HIGH": 100}
+STRICTEST = max(MIN_USERS.values())
+COUNTED_ONLY = frozenset({"VERY_HIGH", "INTERNAL"})
+
+
+def required_users(
+    query: exp.Query, columns: Mapping[str, Mapping[str, str]], *, reads_users: bool
+) -> int:
+    """The distinct users each output row of ``query`` must cover: the strictest level of the
+    table columns it reads (``columns``: each table it reads, its columns' levels), wherever
+    it reads them. A query that reads no table of users (``reads_users``) outputs no user's
+    data: no minimum. One reading no column (``COUNT(*)``) gets the strictest count.
+    """
+    if not reads_users:
+        return 0
+    levels = _read_levels(query, columns)
+    return max((MIN_USERS.get(level, STRICTEST) for level in levels), default=STRICTEST)
+
+
+def _read_levels(query: exp.Query, columns: Mapping[str, Mapping[str, str]]) -> list[str]:
+    """The levels of the table columns ``query`` names, by name (a CTE's column of the same
+    name counts too: stricter, never laxer); ``*`` reads every column of every table."""
+    levels: list[str] = []
+    for node in query.find_all(exp.Column, exp.Star):
+        if isinstance(node, exp.Star):
+            if not isinstance(node.parent, exp.Count):  # COUNT(*) reads no column
+                levels.extend(level for table in columns.values() for level in table.values())
+            continue
+        name = node.name.lower()
+        for table in columns.values():
+            level = table.get(name)
+            if level is not None and not (level in COUNTED_ONLY and _counted(node)):
+                levels.append(level)
+    return levels
+
+
+def _counted(column: exp.Column) -> bool:
+    """Whether ``column`` is what a COUNT (or COUNT(DISTINCT ...)) counts."""
+    parent = column.parent
+    if isinstance(parent, exp.Distinct):
+        parent = parent.parent
+    return isinstance(parent, exp.Count | exp.ApproxDistinct)
 
 
 # -- user ids in the output -----------------------------------------------------------------------

@@ -44,7 +44,7 @@ from amc_reports.local.sandbox import coverage, functions, tables, world
 
 log = logging.getLogger("amc_reports.local.sandbox")
 
-AGGREGATION_THRESHOLD = 100  # distinct users an output row must cover (AMC's default)
+AGGREGATION_THRESHOLD = coverage.STRICTEST  # the most distinct users a row must cover (MEDIUM)
 MARKETPLACES = {
     "ATVPDKIKX0DER": ("AMAZON.COM", 1, "USD"),
     "A2EUQ1WTGCTBG2": ("AMAZON.CA", 7, "CAD"),
@@ -83,6 +83,7 @@ class Prepared:
     dimensions: tuple[bool, ...]  # per output column: a GROUP BY key (not a metric)
     tree: exp.Query = field(repr=False, compare=False)
     extensions: tuple[Extension, ...] = ()  # the query's TABLE(EXTEND_TIME_WINDOW(...))s
+    threshold: int = AGGREGATION_THRESHOLD  # distinct users a row must cover (`coverage`)
 
     @property
     def views(self) -> frozenset[str]:
@@ -126,6 +127,7 @@ class QueryResult:
     columns: tuple[Column, ...]
     rows: list[tuple[Any, ...]]
     filtered_rows: int  # rows under the aggregation threshold (dropped, or blanked and marked)
+    threshold: int = AGGREGATION_THRESHOLD  # the distinct users a row had to cover
 
 
 @dataclass(frozen=True)
@@ -169,6 +171,12 @@ def prepare(
     functions.compare_strings_as_numbers(tree, lambda t, c: _column_type(extended.get(t, t), c))
     dimensions = tuple(coverage.dimension_columns(tree))
     user_tables = _user_tables(extensions)
+    read = used | {e.table for e in extensions}
+    threshold = coverage.required_users(
+        tree,
+        {name: tables.COLUMN_THRESHOLDS[name] for name in read},
+        reads_users=bool(read & tables.USER_TABLES),
+    )
     try:
         tracked = coverage.track_users(tree, user_tables, enough=AGGREGATION_THRESHOLD)
     except coverage.CoverageUnsupported as exc:
@@ -180,6 +188,7 @@ def prepare(
         dimensions,
         tree,
         tuple(extensions),
+        threshold,
     )
 
 
@@ -735,7 +744,7 @@ def run(
     window: Window,
     data: DataSettings,
     *,
-    threshold: int = AGGREGATION_THRESHOLD,
+    threshold: int | None = None,
     discriminator_column: str | None = None,
     user_count_column: str | None = None,
     threads: int = 2,
@@ -746,8 +755,11 @@ def run(
 
     Past ``limits.seconds`` the query is interrupted, and DuckDB (no disk to spill to) fails it
     past ``limits.memory_mb``: `LimitExceeded`. `interrupt_all` stops a running query,
-    ``cancelled`` the loading of its data (then `QueryInterrupted`).
+    ``cancelled`` the loading of its data (then `QueryInterrupted`). ``threshold``: the
+    distinct users a row must cover (None: the query's, `Prepared.threshold`).
     """
+    if threshold is None:
+        threshold = prepared.threshold
     con = _connect(threads, limits.memory_mb, prepared.views)
     finished, timed_out = threading.Event(), threading.Event()
 
@@ -802,7 +814,7 @@ def run(
         columns.append(Column(discriminator_column, "BOOLEAN"))
     if user_count_column is not None:
         columns.append(Column(user_count_column, "LONG"))
-    return QueryResult(tuple(columns), kept, threshold_of.filtered)
+    return QueryResult(tuple(columns), kept, threshold_of.filtered, threshold)
 
 
 def _tracked_sql(prepared: Prepared, threshold: int, user_count_column: str | None) -> str:

@@ -687,6 +687,11 @@ TABLES = frozenset(VIEWS)
 USER_TABLES = frozenset(
     name for name, table in SCHEMA.tables.items() if "user_id" in table.column_names
 )
+# Each table's columns' aggregation threshold levels (`coverage.required_users`).
+COLUMN_THRESHOLDS = {
+    name: {c.name.lower(): c.threshold for c in table.columns}
+    for name, table in SCHEMA.tables.items()
+}
 # What the engine loads for a table: the window's traffic, conversions (of the window's traffic),
 # and the conversions of the 14 days' traffic before (tables cut by the conversion's time).
 READS_TRAFFIC = frozenset(

@@ -204,9 +204,9 @@ def test_late_conversions_arrive_until_the_week_is_final(client, sandbox):
 
 
 def test_rows_under_the_threshold_are_dropped_or_marked(client):
-    sql = (
-        "SELECT campaign, event_hour, SUM(impressions) AS impressions, SUM(clicks) AS clicks "
-        "FROM sponsored_ads_traffic GROUP BY campaign, event_hour"
+    sql = (  # event_dt is a MEDIUM column: rows need 100 users (event_hour, LOW, would need 2)
+        "SELECT campaign, HOUR(event_dt) AS event_hour, SUM(impressions) AS impressions, "
+        "SUM(clicks) AS clicks FROM sponsored_ads_traffic GROUP BY 1, 2"
     )
     kept = _table(client, _run(client, sql))
     client.create_workflow(
