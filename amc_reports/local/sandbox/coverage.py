@@ -336,6 +336,81 @@ def _read_levels(query: exp.Query, columns: Mapping[str, Mapping[str, str]]) -> 
     return levels
 
 
+def output_users(query: exp.Query, columns: Mapping[str, Mapping[str, str]]) -> list[int]:
+    """Per output column of ``query``: the users a row must cover to show its value (a row under
+    the query's threshold, kept by ``filteredMetricsDiscriminatorColumn``, shows only those its
+    users allow): the strictest level of the table columns it derives from, followed through
+    CTEs and subqueries. What cannot be followed (``*``, a LATERAL VIEW's column) is strictest.
+    """
+    lineage = Lineage(query)
+    needs: list[int] = []
+    for leaf in leaf_selects(query):
+        scope = lineage.scopes.get(id(leaf))
+        for i, projection in enumerate(leaf.expressions):
+            levels = _derived_levels(projection, scope, lineage, columns) if scope else ["-"]
+            need = max((MIN_USERS.get(level, STRICTEST) for level in levels), default=0)
+            if i < len(needs):
+                needs[i] = max(needs[i], need)
+            else:
+                needs.append(need)
+    return needs
+
+
+def _derived_levels(
+    node: exp.Expression,
+    scope: Scope,
+    lineage: Lineage,
+    columns: Mapping[str, Mapping[str, str]],
+) -> list[str]:
+    """The levels of the table columns ``node`` (an expression of ``scope``) derives from."""
+    if isinstance(node, exp.Star) or isinstance(getattr(node, "this", None), exp.Star):
+        return ["-"]
+    levels: list[str] = []
+    for column in node.find_all(exp.Column):
+        if isinstance(column.this, exp.Star):
+            levels.append("-")
+            continue
+        name = column.name.lower()
+        found: list[str] = []
+        sources = lineage.sources(column, scope)
+        for source in sources:
+            if isinstance(source, exp.Table):
+                level = columns.get(source.name.lower(), {}).get(name)
+                found.extend([level] if level is not None else [])
+            elif isinstance(source, Scope) and isinstance(source.expression, exp.Query):
+                found.extend(
+                    lineage.follow(
+                        source,
+                        name,
+                        lambda s=source, n=name: _scope_levels(s, n, lineage, columns),
+                        [],
+                    )
+                )
+            else:
+                found.append("-")
+        if not found:  # no relation of its scope has it (an alias, an unknown relation)
+            found.append("-")
+        if _counted(column):
+            found = [level for level in found if level not in COUNTED_ONLY]
+        levels.extend(found)
+    return levels
+
+
+def _scope_levels(
+    source: Scope, name: str, lineage: Lineage, columns: Mapping[str, Mapping[str, str]]
+) -> list[str]:
+    levels: list[str] = []
+    for leaf in leaf_selects(source.expression):
+        leaf_scope = lineage.scopes.get(id(leaf))
+        named = [n.lower() for n in leaf.named_selects]
+        if leaf_scope is None or name not in named or len(named) != len(leaf.expressions):
+            levels.append("-")  # a star, or a column it does not name: strictest
+            continue
+        projection = leaf.expressions[named.index(name)]
+        levels.extend(_derived_levels(projection, leaf_scope, lineage, columns))
+    return levels
+
+
 def _counted(column: exp.Column) -> bool:
     """Whether ``column`` is what a COUNT (or COUNT(DISTINCT ...)) counts."""
     parent = column.parent

@@ -84,6 +84,7 @@ class Prepared:
     tree: exp.Query = field(repr=False, compare=False)
     extensions: tuple[Extension, ...] = ()  # the query's TABLE(EXTEND_TIME_WINDOW(...))s
     threshold: int = AGGREGATION_THRESHOLD  # distinct users a row must cover (`coverage`)
+    column_users: tuple[int, ...] = ()  # per output column: the users that show its value
 
     @property
     def views(self) -> frozenset[str]:
@@ -172,11 +173,10 @@ def prepare(
     dimensions = tuple(coverage.dimension_columns(tree))
     user_tables = _user_tables(extensions)
     read = used | {e.table for e in extensions}
-    threshold = coverage.required_users(
-        tree,
-        {name: tables.COLUMN_THRESHOLDS[name] for name in read},
-        reads_users=bool(read & tables.USER_TABLES),
-    )
+    levels = {name: tables.COLUMN_THRESHOLDS[name] for name in read}
+    levels.update((e.name, tables.COLUMN_THRESHOLDS[e.table]) for e in extensions)
+    threshold = coverage.required_users(tree, levels, reads_users=bool(read & tables.USER_TABLES))
+    column_users = coverage.output_users(tree, levels)
     try:
         tracked = coverage.track_users(tree, user_tables, enough=AGGREGATION_THRESHOLD)
     except coverage.CoverageUnsupported as exc:
@@ -189,6 +189,7 @@ def prepare(
         tree,
         tuple(extensions),
         threshold,
+        tuple(column_users),
     )
 
 
@@ -788,8 +789,10 @@ def run(
         description = cursor.description or []
         width = len(description) - 1  # the users column is last
         dims = list(prepared.dimensions) + [True] * (width - len(prepared.dimensions))
-        threshold_of = _Threshold(threshold, dims, discriminator_column, user_count_column)
-        kept = _fetch(cursor, limits.memory_mb << 20, threshold_of.apply)
+        threshold_of = _Threshold(
+            threshold, dims, discriminator_column, user_count_column, prepared.column_users
+        )
+        kept = threshold_of.merge(_fetch(cursor, limits.memory_mb << 20, threshold_of.apply))
     except (duckdb.InterruptException, QueryInterrupted):
         if timed_out.is_set():
             raise LimitExceeded(
@@ -827,7 +830,8 @@ def _tracked_sql(prepared: Prepared, threshold: int, user_count_column: str | No
 
 class _Threshold:
     """AMC's aggregation threshold on result rows (their users column last): a row under it is
-    dropped, or kept with its metrics blanked and marked (``discriminator_column``)."""
+    dropped or, with ``discriminator_column``, kept and marked, showing only the values its users
+    allow (``needs``: per column, `coverage.output_users`); `merge` then re-aggregates those."""
 
     def __init__(
         self,
@@ -835,16 +839,18 @@ class _Threshold:
         dimensions: list[bool],
         discriminator_column: str | None,
         user_count_column: str | None,
+        needs: Sequence[int] = (),
     ) -> None:
         self.threshold = threshold
         self.dimensions = dimensions
+        padded = [*needs, *[AGGREGATION_THRESHOLD] * len(dimensions)]
+        self.needs = padded[: len(dimensions)]
         self.discriminator_column = discriminator_column
         self.user_count_column = user_count_column
         self.filtered = 0
 
     def apply(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         kept: list[tuple[Any, ...]] = []
-        dims = self.dimensions
         for row in rows:
             users = int(row[-1] or 0)
             values = row[:-1]
@@ -853,16 +859,49 @@ class _Threshold:
                 marked = False
             else:
                 self.filtered += 1
-                if self.discriminator_column is None or all(dims):
+                if self.discriminator_column is None or all(self.dimensions):
                     continue
-                out = tuple(v if dim else None for v, dim in zip(values, dims, strict=True))
+                shown = zip(values, self.needs, strict=True)
+                out = tuple(v if users >= need else None for v, need in shown)
                 marked = True
             if self.discriminator_column is not None:
                 out = (*out, marked)
             if self.user_count_column is not None:
-                out = (*out, users if not marked else None)
+                out = (*out, users)
             kept.append(out)
         return kept
+
+    def merge(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """AMC re-aggregates the marked rows (SUM): those equal in their GROUP BY columns, once
+        blanked, become one row, their metrics (and users) added up."""
+        if self.discriminator_column is None:
+            return rows
+        width = len(self.dimensions)
+        unmarked: list[tuple[Any, ...]] = []
+        merged: dict[tuple[Any, ...], list[Any]] = {}
+        for row in rows:
+            if not row[width]:
+                unmarked.append(row)
+                continue
+            key = tuple(v for v, dim in zip(row[:width], self.dimensions, strict=True) if dim)
+            into = merged.get(key)
+            if into is None:
+                merged[key] = list(row)
+                continue
+            for i, dim in enumerate(self.dimensions):
+                if not dim:
+                    into[i] = _sum(into[i], row[i])
+            if self.user_count_column is not None:
+                into[-1] = _sum(into[-1], row[-1])
+        return unmarked + [tuple(row) for row in merged.values()]
+
+
+def _sum(a: Any, b: Any) -> Any:
+    """SQL's SUM of two values (NULLs ignored); a value that is no number: NULL."""
+    if a is None or b is None:
+        return b if a is None else a
+    numbers = (int, float, Decimal)
+    return a + b if isinstance(a, numbers) and isinstance(b, numbers) else None
 
 
 def _fetch(

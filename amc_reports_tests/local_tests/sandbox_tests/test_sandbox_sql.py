@@ -222,13 +222,19 @@ def test_rows_under_the_threshold_are_dropped_or_marked(client):
     assert under and kept, "night hours of small campaigns cover fewer than 100 users"
     assert len(over) == len(kept)
     assert all(int(r["users"]) >= 100 for r in over)
-    for row in under:  # dimensions kept, metrics blanked
-        assert row["campaign"] and row["event_hour"]
-        assert row["impressions"] == row["clicks"] == row["users"] == ""
+    # AMC's "Filtered output": a column is blanked when the row's users are under its level
+    # (event_dt MEDIUM: 100), the others kept (impressions, clicks NONE; campaign LOW: 2), and
+    # the rows blanked alike are re-aggregated with SUM: one row per campaign left.
+    for row in under:
+        assert row["event_hour"] == "" and row["impressions"] and row["clicks"]
+        assert int(row["users"]) > 0  # AMC reports the users of filtered rows too
+    assert len({r["campaign"] for r in under}) == len(under)
     strip = ("filtered", "users")
     assert sorted(tuple(v for k, v in r.items() if k not in strip) for r in over) == sorted(
         tuple(r.values()) for r in kept
     )
+    total = _table(client, _run(client, "SELECT SUM(impressions) AS i FROM sponsored_ads_traffic"))
+    assert sum(int(r["impressions"]) for r in marked) == int(total[0]["i"])  # nothing lost
 
 
 def test_amc_parameters_and_functions(client):

@@ -141,3 +141,56 @@ def test_a_high_column_needs_a_hundred_users():
     assert prepared.threshold == 100
     assert result.rows and result.filtered_rows
     assert all(row[-1] >= 100 for row in result.rows)
+
+
+# -- what a row under the threshold shows (filteredMetricsDiscriminatorColumn) ------------------
+
+OUTPUTS = [
+    (
+        "a metric and a dimension",
+        "SELECT device_type, SUM(impressions) FROM events GROUP BY 1",
+        [2, 1],
+    ),
+    (
+        "a HIGH dimension",
+        "SELECT postal_code, COUNT(DISTINCT user_id) FROM events GROUP BY 1",
+        [100, 0],
+    ),
+    ("user ids", "SELECT user_id, SUM(impressions) AS i FROM events GROUP BY 1", [100, 1]),
+    (
+        "through a CTE",
+        "WITH u AS (SELECT user_id AS who, bid_price AS bid, device_type FROM events) "
+        "SELECT who, bid, device_type, COUNT(DISTINCT who) FROM u GROUP BY 1, 2, 3",
+        [100, 100, 2, 0],
+    ),
+    ("a literal", "SELECT 'x' AS label, SUM(impressions) FROM events", [0, 1]),
+    ("an unknown name", "SELECT nowhere, SUM(impressions) FROM events GROUP BY 1", [100, 1]),
+    ("a star", "SELECT * FROM (SELECT device_type FROM events) x", [100]),
+    (
+        "a union: the stricter per column",
+        "SELECT device_type AS d FROM events UNION ALL SELECT postal_code AS d FROM events",
+        [100],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("sql", "needs"), [(s, n) for _, s, n in OUTPUTS], ids=[o[0] for o in OUTPUTS]
+)
+def test_each_output_column_shows_from_its_own_level(sql, needs):
+    tree = sqlglot.parse_one(sql, read="spark")
+    assert coverage.output_users(tree, COLUMNS) == needs
+
+
+def test_a_marked_row_blanks_user_ids_and_re_aggregates():
+    """AMC never outputs user ids; the rows it blanks alike become one, metrics summed."""
+    sql = "SELECT user_id, SUM(impressions) AS impressions FROM dsp_impressions GROUP BY 1"
+    prepared = query.check(query.prepare(sql, WINDOW))
+    result = query.run(prepared, WINDOW, DATA, discriminator_column="filtered")
+    assert [row[0] for row in result.rows] == [None] and result.rows[0][2] is True
+    total = query.run(
+        query.check(query.prepare("SELECT SUM(impressions) FROM dsp_impressions", WINDOW)),
+        WINDOW,
+        DATA,
+    )
+    assert result.rows[0][1] == total.rows[0][0] and result.filtered_rows > 1
