@@ -176,7 +176,11 @@ def prepare(
     levels = {name: tables.COLUMN_THRESHOLDS[name] for name in read}
     levels.update((e.name, tables.COLUMN_THRESHOLDS[e.table]) for e in extensions)
     threshold = coverage.required_users(tree, levels, reads_users=bool(read & tables.USER_TABLES))
-    column_users = coverage.output_users(tree, levels)
+    try:
+        column_users = coverage.output_users(tree, levels)
+    except Exception:  # noqa: BLE001 - a shape it cannot follow: every column the strictest
+        log.warning("per-column threshold not worked out", exc_info=True)
+        column_users = []
     try:
         tracked = coverage.track_users(tree, user_tables, enough=AGGREGATION_THRESHOLD)
     except coverage.CoverageUnsupported as exc:
