@@ -209,6 +209,10 @@ NO_GETDATE = (
     "AMC does not support the GETDATE() function "
     "(use CAST('today' AS DATE) or CAST('now' AS TIMESTAMP))"
 )
+NO_AGGREGATION = (
+    "AMC accepts only queries that generate aggregated results: aggregate at least one column "
+    "(e.g. SUM(impressions) ... GROUP BY campaign_id)"
+)
 NO_SELECT_STAR = (
     "AMC does not support selecting all columns from a table (SELECT *) due to privacy "
     "reasons: name the columns"
@@ -218,8 +222,11 @@ NO_SELECT_STAR = (
 def limitation_errors(sql: str, query: exp.Query | None = None) -> list[SqlError]:
     """What AMC's documented limitations rule out in ``sql`` (one SELECT query, parsed as
     ``query`` when given), each where it is, in the order of the text: LIMIT, ORDER BY outside a
-    window, RIGHT JOIN, GETDATE(), and ``*`` / ``t.*`` straight from a table (not a CTE's or a
-    subquery's columns). Raises `AmcSqlError` when ``sql`` does not parse."""
+    window, RIGHT JOIN, GETDATE(), ``*`` / ``t.*`` straight from a table (not a CTE's or a
+    subquery's columns), and a query that reads a table but aggregates nowhere (no GROUP BY, no
+    DISTINCT and no aggregate outside a window; at the query's start: AMC's advertiser
+    instances accept only queries that generate aggregated results). Raises `AmcSqlError` when
+    ``sql`` does not parse."""
     query = query if query is not None else parse_query(sql)
     tokens = _tokens(sql)
     ctes = {cte.alias_or_name.lower() for cte in query.find_all(exp.CTE)}
@@ -245,11 +252,39 @@ def limitation_errors(sql: str, query: exp.Query | None = None) -> list[SqlError
             found.extend(
                 (offset, NO_SELECT_STAR) for offset in _stars_from_tables(node, ctes, tokens)
             )
+    if _reads_a_table(query, ctes) and not _aggregates(query):
+        found.append((tokens[0].start if tokens else 0, NO_AGGREGATION))
     errors = []
     for offset, message in sorted(found):
         line, column = _line_column(sql, offset)
         errors.append(SqlError(message, line, column))
     return errors
+
+
+def _reads_a_table(query: exp.Query, ctes: set[str]) -> bool:
+    """Whether ``query`` reads a table of the database (not only its CTEs or literals)."""
+    return any(
+        not isinstance(table.this, exp.Identifier) or table.name.lower() not in ctes
+        for table in query.find_all(exp.Table)
+    )
+
+
+def _aggregates(query: exp.Query) -> bool:
+    """Whether any SELECT of ``query`` aggregates (GROUP BY, DISTINCT, or an aggregate outside a
+    window)."""
+    for node in query.walk():
+        if isinstance(node, exp.Group) or (
+            isinstance(node, exp.Select) and node.args.get("distinct") is not None
+        ):
+            return True
+        if isinstance(node, exp.AggFunc) and not isinstance(node.parent, exp.Window):
+            return True
+        if isinstance(node, exp.Anonymous) and str(node.this).upper() in _AMC_AGGREGATES:
+            return True
+    return False
+
+
+_AMC_AGGREGATES = frozenset({"COLLECT"})  # AMC's own aggregates, unknown to sqlglot
 
 
 def _stars_from_tables(select: exp.Select, ctes: set[str], tokens: list[Token]) -> list[int]:

@@ -155,6 +155,8 @@ def test_check_sql_text_is_the_same_check_for_any_query():
     checked = check_sql_text(GOOD, week_start=date(2026, 3, 1), impressions_per_day=20_000)
     assert checked.ok and checked.result is not None
     assert [c.name for c in checked.result.columns] == ["ad_product_type", "clicks", "users"]
-    refused = check_sql_text("SELECT ad_product_type FROM sponsored_ads_traffic ORDER BY 1")
+    refused = check_sql_text(
+        "SELECT ad_product_type FROM sponsored_ads_traffic GROUP BY 1 ORDER BY 1"
+    )
     assert not refused.ok and refused.result is None
-    assert [(e.line, e.column) for e in refused.errors] == [(1, 51)]
+    assert [(e.line, e.column) for e in refused.errors] == [(1, 62)]

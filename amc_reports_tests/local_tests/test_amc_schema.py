@@ -172,7 +172,9 @@ def test_a_paid_table_is_refused_without_its_feature_naming_the_table():
     query.check(query.prepare(sql, WINDOW, paid_features=["flexible_shopping_insights"]))
     query.check(query.prepare(sql, WINDOW))
     # a table that is in every instance needs no feature
-    query.check(query.prepare("SELECT campaign FROM dsp_impressions", WINDOW, paid_features=[]))
+    query.check(
+        query.prepare("SELECT campaign FROM dsp_impressions GROUP BY 1", WINDOW, paid_features=[])
+    )
 
 
 def test_paid_features_setting_is_all_or_known_features():

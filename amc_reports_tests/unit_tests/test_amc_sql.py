@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from amc_reports.amc_sql import (
+    NO_AGGREGATION,
     NO_GETDATE,
     NO_LIMIT,
     NO_ORDER_BY,
@@ -123,34 +124,48 @@ def test_statements_and_the_trailing_semicolon_are_read_from_tokens(sql, count, 
 
 # AMC's documented limitations: each refused where it is (line, column), in the order of the text.
 LIMITED = {
-    "limit": ("SELECT campaign FROM dsp_impressions\nLIMIT 10", [(2, 1, NO_LIMIT)]),
+    "limit": ("SELECT campaign FROM dsp_impressions GROUP BY 1\nLIMIT 10", [(2, 1, NO_LIMIT)]),
     "order by at the top": (
         "SELECT campaign, COUNT(*) AS n FROM dsp_impressions GROUP BY 1 ORDER BY n DESC",
         [(1, 64, NO_ORDER_BY)],
     ),
     "order by in a CTE": (
         "WITH c AS (SELECT campaign FROM dsp_impressions ORDER BY campaign)\n"
-        "SELECT campaign FROM c",
+        "SELECT campaign, COUNT(*) AS n FROM c GROUP BY 1",
         [(1, 49, NO_ORDER_BY)],
     ),
     "right join": (
-        "SELECT a.campaign FROM dsp_impressions a\n  RIGHT OUTER JOIN dsp_clicks b ON 1 = 1",
+        "SELECT a.campaign FROM dsp_impressions a\n"
+        "  RIGHT OUTER JOIN dsp_clicks b ON 1 = 1 GROUP BY 1",
         [(2, 3, NO_RIGHT_JOIN)],
     ),
-    "getdate": ("SELECT GETDATE() AS today FROM dsp_impressions", [(1, 8, NO_GETDATE)]),
-    "star from a table": ("SELECT * FROM dsp_impressions", [(1, 8, NO_SELECT_STAR)]),
+    "getdate": ("SELECT GETDATE() AS today FROM dsp_impressions GROUP BY 1", [(1, 8, NO_GETDATE)]),
+    "star from a table": (
+        "SELECT * FROM dsp_impressions",
+        [(1, 1, NO_AGGREGATION), (1, 8, NO_SELECT_STAR)],
+    ),
+    "no aggregation": (
+        "-- row by row\n  SELECT campaign, impressions FROM dsp_impressions",
+        [(2, 3, NO_AGGREGATION)],
+    ),
     "star from a table in a subquery": (
         "SELECT COUNT(*) AS n FROM (SELECT * FROM dsp_clicks) x",
         [(1, 35, NO_SELECT_STAR)],
     ),
     "qualified star of the table": (
         "WITH c AS (SELECT campaign FROM dsp_clicks)\n"
-        "SELECT c.*, d.* FROM c JOIN dsp_impressions d ON d.campaign = c.campaign",
+        "SELECT c.*, d.* FROM c JOIN dsp_impressions d ON d.campaign = c.campaign GROUP BY ALL",
         [(2, 13, NO_SELECT_STAR)],
     ),
     "all of them at once": (
         "SELECT * FROM dsp_impressions a RIGHT JOIN dsp_clicks b ON 1 = 1 ORDER BY 1 LIMIT 5",
-        [(1, 8, NO_SELECT_STAR), (1, 33, NO_RIGHT_JOIN), (1, 66, NO_ORDER_BY), (1, 77, NO_LIMIT)],
+        [
+            (1, 1, NO_AGGREGATION),
+            (1, 8, NO_SELECT_STAR),
+            (1, 33, NO_RIGHT_JOIN),
+            (1, 66, NO_ORDER_BY),
+            (1, 77, NO_LIMIT),
+        ],
     ),
 }
 
@@ -162,13 +177,24 @@ def test_amc_limitations_are_refused_where_they_are(sql, expected):
 
 
 ALLOWED = {
-    "order by in a window": "SELECT RANK() OVER (PARTITION BY a ORDER BY b) AS r FROM dsp_clicks",
+    "order by in a window": (
+        "SELECT a, MAX(RANK() OVER (PARTITION BY a ORDER BY b)) AS r FROM dsp_clicks GROUP BY a"
+    ),
     "order within group": "SELECT PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY a) FROM dsp_clicks",
-    "star from a CTE": "WITH c AS (SELECT campaign FROM dsp_clicks) SELECT * FROM c",
-    "star from a subquery": "SELECT x.* FROM (SELECT campaign FROM dsp_clicks) x",
+    "star from a CTE": "WITH c AS (SELECT campaign FROM dsp_clicks GROUP BY 1) SELECT * FROM c",
+    "star from a subquery": "SELECT x.* FROM (SELECT COUNT(*) AS n FROM dsp_clicks) x",
+    "aggregated in a CTE only": (
+        "WITH c AS (SELECT campaign, SUM(clicks) AS n FROM dsp_clicks GROUP BY 1) SELECT n FROM c"
+    ),
+    "a table-free query": "SELECT 1 AS one",
+    "AMC's own aggregate": "SELECT COLLECT(campaign) AS c FROM dsp_clicks",
     "count star": "SELECT COUNT(*) AS n FROM dsp_clicks",
-    "left and full joins": "SELECT a.x FROM t a LEFT JOIN u b ON 1 = 1 FULL JOIN v c ON 1 = 1",
-    "the words in strings": "SELECT 'ORDER BY x LIMIT 1' AS s, campaign AS limit_ FROM dsp_clicks",
+    "left and full joins": (
+        "SELECT a.x FROM t a LEFT JOIN u b ON 1 = 1 FULL JOIN v c ON 1 = 1 GROUP BY 1"
+    ),
+    "the words in strings": (
+        "SELECT 'ORDER BY x LIMIT 1' AS s, campaign AS limit_ FROM dsp_clicks GROUP BY ALL"
+    ),
 }
 
 

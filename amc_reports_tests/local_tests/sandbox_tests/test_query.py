@@ -118,12 +118,14 @@ def test_a_cut_list_keeps_the_threshold_exact_below_it():
 
 
 def test_rows_of_single_events_never_pass_the_threshold():
-    assert _run("SELECT campaign, impression_dt FROM dsp_impressions") == []
+    # Grouped by the instant of each impression: a user or two per row.
+    sql = "SELECT campaign, impression_dt, COUNT(*) AS n FROM dsp_impressions GROUP BY 1, 2"
+    assert _run(sql) == []
 
 
 def test_unknown_names_are_reported_where_they_are():
     with pytest.raises(AmcSqlError) as caught:
-        query.check(query.prepare("SELECT impresions\nFROM dsp_impressions", WINDOW))
+        query.check(query.prepare("SELECT impresions\nFROM dsp_impressions GROUP BY 1", WINDOW))
     assert (caught.value.error.line, caught.value.error.column) == (1, 8)
     assert "did you mean 'impressions'" in caught.value.error.message
 
@@ -148,7 +150,7 @@ def _unresolved(sql: str) -> str:
         ),
         (  # qualified: only the table it names, not the joined DSP table that has the column
             "SELECT s.total_cost FROM sponsored_ads_traffic s\n"
-            "JOIN dsp_impressions d ON d.user_id = s.user_id",
+            "JOIN dsp_impressions d ON d.user_id = s.user_id GROUP BY 1",
             "Column 's.total_cost' cannot be resolved",
         ),
         (
@@ -193,7 +195,7 @@ def test_every_problem_of_a_query_is_named_at_once_in_the_order_of_the_text():
 
 
 def test_unknown_tables_are_named_without_their_alias_or_comments():
-    sql = "SELECT a.x\nFROM display_impressions AS a -- DSP\nJOIN other.t b ON b.x = a.x"
+    sql = "SELECT a.x\nFROM display_impressions AS a -- DSP\nJOIN other.t b ON b.x = a.x GROUP BY 1"
     with pytest.raises(AmcSqlError) as caught:
         query.prepare(sql, WINDOW)
     assert [str(e) for e in caught.value.errors] == [

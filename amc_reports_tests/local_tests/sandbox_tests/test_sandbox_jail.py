@@ -35,8 +35,9 @@ NEVER_ENDS = (
     "WITH RECURSIVE r AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM r) SELECT COUNT(*) FROM r"
 )
 TRIPLE_CROSS_JOIN = """
-    SELECT a.event_id, b.event_id AS b, c.event_id AS c
-    FROM sponsored_ads_traffic a, sponsored_ads_traffic b, sponsored_ads_traffic c"""
+    SELECT a.event_id, b.event_id AS b, c.event_id AS c, COUNT(*) AS n
+    FROM sponsored_ads_traffic a, sponsored_ads_traffic b, sponsored_ads_traffic c
+    GROUP BY 1, 2, 3"""
 NEEDS_MEMORY = """
     SELECT collect_list(a.event_id) AS ids FROM sponsored_ads_traffic a, sponsored_ads_traffic b"""
 
@@ -140,13 +141,21 @@ def test_the_engine_connection_refuses_files_network_extensions_and_settings():
 
 # -- the aggregation threshold holds for every query shape ----------------------------------------
 
+# AMC accepts only aggregating queries: each row-level shape is read by one that groups its rows
+# by user, so every result row covers one user.
 ROW_LEVEL = {
     "lateral view": """
-        SELECT user_id, event_dt, x FROM sponsored_ads_traffic
-        LATERAL VIEW explode(array(1, 2)) t AS x""",
+        WITH r AS (
+            SELECT user_id, event_dt, x FROM sponsored_ads_traffic
+            LATERAL VIEW explode(array(1, 2)) t AS x
+        )
+        SELECT user_id, event_dt, x, COUNT(*) AS n FROM r GROUP BY 1, 2, 3""",
     "distinct on": "SELECT DISTINCT ON (campaign) campaign, user_id FROM sponsored_ads_traffic",
     "window function": """
-        SELECT user_id, COUNT(*) OVER (PARTITION BY campaign) AS n FROM sponsored_ads_traffic""",
+        WITH w AS (
+            SELECT user_id, COUNT(*) OVER (PARTITION BY campaign) AS n FROM sponsored_ads_traffic
+        )
+        SELECT user_id, n, COUNT(*) AS rows_ FROM w GROUP BY 1, 2""",
 }
 
 

@@ -11,7 +11,12 @@ from decimal import Decimal
 import pytest
 
 from amc_reports.amc import AmcClient
-from amc_reports.amc_sql import NO_LIMIT, NO_ORDER_BY, NO_SELECT_STAR
+from amc_reports.amc_sql import (
+    NO_AGGREGATION,
+    NO_LIMIT,
+    NO_ORDER_BY,
+    NO_SELECT_STAR,
+)
 from amc_reports.config import load_config
 from amc_reports.local.sandbox import query
 from amc_reports.local.sandbox.sql_runs import csv_value
@@ -86,7 +91,8 @@ def client(sandbox: SandboxHandle):
             "line 1:18: Function 'nonsense' is not registered",
         ),
         (
-            "SELECT campaign FROM dsp_impressions WHERE BUILT_IN_PARAMETER('YESTERDAY') > 0",
+            "SELECT campaign FROM dsp_impressions WHERE BUILT_IN_PARAMETER('YESTERDAY') > 0 "
+            "GROUP BY 1",
             "line 1:44: unknown BUILT_IN_PARAMETER 'YESTERDAY' "
             "(known: TIME_WINDOW_END, TIME_WINDOW_START)",
         ),
@@ -98,7 +104,7 @@ def client(sandbox: SandboxHandle):
         ),
         (
             "SELECT * FROM dsp_impressions",
-            f"line 1:8: {NO_SELECT_STAR}",
+            f"line 1:1: {NO_AGGREGATION}; line 1:8: {NO_SELECT_STAR}",
         ),
     ],
 )
