@@ -24,20 +24,26 @@ from functools import cache
 from amc_reports.local.sandbox import schema as amc_schema
 from amc_reports.local.sandbox.schema import Column, SchemaError, Table
 
+# What is known of an ad event (a touch): in `_traffic` per event, in `_conversions` per
+# conversion for the touch it is attributed to.
+_TOUCH: dict[str, str] = {
+    "kind": "TINYINT",
+    "campaign": "INTEGER",
+    "line_item": "INTEGER",
+    "creative": "INTEGER",
+    "usr": "INTEGER",
+    "device": "TINYINT",
+    "term": "INTEGER",
+    "match": "TINYINT",
+}
+
 # Raw relations the engine fills (column -> DuckDB type).
 RAW: dict[str, dict[str, str]] = {
     "_traffic": {
         "eid": "BIGINT",
         "ts": "BIGINT",
         "ts_utc": "BIGINT",
-        "kind": "TINYINT",
-        "campaign": "INTEGER",
-        "line_item": "INTEGER",
-        "creative": "INTEGER",
-        "usr": "INTEGER",
-        "device": "TINYINT",
-        "term": "INTEGER",
-        "match": "TINYINT",
+        **_TOUCH,
         "cost": "BIGINT",
         "viewable": "BOOLEAN",
     },
@@ -53,14 +59,7 @@ RAW: dict[str, dict[str, str]] = {
         "eid": "BIGINT",
         "t_ts": "BIGINT",
         "t_ts_utc": "BIGINT",
-        "kind": "TINYINT",
-        "campaign": "INTEGER",
-        "line_item": "INTEGER",
-        "creative": "INTEGER",
-        "usr": "INTEGER",
-        "device": "TINYINT",
-        "term": "INTEGER",
-        "match": "TINYINT",
+        **_TOUCH,
     },
     "_campaigns": {
         "campaign": "INTEGER",
