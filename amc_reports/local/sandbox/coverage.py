@@ -367,6 +367,8 @@ def _derived_levels(
         return ["-"]
     levels: list[str] = []
     for column in node.find_all(exp.Column):
+        if _partitions_or_orders(column, node):
+            continue  # ROW_NUMBER() OVER (PARTITION BY user_id ...) holds no user id
         if isinstance(column.this, exp.Star):
             levels.append("-")
             continue
@@ -409,6 +411,77 @@ def _scope_levels(
         projection = leaf.expressions[named.index(name)]
         levels.extend(_derived_levels(projection, leaf_scope, lineage, columns))
     return levels
+
+
+# HIGH and VERY_HIGH columns take no filter of literal values (AMC rejects the query): a
+# comparison of one (or of what derives from it) with a literal or a parameter's value.
+NO_LITERAL_FILTERS = frozenset({"HIGH", "VERY_HIGH"})
+LITERAL_FILTER_MESSAGE = (
+    "column {name!r} has the aggregation threshold {level}: it cannot be compared with literal "
+    "values (AMC rejects filters with literal values on HIGH and VERY_HIGH columns)"
+)
+_COMPARISONS = (
+    exp.EQ,
+    exp.NEQ,
+    exp.NullSafeEQ,
+    exp.NullSafeNEQ,
+    exp.GT,
+    exp.GTE,
+    exp.LT,
+    exp.LTE,
+    exp.In,
+    exp.Like,
+    exp.ILike,
+    exp.Between,
+    exp.RegexpLike,
+    exp.SimilarTo,
+)
+
+
+def literal_filters(
+    query: exp.Query, columns: Mapping[str, Mapping[str, str]]
+) -> list[tuple[exp.Column, str]]:
+    """The HIGH / VERY_HIGH columns (and their levels) ``query`` compares with literal values;
+    a count of them (``COUNT(DISTINCT user_id) > 100``) is no value of theirs."""
+    lineage = Lineage(query)
+    found: list[tuple[exp.Column, str]] = []
+    for comparison in query.find_all(*_COMPARISONS):
+        own = [n for n in comparison.find_all(exp.Literal, exp.Column) if _own(n, comparison)]
+        if not any(isinstance(n, exp.Literal) for n in own):
+            continue
+        select = comparison.find_ancestor(exp.Select)
+        scope = lineage.scopes.get(id(select)) if select is not None else None
+        if scope is None:
+            continue
+        for column in own:
+            if not isinstance(column, exp.Column):
+                continue
+            levels = set(_derived_levels(column, scope, lineage, columns)) & NO_LITERAL_FILTERS
+            if levels:
+                found.append((column, "VERY_HIGH" if "VERY_HIGH" in levels else "HIGH"))
+    return found
+
+
+def _partitions_or_orders(column: exp.Column, root: exp.Expression) -> bool:
+    """Whether ``column`` only partitions or orders a window within ``root``."""
+    node: exp.Expression = column
+    while node is not root and node.parent is not None:
+        parent = node.parent
+        if isinstance(parent, exp.Window) and node is not parent.this:
+            return True
+        node = parent
+    return False
+
+
+def _own(node: exp.Expression, comparison: exp.Expression) -> bool:
+    """Whether ``node`` is a value ``comparison`` compares: not inside a COUNT (or an
+    approximate count), nor a subquery (whose own comparisons are checked as such)."""
+    parent = node.parent
+    while parent is not None and parent is not comparison.parent:
+        if isinstance(parent, exp.Count | exp.ApproxDistinct | exp.Subquery | exp.Select):
+            return False
+        parent = parent.parent
+    return True
 
 
 def _counted(column: exp.Column) -> bool:

@@ -167,6 +167,7 @@ def prepare(
     if not unknown and not refused:
         problems += _unknown_columns(tree, extended)
         problems += _user_values(tree)
+        problems += _literal_filters(tree, extensions, used)
     if problems:
         raise AmcSqlError(sorted(problems, key=_place))
     functions.compare_strings_as_numbers(tree, lambda t, c: _column_type(extended.get(t, t), c))
@@ -317,6 +318,25 @@ def _user_values(tree: exp.Query) -> list[SqlError]:
         line, col = position_of(column) or (None, None)
         name = column.alias_or_name or column.sql(dialect="spark")
         errors.append(SqlError(coverage.USER_VALUES_MESSAGE.format(name=name), line, col))
+    return errors
+
+
+def _literal_filters(
+    tree: exp.Query, extensions: Sequence[Extension], used: Iterable[str]
+) -> list[SqlError]:
+    """An error for each HIGH / VERY_HIGH column compared with a literal value (`coverage`)."""
+    levels = {name: tables.COLUMN_THRESHOLDS[name] for name in used}
+    levels.update((e.name, tables.COLUMN_THRESHOLDS[e.table]) for e in extensions)
+    try:
+        found = coverage.literal_filters(tree, levels)
+    except Exception:  # noqa: BLE001 - a shape the check cannot follow is refused, not run
+        log.warning("literal filter check failed", exc_info=True)
+        return [SqlError(coverage.UNSUPPORTED_MESSAGE.format(what="this query's shape"))]
+    errors = []
+    for column, level in found:
+        line, col = position_of(column) or (None, None)
+        message = coverage.LITERAL_FILTER_MESSAGE.format(name=column.name, level=level)
+        errors.append(SqlError(message, line, col))
     return errors
 
 

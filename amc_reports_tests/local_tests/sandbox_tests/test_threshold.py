@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import pytest
 import sqlglot
 
+from amc_reports.amc_sql import AmcSqlError
 from amc_reports.local.sandbox import coverage, query, tables
 
 # A made-up pair of tables: the decision reads levels, whichever table they come from.
@@ -194,3 +195,44 @@ def test_a_marked_row_blanks_user_ids_and_re_aggregates():
         DATA,
     )
     assert result.rows[0][1] == total.rows[0][0] and result.filtered_rows > 1
+
+
+# -- no literal filters on HIGH and VERY_HIGH columns ---------------------------------------------
+
+FILTERS = [
+    ("a HIGH column in a list", "SELECT 1 FROM events WHERE postal_code IN ('10001', '10011')", 1),
+    ("user ids equal to a literal", "SELECT 1 FROM events WHERE user_id = 'abc'", 1),
+    ("a function of one", "SELECT 1 FROM events WHERE SUBSTR(postal_code, 1, 3) = '100'", 1),
+    (
+        "derived in a CTE",
+        "WITH u AS (SELECT postal_code AS zip FROM events) SELECT 1 FROM u WHERE zip LIKE '1%'",
+        1,
+    ),
+    ("a MEDIUM column", "SELECT 1 FROM events WHERE bid_price > 10", 0),
+    ("a count of users", "SELECT 1 FROM events HAVING COUNT(DISTINCT user_id) > 100", 0),
+    ("a join of users", "SELECT 1 FROM events a JOIN events b ON a.user_id = b.user_id", 0),
+    ("a NULL test", "SELECT 1 FROM events WHERE user_id IS NOT NULL", 0),
+    (
+        "a rank over users",
+        "WITH r AS (SELECT ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY bid_price) AS n "
+        "FROM events) SELECT 1 FROM r WHERE n = 1",
+        0,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("sql", "refused"), [(s, n) for _, s, n in FILTERS], ids=[f[0] for f in FILTERS]
+)
+def test_high_and_very_high_columns_take_no_literal_filter(sql, refused):
+    tree = sqlglot.parse_one(sql, read="spark")
+    assert len(coverage.literal_filters(tree, COLUMNS)) == refused
+
+
+def test_a_literal_filter_on_postal_code_is_refused_where_it_is():
+    sql = "SELECT COUNT(DISTINCT user_id) AS n FROM dsp_impressions\nWHERE postal_code = '10001'"
+    with pytest.raises(AmcSqlError) as refused:
+        query.prepare(sql, WINDOW)
+    (error,) = refused.value.errors
+    assert (error.line, error.column) == (2, 7)
+    assert "'postal_code' has the aggregation threshold HIGH" in error.message
