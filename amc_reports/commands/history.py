@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from amc_reports.commands import add_command
+from amc_reports.commands import add_command, unknown_report
 
 
 def register(subparsers: Any) -> None:
@@ -27,6 +27,7 @@ def register(subparsers: Any) -> None:
             "restatement recorded at its load, which the restatement check judges. "
             "Exit 2 for an unknown report, week or version."
         ),
+        json_output=True,
     )
     history.add_argument("report", help="the report's name in reports.yaml")
     history.add_argument("week", help="the week's first day, e.g. 2026-03-01")
@@ -37,7 +38,6 @@ def register(subparsers: Any) -> None:
         metavar=("OLD", "NEW"),
         help="compare two versions (execution ids, or their first characters)",
     )
-    history.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 def _error(message: str) -> int:
@@ -60,8 +60,7 @@ def run_history(args: argparse.Namespace) -> int:
         config = load_config()
         report = config.reports.get(args.report)
         if report is None:
-            known = ", ".join(config.reports) or "none"
-            return _error(f"report {args.report!r} is not in {config.path} (its reports: {known})")
+            return _error(unknown_report(config, args.report))
         key_columns, measures = report.key_columns, report.measures
     except ConfigError as exc:
         return _error(str(exc))

@@ -21,7 +21,7 @@ MISSING_SHOWN = 5
 
 
 def register(subparsers: Any) -> None:
-    status = add_command(
+    add_command(
         subparsers,
         "status",
         run_status,
@@ -32,9 +32,9 @@ def register(subparsers: Any) -> None:
             "the report's start date to its newest final week) not collected as final. Exit 0 "
             "when nothing failed or is missing, 1 otherwise, 2 when the config or database fail."
         ),
+        one_report=True,
+        json_output=True,
     )
-    status.add_argument("--report", help="only this report")
-    status.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 @dataclass
@@ -103,7 +103,7 @@ def render(status: TargetStatus) -> str:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    from amc_reports.commands import load_config_or_explain
+    from amc_reports.commands import load_config_or_explain, unknown_report
     from amc_reports.commands.warehouse import _fail, _warehouse_resource
     from amc_reports.warehouse.connection import DatabaseConfigError
 
@@ -111,8 +111,7 @@ def run_status(args: argparse.Namespace) -> int:
     if config is None:
         return 2
     if args.report and args.report not in config.reports:
-        known = ", ".join(config.reports) or "none"
-        print(f"error: no report {args.report!r} in {config.path} ({known})", file=sys.stderr)
+        print(f"error: {unknown_report(config, args.report)}", file=sys.stderr)
         return 2
     try:
         warehouse = _warehouse_resource().get_warehouse()

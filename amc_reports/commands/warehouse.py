@@ -10,12 +10,12 @@ import json
 import sys
 from typing import Any
 
-from amc_reports.commands import add_command
+from amc_reports.commands import add_command, unknown_report
 from amc_reports.warehouse.connection import DatabaseConfigError
 
 
 def register(subparsers: Any) -> None:
-    verify = add_command(
+    add_command(
         subparsers,
         "verify",
         run_verify,
@@ -26,9 +26,9 @@ def register(subparsers: Any) -> None:
             "workflow_executions, result rows of another execution, sample rows. Exit 0 when every "
             "completed week is fully traced, 1 otherwise, 2 when the database is unreachable."
         ),
+        one_report=True,
+        json_output=True,
     )
-    verify.add_argument("--report", help="only this report")
-    verify.add_argument("--json", action="store_true", help="machine-readable output")
 
     add_command(
         subparsers,
@@ -123,11 +123,7 @@ def run_verify(args: argparse.Namespace) -> int:
             return _fail(exc)
         config = None
     if args.report and args.report not in config.reports:
-        known = ", ".join(config.reports) or "none"
-        print(
-            f"error: report {args.report!r} is not in {config.path} (its reports: {known})",
-            file=sys.stderr,
-        )
+        print(f"error: {unknown_report(config, args.report)}", file=sys.stderr)
         return 2
     try:
         warehouse = _warehouse_resource().get_warehouse()

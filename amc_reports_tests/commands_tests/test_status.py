@@ -85,4 +85,4 @@ def test_status_counts_each_kind_of_week_and_the_final_weeks_missing(
 
 def test_status_of_an_unknown_report_is_refused(config_path, capsys):
     assert main(["status", "--report", "nope"]) == 2
-    assert "no report 'nope'" in capsys.readouterr().err
+    assert "report 'nope' is not in" in capsys.readouterr().err
