@@ -96,18 +96,22 @@ AmcSaid = NotAsked | Answered | NotFound | Unreachable | CreateFailed | NotListe
 
 
 @dataclass(frozen=True)
-class Resume:
+class _Because:
+    """An answer that says why it was given (for the log and the texts people read)."""
+
     why: str
 
 
-@dataclass(frozen=True)
-class Adopt:
-    why: str
+class Resume(_Because):
+    pass
 
 
-@dataclass(frozen=True)
-class Submit:
-    why: str
+class Adopt(_Because):
+    pass
+
+
+class Submit(_Because):
+    pass
 
 
 @dataclass(frozen=True)
@@ -135,9 +139,8 @@ class Fail:
     status: ExecutionState | None = None  # the execution's final state, if AMC ended it
 
 
-@dataclass(frozen=True)
-class Leave:
-    why: str
+class Leave(_Because):
+    pass
 
 
 NextStep = Resume | Adopt | Submit | Wait | Load | Retry | Fail | Leave
