@@ -26,6 +26,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import dagster as dg
 
@@ -71,16 +72,39 @@ AFTER_EACH_COLLECTED_WEEK = (
 warnings.filterwarnings("ignore", message=".*partitions_def on an AssetCheckSpec.*")
 
 
+def _outcome_fields(
+    outcome: quality.CheckOutcome, check_key: dg.AssetCheckKey, severity: dg.AssetCheckSeverity
+) -> dict[str, Any]:
+    """What Dagster's check result and check evaluation both hold of an outcome."""
+    return {
+        "asset_key": check_key.asset_key,
+        "check_name": check_key.name,
+        "passed": outcome.passed,
+        "severity": severity,
+        "description": outcome.description,
+        "metadata": outcome.metadata,
+    }
+
+
 def check_result(
     outcome: quality.CheckOutcome, check_key: dg.AssetCheckKey, severity: dg.AssetCheckSeverity
 ) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(
-        asset_key=check_key.asset_key,
-        check_name=check_key.name,
-        passed=outcome.passed,
-        severity=severity,
-        description=outcome.description,
-        metadata=outcome.metadata,
+    return dg.AssetCheckResult(**_outcome_fields(outcome, check_key, severity))
+
+
+def check_evaluation(
+    outcome: quality.CheckOutcome,
+    check_key: dg.AssetCheckKey,
+    severity: dg.AssetCheckSeverity,
+    partition: str | None,
+    restates: dg.AssetCheckEvaluation | None = None,
+) -> dg.AssetCheckEvaluation:
+    """`outcome` as the result of the week `partition`; restating the evaluation `restates`, it
+    keeps the materialization that one was of."""
+    return dg.AssetCheckEvaluation(
+        **_outcome_fields(outcome, check_key, severity),
+        target_materialization_data=restates.target_materialization_data if restates else None,
+        partition=partition,
     )
 
 
@@ -342,17 +366,7 @@ def newest_week_evaluations(
         outcome = check.rule(
             context, store, check_key.asset_key, report, WeekKey(report.name, instance.alias, week)
         )
-        evaluations.append(
-            dg.AssetCheckEvaluation(
-                asset_key=check_key.asset_key,
-                check_name=check_key.name,
-                passed=outcome.passed,
-                severity=check.severity,
-                description=outcome.description,
-                metadata=outcome.metadata,
-                partition=week.isoformat(),
-            )
-        )
+        evaluations.append(check_evaluation(outcome, check_key, check.severity, week.isoformat()))
     return evaluations
 
 
@@ -492,42 +506,23 @@ def uncollected_week_evaluations(
     evaluations = []
     for key, partition in planned:
         earlier = latest_evaluation(instance, key, partition)
-        if earlier is not None:
-            run_id, previous = earlier
-            evaluations.append(
-                dg.AssetCheckEvaluation(
-                    asset_key=key.asset_key,
-                    check_name=key.name,
-                    passed=previous.passed,
-                    severity=previous.severity,
-                    description=(
-                        f"Unchanged: collecting week {week} again failed ({failure_kind}) and "
-                        f"stored nothing new. Its result from run {run_id[:8]}: "
-                        f"{previous.description or ''}"
-                    ),
-                    metadata={
-                        **previous.metadata,
-                        "checked": False,
-                        "result_of_run": run_id,
-                    },
-                    target_materialization_data=previous.target_materialization_data,
-                    partition=partition,
-                )
+        if earlier is None:
+            not_checked = quality.CheckOutcome(
+                True,
+                f"Not checked: week {week} was not collected (its collection failed: "
+                f"{failure_kind}), so nothing is stored to check. Its checks run once it is "
+                "collected.",
+                {"checked": False, "failure_kind": failure_kind},
             )
+            severity = severities.get(key.name, dg.AssetCheckSeverity.WARN)
+            evaluations.append(check_evaluation(not_checked, key, severity, partition))
             continue
-        evaluations.append(
-            dg.AssetCheckEvaluation(
-                asset_key=key.asset_key,
-                check_name=key.name,
-                passed=True,
-                severity=severities.get(key.name, dg.AssetCheckSeverity.WARN),
-                description=(
-                    f"Not checked: week {week} was not collected (its collection failed: "
-                    f"{failure_kind}), so nothing is stored to check. Its checks run once it is "
-                    "collected."
-                ),
-                metadata={"checked": False, "failure_kind": failure_kind},
-                partition=partition,
-            )
+        run_id, previous = earlier
+        unchanged = quality.CheckOutcome(
+            previous.passed,
+            f"Unchanged: collecting week {week} again failed ({failure_kind}) and stored nothing "
+            f"new. Its result from run {run_id[:8]}: {previous.description or ''}",
+            {**previous.metadata, "checked": False, "result_of_run": run_id},
         )
+        evaluations.append(check_evaluation(unchanged, key, previous.severity, partition, previous))
     return evaluations
