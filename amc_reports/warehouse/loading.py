@@ -6,7 +6,7 @@ rows is a legitimate empty week.
 1. The source is read in 1 MiB chunks, hashed (SHA-256) and spooled to an anonymous temp file as it
    is read, so memory stays flat whatever the size. Column types are inferred from the first 256 KiB
    (at least the header and one complete row).
-2. The shape the table needs is planned (`results.planned_shape`: read only).
+2. The shape the table needs is planned (`results.plan_change`: read only).
 3. One transaction: advisory lock on (table, instance, week); a new table for the week's partition
    (`partitions.create_week_table`: lineage values as defaults) filled by `COPY ... FROM STDIN
    (FORMAT csv, HEADER true, FREEZE)` fed the raw bytes (the rest of the source streams straight
@@ -300,7 +300,10 @@ class WeekLoad:
 
     def _planned_shape(self, names: list[str], kinds: list[str | None]) -> results.TableShape:
         with self.connect() as conn:
-            return results.planned_shape(conn, self.schema, self.table, names, kinds)
+            try:
+                return results.plan_change(conn, self.schema, self.table, names, kinds).after
+            finally:
+                conn.rollback()  # no lock held on the table afterwards
 
     def _measures(self, shape: results.TableShape) -> list[str]:
         """The columns summed for the restatement (`restatement.measure_columns`)."""
@@ -379,7 +382,8 @@ class WeekLoad:
             cur.execute(
                 "SELECT pg_advisory_xact_lock(%s)", (results.ddl_lock(self.schema, self.table),)
             )
-            now = results.evolve(conn, self.schema, self.table, names, kinds)
+            change = results.plan_change(conn, self.schema, self.table, names, kinds)
+            now = results.evolve(conn, change)
             if not partitions.conform_week_table(cur, self.schema, staged, shape.types, now.types):
                 raise ShapeChanged(f"the columns of {self.table} changed during the load")
             if version.history_schema is not None:

@@ -9,10 +9,10 @@ partition. A column first seen with only empty
 values is created as text and marked `amc_reports:untyped` (column comment); the first week with
 values gives it their type if the table still holds only NULLs in it.
 
-A load plans the change first (`planned_shape`: read only, no lock on the table), builds and fills
-the week's new partition in that shape, and applies the DDL (`evolve`) in its own transaction at the
-swap, under a per-table advisory lock (so two loads of the same report never race or deadlock on
-ALTER TABLE): a refused load changes nothing, not even the columns.
+A load plans the change first (`plan_change(...).after`: read only, no lock on the table), builds
+and fills the week's new partition in that shape, and plans again and applies the DDL (`evolve`) in
+its own transaction at the swap, under a per-table advisory lock (so two loads of the same report
+never race or deadlock on ALTER TABLE): a refused load changes nothing, not even the columns.
 """
 
 from __future__ import annotations
@@ -85,7 +85,13 @@ def read_shape(conn: psycopg.Connection, schema: str, table: str) -> TableShape:
 
 
 @dataclass
-class _Plan:
+class Plan:
+    """What it takes for the table `schema`.`table`, found in shape `before`, to hold a week's
+    columns (`plan`)."""
+
+    schema: str
+    table: str
+    before: TableShape
     create: bool = False
     add: list[tuple[str, str, bool]] = field(default_factory=list)  # name, type, untyped
     alter: list[tuple[str, str, str]] = field(default_factory=list)  # name, from, to
@@ -94,11 +100,14 @@ class _Plan:
     def empty(self) -> bool:
         return not (self.create or self.add or self.alter or self.narrow)
 
-    def applied_to(self, shape: TableShape) -> TableShape:
+    @property
+    def after(self) -> TableShape:
         """The shape the table has once the plan is applied."""
+        if self.empty():
+            return self.before
         lineage = dict(LINEAGE_COLUMN_TYPES) if self.create else {}
-        types = {**lineage, **shape.types}
-        untyped = set(shape.untyped)
+        types = {**lineage, **self.before.types}
+        untyped = set(self.before.untyped)
         for name, pg_type, is_untyped in self.add:
             types[name] = pg_type
             if is_untyped:
@@ -112,19 +121,21 @@ class _Plan:
         return TableShape(exists=True, types=types, untyped=untyped)
 
 
-def _plan(
+def plan_change(
     conn: psycopg.Connection,
     schema: str,
     table: str,
-    shape: TableShape,
     names: list[str],
     kinds: list[str | None],
-) -> _Plan:
-    plan = _Plan(create=not shape.exists)
+) -> Plan:
+    """What it takes for the table to hold columns `names` with values of `kinds` (read only, in
+    the caller's transaction; no columns: nothing)."""
+    shape = read_shape(conn, schema, table)
+    planned = Plan(schema, table, shape, create=bool(names) and not shape.exists)
     for name, kind in zip(names, kinds, strict=True):
         stored = shape.types.get(name)
         if stored is None:
-            plan.add.append((name, KIND_TYPES[kind] if kind else TEXT, kind is None))
+            planned.add.append((name, KIND_TYPES[kind] if kind else TEXT, kind is None))
         elif name in shape.untyped and kind not in (None, "text"):
             # Typed only while it holds nothing but NULLs; else it holds text after all.
             has_values = conn.execute(
@@ -132,12 +143,14 @@ def _plan(
                     table_identifier(schema, table), sql.Identifier(name)
                 )
             ).fetchone()
-            plan.narrow.append((name, None if has_values and has_values[0] else KIND_TYPES[kind]))
+            planned.narrow.append(
+                (name, None if has_values and has_values[0] else KIND_TYPES[kind])
+            )
         else:
             wanted = widened_type(stored, kind)
             if wanted != stored:
-                plan.alter.append((name, stored, wanted))
-    return plan
+                planned.alter.append((name, stored, wanted))
+    return planned
 
 
 def ddl_lock(schema: str, table: str) -> int:
@@ -145,44 +158,16 @@ def ddl_lock(schema: str, table: str) -> int:
     return advisory_key("ddl", schema, table)
 
 
-def planned_shape(
-    conn: psycopg.Connection,
-    schema: str,
-    table: str,
-    names: list[str],
-    kinds: list[str | None],
-) -> TableShape:
-    """The shape the table will have to hold columns `names` with values of `kinds` (nothing is
-    changed; `conn` must not be in a transaction, and is left outside one)."""
-    try:
-        shape = read_shape(conn, schema, table)
-        if not names:
-            return shape
-        return _plan(conn, schema, table, shape, names, kinds).applied_to(shape)
-    finally:
-        conn.rollback()  # no lock held on the table afterwards
-
-
-def evolve(
-    conn: psycopg.Connection,
-    schema: str,
-    table: str,
-    names: list[str],
-    kinds: list[str | None],
-) -> TableShape:
-    """Create / change the table to hold `names` with values of `kinds`, in the caller's
-    transaction (which must hold `ddl_lock`); returns the shape it has then."""
-    shape = read_shape(conn, schema, table)
-    if not names:
-        return shape
-    plan = _plan(conn, schema, table, shape, names, kinds)
+def evolve(conn: psycopg.Connection, plan: Plan) -> TableShape:
+    """Create / change the table as `plan` says, in the caller's transaction (which must hold
+    `ddl_lock` and have made the plan); returns the shape it has then."""
     if plan.empty():
-        return shape
-    _apply(conn, schema, table, plan)
-    return read_shape(conn, schema, table)
+        return plan.before
+    _apply(conn, plan.schema, plan.table, plan)
+    return read_shape(conn, plan.schema, plan.table)
 
 
-def _apply(conn: psycopg.Connection, schema: str, table: str, plan: _Plan) -> None:
+def _apply(conn: psycopg.Connection, schema: str, table: str, plan: Plan) -> None:
     ident = table_identifier(schema, table)
     conn.execute("SET LOCAL TimeZone = 'UTC'")  # timestamp -> timestamptz reads naive values as UTC
     if plan.create:
