@@ -49,10 +49,6 @@ class Classified:
     kind: FailureKind
     why: str
 
-    @property
-    def retryable(self) -> bool:
-        return self.kind is FailureKind.TRANSIENT
-
 
 def classify_reason(reason: str | None, validation_errors: Sequence[str] = ()) -> Classified:
     """The kind of an execution AMC ended FAILED with this reason (and validation errors)."""

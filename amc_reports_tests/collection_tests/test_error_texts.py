@@ -14,6 +14,7 @@ from amc_reports.amc import AmcAuthError, AmcClient
 from amc_reports.amc.redact import ERROR_TEXT_CHARS
 from amc_reports.collection import ExecutionFailedError, SubmissionError
 from amc_reports.collection.failures import classify_request_error
+from amc_reports.collection.next_step import RETRIED
 from amc_reports.local.sandbox import TOKEN_PATH
 from amc_reports.warehouse import FailureKind, WeekKey
 from amc_reports_tests.amc_tests.flaky_proxy import FlakyProxy
@@ -44,7 +45,7 @@ def test_an_lwa_refusal_is_a_credentials_failure_cut_to_size(sandbox):
     assert "refresh token" in shown and "invalid_grant" in shown
     assert "more characters cut]" in shown
     classified = classify_request_error(error)
-    assert classified.kind is FailureKind.CREDENTIALS and not classified.retryable
+    assert classified.kind is FailureKind.CREDENTIALS and classified.kind not in RETRIED
     assert "invalid_grant" in classified.why
 
 

@@ -4,6 +4,7 @@ import pytest
 
 from amc_reports.amc import AmcApiError, AmcError, AmcRetryBudgetExceeded
 from amc_reports.collection.failures import classify_reason, classify_request_error
+from amc_reports.collection.next_step import RETRIED
 from amc_reports.warehouse import FailureKind
 
 
@@ -20,7 +21,7 @@ from amc_reports.warehouse import FailureKind
 )
 def test_failures_on_amcs_side_are_transient(reason):
     classified = classify_reason(reason)
-    assert classified.kind is FailureKind.TRANSIENT and classified.retryable
+    assert classified.kind is FailureKind.TRANSIENT and classified.kind in RETRIED
     assert "mentions" in classified.why
 
 
@@ -41,7 +42,7 @@ def test_failures_on_amcs_side_are_transient(reason):
 )
 def test_query_errors_are_never_retried(reason):
     classified = classify_reason(reason)
-    assert classified.kind is FailureKind.QUERY_ERROR and not classified.retryable
+    assert classified.kind is FailureKind.QUERY_ERROR and classified.kind not in RETRIED
 
 
 def test_validation_errors_make_a_query_error_whatever_the_reason():
