@@ -10,6 +10,7 @@
   (`amc_provisional_weeks_final`);
 - `campaign_kpis`: the campaign KPI assets' automation condition (`amc_campaign_kpis`).
 
+`conditions` builds the sensors that let Dagster evaluate automation conditions (one interval).
 `ended_runs` is how the first two follow the runs that ended (Dagster's run-status cursors);
 `collecting` is the decorator of the sensors whose runs collect weeks.
 """

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 
 import dagster as dg
 
+from amc_reports.orchestration.sensors.conditions import condition_sensor
+
 KPI_SENSOR = "amc_campaign_kpis"
 
 
@@ -15,13 +17,10 @@ def build_campaign_kpis_sensor(
     assets: Sequence[dg.AssetsDefinition],
 ) -> dg.AutomationConditionSensorDefinition:
     """Evaluates the KPI assets' automation condition (on by default)."""
-    return dg.AutomationConditionSensorDefinition(
-        KPI_SENSOR,
-        target=dg.AssetSelection.assets(*assets),
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        minimum_interval_seconds=30,
-        description=(
-            "Computes each week's campaign KPIs after the report's week was collected and "
-            "its blocking checks passed."
-        ),
+    description = (
+        "Computes each week's campaign KPIs after the report's week was collected and its "
+        "blocking checks passed."
+    )
+    return condition_sensor(
+        KPI_SENSOR, dg.AssetSelection.assets(*assets), running=True, description=description
     )

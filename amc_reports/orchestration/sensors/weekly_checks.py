@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from amc_reports.orchestration.sensors.conditions import condition_sensor
 from amc_reports.orchestration.sensors.ended_runs import EndedRuns, check_evaluations_of_run
 
 WEEKLY_CHECKS_SENSOR = "amc_weekly_checks"
@@ -200,14 +201,12 @@ def build_weekly_checks_condition_sensor(
 ) -> dg.AutomationConditionSensorDefinition:
     """Dagster's own evaluation of the checks' automation condition, stopped by default (without
     it Dagster would add its default automation sensor for them, under a name that says less)."""
-    return dg.AutomationConditionSensorDefinition(
-        WEEKLY_CHECKS_BY_CONDITION_SENSOR,
-        target=dg.AssetSelection.checks(*checks),
-        default_status=dg.DefaultSensorStatus.STOPPED,
-        minimum_interval_seconds=30,
-        description=(
-            f"The rule of {WEEKLY_CHECKS_SENSOR} evaluated as Dagster automation conditions, for "
-            f"every check and week at each tick: fine for a few reports, minutes per tick at "
-            f"agency scale. Stopped; run it instead of {WEEKLY_CHECKS_SENSOR}, never with it."
-        ),
+    description = (
+        f"The rule of {WEEKLY_CHECKS_SENSOR} evaluated as Dagster automation conditions, for "
+        f"every check and week at each tick: fine for a few reports, minutes per tick at "
+        f"agency scale. Stopped; run it instead of {WEEKLY_CHECKS_SENSOR}, never with it."
+    )
+    checked = dg.AssetSelection.checks(*checks)
+    return condition_sensor(
+        WEEKLY_CHECKS_BY_CONDITION_SENSOR, checked, running=False, description=description
     )
