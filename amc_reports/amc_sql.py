@@ -270,21 +270,39 @@ def _reads_a_table(query: exp.Query, ctes: set[str]) -> bool:
 
 
 def _aggregates(query: exp.Query) -> bool:
-    """Whether any SELECT of ``query`` aggregates (GROUP BY, DISTINCT, or an aggregate outside a
-    window)."""
-    for node in query.walk():
-        if isinstance(node, exp.Group) or (
-            isinstance(node, exp.Select) and node.args.get("distinct") is not None
-        ):
-            return True
-        if isinstance(node, exp.AggFunc) and not isinstance(node.parent, exp.Window):
-            return True
-        if isinstance(node, exp.Anonymous) and str(node.this).upper() in _AMC_AGGREGATES:
-            return True
-    return False
+    """Whether any SELECT of ``query`` aggregates (`is_aggregate`, or SELECT DISTINCT)."""
+    return any(
+        is_aggregate(select) or select.args.get("distinct") is not None
+        for select in query.find_all(exp.Select)
+    )
 
 
 _AMC_AGGREGATES = frozenset({"COLLECT"})  # AMC's own aggregates, unknown to sqlglot
+
+
+def is_aggregate(select: exp.Select) -> bool:
+    """Whether a SELECT aggregates (GROUP BY, or an aggregate outside window functions and
+    subqueries: sqlglot's, or AMC's own such as COLLECT)."""
+    if select.args.get("group") is not None:
+        return True
+    for part in [*select.expressions, select.args.get("having")]:
+        if part is None:
+            continue
+        for agg in part.find_all(exp.AggFunc, exp.Anonymous):
+            if isinstance(agg, exp.Anonymous) and str(agg.this).upper() not in _AMC_AGGREGATES:
+                continue
+            if not _in_window_or_subquery(agg, part):
+                return True
+    return False
+
+
+def _in_window_or_subquery(node: exp.Expression, root: exp.Expression) -> bool:
+    parent = node.parent if node is not root else None  # a projection that is the aggregate
+    while parent is not None and parent is not root:
+        if isinstance(parent, exp.Window | exp.Subquery | exp.Select):
+            return True
+        parent = parent.parent
+    return isinstance(root, exp.Window)
 
 
 def _stars_from_tables(select: exp.Select, ctes: set[str], tokens: list[Token]) -> list[int]:

@@ -35,6 +35,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.optimizer.scope import Scope
 
+from amc_reports.amc_sql import is_aggregate
 from amc_reports.local.sandbox.lineage import Lineage, leaf_selects
 
 HIDDEN = "__amc_users"
@@ -229,28 +230,6 @@ def _exclude_hidden_from_stars(select: exp.Select, carriers: set[str]) -> None:
             excluded = list(star.args.get("except_") or [])
             excluded.append(exp.column(HIDDEN))
             star.set("except_", excluded)
-
-
-def is_aggregate(select: exp.Select) -> bool:
-    """Whether a SELECT aggregates (GROUP BY, or an aggregate outside window functions)."""
-    if select.args.get("group") is not None:
-        return True
-    for part in [*select.expressions, select.args.get("having")]:
-        if part is None:
-            continue
-        for agg in part.find_all(exp.AggFunc):
-            if not _in_window_or_subquery(agg, part):
-                return True
-    return False
-
-
-def _in_window_or_subquery(node: exp.Expression, root: exp.Expression) -> bool:
-    parent = node.parent if node is not root else None  # a projection that is the aggregate
-    while parent is not None and parent is not root:
-        if isinstance(parent, exp.Window | exp.Subquery | exp.Select):
-            return True
-        parent = parent.parent
-    return isinstance(root, exp.Window)
 
 
 def track_users(
