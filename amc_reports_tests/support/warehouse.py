@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -163,3 +164,17 @@ def replace_week_results(
         options=options,
         run_id=run_id,
     )
+
+
+def point_cli_at(warehouse: Warehouse, monkeypatch, folder: Path, report: str) -> Path:
+    """Make `amc-reports` commands run by the test read ``warehouse`` and a reports file of one
+    report (``report``, instance `us`, from 2024-01-07) written in ``folder``; returns its path."""
+    monkeypatch.setenv("AMC_REPORTS_DATABASE_URL", warehouse.database_url)
+    config = folder / "reports.yaml"
+    config.write_text(
+        "instances:\n  us:\n    instance_id: amcinstance1\n    advertiser_id: E\n"
+        f"    marketplace_id: M\nreports:\n  {report}:\n    instance: us\n"
+        "    sql: SELECT 1 AS a\n    start_date: 2024-01-07\n"
+    )
+    monkeypatch.setenv("AMC_REPORTS_CONFIG", str(config))
+    return config

@@ -21,6 +21,7 @@ from amc_reports_tests.support.warehouse import (
     INSTANCE,
     csv_bytes,
     new_execution,
+    point_cli_at,
     replace_week_results,
 )
 
@@ -154,14 +155,7 @@ def test_verify_covers_the_history(warehouse: Warehouse):
 def test_history_command_lists_versions_and_compares_two(
     warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch, tmp_path, capsys
 ):
-    monkeypatch.setenv("AMC_REPORTS_DATABASE_URL", warehouse.database_url)
-    config = tmp_path / "reports.yaml"
-    config.write_text(
-        "instances:\n  us:\n    instance_id: amcinstance1\n    advertiser_id: E\n"
-        "    marketplace_id: M\nreports:\n  weekly_campaign:\n    instance: us\n"
-        "    sql: SELECT 1 AS a\n    start_date: 2024-01-07\n"
-    )
-    monkeypatch.setenv("AMC_REPORTS_CONFIG", str(config))
+    point_cli_at(warehouse, monkeypatch, tmp_path, REPORT)
     first = load(warehouse, FIRST)
     second = load(warehouse, SECOND)
 
@@ -308,14 +302,7 @@ def test_the_default_measure_rule():
 def test_history_diff_and_check_read_one_record_after_a_tampered_history_row(
     warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch, tmp_path, capsys
 ):
-    monkeypatch.setenv("AMC_REPORTS_DATABASE_URL", warehouse.database_url)
-    config = tmp_path / "reports.yaml"
-    config.write_text(
-        "instances:\n  us:\n    instance_id: amcinstance1\n    advertiser_id: E\n"
-        "    marketplace_id: M\nreports:\n  weekly_campaign:\n    instance: us\n"
-        "    sql: SELECT 1 AS a\n    start_date: 2024-01-07\n"
-    )
-    monkeypatch.setenv("AMC_REPORTS_CONFIG", str(config))
+    point_cli_at(warehouse, monkeypatch, tmp_path, REPORT)
     first = load(warehouse, FIRST)
     second = load(warehouse, SECOND)
     old = warehouse.get_version(first)

@@ -16,7 +16,12 @@ from amc_reports.warehouse import Warehouse
 from amc_reports.warehouse.loading import LoadOptions
 from amc_reports.warehouse.verify import verify
 from amc_reports.warehouse.versions import HistoryRetention
-from amc_reports_tests.support.warehouse import csv_bytes, new_execution, replace_week_results
+from amc_reports_tests.support.warehouse import (
+    csv_bytes,
+    new_execution,
+    point_cli_at,
+    replace_week_results,
+)
 
 REPORT = "weekly_campaign"
 WEEK = date(2024, 1, 7)
@@ -100,14 +105,7 @@ def test_a_failed_comparison_leaves_the_week_stored(
     assert "the week's rows are stored" in warning.getMessage()
 
     # `history --diff` of the two compares the rows now (the record's sums as they are).
-    monkeypatch.setenv("AMC_REPORTS_DATABASE_URL", warehouse.database_url)
-    config = tmp_path / "reports.yaml"
-    config.write_text(
-        "instances:\n  us:\n    instance_id: amcinstance1\n    advertiser_id: E\n"
-        "    marketplace_id: M\nreports:\n  weekly_campaign:\n    instance: us\n"
-        "    sql: SELECT 1 AS a\n    start_date: 2024-01-07\n"
-    )
-    monkeypatch.setenv("AMC_REPORTS_CONFIG", str(config))
+    point_cli_at(warehouse, monkeypatch, tmp_path, REPORT)
     capsys.readouterr()
     assert main(["history", REPORT, WEEK.isoformat(), "--diff", str(first), str(second)]) == 0
     out = capsys.readouterr().out
