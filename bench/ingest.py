@@ -55,7 +55,7 @@ from psycopg import sql  # noqa: E402
 
 from amc_reports.warehouse import Submission, Warehouse, WeekKey  # noqa: E402
 from amc_reports.warehouse.identifiers import LINEAGE_COLUMNS  # noqa: E402
-from amc_reports_tests.support.warehouse import replace_week_results, with_database  # noqa: E402
+from amc_reports_tests.support.warehouse import with_database  # noqa: E402
 
 REPORT = "bench_report"
 INSTANCE = "bench"
@@ -126,10 +126,8 @@ def child(args: argparse.Namespace) -> int:
         with open(args.csv, "rb") as stream:
             started = time.perf_counter()
             cpu_started = time.process_time()
-            result = replace_week_results(
-                warehouse,
-                REPORT,
-                WEEK,
+            result = warehouse.load_week(
+                WeekKey(REPORT, INSTANCE, WEEK),
                 uuid.UUID(args.execution_id),
                 stream,
                 amc_execution_id=f"bench-{args.execution_id[:8]}",
@@ -297,7 +295,7 @@ def reset(url: str, method: str, warehouse: Warehouse) -> uuid.UUID:
                     sql.Identifier("amc_results", TO_SQL_TABLE)
                 )
             )
-        conn.execute("VACUUM")
+        conn.execute("VACUUM ANALYZE")  # nothing left for autovacuum to do while measuring
         conn.execute("CHECKPOINT")
     return execution_id
 
@@ -307,10 +305,8 @@ def prepare(url: str, warehouse: Warehouse, csv_path: Path) -> None:
     execution_id = reset(url, "replace", warehouse)
     with csv_path.open("rb") as stream:
         head = b"".join(stream.readline() for _ in range(2_000))
-    replace_week_results(
-        warehouse,
-        REPORT,
-        WEEK,
+    warehouse.load_week(
+        WeekKey(REPORT, INSTANCE, WEEK),
         execution_id,
         [head],
         amc_execution_id=f"bench-{execution_id.hex[:8]}",

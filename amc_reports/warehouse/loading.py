@@ -8,13 +8,14 @@ rows is a legitimate empty week.
    (at least the header and one complete row).
 2. The shape the table needs is planned (`results.plan_change`: read only).
 3. One transaction: advisory lock on (table, instance, week); a new table for the week's partition
-   (`partitions.create_week_table`: lineage values as defaults) filled by `COPY ... FROM STDIN
+   (`partitions.create_week_table`: instance and week as defaults) filled by `COPY ... FROM STDIN
    (FORMAT csv, HEADER true, FREEZE)` fed the raw bytes (the rest of the source streams straight
    through: hashed, spooled and sent chunk by chunk, read a few chunks ahead by a thread of its
-   own, `read_ahead`, so that reading overlaps COPY); its row count and measures' sums taken; if
-   the week had rows, its row counts and sums before and after are the restatement (a result
-   byte for byte the one stored, with the same column types, is known unchanged by its checksum
-   and neither version is read); under the table's DDL lock
+   own, `read_ahead`, so that reading overlaps COPY), then stamped with the execution id
+   (`partitions.stamp_execution`: a column default every row reads, not written on each); its
+   row count and measures' sums taken; if the week had rows, its row counts and sums before and
+   after are the restatement (a result byte for byte the one stored, with the same column types,
+   is known unchanged by its checksum and neither version is read); under the table's DDL lock
    the results table is created / given its new columns and types (`results.evolve`: in this
    transaction, so a refused load leaves the table as it was) and the old partition moves to the
    history schema; the new table is attached as the week's partition; the week row is marked
@@ -46,9 +47,11 @@ import hashlib
 import io
 import logging
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import IO, Any, BinaryIO
@@ -212,36 +215,60 @@ class WeekLoad:
     # A transaction that deadlocked (or whose connection broke before it committed) is loaded
     # again from the spooled file.
     retry: DatabaseRetry = field(default_factory=DatabaseRetry)
+    # The connection opened ahead, or the one the shape was planned on, until the load's
+    # transaction takes it.
+    _idle: Future[psycopg.Connection] | None = field(default=None, init=False, repr=False)
 
     @property
     def week_start(self) -> date:
         return self.key.week_start
 
     def run(self, spool: _Spool) -> LoadResult:
-        stream = iter(spool)
-        head, header, sample = self._read_head(stream)
-        if not header:
-            raise ResultLoadError(
-                f"the result of {self.key.describe()} is empty: not even a header line "
-                f"({spool.size} bytes). The week's previous rows are kept."
-            )
-        _check_header(header, self.key.describe())
-        names = column_names_for_header(header)
-        accumulator = inference.KindAccumulator(len(names))
-        accumulator.add_rows(sample)
-        kinds = accumulator.kinds
-        del sample
+        # The connection opens while the head of the source is read and its types inferred.
+        self._idle = _opened_in_thread(self.connect)
+        try:
+            stream = iter(spool)
+            head, header, sample = self._read_head(stream)
+            if not header:
+                raise ResultLoadError(
+                    f"the result of {self.key.describe()} is empty: not even a header line "
+                    f"({spool.size} bytes). The week's previous rows are kept."
+                )
+            _check_header(header, self.key.describe())
+            names = column_names_for_header(header)
+            accumulator = inference.KindAccumulator(len(names))
+            accumulator.add_rows(sample)
+            kinds = accumulator.kinds
+            del sample
+            stored, replaced = self._store(names, kinds, _Source(stream, head, spool))
+        finally:
+            self._close_idle()
 
-        source = _Source(stream, head, spool)
+        seconds = time.perf_counter() - self.started
+        _log.info(
+            "loaded %d rows (%d bytes) into %s for week %s in %.2f s",
+            stored.record_count,
+            spool.size,
+            sql.Identifier(self.schema, self.table).as_string(),
+            self.week_start,
+            seconds,
+        )
+        return self._after_commit(replace(stored, seconds=seconds), replaced)
+
+    def _store(
+        self, names: list[str], kinds: list[str | None], source: _Source
+    ) -> tuple[LoadResult, tuple[str, str] | None]:
+        """The load's transaction, run again from the spooled file when the table's columns
+        changed meanwhile or a value did not fit the planned types (widened)."""
+        spool = source.spool
         attempt = 0
         while True:
             attempt += 1
             shape = self._planned_shape(names, kinds)
             try:
-                stored, replaced = retrying(self.retry, f"load of {self.key.describe()}")(
+                return retrying(self.retry, f"load of {self.key.describe()}")(
                     self._attempt, names, kinds, shape, source
                 )
-                break
             except ShapeChanged as exc:
                 source.rewind()
                 if attempt >= MAX_ATTEMPTS:
@@ -260,17 +287,6 @@ class WeekLoad:
                     raise ResultLoadError(failure) from None  # no type change can fix it
                 _log.warning("%s; widening the table, loading again from the spooled file", failure)
                 kinds = merged
-
-        seconds = time.perf_counter() - self.started
-        _log.info(
-            "loaded %d rows (%d bytes) into %s for week %s in %.2f s",
-            stored.record_count,
-            spool.size,
-            sql.Identifier(self.schema, self.table).as_string(),
-            self.week_start,
-            seconds,
-        )
-        return self._after_commit(replace(stored, seconds=seconds), replaced)
 
     @staticmethod
     def _read_head(
@@ -299,11 +315,36 @@ class WeekLoad:
                 limit *= 2  # not even one complete row yet: look further
 
     def _planned_shape(self, names: list[str], kinds: list[str | None]) -> results.TableShape:
-        with self.connect() as conn:
-            try:
-                return results.plan_change(conn, self.schema, self.table, names, kinds).after
-            finally:
-                conn.rollback()  # no lock held on the table afterwards
+        """The shape planned in a transaction of its own, on the connection the load's
+        transaction then takes (`_connection`)."""
+        conn = self._connection()
+        try:
+            shape = results.plan_change(conn, self.schema, self.table, names, kinds).after
+            conn.rollback()  # no lock held on the table afterwards
+        except BaseException:
+            conn.close()
+            raise
+        self._idle = _done(conn)
+        return shape
+
+    def _connection(self) -> psycopg.Connection:
+        """The connection opened ahead or left idle by the planning, else a new one."""
+        idle, self._idle = self._idle, None
+        if idle is not None:
+            conn = idle.result()
+            if not conn.closed:
+                return conn
+        return self.connect()
+
+    def _close_idle(self) -> None:
+        idle, self._idle = self._idle, None
+        if idle is None:
+            return
+        try:
+            conn = idle.result()
+        except Exception:  # noqa: BLE001 - the load ended for another reason: that one is raised
+            return
+        conn.close()
 
     def _measures(self, shape: results.TableShape) -> list[str]:
         """The columns summed for the restatement (`restatement.measure_columns`)."""
@@ -349,13 +390,14 @@ class WeekLoad:
         are to be compared (`_after_commit`)."""
         key = self.key
         history = history_schema_for(self.schema)
-        with transaction(self.connect) as conn, conn.cursor() as cur:
+        with transaction(self._connection) as conn, conn.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (self._week_lock(),))
             cur.execute("SET LOCAL TimeZone = 'UTC'")  # naive timestamps in the CSV are UTC
             staged = partitions.staging_name(self.table)
-            partitions.create_week_table(
-                cur, self.schema, staged, shape.columns(), key, self.execution_id
-            )
+            # The execution id is stamped once the rows are in (`stamp_execution`): not written
+            # on every row.
+            columns = [column for column in shape.columns() if column[0] != "execution_id"]
+            partitions.create_week_table(cur, self.schema, staged, columns, key, None)
             copy = results.copy_statement(self.schema, staged, names, shape, freeze=True)
             # The source read ahead in a thread: reading, hashing and spooling it overlap COPY.
             with cur.copy(copy) as cp, read_ahead(body) as chunks:
@@ -363,6 +405,7 @@ class WeekLoad:
                 for chunk in chunks:
                     cp.write(chunk)
             count = max(cur.rowcount, 0)
+            partitions.stamp_execution(cur, self.schema, staged, self.execution_id)
             # The source is fully read now: size and checksum are final.
             loaded = LoadedWeek(
                 record_count=count,
@@ -373,7 +416,8 @@ class WeekLoad:
             if partitions.current_partition(cur, self.schema, self.table, key):
                 version = self._replace_current(cur, shape, staged, loaded, history)
             else:
-                after = restatement.measure(cur, self.schema, staged, self._measures(shape))
+                numeric = self._measures(shape)
+                after = restatement.measure(cur, self.schema, staged, numeric, rows=count)
                 version = StoredVersion(table_schema=self.schema, table_name="", sums=after.sums)
             # The swap: under the table's DDL lock (no column change can slip in between the
             # shape this table was built from and the attach), the table given the columns and
@@ -492,7 +536,7 @@ class WeekLoad:
             )
             diff = restatement.KeyDiff.NONE if keys else None
             return self._version(previous, after, after, diff, history, keys)
-        after = restatement.measure(cur, self.schema, staged, numeric)
+        after = restatement.measure(cur, self.schema, staged, numeric, rows=loaded.record_count)
         if previous is not None and previous.execution_id == self.execution_id:
             # The same execution's result again (a retried load): nothing to keep or compare.
             return StoredVersion(
@@ -543,6 +587,26 @@ class WeekLoad:
             history_schema=history,
             restatement=summary,
         )
+
+
+def _opened_in_thread(connect: Callable[[], psycopg.Connection]) -> Future[psycopg.Connection]:
+    """`connect()` run in a thread of its own: its connection (or error) once it is done."""
+    opened: Future[psycopg.Connection] = Future()
+
+    def open_connection() -> None:
+        try:
+            opened.set_result(connect())
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever takes the connection
+            opened.set_exception(exc)
+
+    threading.Thread(target=open_connection, name="amc-reports-connect", daemon=True).start()
+    return opened
+
+
+def _done(conn: psycopg.Connection) -> Future[psycopg.Connection]:
+    done: Future[psycopg.Connection] = Future()
+    done.set_result(conn)
+    return done
 
 
 def _check_header(header: list[str], week: str) -> None:

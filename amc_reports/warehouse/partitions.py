@@ -1,12 +1,14 @@
 """A Dagster week is a Postgres partition: the results table of a report is partitioned by
 (amc_instance, week_start_date), one partition per collected week of an instance.
 
-Loading a week builds its new partition as a table of its own (lineage values as column defaults
-and CHECK constraints, so COPY fills them at COPY speed and attaching needs no scan), then swaps it
-in: the partition it replaces is detached and moved to the history schema under a name that
-carries its execution id. All of it in the load's transaction, so readers see the old week or the
-new one, never a mix. Detaching takes a short ACCESS EXCLUSIVE lock on the results table at the
-very end of the transaction; attaching takes only SHARE UPDATE EXCLUSIVE.
+Loading a week builds its new partition as a table of its own (the instance and week as column
+defaults and a CHECK constraint, so COPY fills them at COPY speed and attaching needs no scan; the
+execution id added once the rows are in, as a column whose default every row reads without storing
+it: `stamp_execution`), then swaps it in: the partition it replaces is detached and moved to the
+history schema under a name that carries its execution id. All of it in the load's transaction, so
+readers see the old week or the new one, never a mix. Detaching takes a short ACCESS EXCLUSIVE
+lock on the results table at the very end of the transaction; attaching takes only SHARE UPDATE
+EXCLUSIVE.
 """
 
 from __future__ import annotations
@@ -24,14 +26,19 @@ from amc_reports.warehouse.rows import WeekKey
 
 LINEAGE_COLUMNS = ("execution_id", "week_start_date", "amc_instance")
 LINEAGE_CHECK = "amc_reports_lineage"  # every row of a week's partition is of its week and run
+# A partition filled by a load: its run checked apart (`stamp_execution`).
+EXECUTION_CHECK = "amc_reports_lineage_execution"
+LINEAGE_CHECKS = (LINEAGE_CHECK, EXECUTION_CHECK)
 
 __all__ = [
+    "LINEAGE_CHECKS",
     "LINEAGE_COLUMNS",
     "attach_week",
     "create_week_table",
     "current_partition",
     "history_table_name",
     "partition_name",
+    "stamp_execution",
     "table_name_for_report",
 ]
 
@@ -103,6 +110,26 @@ def create_week_table(
         sql.SQL("CREATE TABLE {} ({})").format(
             sql.Identifier(schema, name), sql.SQL(", ").join(definitions)
         )
+    )
+
+
+def stamp_execution(
+    cur: psycopg.Cursor[Any], schema: str, name: str, execution_id: uuid.UUID
+) -> None:
+    """Give the week's filled table `name` (built by `create_week_table` without an
+    `execution_id` column) the column, `execution_id` on every row.
+
+    The column is added with the execution as its default: a change of the catalog only, every
+    row stored before it reads the default (Postgres' "missing value") without it being written
+    on each: the load writes 16 bytes less per row, and no row is rewritten. Its CHECK is
+    NOT VALID because Postgres did not scan the rows to prove it, which it need not: no row can
+    read anything else. It still refuses any row written later with another execution id."""
+    value = sql.SQL("{}::uuid").format(sql.Literal(str(execution_id)))
+    cur.execute(
+        sql.SQL(
+            "ALTER TABLE {} ADD COLUMN execution_id uuid NOT NULL DEFAULT {},"
+            " ADD CONSTRAINT {} CHECK (execution_id = {}) NOT VALID"
+        ).format(sql.Identifier(schema, name), value, sql.Identifier(EXECUTION_CHECK), value)
     )
 
 

@@ -118,16 +118,34 @@ def _number(value: Any) -> float | int | None:
     return value
 
 
-def measure(cur: psycopg.Cursor[Any], schema: str, table: str, numeric: Sequence[str]) -> Measured:
-    """Row count and sums of `numeric` columns of a table (one scan)."""
+# Below this many rows a table's sums are read without parallel workers: starting them costs
+# more than they save (100k rows: 12 ms alone, 14 ms with two workers; 1M: 150 ms, 100 ms).
+PARALLEL_SUM_ROWS = 500_000
+
+
+def measure(
+    cur: psycopg.Cursor[Any],
+    schema: str,
+    table: str,
+    numeric: Sequence[str],
+    *,
+    rows: int | None = None,
+) -> Measured:
+    """Row count and sums of `numeric` columns of a table (one scan). `rows`: its row count when
+    known (a table with fewer than `PARALLEL_SUM_ROWS` is read by one process)."""
     selects = [sql.SQL("count(*)")] + [
         sql.SQL("sum({})").format(sql.Identifier(name)) for name in numeric
     ]
+    serial = rows is not None and rows < PARALLEL_SUM_ROWS
+    if serial:
+        cur.execute("SET LOCAL max_parallel_workers_per_gather = 0")
     row = cur.execute(
         sql.SQL("SELECT {} FROM {}").format(
             sql.SQL(", ").join(selects), sql.Identifier(schema, table)
         )
     ).fetchone()
+    if serial:
+        cur.execute("RESET max_parallel_workers_per_gather")
     assert row is not None
     return Measured(
         rows=int(row[0]), sums={name: _number(v) for name, v in zip(numeric, row[1:], strict=True)}

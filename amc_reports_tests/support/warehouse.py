@@ -103,7 +103,7 @@ def insert_stray_rows(
     instance: str = INSTANCE,
 ) -> None:
     """Tamper with a results table the way only a person with SQL access could: a row of
-    `execution_id` in the week's partition (created if the week has none), its lineage CHECK
+    `execution_id` in the week's partition (created if the week has none), its lineage CHECKs
     dropped so that a foreign execution fits."""
     from psycopg import sql
 
@@ -119,11 +119,12 @@ def insert_stray_rows(
                 "CREATE TABLE IF NOT EXISTS {} PARTITION OF {} FOR VALUES FROM {} TO {}"
             ).format(sql.Identifier(schema, name), sql.Identifier(schema, table), start, end)
         )
-        conn.execute(
-            sql.SQL("ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}").format(
-                sql.Identifier(schema, name), sql.Identifier(partitions.LINEAGE_CHECK)
+        for check in partitions.LINEAGE_CHECKS:
+            conn.execute(
+                sql.SQL("ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}").format(
+                    sql.Identifier(schema, name), sql.Identifier(check)
+                )
             )
-        )
         columns = ["execution_id", "week_start_date", "amc_instance", *values]
         conn.execute(
             sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(

@@ -103,6 +103,49 @@ def test_load_marks_the_week_completed_with_lineage(warehouse: Warehouse):
     assert warehouse.count_week_rows(REPORT, WEEK) == {execution_id: 2}
 
 
+def test_the_execution_id_is_stamped_on_the_week_not_written_on_each_row(warehouse: Warehouse):
+    """The load adds `execution_id` to the week's filled table with the execution as its default
+    (Postgres' missing value): every row reads it, through the results table, the partition and,
+    once replaced, the history table; a row of another execution written later is refused."""
+    first = new_execution(warehouse, amc_execution_id="amc-1")
+    data = csv_bytes(["campaign", "impressions"], [["a", 1], ["b", 2], ["c", 3]])
+    replace_week_results(warehouse, REPORT, WEEK, first, io.BytesIO(data))
+    schema = warehouse.results_schema
+    partition = warehouse.list_versions(REPORT)[0].table_name
+    with warehouse.connect() as conn:
+        stamped = conn.execute(
+            "SELECT a.atthasmissing, a.attnotnull FROM pg_attribute a"
+            " WHERE a.attrelid = %s::regclass AND a.attname = 'execution_id'",
+            (sql.Identifier(schema, partition).as_string(conn),),
+        ).fetchone()
+        assert stamped == (True, True)  # read from the catalog, not stored on each row
+        assert conn.execute(
+            sql.SQL("SELECT DISTINCT execution_id FROM {}").format(
+                sql.Identifier(schema, partition)
+            )
+        ).fetchall() == [(first,)]
+        with pytest.raises(psycopg.errors.CheckViolation, match="amc_reports_lineage_execution"):
+            conn.execute(
+                sql.SQL(
+                    "INSERT INTO {} (execution_id, week_start_date, amc_instance, campaign)"
+                    " VALUES (%s, %s, %s, 'z')"
+                ).format(sql.Identifier(schema, partition)),
+                (uuid.uuid4(), WEEK, INSTANCE),
+            )
+    assert {row[0] for row in _rows(warehouse, REPORT)} == {first}
+
+    second = new_execution(warehouse, amc_execution_id="amc-2")
+    replace_week_results(warehouse, REPORT, WEEK, second, io.BytesIO(data.replace(b"3", b"4")))
+    assert {row[0] for row in _rows(warehouse, REPORT)} == {second}
+    kept = next(v for v in warehouse.list_versions(REPORT) if v.execution_id == first)
+    with warehouse.connect() as conn:
+        assert conn.execute(
+            sql.SQL("SELECT DISTINCT execution_id, count(*) FROM {} GROUP BY 1").format(
+                sql.Identifier(kept.table_schema, kept.table_name)
+            )
+        ).fetchall() == [(first, 3)]
+
+
 def test_repeat_load_is_idempotent_and_replaces(warehouse: Warehouse):
     first = new_execution(warehouse, amc_execution_id="amc-a")
     data = csv_bytes(["id", "value"], [[i, i * 2] for i in range(100)])
