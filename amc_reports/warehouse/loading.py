@@ -38,9 +38,9 @@ rows is a legitimate empty week.
    and the load is retried from the spool (at most 3 times; an error no widening can fix is raised).
 5. A transaction Postgres rolls back (a deadlock: a load changing columns needs every partition
    under the DDL lock while a re-collection of another week has read its old partition, which it
-   does only to sum a version stored without sums, and waits for that lock) or whose connection
-   breaks before it commits is run again from the spool (`week_life.retrying`, bounded by
-   `DatabaseRetry`).
+   does only to sum a version whose sums it could not measure ahead, and waits for that lock) or
+   whose connection breaks before it commits is run again from the spool (`week_life.retrying`,
+   bounded by `DatabaseRetry`).
 """
 
 from __future__ import annotations
@@ -50,11 +50,10 @@ import hashlib
 import io
 import logging
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, wait
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import IO, Any, BinaryIO, TypeVar
@@ -63,6 +62,7 @@ import psycopg
 from psycopg import sql
 
 from amc_reports.warehouse import inference, partitions, restatement, results
+from amc_reports.warehouse.ahead import SumsAhead, done, in_thread, measure_table
 from amc_reports.warehouse.identifiers import column_names_for_header
 from amc_reports.warehouse.locks import advisory_key
 from amc_reports.warehouse.migrate import history_schema_for
@@ -223,9 +223,7 @@ class WeekLoad:
     # transaction takes it.
     _idle: Future[psycopg.Connection] | None = field(default=None, init=False, repr=False)
     # The sums of the rows this load replaces, measured while it fills its table (if needed).
-    _ahead: Future[tuple[uuid.UUID, restatement.Measured]] | None = field(
-        default=None, init=False, repr=False
-    )
+    _ahead: SumsAhead | None = field(default=None, init=False, repr=False)
 
     @property
     def week_start(self) -> date:
@@ -233,7 +231,7 @@ class WeekLoad:
 
     def run(self, spool: _Spool) -> LoadResult:
         # The connection opens while the head of the source is read and its types inferred.
-        self._idle = _in_thread(self.connect, "amc-reports-connect")
+        self._idle = in_thread(self.connect, "amc-reports-connect")
         try:
             stream = iter(spool)
             head, header, sample = self._read_head(stream)
@@ -252,7 +250,7 @@ class WeekLoad:
         finally:
             self._close_idle()
             if self._ahead is not None:
-                wait([self._ahead])  # its connection is closed when it is done
+                self._ahead.finish()
 
         seconds = time.perf_counter() - self.started
         _log.info(
@@ -327,17 +325,22 @@ class WeekLoad:
                 limit *= 2  # not even one complete row yet: look further
 
     def _planned_shape(self, names: list[str], kinds: list[str | None]) -> results.TableShape:
-        """The shape planned in a transaction of its own, on the connection the load's
-        transaction then takes (`_connection`)."""
+        return self._read(
+            lambda conn: results.plan_change(conn, self.schema, self.table, names, kinds).after
+        )
+
+    def _read(self, read: Callable[[psycopg.Connection], _T]) -> _T:
+        """`read(conn)` in a transaction of its own, rolled back (no lock held afterwards), on
+        the connection the load's transaction then takes (`_connection`)."""
         conn = self._connection()
         try:
-            shape = results.plan_change(conn, self.schema, self.table, names, kinds).after
-            conn.rollback()  # no lock held on the table afterwards
+            value = read(conn)
+            conn.rollback()
         except BaseException:
             conn.close()
             raise
-        self._idle = _done(conn)
-        return shape
+        self._idle = done(conn)
+        return value
 
     def _connection(self) -> psycopg.Connection:
         """The connection opened ahead or left idle by the planning, else a new one."""
@@ -574,11 +577,15 @@ class WeekLoad:
             return restatement.Measured(
                 previous.row_count, {name: previous.sums[name] for name in numeric}
             )
-        measured = self._measured_ahead(previous, numeric)
+        measured = (
+            self._ahead.of(previous, numeric)
+            if self._ahead is not None and previous is not None
+            else None
+        )
         if measured is None:
             # The current partition has the columns as they are before this load's DDL.
             current = partitions.partition_name(self.table, self.key)
-            measured = _measure_table(cur, self.schema, current, numeric)
+            measured = measure_table(cur, self.schema, current, numeric)
         if previous is not None:
             versions.record_sums(previous.execution_id, measured.sums)
         return measured
@@ -589,52 +596,14 @@ class WeekLoad:
         a thread with a connection of its own, in one process (the load's COPY keeps the other
         core), while this load fills its table."""
         numeric = self._measures(shape)
-        conn = self._connection()
-        try:
-            with conn.cursor() as cur:
-                previous = WeekVersions(cur, self.key).current()
-            conn.rollback()
-        except BaseException:
-            conn.close()
-            raise
-        self._idle = _done(conn)
+        previous = self._read(lambda conn: WeekVersions(conn.cursor(), self.key).current())
         if (
-            not numeric
-            or previous is None
-            or previous.execution_id == self.execution_id
-            or set(numeric) <= set(previous.sums)
+            numeric
+            and previous is not None
+            and previous.execution_id != self.execution_id
+            and not set(numeric) <= set(previous.sums)
         ):
-            return
-        version = previous
-
-        def measure() -> tuple[uuid.UUID, restatement.Measured]:
-            with self.connect() as ahead, ahead.cursor() as cur:
-                cur.execute("SET max_parallel_workers_per_gather = 0")
-                measured = _measure_table(cur, version.table_schema, version.table_name, numeric)
-                ahead.rollback()
-            return version.execution_id, measured
-
-        self._ahead = _in_thread(measure, "amc-reports-measure")
-
-    def _measured_ahead(
-        self, previous: VersionRow | None, numeric: list[str]
-    ) -> restatement.Measured | None:
-        """What `_measure_replaced_ahead` measured, if it measured `previous` and the measures."""
-        if self._ahead is None or previous is None:
-            return None
-        try:
-            execution_id, measured = self._ahead.result()
-        except Exception as exc:  # noqa: BLE001 - measured again in the load's transaction
-            _log.info("measuring the replaced rows ahead failed (%s); measuring them now", exc)
-            return None
-        if execution_id != previous.execution_id or not set(numeric) <= set(measured.sums):
-            return None
-        _log.debug(
-            "the sums of the rows %s replaces (execution %s) were measured while it loaded",
-            self.key.describe(),
-            execution_id,
-        )
-        return restatement.Measured(measured.rows, {name: measured.sums[name] for name in numeric})
+            self._ahead = SumsAhead(self.connect, previous, numeric)
 
     def _version(
         self,
@@ -663,35 +632,6 @@ class WeekLoad:
             history_schema=history,
             restatement=summary,
         )
-
-
-def _in_thread(work: Callable[[], _T], name: str) -> Future[_T]:
-    """`work()` run in a thread of its own: its result (or error) once it is done."""
-    done: Future[_T] = Future()
-
-    def run() -> None:
-        try:
-            done.set_result(work())
-        except BaseException as exc:  # noqa: BLE001 - handed to whoever takes the result
-            done.set_exception(exc)
-
-    threading.Thread(target=run, name=name, daemon=True).start()
-    return done
-
-
-def _measure_table(
-    cur: psycopg.Cursor[Any], schema: str, table: str, numeric: Sequence[str]
-) -> restatement.Measured:
-    """Row count and sums of `numeric` of a table that may lack some of them (None for those)."""
-    have = results.read_shape(cur.connection, schema, table).types
-    measured = restatement.measure(cur, schema, table, [name for name in numeric if name in have])
-    return restatement.Measured(measured.rows, {name: measured.sums.get(name) for name in numeric})
-
-
-def _done(conn: psycopg.Connection) -> Future[psycopg.Connection]:
-    done: Future[psycopg.Connection] = Future()
-    done.set_result(conn)
-    return done
 
 
 def _check_header(header: list[str], week: str) -> None:

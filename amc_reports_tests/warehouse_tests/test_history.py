@@ -98,9 +98,9 @@ def test_a_first_collection_leaves_its_sums_to_the_recollection_that_needs_them(
     first = load(warehouse, FIRST)
     (only,) = warehouse.list_versions(REPORT, WEEK)
     assert (only.execution_id, only.sums, only.restatement) == (first, {}, None)
-    with caplog.at_level("DEBUG", logger="amc_reports.warehouse.loading"):
+    with caplog.at_level("DEBUG", logger="amc_reports.warehouse.ahead"):
         load(warehouse, SECOND)
-    assert f"execution {first}) were measured while it loaded" in caplog.text
+    assert f"rows of execution {first} were measured while the load filled" in caplog.text
     old, new = warehouse.list_versions(REPORT, WEEK)
     assert old.sums == {"impressions": 600, "spend": pytest.approx(7.5)}
     assert new.restatement["sums"]["impressions"]["before"] == 600
