@@ -12,13 +12,10 @@ rows is a legitimate empty week.
    (FORMAT csv, HEADER true, FREEZE)` fed the raw bytes (the rest of the source streams straight
    through: hashed, spooled and sent chunk by chunk, read a few chunks ahead by a thread of its
    own, `read_ahead`, so that reading overlaps COPY), then stamped with the execution id
-   (`partitions.stamp_execution`: a column default every row reads, not written on each); if
-   the week had rows, its row counts and measures' sums before and after are the restatement (a
-   result byte for byte the one stored, with the same column types, is known unchanged by its
-   checksum and its rows are not read). A first collection's sums are not taken: the first
-   re-collection measures them, in a thread with a connection of its own while it fills its
-   table (`_measure_replaced_ahead`), and records them with that version; under the table's DDL
-   lock
+   (`partitions.stamp_execution`: a column default every row reads, not written on each); its
+   row count and measures' sums taken; if the week had rows, its row counts and sums before and
+   after are the restatement (a result byte for byte the one stored, with the same column types,
+   is known unchanged by its checksum and neither version is read); under the table's DDL lock
    the results table is created / given its new columns and types (`results.evolve`: in this
    transaction, so a refused load leaves the table as it was) and the old partition moves to the
    history schema; the new table is attached as the week's partition; the week row is marked
@@ -38,9 +35,9 @@ rows is a legitimate empty week.
    and the load is retried from the spool (at most 3 times; an error no widening can fix is raised).
 5. A transaction Postgres rolls back (a deadlock: a load changing columns needs every partition
    under the DDL lock while a re-collection of another week has read its old partition, which it
-   does only to sum a version whose sums it could not measure ahead, and waits for that lock) or
-   whose connection breaks before it commits is run again from the spool (`week_life.retrying`,
-   bounded by `DatabaseRetry`).
+   does only to sum a version stored without sums, and waits for that lock) or whose connection
+   breaks before it commits is run again from the spool (`week_life.retrying`, bounded by
+   `DatabaseRetry`).
 """
 
 from __future__ import annotations
@@ -50,19 +47,19 @@ import hashlib
 import io
 import logging
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import IO, Any, BinaryIO, TypeVar
+from typing import IO, Any, BinaryIO
 
 import psycopg
 from psycopg import sql
 
 from amc_reports.warehouse import inference, partitions, restatement, results
-from amc_reports.warehouse.ahead import SumsAhead, done, in_thread, measure_table
 from amc_reports.warehouse.identifiers import column_names_for_header
 from amc_reports.warehouse.locks import advisory_key
 from amc_reports.warehouse.migrate import history_schema_for
@@ -79,7 +76,6 @@ from amc_reports.warehouse.week_life import (
 )
 
 _log = logging.getLogger(__name__)
-_T = TypeVar("_T")
 
 CHUNK_BYTES = 1 << 20
 SAMPLE_BYTES = 256 << 10
@@ -222,8 +218,6 @@ class WeekLoad:
     # The connection opened ahead, or the one the shape was planned on, until the load's
     # transaction takes it.
     _idle: Future[psycopg.Connection] | None = field(default=None, init=False, repr=False)
-    # The sums of the rows this load replaces, measured while it fills its table (if needed).
-    _ahead: SumsAhead | None = field(default=None, init=False, repr=False)
 
     @property
     def week_start(self) -> date:
@@ -231,7 +225,7 @@ class WeekLoad:
 
     def run(self, spool: _Spool) -> LoadResult:
         # The connection opens while the head of the source is read and its types inferred.
-        self._idle = in_thread(self.connect, "amc-reports-connect")
+        self._idle = _opened_in_thread(self.connect)
         try:
             stream = iter(spool)
             head, header, sample = self._read_head(stream)
@@ -249,8 +243,6 @@ class WeekLoad:
             stored, replaced = self._store(names, kinds, _Source(stream, head, spool))
         finally:
             self._close_idle()
-            if self._ahead is not None:
-                self._ahead.finish()
 
         seconds = time.perf_counter() - self.started
         _log.info(
@@ -273,8 +265,6 @@ class WeekLoad:
         while True:
             attempt += 1
             shape = self._planned_shape(names, kinds)
-            if attempt == 1:
-                self._measure_replaced_ahead(shape)
             try:
                 return retrying(self.retry, f"load of {self.key.describe()}")(
                     self._attempt, names, kinds, shape, source
@@ -325,22 +315,17 @@ class WeekLoad:
                 limit *= 2  # not even one complete row yet: look further
 
     def _planned_shape(self, names: list[str], kinds: list[str | None]) -> results.TableShape:
-        return self._read(
-            lambda conn: results.plan_change(conn, self.schema, self.table, names, kinds).after
-        )
-
-    def _read(self, read: Callable[[psycopg.Connection], _T]) -> _T:
-        """`read(conn)` in a transaction of its own, rolled back (no lock held afterwards), on
-        the connection the load's transaction then takes (`_connection`)."""
+        """The shape planned in a transaction of its own, on the connection the load's
+        transaction then takes (`_connection`)."""
         conn = self._connection()
         try:
-            value = read(conn)
-            conn.rollback()
+            shape = results.plan_change(conn, self.schema, self.table, names, kinds).after
+            conn.rollback()  # no lock held on the table afterwards
         except BaseException:
             conn.close()
             raise
-        self._idle = done(conn)
-        return value
+        self._idle = _done(conn)
+        return shape
 
     def _connection(self) -> psycopg.Connection:
         """The connection opened ahead or left idle by the planning, else a new one."""
@@ -431,10 +416,9 @@ class WeekLoad:
             if partitions.current_partition(cur, self.schema, self.table, key):
                 version = self._replace_current(cur, shape, staged, loaded, history)
             else:
-                # A first collection: its sums are measured when a re-collection needs them
-                # (`_sums_before`), not by every load.
-                self._measures(shape)  # the report's measures are among the result's numbers
-                version = StoredVersion(table_schema=self.schema, table_name="", sums={})
+                numeric = self._measures(shape)
+                after = restatement.measure(cur, self.schema, staged, numeric, rows=count)
+                version = StoredVersion(table_schema=self.schema, table_name="", sums=after.sums)
             # The swap: under the table's DDL lock (no column change can slip in between the
             # shape this table was built from and the attach), the table given the columns and
             # types the week needs (in this transaction: a refused load changes nothing), then
@@ -532,16 +516,29 @@ class WeekLoad:
         """The week has rows already: what changed (the old rows move to history at the swap).
 
         A result byte for byte the one stored (its checksum), stored with the same column types,
-        holds the same rows: nothing changed, and the new rows are not read."""
+        holds the same rows: nothing changed, and neither version is read."""
         key = self.key
+        current = partitions.partition_name(self.table, key)
         versions = WeekVersions(cur, key)
         previous = versions.current()
         columns = shape.data_columns()
         keys = restatement.key_columns_for(columns, self.options.key_columns)
         numeric = self._measures(shape)
+        if (
+            previous is not None
+            and previous.execution_id != self.execution_id
+            and previous.row_count == loaded.record_count
+            and set(numeric) <= set(previous.sums)
+            and versions.stored_result() == (loaded.checksum, loaded.columns)
+        ):
+            after = restatement.Measured(
+                loaded.record_count, {name: previous.sums[name] for name in numeric}
+            )
+            diff = restatement.KeyDiff.NONE if keys else None
+            return self._version(previous, after, after, diff, history, keys)
+        after = restatement.measure(cur, self.schema, staged, numeric, rows=loaded.record_count)
         if previous is not None and previous.execution_id == self.execution_id:
             # The same execution's result again (a retried load): nothing to keep or compare.
-            after = restatement.measure(cur, self.schema, staged, numeric, rows=loaded.record_count)
             return StoredVersion(
                 table_schema=self.schema,
                 table_name="",
@@ -549,61 +546,19 @@ class WeekLoad:
                 previous_execution_id=previous.previous_execution_id,
                 restatement=previous.restatement,
             )
-        before = self._sums_before(cur, versions, previous, numeric)
-        if (
-            previous is not None
-            and previous.row_count == loaded.record_count
-            and versions.stored_result() == (loaded.checksum, loaded.columns)
-        ):
-            after = restatement.Measured(loaded.record_count, before.sums)
-            diff = restatement.KeyDiff.NONE if keys else None
-            return self._version(previous, before, after, diff, history, keys)
-        after = restatement.measure(cur, self.schema, staged, numeric, rows=loaded.record_count)
+        if previous is not None and set(numeric) <= set(previous.sums):
+            sums = {name: previous.sums[name] for name in numeric}
+            before = restatement.Measured(previous.row_count, sums)
+        else:  # a version stored before sums were kept, or columns added since
+            # The current partition has the columns as they are before this load's DDL.
+            have = results.read_shape(cur.connection, self.schema, current).types
+            present = [name for name in numeric if name in have]
+            measured = restatement.measure(cur, self.schema, current, present)
+            sums = {name: measured.sums.get(name) for name in numeric}
+            before = restatement.Measured(measured.rows, sums)
         # The rows are compared by key once the load committed (`_compare_rows`).
         version = self._version(previous, before, after, None, history, keys)
         return replace(version, rows_to_compare=bool(keys))
-
-    def _sums_before(
-        self,
-        cur: psycopg.Cursor[Any],
-        versions: WeekVersions,
-        previous: VersionRow | None,
-        numeric: list[str],
-    ) -> restatement.Measured:
-        """The row count and sums of the rows this load replaces: those stored with their
-        version, else measured while this load filled its table (`_measure_replaced_ahead`),
-        else measured now; measured ones are recorded with their version."""
-        if previous is not None and set(numeric) <= set(previous.sums):
-            return restatement.Measured(
-                previous.row_count, {name: previous.sums[name] for name in numeric}
-            )
-        measured = (
-            self._ahead.of(previous, numeric)
-            if self._ahead is not None and previous is not None
-            else None
-        )
-        if measured is None:
-            # The current partition has the columns as they are before this load's DDL.
-            current = partitions.partition_name(self.table, self.key)
-            measured = measure_table(cur, self.schema, current, numeric)
-        if previous is not None:
-            versions.record_sums(previous.execution_id, measured.sums)
-        return measured
-
-    def _measure_replaced_ahead(self, shape: results.TableShape) -> None:
-        """When the week's current version has no sums of the report's measures (a first
-        collection's are measured only when a re-collection needs them), start measuring them in
-        a thread with a connection of its own, in one process (the load's COPY keeps the other
-        core), while this load fills its table."""
-        numeric = self._measures(shape)
-        previous = self._read(lambda conn: WeekVersions(conn.cursor(), self.key).current())
-        if (
-            numeric
-            and previous is not None
-            and previous.execution_id != self.execution_id
-            and not set(numeric) <= set(previous.sums)
-        ):
-            self._ahead = SumsAhead(self.connect, previous, numeric)
 
     def _version(
         self,
@@ -632,6 +587,26 @@ class WeekLoad:
             history_schema=history,
             restatement=summary,
         )
+
+
+def _opened_in_thread(connect: Callable[[], psycopg.Connection]) -> Future[psycopg.Connection]:
+    """`connect()` run in a thread of its own: its connection (or error) once it is done."""
+    opened: Future[psycopg.Connection] = Future()
+
+    def open_connection() -> None:
+        try:
+            opened.set_result(connect())
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever takes the connection
+            opened.set_exception(exc)
+
+    threading.Thread(target=open_connection, name="amc-reports-connect", daemon=True).start()
+    return opened
+
+
+def _done(conn: psycopg.Connection) -> Future[psycopg.Connection]:
+    done: Future[psycopg.Connection] = Future()
+    done.set_result(conn)
+    return done
 
 
 def _check_header(header: list[str], week: str) -> None:

@@ -7,9 +7,7 @@ what. Each load of a week stores a version (one row per execution that stored ro
 - history: a replaced version, its partition detached and kept in the history schema
   (`partitions.detach_to_history`); the version that replaced it stores what changed (its
   `restatement`: row counts and sums computed by the load, rows added/removed/changed by
-  `compare_rows` right after the load committed). A version's own `sums` are those of its rows:
-  a re-collection's are taken by its load, a first collection's once a re-collection replaces it
-  (`record_sums`); until then they are empty.
+  `compare_rows` right after the load committed).
 - dropped: a history version the report's retention (`HistoryRetention`) no longer keeps: its
   table is dropped, its row stays (state `dropped`); it can no longer be compared.
 - restated: what changed from a version to the one that replaced it is the record stored with
@@ -161,14 +159,6 @@ class WeekVersions:
                 version.previous_execution_id,
                 Jsonb(version.restatement) if version.restatement is not None else None,
             ),
-        )
-
-    def record_sums(self, execution_id: uuid.UUID, sums: Mapping[str, Any]) -> None:
-        """The sums of a version measured after it was stored (a first collection's are
-        measured when a re-collection needs them)."""
-        self._cur.execute(
-            "UPDATE week_versions SET sums = sums || %s WHERE execution_id = %s",
-            (Jsonb(dict(sums)), execution_id),
         )
 
     def version(self, execution_id: uuid.UUID) -> VersionRow | None:

@@ -89,28 +89,9 @@ def test_a_recollection_keeps_the_old_rows_and_records_what_changed(warehouse: W
     assert verify(warehouse).ok
 
 
-def test_a_first_collection_leaves_its_sums_to_the_recollection_that_needs_them(
-    warehouse: Warehouse, caplog: pytest.LogCaptureFixture
-):
-    """A first collection does not scan its rows for sums; the re-collection that replaces it
-    measures them while it fills its own table (a thread, a connection of its own), uses them
-    as the restatement's "before" and records them with the replaced version."""
-    first = load(warehouse, FIRST)
-    (only,) = warehouse.list_versions(REPORT, WEEK)
-    assert (only.execution_id, only.sums, only.restatement) == (first, {}, None)
-    with caplog.at_level("DEBUG", logger="amc_reports.warehouse.ahead"):
-        load(warehouse, SECOND)
-    assert f"rows of execution {first} were measured while the load filled" in caplog.text
-    old, new = warehouse.list_versions(REPORT, WEEK)
-    assert old.sums == {"impressions": 600, "spend": pytest.approx(7.5)}
-    assert new.restatement["sums"]["impressions"]["before"] == 600
-    assert new.restatement["sums"]["spend"]["before"] == pytest.approx(7.5)
-    assert new.sums == {"impressions": 750, "spend": pytest.approx(8.5)}
-
-
 def test_an_unchanged_result_is_known_by_its_checksum(warehouse: Warehouse):
     first = load(warehouse, FIRST)
-    same = load(warehouse, FIRST)  # byte for byte: compared without reading the new rows
+    same = load(warehouse, FIRST)  # byte for byte: compared without reading either version
     reordered = load(warehouse, FIRST[::-1])  # the same rows, other bytes: compared by keys
     old, middle, new = warehouse.list_versions(REPORT, WEEK)
     assert (old.execution_id, middle.execution_id, new.execution_id) == (first, same, reordered)
