@@ -22,8 +22,8 @@ from amc_reports.warehouse.lineage import (
     WeekFinding,
     week_findings,
 )
-from amc_reports.warehouse.restatement import largest_change
-from amc_reports.warehouse.versions import describe_change
+from amc_reports.warehouse.restatement import largest_change, sums_pending
+from amc_reports.warehouse.versions import describe_change, restatement_of
 from amc_reports.weeks import WeekWindow
 
 
@@ -201,9 +201,18 @@ def restatement_within_tolerance(
     if isinstance(row, CheckOutcome):
         return row
     version = warehouse.get_version(row.execution_id) if row.execution_id else None
-    restatement = version.restatement if version is not None else None
+    # Completed now (read only) if the load could not compare the versions after its commit.
+    restatement = restatement_of(warehouse, version) if version is not None else None
     if not restatement:
         return CheckOutcome(True, "Collected once: nothing restated.", {"restated": False})
+    if sums_pending(restatement):
+        return CheckOutcome(
+            False,
+            "Re-collected, but not compared: the load could not compare the sums after it "
+            "committed and the replaced version's rows are gone, so the restatement cannot be "
+            "judged.",
+            {"restated": True, "previous_execution_id": restatement.get("previous_execution_id")},
+        )
     change = largest_change(restatement)
     metadata: dict[str, Any] = {
         "restated": True,

@@ -8,16 +8,17 @@ text with commas and quotes, a boolean) in a temp folder, then, over several rou
 of the methods rotated each round, times:
 
 - `replace`: `Warehouse.load_week` of the week into its report table (the week has no
-  rows before each round: a first collection), streaming the file: the week's partition filled,
-  measured (row count, numeric sums) and attached, the week and its version recorded;
-- `recollect`: the same CSV again, the week already loaded: also what changed (an unchanged
-  result is known by its checksum: neither version is read) and the old partition moved to
-  history;
+  rows before each round: a first collection), streaming the file: the week's partition filled
+  and attached, the week and its version recorded (a first collection is not summed: nothing to
+  compare it with);
+- `recollect`: the same CSV again, the week already loaded: also the old partition moved to
+  history and what changed (an unchanged result is known by its checksum: no row is compared;
+  after the commit, the sums of the version it replaced, a first collection, and its own);
 - `restate`: the same, the week holding the CSV, with a changed CSV of as many rows (1 % of the
   rows with another impression count, 0.1 % with another campaign id: removed and added): what
-  a re-collection whose numbers moved costs (sums before and after in the load's transaction;
-  rows added, removed and changed by the key columns compared after it commits, whose cost is
-  reported on its own as `key_diff`);
+  a re-collection whose numbers moved costs (after it commits: the sums of both versions, and
+  the rows added, removed and changed by the key columns, whose cost is reported on its own as
+  `key_diff`);
 - `copy_bare`: `psql \\copy` into a fresh table of the CSV columns only (no lineage columns, no
   index, emptied before each round): the floor for the same data;
 - `to_sql`: `pandas.read_csv` + `DataFrame.to_sql` (SQLAlchemy + psycopg), the naive way; by default

@@ -129,6 +129,8 @@ def render_versions(
         if summed:
             sums = ", ".join(f"{name}={value}" for name, value in sorted(summed.items()))
             lines.append(f"      sums: {sums}")
+        elif not row.sums and not row.restatement and row.state == "current":
+            lines.append("      sums: measured when the week is collected again")
         if row.restatement:
             lines.append(f"      changed: {describe_change(row.restatement)}")
     lines.append("Compare two with --diff OLD NEW (execution ids or their first characters).")
@@ -136,17 +138,19 @@ def render_versions(
 
 
 def render_diff(changes: dict[str, Any]) -> str:
-    from amc_reports.warehouse.restatement import judged_sums
+    from amc_reports.warehouse.restatement import judged_sums, sums_pending
     from amc_reports.warehouse.versions import describe_change
 
     how = "recorded at the load" if changes.get("recorded") else "computed now"
-    if changes.get("rows_compared_now"):
-        how += "; rows compared now"
+    if changes.get("completed_now"):
+        how += "; compared now"
     lines = [
         f"from execution {changes['previous_execution_id']} ({how}): {describe_change(changes)}"
     ]
     if changes.get("key_columns"):
         lines.append(f"  rows matched by: {', '.join(changes['key_columns'])}")
+    if sums_pending(changes):
+        lines.append("  sums: not compared (a version's rows are gone)")
     for name, values in judged_sums(changes).items():
         relative = values.get("relative_change")
         shown = "n/a" if relative is None else f"{100 * relative:+.3f} %"

@@ -12,10 +12,10 @@ rows is a legitimate empty week.
    (FORMAT csv, HEADER true, FREEZE)` fed the raw bytes (the rest of the source streams straight
    through: hashed, spooled and sent chunk by chunk, read a few chunks ahead by a thread of its
    own, `read_ahead`, so that reading overlaps COPY), then stamped with the execution id
-   (`partitions.stamp_execution`: a column default every row reads, not written on each); its
-   row count and measures' sums taken; if the week had rows, its row counts and sums before and
-   after are the restatement (a result byte for byte the one stored, with the same column types,
-   is known unchanged by its checksum and neither version is read); under the table's DDL lock
+   (`partitions.stamp_execution`: a column default every row reads, not written on each); if
+   the week had rows, the restatement is recorded as far as it is known without reading a table
+   (row counts; a result byte for byte the one stored, with the same column types, is known
+   unchanged by its checksum); under the table's DDL lock
    the results table is created / given its new columns and types (`results.evolve`: in this
    transaction, so a refused load leaves the table as it was) and the old partition moves to the
    history schema; the new table is attached as the week's partition; the week row is marked
@@ -23,19 +23,19 @@ rows is a legitimate empty week.
    which first checks that the loading run still holds the week's claim: fencing); the versions
    recorded (`versions.WeekVersions`: the new one current, the one it replaced history). Commit.
    Readers see the old week or the new one. Then, in a transaction of its own under the week's
-   lock (`_after_commit`), a re-collection's rows are compared by key with those it replaced
-   (`WeekVersions.compare_rows`: rows added, removed, changed, attached to the version and the
-   LoadResult) and history beyond the retention is dropped; a failure there is logged, the week
-   stays stored. So a re-collection commits as fast as a first collection.
+   lock (`_after_commit`), a re-collection is compared with the version it replaced: the
+   measures' sums of both (a version's recorded sums, else measured: a first collection is not
+   summed until then) and the rows by key (`WeekVersions.complete_restatement`, attached to the
+   version and the LoadResult), and history beyond the retention is dropped; a failure there is
+   logged, the week stays stored. So a first collection does not read its rows back, and a
+   re-collection commits as fast as a first collection.
    The week row's `result_columns` (and `LoadResult.columns`) list the CSV's columns in header
    order, as stored names, with the table's type at load time (a column that a later week widens
    keeps its old type in the earlier weeks' rows: that is what the schema-stability check compares).
 4. If COPY rejects a value the sample did not predict (class 22 data error), the transaction is
    rolled back, the whole spooled file is scanned to infer every column, the planned shape widened,
    and the load is retried from the spool (at most 3 times; an error no widening can fix is raised).
-5. A transaction Postgres rolls back (a deadlock: a load changing columns needs every partition
-   under the DDL lock while a re-collection of another week has read its old partition, which it
-   does only to sum a version stored without sums, and waits for that lock) or whose connection
+5. A transaction Postgres rolls back (a deadlock, a serialization failure) or whose connection
    breaks before it commits is run again from the spool (`week_life.retrying`, bounded by
    `DatabaseRetry`).
 """
@@ -64,7 +64,7 @@ from amc_reports.warehouse.identifiers import column_names_for_header
 from amc_reports.warehouse.locks import advisory_key
 from amc_reports.warehouse.migrate import history_schema_for
 from amc_reports.warehouse.read_ahead import read_ahead
-from amc_reports.warehouse.rows import VersionRow, WeekKey
+from amc_reports.warehouse.rows import WeekKey
 from amc_reports.warehouse.versions import HistoryRetention, StoredVersion, WeekVersions
 from amc_reports.warehouse.week_life import (
     DatabaseRetry,
@@ -413,12 +413,11 @@ class WeekLoad:
                 bytes=spool.size,
                 columns=self._columns(names, shape),
             )
+            numeric = self._measures(shape)  # refused here when the report names wrong ones
             if partitions.current_partition(cur, self.schema, self.table, key):
-                version = self._replace_current(cur, shape, staged, loaded, history)
-            else:
-                numeric = self._measures(shape)
-                after = restatement.measure(cur, self.schema, staged, numeric, rows=count)
-                version = StoredVersion(table_schema=self.schema, table_name="", sums=after.sums)
+                version = self._replace_current(cur, shape, numeric, loaded, history)
+            else:  # a first collection: its sums are measured when a re-collection needs them
+                version = StoredVersion(table_schema=self.schema, table_name="", sums={})
             # The swap: under the table's DDL lock (no column change can slip in between the
             # shape this table was built from and the attach), the table given the columns and
             # types the week needs (in this transaction: a refused load changes nothing), then
@@ -468,23 +467,25 @@ class WeekLoad:
             amc_api_host=completed.amc_api_host,
         )
         replaced = (version.history_schema or "", version.history_table or "")
-        return result, replaced if version.rows_to_compare else None
+        return result, replaced if version.to_complete else None
 
     def _after_commit(self, result: LoadResult, replaced: tuple[str, str] | None) -> LoadResult:
         """Once the week's rows are committed, in a transaction of its own under the week's lock:
-        the new rows compared by key with those they replaced (`replaced`: where the load put
-        them; None: nothing to compare), attached to the version; history beyond the retention
-        dropped. The week is stored whatever happens here: a failure is logged, not raised
-        (the rows stay not compared; the next load of the week applies the retention)."""
+        the restatement completed (`replaced`: where the load put the rows it replaced; None:
+        nothing to complete): the measures' sums of both versions and the rows compared by key
+        (`WeekVersions.complete_restatement`), recorded with the version; history beyond the
+        retention dropped. The week is stored whatever happens here: a failure is logged, not
+        raised (the restatement stays incomplete, and is completed by whoever reads it:
+        `versions.restatement_of`; the next load of the week applies the retention)."""
         if replaced is None and self.options.retention.keeps_everything:
             return result
         what = f"after the load of {self.key.describe()}"
         try:
-            changes = retrying(self.retry, what)(self._compare_rows, replaced)
+            changes = retrying(self.retry, what)(self._complete, replaced)
         except Exception as exc:  # noqa: BLE001 - the load committed: this only adds records
             _log.warning(
-                "%s: comparing the rows by key or applying the history retention failed (%s: "
-                "%s); the week's rows are stored",
+                "%s: comparing the versions (sums, rows by key) or applying the history "
+                "retention failed (%s: %s); the week's rows are stored",
                 what,
                 type(exc).__name__,
                 str(exc).strip().splitlines()[0] if str(exc).strip() else "",
@@ -492,11 +493,13 @@ class WeekLoad:
             return result
         return replace(result, restatement=changes) if changes is not None else result
 
-    def _compare_rows(self, replaced: tuple[str, str] | None) -> dict[str, Any] | None:
+    def _complete(self, replaced: tuple[str, str] | None) -> dict[str, Any] | None:
         with transaction(self.connect) as conn, conn.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (self._week_lock(),))
             versions = WeekVersions(cur, self.key)
-            changes = versions.compare_rows(self.execution_id, replaced) if replaced else None
+            changes = (
+                versions.complete_restatement(self.execution_id, replaced) if replaced else None
+            )
             versions.drop_expired(self.options.retention)
         return changes
 
@@ -509,83 +512,59 @@ class WeekLoad:
         self,
         cur: psycopg.Cursor[Any],
         shape: results.TableShape,
-        staged: str,
+        numeric: list[str],
         loaded: LoadedWeek,
         history: str,
     ) -> StoredVersion:
-        """The week has rows already: what changed (the old rows move to history at the swap).
+        """The week has rows already: the version that replaces them (they move to history at
+        the swap), with what the transaction knows of the restatement without reading a table.
+        The rest (the measures' sums, the rows compared by key) follows the commit (`_complete`).
 
         A result byte for byte the one stored (its checksum), stored with the same column types,
-        holds the same rows: nothing changed, and neither version is read."""
-        key = self.key
-        current = partitions.partition_name(self.table, key)
-        versions = WeekVersions(cur, key)
+        holds the same rows: the rows are known unchanged, and with the sums the stored version
+        recorded, so are the sums."""
+        versions = WeekVersions(cur, self.key)
         previous = versions.current()
-        columns = shape.data_columns()
-        keys = restatement.key_columns_for(columns, self.options.key_columns)
-        numeric = self._measures(shape)
-        if (
-            previous is not None
-            and previous.execution_id != self.execution_id
-            and previous.row_count == loaded.record_count
-            and set(numeric) <= set(previous.sums)
-            and versions.stored_result() == (loaded.checksum, loaded.columns)
-        ):
-            after = restatement.Measured(
-                loaded.record_count, {name: previous.sums[name] for name in numeric}
-            )
-            diff = restatement.KeyDiff.NONE if keys else None
-            return self._version(previous, after, after, diff, history, keys)
-        after = restatement.measure(cur, self.schema, staged, numeric, rows=loaded.record_count)
         if previous is not None and previous.execution_id == self.execution_id:
             # The same execution's result again (a retried load): nothing to keep or compare.
             return StoredVersion(
                 table_schema=self.schema,
                 table_name="",
-                sums=after.sums,
+                sums=previous.sums,
                 previous_execution_id=previous.previous_execution_id,
                 restatement=previous.restatement,
             )
-        if previous is not None and set(numeric) <= set(previous.sums):
-            sums = {name: previous.sums[name] for name in numeric}
-            before = restatement.Measured(previous.row_count, sums)
-        else:  # a version stored before sums were kept, or columns added since
-            # The current partition has the columns as they are before this load's DDL.
-            have = results.read_shape(cur.connection, self.schema, current).types
-            present = [name for name in numeric if name in have]
-            measured = restatement.measure(cur, self.schema, current, present)
-            sums = {name: measured.sums.get(name) for name in numeric}
-            before = restatement.Measured(measured.rows, sums)
-        # The rows are compared by key once the load committed (`_compare_rows`).
-        version = self._version(previous, before, after, None, history, keys)
-        return replace(version, rows_to_compare=bool(keys))
-
-    def _version(
-        self,
-        previous: VersionRow | None,
-        before: restatement.Measured,
-        after: restatement.Measured,
-        diff: restatement.KeyDiff | None,
-        history: str,
-        keys: Sequence[str],
-    ) -> StoredVersion:
-        """The new version replacing `previous`, with what changed."""
-        previous_id = previous.execution_id if previous is not None else None
-        summary = restatement.summarize(
-            previous_execution_id=str(previous_id) if previous_id else "",
-            previous_provisional=bool(previous and previous.provisional),
-            before=before,
-            after=after,
-            diff=diff,
-            keys=keys,
+        keys = restatement.key_columns_for(shape.data_columns(), self.options.key_columns)
+        unchanged = (
+            previous is not None
+            and previous.row_count == loaded.record_count
+            and versions.stored_result() == (loaded.checksum, loaded.columns)
         )
+        record = restatement.pending(
+            previous_execution_id=str(previous.execution_id) if previous else "",
+            previous_provisional=bool(previous and previous.provisional),
+            # No version row before the week's partition (a warehouse older than versions):
+            # its rows are counted with its sums after the commit.
+            rows=(previous.row_count if previous else None, loaded.record_count),
+            keys=keys,
+            measures=numeric,
+        )
+        sums: dict[str, Any] = {}
+        if unchanged:
+            assert previous is not None
+            record.update(restatement.row_changes(restatement.KeyDiff.NONE if keys else None))
+            record["same_result"] = True  # its sums are those of the version it replaces
+            if set(numeric) <= set(previous.sums):
+                sums = {name: previous.sums[name] for name in numeric}
+                record.update(restatement.sum_changes(sums, sums))
         return StoredVersion(
             table_schema=self.schema,
             table_name="",
-            sums=after.sums,
-            previous_execution_id=previous_id,
+            sums=sums,
+            previous_execution_id=previous.execution_id if previous else None,
             history_schema=history,
-            restatement=summary,
+            restatement=record,
+            to_complete=restatement.incomplete(record),
         )
 
 

@@ -1,6 +1,10 @@
-"""What a re-collection changed: the restatement of a week. Row counts and sums are computed in
-the load's transaction; the rows compared by key right after it commits (`versions.WeekVersions.
-compare_rows`), so that the comparison does not lengthen the load.
+"""What a re-collection changed: the restatement of a week. The load's transaction records what it
+knows without reading a table (the row counts before and after; for a result byte for byte the
+one stored, `same_result`: that no row changed); the sums of the measures and the rows compared by key are
+done right after it commits (`versions.WeekVersions.complete_restatement`), so that neither
+lengthens the load. Until then the record is incomplete (`incomplete`: its `sums` None, its
+`rows_added` None); a reader that needs it whole completes it from the versions' tables
+(`versions.restatement_of`).
 
 Compared with the version it replaces: the row count before and after, each measure's sum before
 and after, and, by the report's key columns, the rows added, removed and changed. A key that
@@ -302,24 +306,69 @@ def summarize(
     diff: KeyDiff | None,
     keys: Sequence[str],
 ) -> dict[str, Any]:
-    """The restatement stored with the new version (JSON)."""
-    sums: dict[str, dict[str, Any]] = {}
-    for name in sorted(set(before.sums) | set(after.sums)):
-        old, new = before.sums.get(name), after.sums.get(name)
-        sums[name] = {"before": old, "after": new, "relative_change": relative_change(old, new)}
-    largest = largest_sum_change({"sums": sums, "measures": list(sums)})
+    """The restatement of two measured versions (JSON)."""
+    return {
+        **pending(
+            previous_execution_id=previous_execution_id,
+            previous_provisional=previous_provisional,
+            rows=(before.rows, after.rows),
+            keys=keys,
+            measures=sorted(set(before.sums) | set(after.sums)),
+        ),
+        **row_changes(diff),
+        **sum_changes(before.sums, after.sums),
+    }
+
+
+def pending(
+    *,
+    previous_execution_id: str,
+    previous_provisional: bool,
+    rows: tuple[int, int],
+    keys: Sequence[str],
+    measures: Sequence[str],
+) -> dict[str, Any]:
+    """The restatement as the load's transaction records it: what it knows without reading a
+    table; the sums (`sum_changes`) and the rows compared (`row_changes`) follow its commit."""
     return {
         "previous_execution_id": previous_execution_id,
         "previous_provisional": previous_provisional,
-        "rows_before": before.rows,
-        "rows_after": after.rows,
-        "row_count_relative_change": relative_change(before.rows, after.rows),
+        "rows_before": rows[0],
+        "rows_after": rows[1],
+        "row_count_relative_change": relative_change(*rows),
         "key_columns": list(keys),
-        "measures": sorted(sums),
-        **row_changes(diff),
-        "sums": sums,
-        "largest_sum_change": largest,
+        "measures": sorted(measures),
+        **row_changes(None),
+        "sums": None,
+        "largest_sum_change": None,
     }
+
+
+def sum_changes(
+    before: Mapping[str, float | int | None], after: Mapping[str, float | int | None]
+) -> dict[str, Any]:
+    """The part of a restatement that compares the measures' sums."""
+    sums: dict[str, dict[str, Any]] = {}
+    for name in sorted(set(before) | set(after)):
+        old, new = before.get(name), after.get(name)
+        sums[name] = {"before": old, "after": new, "relative_change": relative_change(old, new)}
+    largest = largest_sum_change({"sums": sums, "measures": list(sums)})
+    return {"sums": sums, "largest_sum_change": largest}
+
+
+def sums_pending(restatement: Mapping[str, Any]) -> bool:
+    """The measures' sums are not compared yet (the load compares them after it committed)."""
+    return "sums" in restatement and restatement["sums"] is None
+
+
+def rows_pending(restatement: Mapping[str, Any]) -> bool:
+    """The rows are to be compared by key and are not yet."""
+    return bool(restatement.get("key_columns")) and restatement.get("rows_added") is None
+
+
+def incomplete(restatement: Mapping[str, Any]) -> bool:
+    """Something the load does after its commit is not done (or failed)."""
+    return sums_pending(restatement) or rows_pending(restatement)
 
 
 def row_changes(diff: KeyDiff | None) -> dict[str, Any]:
@@ -370,6 +419,8 @@ def measure_sums(
 
 def largest_sum_change(restatement: Mapping[str, Any]) -> dict[str, Any] | None:
     """The measure whose sum moved most (by a finite relative change): column and change."""
+    if sums_pending(restatement):
+        return None
     largest = max(
         (
             (name, abs(values["relative_change"]))
@@ -385,7 +436,10 @@ def largest_sum_change(restatement: Mapping[str, Any]) -> dict[str, Any] | None:
 def largest_change(restatement: Mapping[str, Any]) -> float:
     """The largest relative change of a measure's sum (infinite when one appeared from zero or
     disappeared). Rows added or removed are not judged themselves, only through the measures;
-    a report without measures is judged by its row count."""
+    a report without measures is judged by its row count. The sums must have been compared
+    (`sums_pending`)."""
+    if sums_pending(restatement):
+        raise ValueError("the restatement's sums are not compared yet")
     changes: list[float] = []
     sums = judged_sums(restatement)
     if not sums:

@@ -6,8 +6,8 @@ what. Each load of a week stores a version (one row per execution that stored ro
 - current: the week's partition of the results table (`current`; one per week once loaded).
 - history: a replaced version, its partition detached and kept in the history schema
   (`partitions.detach_to_history`); the version that replaced it stores what changed (its
-  `restatement`: row counts and sums computed by the load, rows added/removed/changed by
-  `compare_rows` right after the load committed).
+  `restatement`: the row counts recorded by the load; the measures' sums and the rows added,
+  removed and changed by `complete_restatement` right after the load committed).
 - dropped: a history version the report's retention (`HistoryRetention`) no longer keeps: its
   table is dropped, its row stays (state `dropped`); it can no longer be compared.
 - restated: what changed from a version to the one that replaced it is the record stored with
@@ -15,8 +15,11 @@ what. Each load of a week stores a version (one row per execution that stored ro
 
 `WeekVersions` works on the caller's cursor, inside the load's transaction (`loading.WeekLoad`),
 so the versions commit with the week's rows and outcome (`week_life.WeekInLoad.complete`), and in
-the short transaction after it (`compare_rows`, `drop_expired`). The
-reading side (`week_versions`, `find_version`, `compare`) is what `amc-reports history` shows.
+the short transaction after it (`complete_restatement`, `drop_expired`). A version's `sums` are
+those of its measures, recorded once measured: a first collection is not measured (nothing to
+compare with); the re-collection that replaces it measures both after its commit. The reading side
+(`week_versions`, `find_version`, `compare`, `restatement_of`) is what `amc-reports history` shows
+and the `restatement_within_tolerance` check judges.
 """
 
 from __future__ import annotations
@@ -84,8 +87,8 @@ class StoredVersion:
     history_schema: str | None = None  # where the replaced version now is
     history_table: str | None = None
     restatement: dict[str, Any] | None = None
-    # The rows are compared by key after the load commits (`WeekVersions.compare_rows`).
-    rows_to_compare: bool = False
+    # The restatement is completed after the load commits (`WeekVersions.complete_restatement`).
+    to_complete: bool = False
 
 
 class WeekVersions:
@@ -172,35 +175,48 @@ class WeekVersions:
             )
             return version_row(cur.fetchone())
 
-    def compare_rows(
+    def complete_restatement(
         self, execution_id: uuid.UUID, replaced: tuple[str, str]
     ) -> dict[str, Any] | None:
-        """After the load of `execution_id` committed (under the week's lock): its rows compared
-        with those of the version it replaced, by the key columns its restatement names; rows
-        added, removed and changed are added to that restatement, which is returned. `replaced`
-        is where the load put the replaced rows (used when that version has no row of its own).
-        None when there is nothing to compare (either table gone: the retention, or another load
-        of the week in the meantime)."""
+        """After the load of `execution_id` committed (under the week's lock): what its
+        restatement leaves to after the commit, done and recorded: the measures' sums of both
+        versions (a version's recorded sums are used, those measured are recorded with it) and
+        the rows compared by the key columns the restatement names. Returns the whole restatement.
+        `replaced` is where the load put the replaced rows (used when that version has no row of
+        its own). None when there is nothing to complete or either table is gone (the retention,
+        or another load of the week in the meantime)."""
         new = self.version(execution_id)
         if new is None or new.state is VersionState.DROPPED or not new.restatement:
             return None
         recorded = new.restatement
-        keys = list(recorded.get("key_columns") or ())
-        if not keys or recorded.get("rows_added") is not None:
+        if not restatement.incomplete(recorded):
             return None
+        old: VersionRow | None = None
         old_table = replaced
         if new.previous_execution_id is not None:
             old = self.version(new.previous_execution_id)
             if old is None or old.state is not VersionState.HISTORY:
                 return None
             old_table = (old.table_schema, old.table_name)
-        changes = _rows_changed(self._cur, old_table, (new.table_schema, new.table_name), recorded)
-        if changes is None:
+        done = _completed(
+            self._cur,
+            recorded,
+            (old_table, old.sums if old else None),
+            ((new.table_schema, new.table_name), new.sums),
+        )
+        if done is None:
             return None
+        changes, measured = done
         self._cur.execute(
             "UPDATE week_versions SET restatement = restatement || %s WHERE execution_id = %s",
             (Jsonb(changes), execution_id),
         )
+        for version, sums in zip((old, new), measured, strict=True):
+            if version is not None and sums is not None:
+                self._cur.execute(
+                    "UPDATE week_versions SET sums = sums || %s WHERE execution_id = %s",
+                    (Jsonb(sums), version.execution_id),
+                )
         return {**recorded, **changes}
 
     def drop_expired(self, retention: HistoryRetention) -> list[VersionRow]:
@@ -237,32 +253,63 @@ class WeekVersions:
         return expired
 
 
-def _rows_changed(
-    cur: psycopg.Cursor[Any],
-    old_table: tuple[str, str],
-    new_table: tuple[str, str],
-    recorded: dict[str, Any],
-) -> dict[str, Any] | None:
-    """Rows added, removed and changed from the rows of `old_table` to those of `new_table`, by
-    the key columns that `recorded` (the newer one's restatement) names, with its row counts
-    (`restatement.row_changes`). None when either table is gone."""
+Side = tuple[tuple[str, str], Mapping[str, Any] | None]  # a version's table and recorded sums
+
+
+def _completed(
+    cur: psycopg.Cursor[Any], recorded: Mapping[str, Any], old: Side, new: Side
+) -> tuple[dict[str, Any], list[dict[str, Any] | None]] | None:
+    """What `recorded` (the newer version's restatement) lacks, from the versions' tables: the
+    measures' sums it names (`restatement.sum_changes`; a side's recorded sums when they cover
+    them) and the rows compared by its key columns (`restatement.row_changes`); and each side's
+    sums that were measured (None: recorded already). None when either table is gone."""
     conn = cur.connection
-    old_shape = results.read_shape(conn, *old_table)
-    new_shape = results.read_shape(conn, *new_table)
-    if not old_shape.exists or not new_shape.exists:
+    shapes = [results.read_shape(conn, *table) for table, _ in (old, new)]
+    if not all(shape.exists for shape in shapes):
         return None
-    # The older rows have the table's columns as they were then: read them with the columns and
-    # types of the newer ones.
-    columns = new_shape.data_columns()
-    diff = restatement.key_diff(
-        cur,
-        restatement.read_as(*old_table, old_shape.types, columns),
-        new_table,
-        list(recorded["key_columns"]),
-        [name for name, _ in columns],
-        (int(recorded["rows_before"]), int(recorded["rows_after"])),
-    )
-    return restatement.row_changes(diff)
+    changes: dict[str, Any] = {}
+    measured: list[dict[str, Any] | None] = [None, None]
+    rows: list[int | None] = [recorded.get("rows_before"), recorded.get("rows_after")]
+    if restatement.sums_pending(recorded):
+        measures = list(recorded.get("measures") or ())
+        sides: list[Mapping[str, Any]] = []
+        for position, ((table, sums), shape) in enumerate(zip((old, new), shapes, strict=True)):
+            if sums is not None and set(measures) <= set(sums) and rows[position] is not None:
+                sides.append(sums)
+                continue
+            if sides and recorded.get("same_result"):  # the same rows: the same sums
+                measured[position] = dict(sides[0])
+                sides.append(sides[0])
+                continue
+            # An older version lacks the columns added since: their sums are None.
+            present = [name for name in measures if name in shape.types]
+            summed = restatement.measure(cur, *table, present, rows=rows[position])
+            if rows[position] is None:  # a partition older than its version row: counted now
+                rows[position] = summed.rows
+                changes["rows_before"] = summed.rows
+                changes["row_count_relative_change"] = restatement.relative_change(*rows)
+            measured[position] = summed.sums
+            sides.append(summed.sums)
+        changes.update(
+            restatement.sum_changes(
+                {name: sides[0].get(name) for name in measures},
+                {name: sides[1].get(name) for name in measures},
+            )
+        )
+    if restatement.rows_pending(recorded):
+        # The older rows have the table's columns as they were then: read them with the
+        # columns and types of the newer ones.
+        columns = shapes[1].data_columns()
+        diff = restatement.key_diff(
+            cur,
+            restatement.read_as(*old[0], shapes[0].types, columns),
+            new[0],
+            list(recorded["key_columns"]),
+            [name for name, _ in columns],
+            (int(rows[0] if rows[0] is not None else -1), int(rows[1] or 0)),
+        )
+        changes.update(restatement.row_changes(diff))
+    return changes, measured
 
 
 # -- reading: what `amc-reports history` shows ---------------------------------------------------
@@ -325,26 +372,12 @@ def compare(
     """What changed from `old` to `new`: row counts, measures' sums, rows added/removed/changed.
 
     When `new` replaced `old`, this is the restatement recorded when `new` was loaded (the one
-    record that `history` lists and the `restatement_within_tolerance` check judges; its rows are
-    compared now if the load could not compare them). Any other two versions are compared now,
-    from their stored tables."""
+    record that `history` lists and the `restatement_within_tolerance` check judges), completed
+    now if the load could not complete it (`restatement_of`). Any other two versions are compared
+    now, from their stored tables."""
     recorded = new.version.restatement
     if recorded and recorded.get("previous_execution_id") == str(old.version.execution_id):
-        dropped = VersionState.DROPPED in (old.version.state, new.version.state)
-        if recorded.get("key_columns") and recorded.get("rows_added") is None and not dropped:
-            # The load's comparison by key after its commit did not happen (it failed): the
-            # rows are compared now, the rest is the record.
-            with warehouse.connect() as conn, conn.cursor() as cur:
-                rows = _rows_changed(
-                    cur,
-                    (old.version.table_schema, old.version.table_name),
-                    (new.version.table_schema, new.version.table_name),
-                    recorded,
-                )
-                conn.rollback()
-            if rows is not None:
-                return {**recorded, **rows, "recorded": True, "rows_compared_now": True}
-        return {**recorded, "recorded": True}
+        return {**restatement_of(warehouse, new.version, old.version), "recorded": True}
     for side in (old, new):
         if side.version.state is VersionState.DROPPED:
             raise HistoryError(
@@ -393,6 +426,33 @@ def compare(
         keys=keys,
     )
     return {**changes, "recorded": False}
+
+
+def restatement_of(
+    warehouse: Warehouse, version: VersionRow, previous: VersionRow | None = None
+) -> dict[str, Any]:
+    """The restatement recorded with `version` (empty: it replaced nothing). When the load could
+    not complete it after its commit (`restatement.incomplete`), it is completed now from the two
+    versions' tables, read only (`completed_now`: True); when a table is gone, it is returned as
+    recorded. `previous`: the version it replaced, when the caller has it."""
+    recorded = version.restatement or {}
+    if not restatement.incomplete(recorded) or version.previous_execution_id is None:
+        return dict(recorded)
+    if previous is None:
+        previous = warehouse.get_version(version.previous_execution_id)
+    if previous is None or VersionState.DROPPED in (previous.state, version.state):
+        return dict(recorded)
+    with warehouse.connect() as conn, conn.cursor() as cur:
+        done = _completed(
+            cur,
+            recorded,
+            ((previous.table_schema, previous.table_name), previous.sums),
+            ((version.table_schema, version.table_name), version.sums),
+        )
+        conn.rollback()
+    if done is None:
+        return dict(recorded)
+    return {**recorded, **done[0], "completed_now": True}
 
 
 def describe_change(changes: Mapping[str, Any]) -> str:

@@ -1,6 +1,9 @@
-"""A re-collection's rows are compared by key once its load committed, in a transaction of its own
-(so the comparison does not lengthen the load): what it finds is attached to the new version; a
-comparison that fails leaves the week stored, its rows not compared; a cut connection is run again.
+"""A re-collection is compared with the version it replaced once its load committed, in a
+transaction of its own (so the comparison does not lengthen the load): the measures' sums of both
+versions and the rows by key, attached to the new version. A first collection is not summed (there
+is nothing to compare it with); the re-collection measures both. A comparison that fails leaves
+the week stored and its restatement incomplete, which the check and `history` complete when they
+read it; a cut connection is run again.
 """
 
 from __future__ import annotations
@@ -10,9 +13,11 @@ import uuid
 from datetime import date
 
 import pytest
+from psycopg import sql
 
+from amc_reports import quality
 from amc_reports.cli import main
-from amc_reports.warehouse import Warehouse
+from amc_reports.warehouse import Warehouse, WeekKey, restatement
 from amc_reports.warehouse.loading import LoadOptions
 from amc_reports.warehouse.verify import verify
 from amc_reports.warehouse.versions import HistoryRetention
@@ -98,21 +103,50 @@ def test_a_failed_comparison_leaves_the_week_stored(
     assert week.status == "completed" and week.execution_id == second
     recorded = warehouse.get_version(second).restatement
     assert (recorded["rows_before"], recorded["rows_after"]) == (3, 3)
-    assert recorded["sums"]["impressions"]["after"] == 750  # what the check judges is there
-    assert changes_of(warehouse, second) == (None, None, None)  # not compared
-    [warning] = [r for r in caplog.records if "comparing the rows by key" in r.getMessage()]
+    assert restatement.incomplete(recorded) and recorded["sums"] is None  # not compared
+    assert changes_of(warehouse, second) == (None, None, None)
+    [warning] = [r for r in caplog.records if "comparing the versions" in r.getMessage()]
     assert "comparison refused by the test" in warning.getMessage()
     assert "the week's rows are stored" in warning.getMessage()
 
-    # `history --diff` of the two compares the rows now (the record's sums as they are).
+    # The check judges the restatement completed now: +25 % on impressions, beyond 1 %.
+    outcome = quality.restatement_within_tolerance(warehouse, WeekKey(REPORT, "us", WEEK), 0.01)
+    assert not outcome.passed and outcome.metadata["largest_change_pct"] == 25.0
+    assert "changed by more than 1 %" in outcome.description
+
+    # `history --diff` of the two compares them now.
     point_cli_at(warehouse, monkeypatch, tmp_path, REPORT)
     capsys.readouterr()
     assert main(["history", REPORT, WEEK.isoformat(), "--diff", str(first), str(second)]) == 0
     out = capsys.readouterr().out
-    assert "(recorded at the load; rows compared now)" in out
+    assert "(recorded at the load; compared now)" in out
     assert "1 added, 1 removed, 1 changed" in out
     assert "impressions: 600 -> 750 (+25.000 %)" in out
-    assert changes_of(warehouse, second) == (None, None, None)  # reading changes nothing
+    # Reading changes nothing.
+    assert warehouse.get_version(second).restatement == recorded
+    assert warehouse.get_version(first).sums == {}
+
+
+def test_a_first_collection_is_summed_by_the_re_collection_after_its_commit(
+    warehouse: Warehouse,
+):
+    first = load(warehouse, FIRST)
+    assert warehouse.get_version(first).sums == {}  # nothing to compare it with: not summed
+    second = load(warehouse, SECOND)
+    old, new = warehouse.get_version(first), warehouse.get_version(second)
+    assert old.sums == {"impressions": 600, "spend": pytest.approx(7.5)}
+    assert new.sums == {"impressions": 750, "spend": pytest.approx(8.5)}
+    recorded = new.restatement
+    assert not restatement.incomplete(recorded)
+    assert recorded["sums"]["impressions"] == {
+        "before": 600,
+        "after": 750,
+        "relative_change": pytest.approx(0.25),
+    }
+    # The next re-collection reads the sums recorded with the version it replaces.
+    third = load(warehouse, FIRST)
+    assert warehouse.get_version(third).restatement["sums"]["impressions"]["before"] == 750
+    assert warehouse.get_version(third).sums == old.sums
 
 
 def test_a_comparison_whose_connection_is_cut_is_run_again(warehouse: Warehouse):
@@ -130,3 +164,22 @@ def test_a_comparison_whose_connection_is_cut_is_run_again(warehouse: Warehouse)
     with warehouse.connect() as conn:
         assert conn.execute("SELECT last_value FROM test_cuts").fetchone()[0] == 2
     assert changes_of(warehouse, second) == (1, 1, 1)
+
+
+def test_a_restatement_that_cannot_be_completed_is_not_judged(warehouse: Warehouse):
+    first = load(warehouse, FIRST)
+    with warehouse.connect() as conn:
+        conn.execute(
+            "CREATE FUNCTION test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$"
+            " BEGIN RAISE EXCEPTION 'comparison refused by the test'; END $$"
+        )
+        conn.execute(ON_COMPARISON.format("test_refuse"))
+    load(warehouse, SECOND)
+    old = warehouse.get_version(first)
+    with warehouse.connect() as conn:  # the replaced rows are gone
+        conn.execute(
+            sql.SQL("DROP TABLE {}").format(sql.Identifier(old.table_schema, old.table_name))
+        )
+    outcome = quality.restatement_within_tolerance(warehouse, WeekKey(REPORT, "us", WEEK), 0.5)
+    assert not outcome.passed  # neither passed by its row count nor judged by sums it lacks
+    assert "not compared" in outcome.description and "rows are gone" in outcome.description
