@@ -108,7 +108,7 @@ class LoadResult:
     record_count: int
     checksum: str
     bytes: int
-    seconds: float  # until the load committed (the key comparison after it: the restatement's)
+    seconds: float  # until the load committed (the versions are compared after it)
     columns: list[tuple[str, str]]
     # The completed execution's: collected before the week was final.
     provisional: bool = False

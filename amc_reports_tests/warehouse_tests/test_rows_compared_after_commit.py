@@ -128,10 +128,14 @@ def test_a_failed_comparison_leaves_the_week_stored(
 
 
 def test_a_first_collection_is_summed_by_the_re_collection_after_its_commit(
-    warehouse: Warehouse,
+    warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch, tmp_path, capsys
 ):
     first = load(warehouse, FIRST)
     assert warehouse.get_version(first).sums == {}  # nothing to compare it with: not summed
+    point_cli_at(warehouse, monkeypatch, tmp_path, REPORT)
+    capsys.readouterr()
+    assert main(["history", REPORT, WEEK.isoformat()]) == 0
+    assert "sums: measured when the week is collected again" in capsys.readouterr().out
     second = load(warehouse, SECOND)
     old, new = warehouse.get_version(first), warehouse.get_version(second)
     assert old.sums == {"impressions": 600, "spend": pytest.approx(7.5)}
