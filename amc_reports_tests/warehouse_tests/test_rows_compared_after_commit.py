@@ -58,6 +58,16 @@ def load(warehouse: Warehouse, rows: list[list[object]], **options) -> uuid.UUID
     return execution_id
 
 
+def refuse_comparisons(warehouse: Warehouse) -> None:
+    """Every comparison after a load fails (the UPDATE that records it raises)."""
+    with warehouse.connect() as conn:
+        conn.execute(
+            "CREATE FUNCTION test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$"
+            " BEGIN RAISE EXCEPTION 'comparison refused by the test'; END $$"
+        )
+        conn.execute(ON_COMPARISON.format("test_refuse"))
+
+
 def changes_of(warehouse: Warehouse, execution_id: uuid.UUID) -> tuple:
     recorded = warehouse.get_version(execution_id).restatement
     return recorded["rows_added"], recorded["rows_removed"], recorded["rows_changed"]
@@ -90,12 +100,7 @@ def test_a_failed_comparison_leaves_the_week_stored(
 ):
     caplog.set_level(logging.WARNING, logger="amc_reports.warehouse.loading")
     first = load(warehouse, FIRST)
-    with warehouse.connect() as conn:
-        conn.execute(
-            "CREATE FUNCTION test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$"
-            " BEGIN RAISE EXCEPTION 'comparison refused by the test'; END $$"
-        )
-        conn.execute(ON_COMPARISON.format("test_refuse"))
+    refuse_comparisons(warehouse)
     second = load(warehouse, SECOND)
 
     assert warehouse.count_week_rows(REPORT, WEEK) == {second: 3}
@@ -172,12 +177,7 @@ def test_a_comparison_whose_connection_is_cut_is_run_again(warehouse: Warehouse)
 
 def test_a_restatement_that_cannot_be_completed_is_not_judged(warehouse: Warehouse):
     first = load(warehouse, FIRST)
-    with warehouse.connect() as conn:
-        conn.execute(
-            "CREATE FUNCTION test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$"
-            " BEGIN RAISE EXCEPTION 'comparison refused by the test'; END $$"
-        )
-        conn.execute(ON_COMPARISON.format("test_refuse"))
+    refuse_comparisons(warehouse)
     load(warehouse, SECOND)
     old = warehouse.get_version(first)
     with warehouse.connect() as conn:  # the replaced rows are gone
