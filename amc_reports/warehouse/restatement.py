@@ -1,8 +1,8 @@
 """What a re-collection changed: the restatement of a week. The load's transaction records what it
 knows without reading a table (the row counts before and after; for a result byte for byte the
-one stored, `same_result`: that no row changed); the sums of the measures and the rows compared by key are
-done right after it commits (`versions.WeekVersions.complete_restatement`), so that neither
-lengthens the load. Until then the record is incomplete (`incomplete`: its `sums` None, its
+one stored, `same_result`: that no row changed); the sums of the measures and the rows compared
+by key are done right after it commits (`versions.WeekVersions.complete_restatement`), so that
+neither lengthens the load. Until then the record is incomplete (`incomplete`: its `sums` None, its
 `rows_added` None); a reader that needs it whole completes it from the versions' tables
 (`versions.restatement_of`).
 

@@ -306,7 +306,7 @@ def _completed(
             new[0],
             list(recorded["key_columns"]),
             [name for name, _ in columns],
-            (int(rows[0] if rows[0] is not None else -1), int(rows[1] or 0)),
+            (int(rows[0] or 0), int(rows[1] or 0)),  # rows[0] counted above if unknown
         )
         changes.update(restatement.row_changes(diff))
     return changes, measured
