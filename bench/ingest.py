@@ -13,7 +13,8 @@ of the methods rotated each round, times:
   compare it with);
 - `recollect`: the same CSV again, the week already loaded: also the old partition moved to
   history and what changed (an unchanged result is known by its checksum: no row is compared;
-  after the commit, the sums of the version it replaced, a first collection, and its own);
+  after the commit, the version it replaced, a first collection, is summed once, and those sums
+  are also its own);
 - `restate`: the same, the week holding the CSV, with a changed CSV of as many rows (1 % of the
   rows with another impression count, 0.1 % with another campaign id: removed and added): what
   a re-collection whose numbers moved costs (after it commits: the sums of both versions, and

@@ -346,12 +346,13 @@ class WeekLoad:
             return
         conn.close()
 
-    def _measures(self, shape: results.TableShape) -> list[str]:
-        """The columns summed for the restatement (`restatement.measure_columns`)."""
+    def _keys_and_measures(self, shape: results.TableShape) -> tuple[list[str], list[str]]:
+        """The restatement's key columns and the columns it sums (`restatement.key_columns_for`,
+        `restatement.measure_columns`)."""
         columns = shape.data_columns()
         keys = restatement.key_columns_for(columns, self.options.key_columns)
         try:
-            return restatement.measure_columns(columns, keys, self.options.measures)
+            return keys, restatement.measure_columns(columns, keys, self.options.measures)
         except restatement.MissingMeasures as exc:
             raise ResultLoadError(
                 f"{exc}: {self.key.describe()} is not stored, its previous rows are kept"
@@ -413,9 +414,10 @@ class WeekLoad:
                 bytes=spool.size,
                 columns=self._columns(names, shape),
             )
-            numeric = self._measures(shape)  # refused here when the report names wrong ones
+            # Refused here when the report names measures its result lacks.
+            keys, numeric = self._keys_and_measures(shape)
             if partitions.current_partition(cur, self.schema, self.table, key):
-                version = self._replace_current(cur, shape, numeric, loaded, history)
+                version = self._replace_current(cur, keys, numeric, loaded, history)
             else:  # a first collection: its sums are measured when a re-collection needs them
                 version = StoredVersion(table_schema=self.schema, table_name="", sums={})
             # The swap: under the table's DDL lock (no column change can slip in between the
@@ -511,7 +513,7 @@ class WeekLoad:
     def _replace_current(
         self,
         cur: psycopg.Cursor[Any],
-        shape: results.TableShape,
+        keys: list[str],
         numeric: list[str],
         loaded: LoadedWeek,
         history: str,
@@ -534,7 +536,6 @@ class WeekLoad:
                 previous_execution_id=previous.previous_execution_id,
                 restatement=previous.restatement,
             )
-        keys = restatement.key_columns_for(shape.data_columns(), self.options.key_columns)
         unchanged = (
             previous is not None
             and previous.row_count == loaded.record_count

@@ -324,12 +324,13 @@ def pending(
     *,
     previous_execution_id: str,
     previous_provisional: bool,
-    rows: tuple[int, int],
+    rows: tuple[int | None, int],
     keys: Sequence[str],
     measures: Sequence[str],
 ) -> dict[str, Any]:
     """The restatement as the load's transaction records it: what it knows without reading a
-    table; the sums (`sum_changes`) and the rows compared (`row_changes`) follow its commit."""
+    table; the sums (`sum_changes`) and the rows compared (`row_changes`) follow its commit.
+    `rows`: before (None: not known yet, counted with the sums) and after."""
     return {
         "previous_execution_id": previous_execution_id,
         "previous_provisional": previous_provisional,
