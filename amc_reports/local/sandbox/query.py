@@ -819,9 +819,7 @@ def run(
         kept = threshold_of.merge(_fetch(cursor, limits.memory_mb << 20, threshold_of.apply))
     except (duckdb.InterruptException, QueryInterrupted):
         if timed_out.is_set():
-            raise LimitExceeded(
-                f"Query exceeded resource limits: it ran longer than {limits.seconds:g} seconds"
-            ) from None
+            raise _ran_too_long(limits) from None
         raise QueryInterrupted() from None
     except duckdb.OutOfMemoryException:
         raise LimitExceeded(
@@ -835,6 +833,10 @@ def run(
         with _running_lock:
             _running.discard(con)
         con.close()
+    if timed_out.is_set():
+        # Interrupted past the limit, yet DuckDB returned rather than raised: what it returned
+        # may be cut short, and the query did run longer than the limit.
+        raise _ran_too_long(limits)
     columns = [Column(str(d[0]), _amc_type(d[1])) for d in description]
     columns = columns[:-1]
     if discriminator_column is not None:
@@ -842,6 +844,12 @@ def run(
     if user_count_column is not None:
         columns.append(Column(user_count_column, "LONG"))
     return QueryResult(tuple(columns), kept, threshold_of.filtered, threshold)
+
+
+def _ran_too_long(limits: Limits) -> LimitExceeded:
+    return LimitExceeded(
+        f"Query exceeded resource limits: it ran longer than {limits.seconds:g} seconds"
+    )
 
 
 def _tracked_sql(prepared: Prepared, threshold: int, user_count_column: str | None) -> str:
